@@ -1,0 +1,97 @@
+"""Command line: ``dm-opt solve FILE [--problem P] [--method M] [--all-optima] [--json]``.
+
+Exit status 0 on success, 2 on bad input (file, field or flag) with one line on
+stderr and no traceback, 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import DmOptError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse prints usage over several lines)
+        raise _UsageError(message)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _positive_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not x > 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return x
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="dm-opt", description="Exact optimisation models for data markets.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    s = sub.add_parser("solve", help="solve an instance file")
+    s.add_argument("file", help="instance file (.toml)")
+    s.add_argument("--problem", help="problem to solve (default depends on the kind; "
+                   "gaussian_market: first_best | equilibrium | decorrelated)")
+    s.add_argument("--method", default="auto", help="solver backend (default auto)")
+    s.add_argument("--all-optima", action="store_true", help="list every optimal profile (ties)")
+    s.add_argument("--time-limit", type=_positive_float, help="seconds; returns best found with bound and gap")
+    s.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    s.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    return p
+
+
+def _cmd_solve(args) -> int:
+    from .io import kind_module, read_toml, from_dict
+
+    data = read_toml(args.file)
+    market = from_dict(data, args.file)
+    mod = kind_module(data.get("kind"), args.file)
+    problem = args.problem or mod.DEFAULT_PROBLEM
+    if problem not in mod.PROBLEMS:
+        raise _UsageError(f"--problem: '{problem}' is not a problem of kind '{data['kind']}'; "
+                          f"choose one of {', '.join(mod.PROBLEMS)}")
+    options = {
+        "method": args.method,
+        "all_optima": args.all_optima,
+        "time_limit": args.time_limit,
+        "progress": (not args.no_progress) and (not args.json) and sys.stderr.isatty(),
+    }
+    out, text = mod.run(market, problem, options)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(text)
+    return 0
+
+
+COMMANDS = {"solve": _cmd_solve}
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return COMMANDS[args.command](args)
+    except _UsageError as exc:
+        print(f"dm-opt: error: {exc}", file=sys.stderr)
+        return 2
+    except DmOptError as exc:
+        print(f"dm-opt: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dm-opt: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

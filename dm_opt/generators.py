@@ -1,0 +1,147 @@
+"""Seeded instance generators (linopy ``benchmarks/registry.py`` style).
+
+Each covariance family maps ``(n, seed, **params)`` to a positive definite
+``Σ``; value families map ``(n, seed, **params)`` to values of privacy.  The
+same registry serves instance files (``cov = {family = "wishart", n = 30,
+seed = 1}``), the benchmark harness and the tests, so an instance is fully
+named by ``(family, n, seed, params)``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+import numpy as np
+
+from .errors import InstanceError
+
+COV_FAMILIES: dict[str, Callable[..., np.ndarray]] = {}
+VALUE_FAMILIES: dict[str, Callable[..., np.ndarray]] = {}
+
+
+def _register(table):
+    def deco(fn):
+        table[fn.__name__] = fn
+        return fn
+    return deco
+
+
+def _rng(seed) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+@_register(COV_FAMILIES)
+def wishart(n: int, seed: int = 0, df: int | None = None, normalize: bool = True) -> np.ndarray:
+    """``G Gᵀ / df`` with ``G`` an ``n × df`` standard normal matrix (``df = n + 2`` by default),
+    rescaled to unit variances when ``normalize``."""
+    df = n + 2 if df is None else int(df)
+    G = _rng(seed).standard_normal((n, df))
+    S = G @ G.T / df
+    if normalize:
+        d = 1.0 / np.sqrt(np.diag(S))
+        S = S * d[:, None] * d[None, :]
+    return 0.5 * (S + S.T)
+
+
+@_register(COV_FAMILIES)
+def equicorrelated(n: int, seed: int = 0, rho: float = 0.3, variance: float = 1.0) -> np.ndarray:
+    """``variance · ((1−ρ) I + ρ 11ᵀ)``; positive definite for ``−1/(n−1) < ρ < 1``."""
+    return variance * ((1.0 - rho) * np.eye(n) + rho * np.ones((n, n)))
+
+
+@_register(COV_FAMILIES)
+def block(n: int, seed: int = 0, sizes=None, within: float = 0.3, across=0.05,
+          variance: float = 1.0) -> np.ndarray:
+    """Community structure: ``len(sizes)`` blocks; correlation ``within`` inside a block and
+    ``across`` (scalar or K×K matrix) between blocks.  Default: two equal blocks."""
+    if sizes is None:
+        sizes = [n // 2, n - n // 2]
+    sizes = [int(s) for s in sizes]
+    if sum(sizes) != n:
+        raise InstanceError("cov.sizes", f"block sizes sum to {sum(sizes)}, expected n = {n}")
+    K = len(sizes)
+    A = np.full((K, K), float(across)) if np.ndim(across) == 0 else np.asarray(across, float)
+    if A.shape != (K, K):
+        raise InstanceError("cov.across", f"expected a scalar or a {K}x{K} matrix, got shape {A.shape}")
+    labels = np.repeat(np.arange(K), sizes)
+    R = A[labels][:, labels]
+    same = labels[:, None] == labels[None, :]
+    R = np.where(same, within, R)
+    np.fill_diagonal(R, 1.0)
+    return variance * R
+
+
+@_register(COV_FAMILIES)
+def banded(n: int, seed: int = 0, bandwidth: int = 2, strength: float = 0.5) -> np.ndarray:
+    """Sparse banded ``Σ = I + strength · B Bᵀ`` with ``B`` random and lower-banded; unit variances."""
+    rng = _rng(seed)
+    B = np.zeros((n, n))
+    for k in range(int(bandwidth) + 1):
+        B += np.diag(rng.standard_normal(n - k), -k)
+    S = np.eye(n) + strength * (B @ B.T) / (bandwidth + 1)
+    d = 1.0 / np.sqrt(np.diag(S))
+    S = S * d[:, None] * d[None, :]
+    return 0.5 * (S + S.T)
+
+
+@_register(VALUE_FAMILIES)
+def uniform(n: int, seed: int = 0, low: float = 0.0, high: float = 2.0) -> np.ndarray:
+    """Values of privacy i.i.d. uniform on ``[low, high]``."""
+    return _rng(seed).uniform(low, high, size=n)
+
+
+@_register(VALUE_FAMILIES)
+def straddle(n: int, seed: int = 0, spread: float = 0.5) -> np.ndarray:
+    """Values straddling 1 (half below, half above, uniform within ``spread``): the hard cases."""
+    rng = _rng(seed)
+    v = 1.0 + rng.uniform(0.0, spread, size=n) * np.where(np.arange(n) % 2 == 0, -1.0, 1.0)
+    return rng.permutation(v)
+
+
+@_register(VALUE_FAMILIES)
+def constant(n: int, seed: int = 0, value: float = 1.0) -> np.ndarray:
+    """Every user has the same value of privacy."""
+    return np.full(n, float(value))
+
+
+def generate(kind: str, spec: dict, field: str, where: str | None = None, n: int | None = None) -> np.ndarray:
+    """Call a registered generator from an instance-file table ``{family = ..., n = ..., seed = ...}``."""
+    table = COV_FAMILIES if kind == "cov" else VALUE_FAMILIES
+    spec = dict(spec)
+    fam = spec.pop("family", None)
+    if not isinstance(fam, str):
+        raise InstanceError(f"{field}.family", f"missing or not a string; choose one of {', '.join(sorted(table))}", where)
+    if fam not in table:
+        raise InstanceError(f"{field}.family", f"unknown generator '{fam}'; choose one of {', '.join(sorted(table))}", where)
+    fn = table[fam]
+    if n is not None:
+        if "n" in spec and spec["n"] != n:
+            raise InstanceError(f"{field}.n", f"is {spec['n']} but the market has n = {n}", where)
+        spec["n"] = n
+    if "n" not in spec:
+        raise InstanceError(f"{field}.n", "missing (number of users)", where)
+    nn = spec["n"]
+    if isinstance(nn, bool) or not isinstance(nn, int) or nn < 1:
+        raise InstanceError(f"{field}.n", f"must be a positive integer, got {nn!r}", where)
+    if nn > 100_000:
+        raise InstanceError(f"{field}.n", f"{nn} users is too many for a dense covariance (limit 100000)", where)
+    seed = spec.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InstanceError(f"{field}.seed", f"must be a nonnegative integer, got {seed!r}", where)
+    params = inspect.signature(fn).parameters
+    for key, val in spec.items():
+        if key not in params:
+            raise InstanceError(f"{field}.{key}", f"unknown parameter for generator '{fam}'; "
+                                f"allowed: {', '.join(params)}", where)
+        if key in ("n", "seed"):
+            continue
+        if isinstance(val, (str, dict)) and not isinstance(params[key].default, (str, type(None))):
+            raise InstanceError(f"{field}.{key}", f"must be numeric, got {val!r}", where)
+    try:
+        out = fn(**spec)
+    except InstanceError:
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InstanceError(field, f"generator '{fam}' failed: {exc}", where) from None
+    return np.asarray(out, dtype=float)

@@ -1,0 +1,83 @@
+"""Instance kind ``gaussian_market`` (AMMO).
+
+    kind = "gaussian_market"
+    source = "AMMO Example 1"
+    name = "example1"                         # optional
+    cov = [[1.0, 0.5], [0.5, 1.0]]            # or a generator table:
+    # cov = {family = "wishart", n = 30, seed = 1}
+    values = [1.0, 1.0]                       # or a scalar, or {family = "uniform", low = 0, high = 2, seed = 2}
+    noise_var = 1.0                           # optional, scalar or list (default 1)
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..errors import InstanceError
+from ..generators import generate
+from ..markets.gaussian import GaussianMarket
+from ..markets.objectives import PROBLEMS
+from . import check_keys
+
+DEFAULT_PROBLEM = "equilibrium"
+
+
+def from_dict(data: dict, where: str | None = None) -> GaussianMarket:
+    check_keys(data, {"kind", "cov", "values"}, {"source", "name", "noise_var", "description"}, where)
+    cov = data["cov"]
+    if isinstance(cov, dict):
+        cov = generate("cov", cov, "cov", where)
+    n = len(cov) if isinstance(cov, (list, np.ndarray)) else None
+    values = data["values"]
+    if isinstance(values, dict):
+        values = generate("values", values, "values", where, n=n)
+    elif isinstance(values, numbers.Real) and not isinstance(values, bool) and n is not None:
+        values = [values] * n
+    noise = data.get("noise_var")
+    name = data.get("name")
+    if name is not None and not isinstance(name, str):
+        raise InstanceError("name", "must be a string", where)
+    return GaussianMarket(cov, values, noise, name=name, source=data.get("source"), where=where)
+
+
+def run(market: GaussianMarket, problem: str, options: dict):
+    """Solve for ``dm-opt solve``; returns ``(json_dict, text_table)``."""
+    from ..api import solve
+
+    res = solve(market, problem, options.get("method", "auto"),
+                all_optima=options.get("all_optima", False),
+                time_limit=options.get("time_limit"),
+                progress=options.get("progress", False))
+    d = res.to_dict()
+    return d, format_result(market, res)
+
+
+def format_result(market: GaussianMarket, res) -> str:
+    lines = []
+    title = market.name or "gaussian market"
+    lines.append(f"{title}: {res.problem}  (n = {market.n}, method = {res.method}, status = {res.status})")
+    if market.source:
+        lines.append(f"source: {market.source}")
+    lines.append(f"objective {res.objective:.10g}   bound {res.bound:.10g}   gap {res.gap:.3g}   "
+                 f"surplus {res.surplus:.10g}   time {res.seconds:.3f}s")
+    if res.message:
+        lines.append(res.message)
+    if res.profile.size:
+        lines.append("")
+        lines.append(f"{'user':>5} {'v':>9} {'shares':>6} {'leakage':>12} {'price':>12}")
+        for i in range(market.n):
+            lines.append(f"{i:>5} {market.values[i]:>9.4g} {int(res.profile[i]):>6} "
+                         f"{res.leakage[i]:>12.6g} {res.prices[i]:>12.6g}")
+    if res.optima is not None:
+        lines.append("")
+        lines.append(f"{len(res.optima)} optimal profile(s) (ties within {res.tie_tol:.2g}):")
+        for o in res.optima[:50]:
+            lines.append("  " + "".join(str(int(x)) for x in o))
+        if len(res.optima) > 50:
+            lines.append(f"  ... and {len(res.optima) - 50} more (use --json for all)")
+    return "\n".join(lines)
+
+
+__all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM"]

@@ -1,0 +1,197 @@
+"""Result objects: one frozen shape for every method.
+
+Two status axes, as in Pyomo's ``contrib.solver`` results: *why the solver
+stopped* (:class:`Termination`) and *what solution is in hand*
+(:attr:`SolveResult.has_solution`), so that "feasible at a time limit" can never
+be mistaken for "optimal".  Every exact backend fills ``objective`` (value of
+the returned profile, re-evaluated exactly), ``bound`` (a proven upper bound on
+the optimum; the problems are maximisations) and ``gap``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import SolverFailed
+
+
+class Termination(str, enum.Enum):
+    """Why a solve stopped."""
+
+    OPTIMAL = "optimal"              # proven optimal (gap 0 within tolerance)
+    TIME_LIMIT = "time_limit"        # stopped by the time limit; best incumbent returned
+    NODE_LIMIT = "node_limit"        # stopped by the node/iteration limit; best incumbent returned
+    INTERRUPTED = "interrupted"      # stopped by the user (Ctrl-C); best incumbent returned
+    INFEASIBLE = "infeasible"        # no profile satisfies the side constraints
+    ERROR = "error"                  # numerical or backend failure
+
+    def __str__(self) -> str:  # prints as "optimal", not "Termination.OPTIMAL"
+        return self.value
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """Relative gap ``|bound - objective| / max(|objective|, |bound|, 1e-10)``.
+
+    The same convention as HiGHS/Mittelmann; 0 when the bound is attained.
+    """
+    if not (np.isfinite(objective) and np.isfinite(bound)):
+        return float("inf")
+    diff = abs(bound - objective)
+    if diff == 0.0:
+        return 0.0
+    return diff / max(abs(objective), abs(bound), 1e-10)
+
+
+def _frozen(a: Any, dtype=None) -> np.ndarray:
+    arr = np.array(a, dtype=dtype, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """Answer of :func:`dm_opt.solve` for a Gaussian data market (SPEC §4).
+
+    Attributes
+    ----------
+    problem, method : str
+        What was solved and which backend solved it (``auto`` resolved).
+    status : Termination
+        Why the solver stopped.
+    profile : ndarray of int8, shape (n,)
+        The sharing profile ``a`` (1 = shares).  Empty if there is no solution.
+    objective : float
+        The problem's objective at ``profile``, evaluated exactly (fresh
+        Cholesky solve), not copied from the backend.
+    bound : float
+        Proven upper bound on the optimal objective.
+    gap : float
+        :func:`relative_gap` of objective and bound (0 for proven optima).
+    prices : ndarray (n,)
+        Prices sustaining ``profile`` (Thm 2; Thm 6 for ``decorrelated``;
+        zeros for ``first_best``).
+    leakage : ndarray (n,)
+        Leaked information ``I_i`` at ``profile`` (``Ĩ_i`` of Lemma 5 for
+        ``decorrelated``: zero for non-sharers).
+    surplus : float
+        Social surplus ``Σ (1 - v_i) I_i`` at ``profile`` (with ``Ĩ`` for
+        ``decorrelated``).
+    optima : tuple of ndarray, or None
+        Every optimal profile (within ``tie_tol``) when requested with
+        ``all_optima=True``; ``None`` when not requested.
+    tie_tol : float
+        Absolute tolerance deciding ties: profiles whose objective is within
+        ``tie_tol`` of the best are optimal.
+    nodes : int
+        Profiles evaluated (enumeration), nodes (branch-and-bound) or MILP nodes.
+    build_seconds, solve_seconds : float
+        Model-building and solving time; ``seconds`` is their sum.
+    message : str
+        Human-readable detail (why a limit was hit, which backend ``auto`` chose).
+    extra : mapping
+        Backend-specific statistics (rounds of outer approximation, …).
+    """
+
+    problem: str
+    method: str
+    status: Termination
+    profile: np.ndarray
+    objective: float
+    bound: float
+    gap: float
+    prices: np.ndarray
+    leakage: np.ndarray
+    surplus: float
+    optima: tuple | None = None
+    tie_tol: float = 0.0
+    nodes: int = 0
+    build_seconds: float = 0.0
+    solve_seconds: float = 0.0
+    message: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "status", Termination(self.status))
+        object.__setattr__(self, "profile", _frozen(self.profile, np.int8))
+        object.__setattr__(self, "prices", _frozen(self.prices, float))
+        object.__setattr__(self, "leakage", _frozen(self.leakage, float))
+        if self.optima is not None:
+            object.__setattr__(
+                self, "optima", tuple(_frozen(o, np.int8) for o in self.optima)
+            )
+        object.__setattr__(self, "extra", dict(self.extra))
+
+    @property
+    def seconds(self) -> float:
+        return self.build_seconds + self.solve_seconds
+
+    @property
+    def has_solution(self) -> bool:
+        return self.profile.size > 0 and self.status is not Termination.INFEASIBLE
+
+    @property
+    def is_optimal(self) -> bool:
+        return self.status is Termination.OPTIMAL
+
+    def raise_for_status(self) -> "SolveResult":
+        """Raise :class:`SolverFailed` unless the result is a proven optimum."""
+        if not self.is_optimal:
+            raise SolverFailed(
+                f"{self.method} stopped with status '{self.status}' "
+                f"(objective {self.objective:.6g}, bound {self.bound:.6g}, gap {self.gap:.3g}): "
+                f"{self.message or 'no proven optimum'}"
+            )
+        return self
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict with the fields of the public contract (SPEC §4)."""
+        d = {
+            "problem": self.problem,
+            "method": self.method,
+            "status": str(self.status),
+            "profile": self.profile.tolist(),
+            "objective": _num(self.objective),
+            "bound": _num(self.bound),
+            "gap": _num(self.gap),
+            "prices": [_num(x) for x in self.prices],
+            "leakage": [_num(x) for x in self.leakage],
+            "surplus": _num(self.surplus),
+            "seconds": self.seconds,
+            "build_seconds": self.build_seconds,
+            "solve_seconds": self.solve_seconds,
+            "nodes": self.nodes,
+            "tie_tol": self.tie_tol,
+            "message": self.message,
+        }
+        if self.optima is not None:
+            d["optima"] = [o.tolist() for o in self.optima]
+        if self.extra:
+            d["extra"] = {k: _jsonable(v) for k, v in self.extra.items()}
+        return d
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), **kw)
+
+
+def _num(x: float):
+    x = float(x)
+    if np.isfinite(x):
+        return x
+    return None if np.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+def _jsonable(v):
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v

@@ -1,0 +1,253 @@
+"""Exhaustive enumeration: the reference every other method is checked against.
+
+All ``2^n`` profiles are walked in Gray-code order with rank-1 updates
+(:mod:`.kernels`); memory is ``O(n²)`` plus the tie buffer, never ``O(2^n)``.
+The profile space is split into ``2^k`` *chunks* by fixing the first ``k``
+users ("leading bits"); chunks are independent, run on a thread pool here and
+on a Dask cluster in the distributed path.  :func:`plan_chunks`,
+:func:`run_chunk` and :func:`merge_chunks` are the public pieces for that.
+
+Ties: a profile is optimal when its objective is within ``tol`` of the best
+(absolute; default ``1e-9 × Σ (|c|+|d|+|e|) σ²``, the objective's scale).  The
+returned profile is the optimal one with the smallest bit mask (bit ``i`` ↔
+user ``i``), so the answer does not depend on thread scheduling.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor, FIRST_COMPLETED, wait
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import LimitExceeded, ProblemError
+from ..result import Termination
+from .base import Backend, RawSolution, register
+from .bounds import interval_bound
+from .kernels import enumerate_chunk
+
+#: Default largest n enumeration accepts (2^26 ≈ 67M profiles, about a minute on 2 cores).
+DEFAULT_MAX_N = 26
+#: Largest n the 63-bit masks support at all.
+HARD_MAX_N = 62
+#: Default tie-buffer size per chunk (and the largest ``optima`` list returned).
+DEFAULT_MAX_OPTIMA = 4096
+#: Relative tie tolerance (times the objective's scale).
+TIE_RTOL = 1e-9
+#: Users walked on the O(n·b) slab (the low bits).
+LOW_BITS = 6
+#: High-level refresh period (steps) of the posterior from scratch.
+REFRESH = 32
+
+
+def default_tol(market, objective) -> float:
+    return TIE_RTOL * max(objective.scale(market.sigma2), 0.0)
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How ``2^n`` profiles are split: users ``order[:k]`` fixed per chunk, ``order[n-b:]`` on the slab."""
+
+    n: int
+    k: int
+    n_low: int
+    order: np.ndarray
+
+    @property
+    def n_chunks(self) -> int:
+        return 1 << self.k
+
+    @property
+    def profiles_per_chunk(self) -> int:
+        return 1 << (self.n - self.k)
+
+    def fixed_masks(self, chunk_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(fixed_in, free)`` boolean masks over users for ``chunk_id``."""
+        fixed_in = np.zeros(self.n, dtype=bool)
+        free = np.ones(self.n, dtype=bool)
+        for t in range(self.k):
+            u = self.order[t]
+            free[u] = False
+            fixed_in[u] = bool((chunk_id >> t) & 1)
+        return fixed_in, free
+
+
+def plan_chunks(n: int, chunk_bits: int | None = None, low_bits: int = LOW_BITS) -> ChunkPlan:
+    """Split ``2^n`` profiles into ``2^k`` chunks (default: chunks of ``2^16`` profiles)."""
+    if chunk_bits is None:
+        chunk_bits = max(0, n - 16)
+    k = int(min(max(chunk_bits, 0), n))
+    n_low = int(min(low_bits, n - k))
+    return ChunkPlan(n=n, k=k, n_low=n_low, order=np.arange(n, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    chunk_id: int
+    best: float
+    best_mask: int
+    cand_vals: np.ndarray
+    cand_masks: np.ndarray
+    overflow: bool
+    count: int
+
+
+def run_chunk(market, objective, plan: ChunkPlan, chunk_id: int, tol: float,
+              capacity: int = DEFAULT_MAX_OPTIMA) -> ChunkResult:
+    """Enumerate one chunk (thread-safe; releases the GIL)."""
+    best, best_mask, vals, masks, overflow, count = enumerate_chunk(
+        np.ascontiguousarray(market.cov), market.noise_var, objective.c, objective.d, objective.e,
+        plan.order, plan.k, np.int64(chunk_id), plan.n_low, float(tol), int(capacity), REFRESH,
+    )
+    return ChunkResult(chunk_id, float(best), int(best_mask), vals, masks, bool(overflow), int(count))
+
+
+@dataclass(frozen=True)
+class Merged:
+    best: float
+    masks: np.ndarray          # sorted masks of all optimal profiles found
+    overflow: bool
+    count: int
+
+
+def merge_chunks(results, tol: float) -> Merged:
+    """Combine chunk results: the global best and every profile within ``tol`` of it."""
+    results = list(results)
+    if not results:
+        raise ValueError("no chunk results to merge")
+    best = max(r.best for r in results)
+    masks = [r.cand_masks[r.cand_vals >= best - tol] for r in results]
+    masks = np.sort(np.concatenate(masks)) if masks else np.empty(0, dtype=np.int64)
+    # a chunk that overflowed may have dropped ties; only matters if it was within tol of the best
+    overflow = any(r.overflow and r.best >= best - tol for r in results)
+    return Merged(best, masks, overflow, sum(r.count for r in results))
+
+
+def mask_to_profile(mask: int, n: int) -> np.ndarray:
+    return ((int(mask) >> np.arange(n)) & 1).astype(np.int8)
+
+
+def enumerate_market(market, objective, *, tol: float | None = None, all_optima: bool = False,
+                     max_optima: int = DEFAULT_MAX_OPTIMA, time_limit: float | None = None,
+                     workers: int | None = None, progress: bool = False,
+                     max_n: int = DEFAULT_MAX_N, chunk_bits: int | None = None) -> RawSolution:
+    """Exhaustive maximisation of a :class:`LeakageObjective` over all profiles."""
+    n = market.n
+    if n > min(max_n, HARD_MAX_N):
+        raise LimitExceeded(
+            f"enumeration walks 2^n profiles; n = {n} exceeds max_n = {max_n}. "
+            f"Use method='bnb' or method='milp' (exact, with a bound and gap), "
+            f"or raise max_n if you really want 2^{n} profiles."
+        )
+    if tol is None:
+        tol = default_tol(market, objective)
+    t0 = time.perf_counter()
+    plan = plan_chunks(n, chunk_bits)
+    workers = workers or min(os.cpu_count() or 1, plan.n_chunks)
+    done: list[ChunkResult] = []
+    pending_ids = list(range(plan.n_chunks))
+    status = Termination.OPTIMAL
+    message = ""
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=plan.n_chunks * plan.profiles_per_chunk, unit="profile", unit_scale=True,
+                   desc=f"enumerate n={n}", leave=False)
+    deadline = None if time_limit is None else t0 + float(time_limit)
+    pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+    try:
+        if pool is None:
+            while pending_ids:
+                if deadline is not None and time.perf_counter() > deadline:
+                    status = Termination.TIME_LIMIT
+                    break
+                cid = pending_ids.pop(0)
+                done.append(run_chunk(market, objective, plan, cid, tol, max_optima))
+                if bar is not None:
+                    bar.update(plan.profiles_per_chunk)
+        else:
+            running = {}
+            queue = list(pending_ids)
+            while queue or running:
+                while queue and len(running) < 2 * workers:
+                    if deadline is not None and time.perf_counter() > deadline:
+                        status = Termination.TIME_LIMIT
+                        break
+                    cid = queue.pop(0)
+                    running[pool.submit(run_chunk, market, objective, plan, cid, tol, max_optima)] = cid
+                if status is Termination.TIME_LIMIT and not running:
+                    break
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    running.pop(fut)
+                    done.append(fut.result())
+                    if bar is not None:
+                        bar.update(plan.profiles_per_chunk)
+                if status is Termination.TIME_LIMIT:
+                    queue = []  # let running chunks finish, schedule no more
+            pending_ids = sorted(set(range(plan.n_chunks)) - {r.chunk_id for r in done})
+    except KeyboardInterrupt:
+        status = Termination.INTERRUPTED
+        message = "interrupted by the user"
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+            pool = None
+        pending_ids = sorted(set(range(plan.n_chunks)) - {r.chunk_id for r in done})
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+        if bar is not None:
+            bar.close()
+    done.sort(key=lambda r: r.chunk_id)
+    elapsed = time.perf_counter() - t0
+    if not done:
+        return RawSolution(None, status, float("inf"), None, 0, 0.0, elapsed,
+                           message or "time limit reached before the first chunk finished")
+    merged = merge_chunks(done, tol)
+    bound = merged.best
+    if pending_ids:
+        # proven bound over the chunks never walked (monotone interval bound, SPEC §1.3)
+        for cid in pending_ids:
+            fixed_in, free = plan.fixed_masks(cid)
+            bound = max(bound, interval_bound(market, objective, fixed_in, free))
+        if not message:
+            message = (f"time limit {time_limit}s reached after {len(done)}/{plan.n_chunks} chunks; "
+                       f"bound from monotone interval bounds on the rest")
+    if merged.overflow and all_optima:
+        raise LimitExceeded(
+            f"more than {max_optima} profiles tie within tol = {tol:.3g}; "
+            f"raise max_optima or use all_optima=False"
+        )
+    canonical = int(merged.masks[0]) if merged.masks.size else None
+    if canonical is None or merged.overflow:
+        canonical = max(done, key=lambda r: r.best).best_mask
+    optima = None
+    if all_optima and status is Termination.OPTIMAL:
+        optima = [mask_to_profile(m, n) for m in merged.masks]
+    return RawSolution(
+        profile=mask_to_profile(canonical, n), status=status, bound=bound, optima=optima,
+        nodes=merged.count, build_seconds=0.0, solve_seconds=elapsed, message=message,
+        extra={"chunks": plan.n_chunks, "chunks_done": len(done), "walk_best": merged.best,
+               "ties": int(merged.masks.size)},
+    )
+
+
+@register
+class Enumeration(Backend):
+    """Gray-code exhaustive enumeration (exact; ``O(2^n n b)`` time, ``O(n²)`` memory)."""
+
+    name = "enumerate"
+    supports_all_optima = True
+
+    def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
+        if constraints:
+            raise ProblemError("method 'enumerate' does not take side constraints")
+        allowed = {"max_optima", "workers", "max_n", "chunk_bits"}
+        unknown = set(options) - allowed
+        if unknown:
+            raise ProblemError(f"unknown option(s) for method 'enumerate': {', '.join(sorted(unknown))}; "
+                               f"allowed: {', '.join(sorted(allowed))}")
+        return enumerate_market(market, objective, tol=tol, all_optima=all_optima,
+                                time_limit=time_limit, progress=progress, **options)
