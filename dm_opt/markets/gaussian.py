@@ -220,7 +220,7 @@ class GaussianMarket:
         x = self._posterior(np.flatnonzero(a), full=False)
         leak = self._sigma2 - x
         own = self._own_gain(a, x)
-        val = np.dot(objective.c, leak) + np.sum(a * (objective.d * leak - objective.e * own))
+        val = np.dot(objective.c, leak) + np.sum(a * (objective.d * leak - objective.e * own - objective.k))
         return float(val)
 
     # ------------------------------------------------------- user equilibria

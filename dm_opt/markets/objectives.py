@@ -3,7 +3,7 @@
 Every problem of AMMO with a known ``Σ`` maximises, over profiles
 ``a ∈ {0,1}^n`` with sharing set ``A``,
 
-    f(a) = Σ_i c_i I_i(a) + Σ_{i∈A} [ d_i I_i(a) − e_i g_i(P_ii(a)) ]
+    f(a) = Σ_i c_i I_i(a) + Σ_{i∈A} [ d_i I_i(a) − e_i g_i(P_ii(a)) − k_i ]
 
 where ``P(a)`` is the posterior covariance, ``I_i(a) = σ_i² − P_ii(a)`` and
 ``g_i(x) = x² / (τ_i² − x)`` is the own-signal term of SPEC §1.1:
@@ -22,7 +22,9 @@ The equilibrium row follows from Thm 1's objective
 ``Σ (1−v_i) I_i(a) + v_i I_i(a_{−i}, 0)`` and eq. (5): for a sharer
 ``I_i(a_{−i},0) = I_i(a) − g_i(P_ii(a))``, for a non-sharer ``I_i(a_{−i},0) = I_i(a)``.
 The ``weighted`` row is the general form asked for by the extensions
-(virtual values, taxes): solvers only ever see ``(c, d, e)``.
+(virtual values, taxes); ``k`` is a constant per sharer (a per-transaction
+tax or cost, §6.1), zero for the three named problems.  Solvers only ever see
+``(c, d, e, k)``.
 """
 
 from __future__ import annotations
@@ -39,21 +41,27 @@ PROBLEMS = ("first_best", "equilibrium", "decorrelated")
 
 @dataclass(frozen=True)
 class LeakageObjective:
-    """``f(a) = Σ c_i I_i(a) + Σ_{i∈A} (d_i I_i(a) − e_i g_i(P_ii(a)))``; arrays of shape (n,)."""
+    """``f(a) = Σ c_i I_i(a) + Σ_{i∈A} (d_i I_i(a) − e_i g_i(P_ii(a)) − k_i)``; arrays of shape (n,).
+
+    ``k`` defaults to zeros.
+    """
 
     name: str
     c: np.ndarray
     d: np.ndarray
     e: np.ndarray
+    k: np.ndarray | None = None
 
     def __post_init__(self):
-        for k in ("c", "d", "e"):
-            arr = np.array(getattr(self, k), dtype=float)
+        if self.k is None:
+            object.__setattr__(self, "k", np.zeros_like(np.asarray(self.c, dtype=float)))
+        for key in ("c", "d", "e", "k"):
+            arr = np.array(getattr(self, key), dtype=float)
             arr.setflags(write=False)
-            object.__setattr__(self, k, arr)
-        if not (self.c.shape == self.d.shape == self.e.shape and self.c.ndim == 1):
-            raise ProblemError("objective weights c, d, e must be 1-d arrays of equal length")
-        if not (np.all(np.isfinite(self.c)) and np.all(np.isfinite(self.d)) and np.all(np.isfinite(self.e))):
+            object.__setattr__(self, key, arr)
+        if not (self.c.shape == self.d.shape == self.e.shape == self.k.shape and self.c.ndim == 1):
+            raise ProblemError("objective weights c, d, e, k must be 1-d arrays of equal length")
+        if not all(np.all(np.isfinite(getattr(self, key))) for key in ("c", "d", "e", "k")):
             raise ProblemError("objective weights must be finite")
 
     @property
@@ -66,8 +74,8 @@ class LeakageObjective:
         return bool(np.all(self.e >= 0))
 
     def scale(self, sigma2: np.ndarray) -> float:
-        """A magnitude for the objective: ``Σ (|c|+|d|+|e|) σ²`` (each term is at most this)."""
-        return float(np.sum((np.abs(self.c) + np.abs(self.d) + np.abs(self.e)) * sigma2))
+        """A magnitude for the objective: ``Σ (|c|+|d|+|e|) σ² + |k|`` (each term is at most this)."""
+        return float(np.sum((np.abs(self.c) + np.abs(self.d) + np.abs(self.e)) * sigma2 + np.abs(self.k)))
 
     @classmethod
     def for_problem(cls, problem: str, values: np.ndarray) -> "LeakageObjective":
@@ -84,8 +92,8 @@ class LeakageObjective:
         )
 
     @classmethod
-    def weighted(cls, w, u, name: str = "weighted") -> "LeakageObjective":
-        """``Σ w_i I_i(a) + Σ u_i I_i(a_{−i}, 0)`` (the general form of the extensions)."""
+    def weighted(cls, w, u, name: str = "weighted", k=None) -> "LeakageObjective":
+        """``Σ w_i I_i(a) + Σ u_i I_i(a_{−i}, 0) − Σ_{i∈A} k_i`` (the general form of the extensions)."""
         w = np.asarray(w, dtype=float)
         u = np.asarray(u, dtype=float)
-        return cls(name, w + u, np.zeros_like(w), u)
+        return cls(name, w + u, np.zeros_like(w), u, None if k is None else np.asarray(k, dtype=float))

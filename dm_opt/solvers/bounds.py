@@ -3,7 +3,7 @@
 Leakage is monotone in the sharing set (Lemma 1), so for any completion ``a``
 of a partial profile with fixed-in set ``IN`` and free set ``FREE``,
 ``I(IN) ≤ I(a) ≤ I(IN ∪ FREE)`` element-wise.  Each term of the weighted
-objective ``f(a) = Σ c_i I_i + Σ_{i∈A}(d_i I_i − e_i g_i(σ_i² − I_i))`` is then
+objective ``f(a) = Σ c_i I_i + Σ_{i∈A}(d_i I_i − e_i g_i(σ_i² − I_i) − k_i)`` is then
 bounded separately (the sum of separate maxima bounds the maximum of the sum):
 
 * ``c_i I_i``: ``c_i · I_i(IN∪FREE)`` if ``c_i > 0`` else ``c_i · I_i(IN)``;
@@ -39,6 +39,7 @@ def interval_bound(market, objective, fixed_in: np.ndarray, free: np.ndarray) ->
     sharer = np.where(d > 0, d * I_hi, d * I_lo)
     sharer = sharer + np.where(e >= 0, -e * own_signal_gain(np.minimum(x_hi, x_share_max), t2),
                                -e * own_signal_gain(x_share_max, t2))
+    sharer = sharer - objective.k
     total += float(np.sum(sharer[fixed_in]))
     total += float(np.sum(np.maximum(sharer[free & ~fixed_in], 0.0)))
     return total

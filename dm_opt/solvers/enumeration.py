@@ -98,7 +98,7 @@ def run_chunk(market, objective, plan: ChunkPlan, chunk_id: int, tol: float,
               capacity: int = DEFAULT_MAX_OPTIMA) -> ChunkResult:
     """Enumerate one chunk (thread-safe; releases the GIL)."""
     best, best_mask, vals, masks, overflow, count = enumerate_chunk(
-        np.ascontiguousarray(market.cov), market.noise_var, objective.c, objective.d, objective.e,
+        np.ascontiguousarray(market.cov), market.noise_var, objective.c, objective.d, objective.e, objective.k,
         plan.order, plan.k, np.int64(chunk_id), plan.n_low, float(tol), int(capacity), REFRESH,
     )
     return ChunkResult(chunk_id, float(best), int(best_mask), vals, masks, bool(overflow), int(count))

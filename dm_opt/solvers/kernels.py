@@ -81,13 +81,13 @@ def _ctz(g):
 
 
 @njit(cache=True, nogil=True)
-def _objective(D, a, sig2, tau2, c, d, e):
+def _objective(D, a, sig2, tau2, c, d, e, k):
     val = 0.0
     for i in range(D.shape[0]):
         leak = sig2[i] - D[i]
         val += c[i] * leak
         if a[i]:
-            val += d[i] * leak - e[i] * D[i] * D[i] / (tau2[i] - D[i])
+            val += d[i] * leak - e[i] * D[i] * D[i] / (tau2[i] - D[i]) - k[i]
     return val
 
 
@@ -108,12 +108,12 @@ def _rank1_full(P, k, tau2, sharing_now):
 
 
 @njit(cache=True, nogil=True)
-def enumerate_chunk(S, tau2, c, d, e, order, n_fixed, pattern, n_low, tol, capacity, refresh):
+def enumerate_chunk(S, tau2, c, d, e, k, order, n_fixed, pattern, n_low, tol, capacity, refresh):
     """Maximise the weighted-leakage objective over one chunk of profiles.
 
     Parameters
     ----------
-    S : (n, n) covariance; tau2 : (n,) noise variances; c, d, e : (n,) weights.
+    S : (n, n) covariance; tau2 : (n,) noise variances; c, d, e, k : (n,) weights.
     order : (n,) walk order of users; ``order[:n_fixed]`` are fixed to the bits
         of ``pattern`` (bit t ↔ user ``order[t]``), ``order[n - n_low:]`` are
         the low (slab) users, the rest the high users.
@@ -192,7 +192,7 @@ def enumerate_chunk(S, tau2, c, d, e, order, n_fixed, pattern, n_low, tol, capac
                     D[r] += cr * tmp[r]
                     for j2 in range(n_low):
                         Q[r, j2] += cr * rowk[j2]
-            val = _objective(D, a, sig2, tau2, c, d, e)
+            val = _objective(D, a, sig2, tau2, c, d, e, k)
             count += 1
             if val > best:
                 best = val
