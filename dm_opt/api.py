@@ -66,10 +66,13 @@ def solve(market, problem: str | LeakageObjective = "equilibrium", method: str =
     **options
         Backend-specific options (e.g. ``workers``, ``max_n`` for enumeration).
     """
-    if not isinstance(market, GaussianMarket):
+    from .leakage.base import missing_market_methods
+
+    if not isinstance(market, GaussianMarket) and missing_market_methods(market):
         raise ProblemError(
-            f"dm_opt.solve takes a GaussianMarket, got {type(market).__name__}; "
-            f"other market families have their own solve functions (see the README)"
+            f"dm_opt.solve takes a GaussianMarket or a leakage-oracle market (dm_opt.leakage), got "
+            f"{type(market).__name__} (missing {', '.join(missing_market_methods(market))}; derive from "
+            f"dm_opt.leakage.OracleMarketMixin); other market families have their own solve functions"
         )
     if isinstance(problem, LeakageObjective):
         objective = problem

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .errors import DmOptError
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--time-limit", type=_positive_float, help="seconds; returns best found with bound and gap")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     s.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    from .bench.cli import add_parser as _add_bench_parser
+    _add_bench_parser(sub, _positive_float)
     return p
 
 
@@ -71,7 +74,13 @@ def _cmd_solve(args) -> int:
     return 0
 
 
-COMMANDS = {"solve": _cmd_solve}
+def _cmd_bench(args) -> int:
+    from .bench.cli import run
+
+    return run(args, _UsageError)
+
+
+COMMANDS = {"solve": _cmd_solve, "bench": _cmd_bench}
 
 
 def main(argv=None) -> int:
@@ -91,6 +100,13 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("dm-opt: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # output piped into e.g. `head`: not an error of ours; silence the flush at exit too
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

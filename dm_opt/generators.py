@@ -77,7 +77,7 @@ def banded(n: int, seed: int = 0, bandwidth: int = 2, strength: float = 0.5) -> 
     """Sparse banded ``Σ = I + strength · B Bᵀ`` with ``B`` random and lower-banded; unit variances."""
     rng = _rng(seed)
     B = np.zeros((n, n))
-    for k in range(int(bandwidth) + 1):
+    for k in range(min(int(bandwidth), n - 1) + 1):
         B += np.diag(rng.standard_normal(n - k), -k)
     S = np.eye(n) + strength * (B @ B.T) / (bandwidth + 1)
     d = 1.0 / np.sqrt(np.diag(S))
@@ -140,8 +140,8 @@ def generate(kind: str, spec: dict, field: str, where: str | None = None, n: int
             raise InstanceError(f"{field}.{key}", f"must be numeric, got {val!r}", where)
     try:
         out = fn(**spec)
-    except InstanceError:
-        raise
+    except InstanceError as exc:  # raised inside a generator: add the file name
+        raise InstanceError(exc.field, exc.problem, exc.where or where) from None
     except (TypeError, ValueError, OverflowError) as exc:
         raise InstanceError(field, f"generator '{fam}' failed: {exc}", where) from None
     return np.asarray(out, dtype=float)

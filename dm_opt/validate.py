@@ -41,7 +41,7 @@ def as_array(field: str, x, *, ndim: int | None = None, shape: Sequence[int] | N
                     raise InstanceError(
                         field, f"expected real numbers, found {type(item).__name__} {_describe(item)}", where
                     )
-        arr = np.asarray(arr, dtype=dtype)
+        arr = np.array(arr, dtype=dtype, copy=True)  # never alias (we freeze our copies)
     except InstanceError:
         raise
     except (TypeError, ValueError, OverflowError) as exc:

@@ -234,7 +234,8 @@ class GaussianMarket:
         """
         x = self._posterior(np.flatnonzero(a), full=False)
         t2 = self._noise_var
-        s = np.where(a == 1, x * t2 / (t2 - x), x)
+        share = a == 1
+        s = np.where(share, np.where(share, x, 0.0) * t2 / (t2 - np.where(share, x, 0.0)), x)
         return self._values * s * s / (s + t2)
 
     def best_response(self, a, prices, prefer_share: bool) -> np.ndarray:

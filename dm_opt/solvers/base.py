@@ -25,6 +25,9 @@ from ..result import Termination
 #: name -> module that registers it.  Imported on demand.
 BACKEND_MODULES: dict[str, str] = {
     "enumerate": "dm_opt.solvers.enumeration",
+    "bnb": "dm_opt.solvers.bnb",
+    "milp": "dm_opt.solvers.milp",
+    "milp-scip": "dm_opt.solvers.scip",
 }
 
 _REGISTRY: dict[str, type["Backend"]] = {}

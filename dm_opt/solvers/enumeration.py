@@ -160,7 +160,8 @@ def enumerate_market(market, objective, *, tol: float | None = None, all_optima:
     try:
         if pool is None:
             while pending_ids:
-                if deadline is not None and time.perf_counter() > deadline:
+                # the first chunk always runs, so a time-limited run has an incumbent
+                if deadline is not None and done and time.perf_counter() > deadline:
                     status = Termination.TIME_LIMIT
                     break
                 cid = pending_ids.pop(0)
@@ -172,7 +173,7 @@ def enumerate_market(market, objective, *, tol: float | None = None, all_optima:
             queue = list(pending_ids)
             while queue or running:
                 while queue and len(running) < 2 * workers:
-                    if deadline is not None and time.perf_counter() > deadline:
+                    if deadline is not None and (done or running) and time.perf_counter() > deadline:
                         status = Termination.TIME_LIMIT
                         break
                     cid = queue.pop(0)
@@ -249,5 +250,14 @@ class Enumeration(Backend):
         if unknown:
             raise ProblemError(f"unknown option(s) for method 'enumerate': {', '.join(sorted(unknown))}; "
                                f"allowed: {', '.join(sorted(allowed))}")
+        from ..markets.gaussian import GaussianMarket
+
+        if not isinstance(market, GaussianMarket):
+            # any leakage oracle (§5.1, §5.3): generic block enumeration, same tie rules
+            from .oracle_enumeration import enumerate_oracle
+
+            generic = {k: options[k] for k in ("max_optima", "max_n") if k in options}
+            return enumerate_oracle(market, objective, tol=tol, all_optima=all_optima,
+                                    time_limit=time_limit, progress=progress, **generic)
         return enumerate_market(market, objective, tol=tol, all_optima=all_optima,
                                 time_limit=time_limit, progress=progress, **options)

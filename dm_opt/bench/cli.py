@@ -1,0 +1,156 @@
+"""``dm-opt bench``: the command-line front end of the harness (registered in :mod:`dm_opt.cli`).
+
+Exit status: 0 = every run checked out; 1 = at least one ``DISAGREE`` (a wrong
+answer: a bug, never averaged away); 2 = bad flags/input (one line on stderr);
+130 = Ctrl-C (the runs completed so far are written first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import warnings
+
+#: Exit status when a run contradicts enumeration.
+EXIT_DISAGREE = 1
+
+
+def parse_range(text: str) -> list[int]:
+    """``"10:40:5"`` → 10, 15, …, 40 (inclusive); ``"8,10,12"``; ``"12"``."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if ":" in part:
+                bits = [int(b) for b in part.split(":")]
+                if len(bits) not in (2, 3):
+                    raise ValueError
+                lo, hi, step = (bits + [1])[:3]
+                if step < 1 or hi < lo:
+                    raise ValueError
+                out.extend(range(lo, hi + 1, step))
+            else:
+                out.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected START:STOP[:STEP] or a comma list of integers, got {text!r}") \
+            from None
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be positive integers, got {text!r}")
+    return sorted(set(out))
+
+
+def _csv_list(text: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list")
+    return items
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        x = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return x
+
+
+def _pos_int(text: str) -> int:
+    x = _nonneg_int(text)
+    if x < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return x
+
+
+def add_parser(sub, positive_float) -> None:
+    """Add the ``bench`` subcommand to the ``dm-opt`` sub-parsers."""
+    b = sub.add_parser("bench", help="benchmark methods x instances against exhaustive enumeration")
+    b.add_argument("--families", type=_csv_list, default=None,
+                   help="comma list of generated families (wishart, equicorrelated, block, banded, straddle)")
+    b.add_argument("--n", dest="sizes", type=parse_range, default=[8, 10, 12],
+                   help="sizes START:STOP[:STEP] (inclusive) or a comma list (default 8,10,12)")
+    b.add_argument("--seeds", type=_pos_int, default=3, help="seeds 0..SEEDS-1 per (family, n) (default 3)")
+    b.add_argument("--models", nargs="+", default=None, metavar="PATH",
+                   help="gaussian_market instance files or directories (searched for *.toml)")
+    b.add_argument("--methods", type=_csv_list, default=None,
+                   help="comma list of backends (default: every registered backend)")
+    b.add_argument("--problems", type=_csv_list, default=["equilibrium"],
+                   help="comma list of problems (first_best, equilibrium, decorrelated; default equilibrium)")
+    b.add_argument("--time-limit", type=positive_float, default=60.0, help="seconds per run (default 60)")
+    b.add_argument("--out", required=True, help="output directory (CSV, JSON, summary, profile PNG)")
+    b.add_argument("--force", action="store_true", help="overwrite a non-empty output directory")
+    b.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on an existing Dask cluster (e.g. tcp://host:8786)")
+    b.add_argument("--workers", type=_pos_int, default=None,
+                   help="run on a local Dask cluster with N single-threaded worker processes")
+    b.add_argument("--reference-max-n", type=_nonneg_int, default=20,
+                   help="also enumerate (as the reference) instances up to this n when 'enumerate' is not "
+                        "among the methods (default 20)")
+    b.add_argument("--memory", choices=("tracemalloc", "none"), default="tracemalloc",
+                   help="peak-memory measurement (default tracemalloc; 'none' for timing-only runs)")
+    b.add_argument("--retries", type=_nonneg_int, default=1, help="Dask retries of a failed run (default 1)")
+    b.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+
+def run(args, usage_error) -> int:
+    """Execute ``dm-opt bench`` (``usage_error`` = the CLI's one-line usage exception class)."""
+    from ..markets.objectives import PROBLEMS
+    from ..solvers.base import available_methods, get_backend
+    from . import report
+    from .instances import FAMILIES, from_files, generated
+    from .runner import run_grid
+    from .summary import format_table, summarize
+
+    if args.scheduler and args.workers:
+        raise usage_error("--scheduler and --workers are exclusive (the cluster at ADDRESS has its own workers)")
+    if not args.families and not args.models:
+        raise usage_error(f"nothing to run: give --families (one of {', '.join(FAMILIES)}) and/or --models PATH")
+    for fam in args.families or ():
+        if fam not in FAMILIES:
+            raise usage_error(f"--families: unknown family '{fam}'; choose from {', '.join(FAMILIES)}")
+    for prob in args.problems:
+        if prob not in PROBLEMS:
+            raise usage_error(f"--problems: unknown problem '{prob}'; choose from {', '.join(PROBLEMS)}")
+    methods = args.methods or available_methods()
+    if len(set(methods)) != len(methods):
+        raise usage_error("--methods: a method is listed twice")
+    for m in methods:
+        if m not in available_methods():
+            raise usage_error(f"--methods: unknown method '{m}'; available: {', '.join(available_methods())}")
+        get_backend(m)  # BackendUnavailable (missing optional dependency) → exit 2 with its message
+    instances = []
+    if args.families:
+        instances += generated(args.families, args.sizes, args.seeds)
+    if args.models:
+        instances += from_files(args.models)
+    out_dir = report.prepare_out_dir(args.out, args.force)
+
+    progress = (not args.no_progress) and sys.stderr.isatty()
+    with contextlib.ExitStack() as stack:
+        client = None
+        if args.scheduler or args.workers:
+            from ..distributed import open_client
+            client = stack.enter_context(open_client(args.scheduler, args.workers))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # disagreements are printed below, once, loudly
+            grid = run_grid(instances, methods, args.problems, time_limit=args.time_limit, client=client,
+                            progress=progress, memory=args.memory, reference_max_n=args.reference_max_n,
+                            retries=args.retries)
+    meta = {"command": "dm-opt bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "dm-opt bench",
+            "methods": methods, "problems": args.problems, "memory": args.memory,
+            "executor": args.scheduler or (f"LocalCluster({args.workers})" if args.workers else "serial")}
+    paths = report.write_outputs(out_dir, grid, instances=instances, time_limit=args.time_limit, meta=meta)
+    print(format_table(summarize(grid.rows, args.time_limit), args.time_limit))
+    print("wrote " + ", ".join(paths.values()))
+    if grid.interrupted:
+        print("dm-opt: interrupted; partial results written", file=sys.stderr)
+    for r in grid.disagreements:
+        print(f"dm-opt: DISAGREE: {r['method']} on {r['instance']} ({r['problem']}): {r['check_message']}",
+              file=sys.stderr)
+    if grid.disagreements:
+        print(f"dm-opt: {len(grid.disagreements)} run(s) DISAGREE with the reference: this is a bug "
+              f"(see {paths['summary']})", file=sys.stderr)
+        return EXIT_DISAGREE
+    return 130 if grid.interrupted else 0

@@ -1,0 +1,86 @@
+"""Benchmark outputs: raw CSV and JSON, a Markdown summary, a performance-profile PNG.
+
+Files written in the output directory:
+
+* ``runs.csv`` — one row per run (columns :data:`~dm_opt.bench.runner.CSV_COLUMNS`);
+* ``runs.json`` — ``{"meta", "instances", "runs", "summary"}``;
+* ``summary.md`` — the Mittelmann-style table and the list of disagreements;
+* ``profile.png`` — Dolan–Moré performance profile (needs the ``plot`` extra).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import time
+
+from ..errors import InstanceError
+from .runner import CSV_COLUMNS, rows_for_output
+from .summary import format_table, plot_performance_profile, summarize
+
+OUTPUT_FILES = ("runs.csv", "runs.json", "summary.md", "profile.png")
+
+
+def prepare_out_dir(path, force: bool) -> str:
+    """Create ``path``; refuse to overwrite an existing non-empty directory unless ``force``."""
+    path = os.fspath(path)
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise InstanceError("out", f"{path} exists and is not a directory")
+        if os.listdir(path) and not force:
+            raise InstanceError("out", f"{path} exists and is not empty; use --force to overwrite "
+                                "or choose another directory")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def write_outputs(out_dir, grid, *, instances, time_limit, meta: dict | None = None) -> dict:
+    """Write every output file for a finished (or interrupted) grid; return ``{name: path}``."""
+    rows = rows_for_output(grid.rows)
+    summary = summarize(grid.rows, time_limit)
+    paths = {}
+    p = os.path.join(out_dir, "runs.csv")
+    with open(p, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in CSV_COLUMNS})
+    paths["csv"] = p
+    info = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": platform.node(), "python": platform.python_version(), "platform": platform.platform(),
+        "cpu_count": os.cpu_count(), "time_limit": time_limit, "interrupted": grid.interrupted,
+        "complete": not grid.interrupted, "disagreements": len(grid.disagreements),
+    }
+    info.update(meta or {})
+    p = os.path.join(out_dir, "runs.json")
+    with open(p, "w") as fh:
+        json.dump({"meta": info, "instances": [i.to_dict() for i in instances], "runs": rows,
+                   "summary": [_safe(s) for s in summary]}, fh, indent=1)
+    paths["json"] = p
+    text = [f"# dm-opt bench summary ({info['created']})", ""]
+    if grid.interrupted:
+        text += ["**INTERRUPTED**: partial results (only the runs completed before Ctrl-C).", ""]
+    text += [format_table(summary, time_limit), ""]
+    if grid.disagreements:
+        text += [f"## DISAGREE: {len(grid.disagreements)} run(s) contradict the reference", ""]
+        text += [f"- {r['method']} on {r['instance']} ({r['problem']}): {r['check_message']}"
+                 for r in grid.disagreements]
+    else:
+        n_checked = sum(r["agreement"] == "agree" for r in grid.rows)
+        text += [f"No disagreement: {n_checked} run(s) checked against enumeration."]
+    p = os.path.join(out_dir, "summary.md")
+    with open(p, "w") as fh:
+        fh.write("\n".join(text) + "\n")
+    paths["summary"] = p
+    p = os.path.join(out_dir, "profile.png")
+    if plot_performance_profile(grid.rows, p):
+        paths["profile"] = p
+    return paths
+
+
+def _safe(d: dict) -> dict:
+    import math
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}

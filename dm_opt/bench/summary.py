@@ -1,0 +1,163 @@
+"""Mittelmann-style summaries and Dolan–Moré performance profiles.
+
+* Shifted geometric mean of times (Mittelmann's benchmarks, shift ``s = 10`` s):
+  ``SGM = exp(mean(ln(max(1, t + s)))) − s``; a run that did not solve the
+  instance (time limit, error, wrong answer) counts at the time limit.
+* Performance profile (Dolan & Moré 2002, *Benchmarking optimization software
+  with performance profiles*, Math. Prog. 91): for instance ``p`` and method
+  ``s`` the ratio ``r_ps = t_ps / min_s t_ps`` (``∞`` when ``s`` did not solve
+  ``p``); the profile of ``s`` is ``ρ_s(τ) = |{p : r_ps ≤ τ}| / |P|``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+#: Mittelmann's shift (seconds).
+SGM_SHIFT = 10.0
+#: Times below this (seconds) are raised to it in performance ratios, so that
+#: timer resolution on sub-millisecond runs does not produce meaningless ratios.
+PROFILE_MIN_TIME = 1e-3
+
+
+def shifted_geomean(times, shift: float = SGM_SHIFT) -> float:
+    """``exp(mean(ln(max(1, t + shift)))) − shift`` (Mittelmann); nan for no times."""
+    t = np.asarray(list(times), dtype=float)
+    if t.size == 0:
+        return float("nan")
+    return float(np.exp(np.mean(np.log(np.maximum(1.0, t + shift)))) - shift)
+
+
+def is_solved(row: dict) -> bool:
+    """Solved = proven optimal and not contradicted by the reference."""
+    return row["status"] == "optimal" and row["agreement"] != "DISAGREE"
+
+
+def charged_time(row: dict, time_limit: float | None) -> float:
+    """The time charged to a run: its time if solved, else the time limit (Mittelmann)."""
+    if is_solved(row):
+        t = float(row["seconds"])
+        return min(t, time_limit) if time_limit else t
+    if time_limit:
+        return float(time_limit)
+    return float("inf")
+
+
+def summarize(rows, time_limit: float | None) -> list[dict]:
+    """One line per ``(problem, method)``: runs, solved, SGM time, mean gap, disagreements.
+
+    ``mean_gap`` averages the final relative gap over runs that returned a
+    solution (0 for proven optima); ``no_solution`` counts the others.
+    """
+    groups: dict[tuple, list] = defaultdict(list)
+    for r in rows:
+        if r.get("role", "method") != "method":
+            continue
+        groups[(r["problem"], r["method"])].append(r)
+    out = []
+    for (problem, method), rs in sorted(groups.items()):
+        gaps = [float(r["gap"]) for r in rs if r["gap"] is not None and math.isfinite(float(r["gap"]))]
+        out.append({
+            "problem": problem,
+            "method": method,
+            "runs": len(rs),
+            "solved": sum(is_solved(r) for r in rs),
+            "sgm_seconds": shifted_geomean(charged_time(r, time_limit) for r in rs),
+            "mean_gap": float(np.mean(gaps)) if gaps else float("nan"),
+            "no_solution": len(rs) - len(gaps),
+            "disagree": sum(r["agreement"] == "DISAGREE" for r in rs),
+            "errors": sum(r["status"] in ("error", "unavailable", "skipped") for r in rs),
+        })
+    return out
+
+
+def performance_ratios(times: dict, min_time: float = PROFILE_MIN_TIME):
+    """Dolan–Moré ratios from ``{method: {instance: seconds or inf}}``.
+
+    Returns ``(methods, instances, R)`` with ``R[p, s] = t_ps / min_s t_ps``
+    (``inf`` if ``s`` did not solve ``p``; instances no method solved are all ``inf``).
+    """
+    methods = sorted(times)
+    instances = sorted({p for m in methods for p in times[m]})
+    T = np.full((len(instances), len(methods)), np.inf)
+    for j, m in enumerate(methods):
+        for i, p in enumerate(instances):
+            t = times[m].get(p, np.inf)
+            T[i, j] = max(float(t), min_time) if np.isfinite(t) else np.inf
+    best = T.min(axis=1) if T.shape[1] else np.full(len(instances), np.inf)
+    with np.errstate(invalid="ignore"):
+        R = np.where(np.isfinite(best)[:, None], T / best[:, None], np.inf)
+    return methods, instances, R
+
+
+def performance_profile(times: dict, taus=None, min_time: float = PROFILE_MIN_TIME):
+    """``(methods, taus, rho)`` with ``rho[s, k] = ρ_s(taus[k])`` (fraction of instances within factor τ)."""
+    methods, instances, R = performance_ratios(times, min_time)
+    if taus is None:
+        finite = R[np.isfinite(R)]
+        top = max(2.0, float(finite.max()) * 1.05) if finite.size else 2.0
+        taus = np.unique(np.concatenate([[1.0], np.sort(finite), [top]]))
+    taus = np.asarray(taus, dtype=float)
+    n_p = max(len(instances), 1)
+    rho = np.array([[(R[:, j] <= tau).sum() / n_p for tau in taus] for j in range(len(methods))])
+    return methods, taus, rho
+
+
+def profile_times(rows, problem: str | None = None) -> dict:
+    """``{method: {instance: seconds or inf}}`` from result rows (unsolved → inf)."""
+    out: dict[str, dict] = defaultdict(dict)
+    for r in rows:
+        if r.get("role", "method") != "method":
+            continue
+        if problem is not None and r["problem"] != problem:
+            continue
+        key = f"{r['instance']}|{r['problem']}"
+        out[r["method"]][key] = float(r["seconds"]) if is_solved(r) else float("inf")
+    return dict(out)
+
+
+def plot_performance_profile(rows, path) -> bool:
+    """Write a Dolan–Moré profile PNG (log2 τ axis); False if matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    times = profile_times(rows)
+    if not times:
+        return False
+    methods, taus, rho = performance_profile(times)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for j, m in enumerate(methods):
+        ax.step(taus, rho[j], where="post", label=m)
+    ax.set_xscale("log", base=2)
+    ax.set_xlim(1.0, taus[-1])
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel("τ (time within factor τ of the fastest)")
+    ax.set_ylabel("fraction of instances solved")
+    ax.set_title("Performance profile (Dolan–Moré)")
+    ax.legend(loc="lower right")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def format_table(summary: list[dict], time_limit: float | None) -> str:
+    """Markdown table of :func:`summarize` output."""
+    lim = f"{time_limit:g} s" if time_limit else "none"
+    lines = [
+        f"Shifted geometric mean of times (shift {SGM_SHIFT:g} s; unsolved runs counted at the time limit, {lim}).",
+        "",
+        "| problem | method | runs | solved | SGM time [s] | mean gap | no solution | DISAGREE | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in summary:
+        lines.append(f"| {s['problem']} | {s['method']} | {s['runs']} | {s['solved']} | {s['sgm_seconds']:.4f} | "
+                     f"{s['mean_gap']:.3g} | {s['no_solution']} | {s['disagree']} | {s['errors']} |")
+    return "\n".join(lines)

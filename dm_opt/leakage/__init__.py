@@ -1,0 +1,19 @@
+"""Leakage oracles behind one small protocol (AMMO §2.2, §5.1, §5.3).
+
+* :class:`~dm_opt.markets.gaussian.GaussianMarket` — mean squared error (the baseline);
+* :class:`MutualInformationMarket` — ``I(X_i; S_A)`` (§5.1, Appendix A);
+* :class:`TabulatedMarket` — any user-supplied set functions (small n);
+* :class:`MixtureMarket` — μ-expected leakage for an unknown ``Σ`` (§5.3, Thm 5);
+* :func:`check_properties` — Properties 1–4 of §5.1.
+"""
+
+from .base import LeakageOracle, OracleMarketMixin, evaluate_objective, is_leakage_market
+from .mixture import MixtureMarket
+from .mutual_information import MutualInformationMarket
+from .properties import PropertyReport, PropertyViolation, check_properties
+from .tabulated import TabulatedMarket
+
+__all__ = [
+    "LeakageOracle", "OracleMarketMixin", "evaluate_objective", "is_leakage_market", "MixtureMarket",
+    "MutualInformationMarket", "TabulatedMarket", "check_properties", "PropertyReport", "PropertyViolation",
+]

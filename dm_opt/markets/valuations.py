@@ -1,0 +1,691 @@
+"""Unknown valuations: virtual values, the optimal mechanism of Thm B-2, VCG pricing (AMMO §5.2, App. B).
+
+The platform does not know the values of privacy ``v_i``; it knows their
+distributions ``F_i`` (independent across users).  Users report values; by the
+revelation principle the platform picks a direct mechanism ``(a(v), p(v))``.
+
+* **Virtual value** (Myerson, procurement side): ``Φ_i(v) = v + F_i(v) / f_i(v)``.
+  Assumption 2 asks ``Φ_i`` to be nondecreasing; :func:`check_assumption2`
+  warns with :class:`AssumptionWarning` naming the user and where it fails.
+* **Discrete tables** ``P(V = v^m) = q_m`` (``v^1 < … < v^K``): the analogue is
+
+      Φ(v^1) = v^1,     Φ(v^m) = v^m + (v^m − v^{m−1}) · P(V < v^m) / q_m.
+
+  Derivation: with the highest type getting zero rent and the upward local IC
+  constraints binding, the rent of type ``k`` is
+  ``U_k = Σ_{m>k} (v^m − v^{m−1}) A_m``; the expected payment
+  ``Σ_k q_k (v^k A_k + U_k)`` regroups as ``Σ_m A_m [q_m v^m + (v^m − v^{m−1}) P(V < v^m)]
+  = Σ_m q_m Φ(v^m) A_m``, the exact analogue of ``E[p] = E[Φ(v) A(v)]`` in the
+  proof of Thm B-2.  IC holds iff ``A_k`` is nonincreasing in ``k``, which the
+  allocation guarantees when the discrete ``Φ`` is nondecreasing.
+* **Allocation** (Thm B-2): ``a^E(v) = argmax_a Σ (1 − Φ_i(v_i)) I_i(a) + Φ_i(v_i) I_i(a_{−i}, 0)``,
+  i.e. the equilibrium objective with ``Φ`` in place of ``v``
+  (``LeakageObjective.weighted(1 − Φ, Φ)``), solved by :func:`dm_opt.solve`.
+* **Payments** (Thm B-2, eq. B-18):
+  ``p_i(v) = ∫_{v_i}^{v_max} A_i(x, v_{−i}) dx + v_i A_i(v_i, v_{−i})`` with
+  ``A_i(x, v_{−i}) = I_i(a^E(x, v_{−i})) − I_i(a_{−i}^E(x, v_{−i}), 0) = a_i g_i(P_ii)``.
+  ``A_i`` depends on ``x`` only through ``φ = Φ_i(x)`` and, as a function of ``φ``,
+  is minus the slope of the convex envelope ``max_a (b_a − φ A_i(a))``: a
+  nonincreasing step function whose breakpoints are found *exactly* by
+  :func:`dm_opt.markets.parametric.envelope_pieces` (solver calls only, no grid),
+  then mapped to ``x`` by inverting ``Φ_i`` (Brent's method to ~1e-15 relative).
+  The integral is then an exact finite sum.  For discrete tables the payment is
+  the exact sum ``v^k A(v^k) + Σ_{m>k} (v^m − v^{m−1}) A(v^m)``.
+* **Expected platform payoff** (Thm B-2): ``E_v[max_a Σ (1 − Φ_i) I_i(a) + Φ_i I_i(a_{−i},0)]``,
+  by exact summation over the product of supports for discrete tables and by
+  seeded Monte Carlo with a 95% normal confidence interval otherwise.
+* **VCG pricing** (Prop B-1): first-best allocation for the reports and
+  ``p_i = h_i(a(v)) − min_a h_i(a)`` with ``h_i(a) = I_i(a) + Σ_{j≠i} (1 − v_j) I_j(a)``
+  (one extra optimisation per user).  Truthful reporting is dominant for the
+  full utility ``p_i − v_i I_i(a)``, so the second best equals the first best.
+
+Known gap in the paper (reported by the tests, see ``docs/extensions_valuations_taxes.md``):
+the IC proof of Thm B-2 works with the *rent* ``p_i − v A_i`` and ignores that a
+misreport can change the others' sharing decisions and hence the externality
+``v_i I_i(a_{−i}, 0)``; :func:`ic_violations` checks both notions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize, stats
+
+from ..errors import InstanceError, LimitExceeded, ProblemError
+from ..validate import as_vector
+from .gaussian import GaussianMarket
+from .objectives import LeakageObjective
+from .parametric import Piece, envelope_pieces, Line
+
+#: Grid size used by the (numerical) check of Assumption 2 for continuous distributions.
+ASSUMPTION2_GRID = 2001
+#: Relative slack allowed in that check (round-off in F/f).
+ASSUMPTION2_RTOL = 1e-9
+#: Largest number of valuation profiles summed exactly by :func:`expected_platform_payoff`.
+MAX_EXACT_PROFILES = 200_000
+
+
+class AssumptionWarning(UserWarning):
+    """A distribution violates an assumption of the paper (e.g. Assumption 2: Φ nondecreasing)."""
+
+
+# ---------------------------------------------------------------------------
+# distributions
+# ---------------------------------------------------------------------------
+class Valuation:
+    """Distribution of one user's value of privacy (support in ``[0, ∞)``)."""
+
+    is_discrete: bool = False
+    lower: float
+    upper: float
+
+    def cdf(self, v):
+        raise NotImplementedError
+
+    def virtual_value(self, v):
+        """``Φ(v)`` (array in, array out)."""
+        raise NotImplementedError
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def contains(self, v: float) -> bool:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class ContinuousValuation(Valuation):
+    """A scipy.stats frozen continuous distribution; ``Φ(v) = v + F(v)/f(v)``.
+
+    Build with :func:`uniform`, :func:`truncated_exponential` or from any frozen
+    ``rv_continuous`` whose support lies in ``[0, ∞)``.
+    """
+
+    def __init__(self, dist, label: str | None = None, field: str = "valuation", where: str | None = None):
+        if not (hasattr(dist, "dist") and isinstance(dist.dist, stats.rv_continuous)):
+            raise InstanceError(field, f"expected a frozen scipy.stats continuous distribution, "
+                                f"got {type(dist).__name__}", where)
+        lo, hi = (float(x) for x in dist.support())
+        if not (np.isfinite(lo) and lo >= 0):
+            raise InstanceError(field, f"support must lie in [0, inf) (values of privacy are >= 0); "
+                                f"lower end is {lo}", where)
+        self.dist = dist
+        self.lower, self.upper = lo, hi
+        self._label = label or f"{dist.dist.name}{tuple(dist.args)}{dict(dist.kwds) or ''}"
+
+    def cdf(self, v):
+        return self.dist.cdf(v)
+
+    def virtual_value(self, v):
+        v = np.asarray(v, dtype=float)
+        F = self.dist.cdf(v)
+        f = self.dist.pdf(v)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(F == 0, 0.0, F / f)
+        return v + ratio
+
+    def inverse_virtual_value(self, phi: float) -> float:
+        """Smallest ``x`` in the support with ``Φ(x) ≥ phi`` (Brent; Φ nondecreasing)."""
+        lo = self.lower
+        if phi <= float(self.virtual_value(lo)):
+            return lo
+        hi = self.upper
+        if not np.isfinite(hi):
+            hi = max(1.0, 2 * lo)
+            while float(self.virtual_value(hi)) < phi:
+                hi *= 2.0
+                if hi > 1e300:
+                    return math.inf
+        elif phi >= float(self.virtual_value(hi)):
+            return hi
+        return float(optimize.brentq(lambda x: float(self.virtual_value(x)) - phi, lo, hi,
+                                     xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
+
+    def sample(self, rng, size):
+        return np.asarray(self.dist.rvs(size=size, random_state=rng), dtype=float)
+
+    def contains(self, v):
+        return self.lower <= v <= self.upper
+
+    def describe(self):
+        return self._label
+
+
+class DiscreteValuation(Valuation):
+    """A table ``P(V = values[m]) = probs[m]``; discrete virtual value (module docstring)."""
+
+    is_discrete = True
+
+    def __init__(self, values, probs, field: str = "valuation", where: str | None = None):
+        values = as_vector(f"{field}.values", values, where=where, nonnegative=True)
+        probs = as_vector(f"{field}.probs", probs, values.shape[0], where=where, positive=True)
+        if np.any(np.diff(values) <= 0):
+            raise InstanceError(f"{field}.values", "must be strictly increasing", where)
+        if abs(probs.sum() - 1.0) > 1e-9:
+            raise InstanceError(f"{field}.probs", f"must sum to 1, got {probs.sum():.12g}", where)
+        self.values = values
+        self.probs = probs / probs.sum()
+        self.lower, self.upper = float(values[0]), float(values[-1])
+        below = np.concatenate(([0.0], np.cumsum(self.probs)[:-1]))        # P(V < v^m)
+        gaps = np.concatenate(([0.0], np.diff(values)))                      # v^m − v^{m−1}
+        self.phi_table = values + gaps * below / self.probs
+
+    def cdf(self, v):
+        v = np.asarray(v, dtype=float)
+        return np.sum(self.probs * (self.values <= v[..., None]), axis=-1)
+
+    def index(self, v: float) -> int:
+        hits = np.flatnonzero(np.isclose(self.values, v, rtol=1e-12, atol=0.0))
+        if hits.size == 0:
+            raise InstanceError("reported", f"value {v} is not in the support {self.values.tolist()}")
+        return int(hits[0])
+
+    def virtual_value(self, v):
+        v = np.atleast_1d(np.asarray(v, dtype=float))
+        out = np.array([self.phi_table[self.index(x)] for x in v])
+        return out if out.size > 1 else out[0]
+
+    def sample(self, rng, size):
+        return rng.choice(self.values, size=size, p=self.probs)
+
+    def contains(self, v):
+        return bool(np.any(np.isclose(self.values, v, rtol=1e-12, atol=0.0)))
+
+    def describe(self):
+        return f"discrete(values={self.values.tolist()}, probs={self.probs.tolist()})"
+
+
+def uniform(low: float, high: float) -> ContinuousValuation:
+    """``U[low, high]``: ``Φ(v) = 2v − low`` (increasing)."""
+    if not (0 <= low < high < math.inf):
+        raise InstanceError("valuation", f"uniform needs 0 <= low < high < inf, got low={low}, high={high}")
+    return ContinuousValuation(stats.uniform(loc=low, scale=high - low), f"uniform[{low}, {high}]")
+
+
+def truncated_exponential(scale: float, upper: float, lower: float = 0.0) -> ContinuousValuation:
+    """Exponential with mean ``scale`` truncated to ``[lower, upper]``: ``Φ(v) = v + scale (e^{(v−lower)/scale} − 1)``."""
+    if not (scale > 0 and 0 <= lower < upper < math.inf):
+        raise InstanceError("valuation", f"truncated exponential needs scale > 0 and 0 <= lower < upper < inf, "
+                            f"got scale={scale}, lower={lower}, upper={upper}")
+    return ContinuousValuation(stats.truncexpon(b=(upper - lower) / scale, loc=lower, scale=scale),
+                               f"truncexp(scale={scale}, [{lower}, {upper}])")
+
+
+def discrete(values, probs) -> DiscreteValuation:
+    return DiscreteValuation(values, probs)
+
+
+def as_valuation(x, field: str = "valuation", where: str | None = None) -> Valuation:
+    """A :class:`Valuation` from itself, a frozen scipy distribution, or a spec table
+    (``{dist = "uniform", low, high}``, ``{dist = "truncexpon", scale, upper, lower}``,
+    ``{dist = "discrete", values, probs}``)."""
+    if isinstance(x, Valuation):
+        return x
+    if isinstance(x, dict):
+        kind = x.get("dist")
+        args = {k: v for k, v in x.items() if k != "dist"}
+        specs = {"uniform": ({"low", "high"}, set()), "truncexpon": ({"scale", "upper"}, {"lower"}),
+                 "discrete": ({"values", "probs"}, set())}
+        if kind not in specs:
+            raise InstanceError(f"{field}.dist", f"unknown distribution {kind!r}; choose one of "
+                                f"{', '.join(sorted(specs))}", where)
+        req, opt = specs[kind]
+        for k in sorted(req):
+            if k not in args:
+                raise InstanceError(f"{field}.{k}", "missing", where)
+        extra = sorted(set(args) - req - opt)
+        if extra:
+            raise InstanceError(f"{field}.{extra[0]}", f"unknown field for dist = {kind!r}; allowed: "
+                                f"{', '.join(sorted(req | opt))}", where)
+        try:
+            if kind == "discrete":
+                return DiscreteValuation(args["values"], args["probs"], field, where)
+            nums = {k: float(as_vector(f"{field}.{k}", [v], where=where)[0]) for k, v in args.items()}
+            return uniform(nums["low"], nums["high"]) if kind == "uniform" else \
+                truncated_exponential(nums["scale"], nums["upper"], nums.get("lower", 0.0))
+        except InstanceError as exc:
+            if exc.where is None and where is not None:
+                raise InstanceError(f"{field}", f"{exc.field}: {exc.problem}", where) from None
+            raise
+    return ContinuousValuation(x, field=field, where=where)
+
+
+def check_assumption2(valuations, *, warn: bool = True) -> list[str]:
+    """Check Assumption 2 (``Φ_i`` nondecreasing) for every user; returns the failure messages.
+
+    Discrete tables are checked exactly; continuous ones on a grid of
+    :data:`ASSUMPTION2_GRID` points over the support (quantiles 1e-9 … 1 − 1e-9
+    for unbounded supports) — a numerical check, not a proof.  Each failure is
+    also issued as an :class:`AssumptionWarning` when ``warn``.
+    """
+    problems = []
+    for i, d in enumerate(valuations):
+        if d.is_discrete:
+            x, phi = d.values, d.phi_table
+        else:
+            lo = d.lower if np.isfinite(d.lower) else float(d.dist.ppf(1e-9))
+            hi = d.upper if np.isfinite(d.upper) else float(d.dist.ppf(1 - 1e-9))
+            x = np.linspace(lo, hi, ASSUMPTION2_GRID)
+            phi = d.virtual_value(x)
+        finite = np.isfinite(phi)
+        x, phi = x[finite], phi[finite]
+        drop = np.diff(phi) < -ASSUMPTION2_RTOL * np.maximum(1.0, np.abs(phi[:-1]))
+        if np.any(drop):
+            k = int(np.argmax(drop))
+            msg = (f"Assumption 2 fails for user {i} ({d.describe()}): the virtual value "
+                   f"Φ(v) = v + F(v)/f(v) decreases from Φ({x[k]:.6g}) = {phi[k]:.6g} to "
+                   f"Φ({x[k + 1]:.6g}) = {phi[k + 1]:.6g}; Thm B-2's payments need Φ nondecreasing "
+                   f"(Myerson ironing is not implemented)")
+            problems.append(msg)
+            if warn:
+                warnings.warn(msg, AssumptionWarning, stacklevel=2)
+    return problems
+
+
+# ---------------------------------------------------------------------------
+# market with valuation distributions
+# ---------------------------------------------------------------------------
+class ValuationMarket:
+    """A Gaussian market whose values of privacy are private information (AMMO §5.2).
+
+    Parameters
+    ----------
+    market : GaussianMarket
+        ``Σ``, ``τ²``; its ``values`` are the *true/reported* values ``v`` used by
+        default (e.g. in instance files).
+    valuations : sequence of Valuation (or frozen scipy distributions / spec tables), length n
+        The distributions ``F_i`` known to the platform.
+    """
+
+    kind = "gaussian_valuations"
+
+    def __init__(self, market: GaussianMarket, valuations, *, where: str | None = None, warn: bool = True):
+        if not isinstance(market, GaussianMarket):
+            raise InstanceError("market", f"expected a GaussianMarket, got {type(market).__name__}", where)
+        if isinstance(valuations, (Valuation, dict)) or hasattr(valuations, "dist"):
+            valuations = [valuations] * market.n
+        valuations = list(valuations)
+        if len(valuations) != market.n:
+            raise InstanceError("valuations", f"expected {market.n} distributions (one per user), "
+                                f"got {len(valuations)}", where)
+        self.market = market
+        self.valuations = tuple(as_valuation(d, f"valuations[{i}]", where) for i, d in enumerate(valuations))
+        for i, (d, v) in enumerate(zip(self.valuations, market.values)):
+            if not d.contains(float(v)):
+                raise InstanceError(f"values[{i}]", f"{v} is outside the support of valuations[{i}] "
+                                    f"({d.describe()})", where)
+        self.assumption2_failures = tuple(check_assumption2(self.valuations, warn=warn))
+        self.name = market.name
+        self.source = market.source
+
+    @property
+    def n(self) -> int:
+        return self.market.n
+
+    def virtual_values(self, reported=None) -> np.ndarray:
+        """``Φ_i(v_i)`` for the reported values (default: the market's values), shape (n,)."""
+        v = self._reported(reported)
+        return np.array([float(d.virtual_value(x)) for d, x in zip(self.valuations, v)])
+
+    def _reported(self, reported) -> np.ndarray:
+        if reported is None:
+            return np.asarray(self.market.values, dtype=float)
+        v = as_vector("reported", reported, self.n, nonnegative=True)
+        for i, (d, x) in enumerate(zip(self.valuations, v)):
+            if not d.contains(float(x)):
+                raise InstanceError(f"reported[{i}]", f"{x} is outside the support ({d.describe()})")
+        return v
+
+    def __repr__(self):
+        return f"<ValuationMarket n={self.n}>"
+
+
+# ---------------------------------------------------------------------------
+# allocation, payments (Thm B-2)
+# ---------------------------------------------------------------------------
+def virtual_objective(phi: np.ndarray) -> LeakageObjective:
+    """Thm B-2's allocation objective ``Σ (1 − Φ_i) I_i(a) + Φ_i I_i(a_{−i}, 0)``."""
+    phi = np.asarray(phi, dtype=float)
+    return LeakageObjective.weighted(1.0 - phi, phi, name="virtual_equilibrium")
+
+
+def _solve(market, objective, method, **kw):
+    from ..api import solve
+
+    return solve(market, objective, method, **kw)
+
+
+@dataclass(frozen=True)
+class AllocationSteps:
+    """``A_i(x, v_{−i})`` over ``x ∈ [x_lo, x_hi]`` as a nonincreasing step function.
+
+    ``edges`` (K+1,) ascending in ``x``; ``A`` (K,) value on ``[edges[k], edges[k+1]]``;
+    ``phi_edges`` the breakpoints in virtual-value space (exact envelope breakpoints).
+    ``A`` is 0 beyond ``edges[-1]``.
+    """
+
+    user: int
+    edges: np.ndarray
+    phi_edges: np.ndarray
+    A: np.ndarray
+    solver_calls: int
+
+    def integral(self) -> float:
+        """``∫_{edges[0]}^{edges[-1]} A(x) dx`` (exact finite sum)."""
+        return float(np.dot(self.A, np.diff(self.edges)))
+
+    def __call__(self, x: float) -> float:
+        if x < self.edges[0] or x > self.edges[-1]:
+            return 0.0 if x > self.edges[-1] else float(self.A[0])
+        k = int(np.searchsorted(self.edges, x, side="right")) - 1
+        return float(self.A[min(max(k, 0), self.A.size - 1)])
+
+
+def allocation_steps(vm: ValuationMarket, user: int, reported, *, method: str = "auto",
+                     x_lo: float | None = None) -> AllocationSteps:
+    """Exact breakpoints of ``x ↦ A_i(x, v_{−i})`` on ``[x_lo, v_max]`` (default ``x_lo = v_i``).
+
+    Searches the envelope over ``φ ∈ [Φ_i(x_lo), φ_cap]`` where
+    ``φ_cap = min(Φ_i(v_max), Σ_j σ_j² / g_i(P_ii(1)))``: above ``Σσ²/g_i(P_ii(1))`` user ``i``
+    never shares, because any profile with ``i`` sharing has value at most
+    ``Σ_j σ_j² − φ g_i(P_ii(a)) < 0 = f(∅)`` (``g_i`` is increasing and ``P_ii(a) ≥ P_ii(1)``).
+    """
+    d = vm.valuations[user]
+    if d.is_discrete:
+        raise ProblemError("allocation_steps is for continuous distributions; discrete tables are summed exactly")
+    i = int(user)
+    if vm.assumption2_failures and any(f"user {i} " in m for m in vm.assumption2_failures):
+        raise ProblemError(f"Assumption 2 fails for user {i}: the payments of Thm B-2 need Φ nondecreasing "
+                           f"(Myerson ironing is not implemented)")
+    v = vm._reported(reported)
+    m = vm.market
+    phi_all = vm.virtual_values(v)
+    x_lo = float(v[i]) if x_lo is None else float(x_lo)
+    g_min = float(m.own_leakage(np.ones(m.n, dtype=np.int8))[i])
+    phi_cap = float(np.sum(m.sigma2)) / g_min * (1 + 1e-12)
+    phi_lo = float(d.virtual_value(x_lo))
+    phi_hi = min(float(d.virtual_value(d.upper)) if np.isfinite(d.upper) else math.inf, phi_cap)
+    phi_hi = max(phi_hi, phi_lo)
+
+    def evaluate(phi: float) -> Line:
+        w = phi_all.copy()
+        w[i] = phi
+        res = _solve(m, virtual_objective(w), method)
+        s = float(m.own_leakage(res.profile)[i])
+        return Line(res.objective + phi * s, s, res)
+
+    tol = 1e-9 * (float(np.sum(m.sigma2)) * (1 + float(np.max(np.abs(phi_all)))) + phi_hi * float(np.max(m.sigma2)))
+    calls = [0]
+
+    def counted(phi):
+        calls[0] += 1
+        return evaluate(phi)
+
+    pieces = envelope_pieces(counted, phi_lo, phi_hi, tol)
+    phi_edges = np.array([pieces[0].lo] + [p.hi for p in pieces])
+    A = np.array([p.line.slope for p in pieces])
+    edges = np.array([x_lo] + [d.inverse_virtual_value(p.hi) for p in pieces])
+    edges[0] = x_lo
+    edges = np.maximum.accumulate(edges)
+    return AllocationSteps(i, edges, phi_edges, A, calls[0])
+
+
+@dataclass(frozen=True)
+class MechanismOutcome:
+    """Thm B-2 at one report vector ``v``.
+
+    ``profile`` is ``a^E(v)``; ``payments`` ``p_i^E(v)`` (0 for non-sharers);
+    ``allocation`` ``A_i(v_i, v_{−i})``; ``rents`` ``p_i − v_i A_i`` (information rents, ≥ 0);
+    ``virtual_objective`` the maximised virtual objective; ``platform_payoff``
+    ``Σ I_i(a) − Σ p_i``; ``surplus`` ``Σ (1 − v_i) I_i(a)`` at the reported values;
+    ``steps`` the exact step functions used for continuous users (``None`` for discrete).
+    """
+
+    reported: np.ndarray
+    virtual_values: np.ndarray
+    profile: np.ndarray
+    payments: np.ndarray
+    allocation: np.ndarray
+    rents: np.ndarray
+    virtual_objective: float
+    platform_payoff: float
+    surplus: float
+    steps: tuple = field(default_factory=tuple)
+    result: object = None
+
+    def to_dict(self) -> dict:
+        return {
+            "reported": self.reported.tolist(), "virtual_values": self.virtual_values.tolist(),
+            "profile": [int(x) for x in self.profile], "payments": self.payments.tolist(),
+            "allocation": self.allocation.tolist(), "rents": self.rents.tolist(),
+            "virtual_objective": self.virtual_objective, "platform_payoff": self.platform_payoff,
+            "surplus": self.surplus,
+            "breakpoints": {str(s.user): s.edges.tolist() for s in self.steps if s is not None},
+        }
+
+
+def _discrete_payment(vm: ValuationMarket, i: int, v: np.ndarray, phi: np.ndarray, method: str) -> float:
+    d = vm.valuations[i]
+    k = d.index(float(v[i]))
+    m = vm.market
+    A = np.zeros(d.values.size)
+    for j in range(k, d.values.size):
+        w = phi.copy()
+        w[i] = d.phi_table[j]
+        res = _solve(m, virtual_objective(w), method)
+        A[j] = float(m.own_leakage(res.profile)[i])
+    gaps = np.diff(d.values)
+    return float(d.values[k] * A[k] + np.dot(gaps[k:], A[k + 1:]))
+
+
+def mechanism(vm: ValuationMarket, reported=None, *, method: str = "auto") -> MechanismOutcome:
+    """The platform's optimal mechanism (Thm B-2) at reports ``reported`` (default: the market's values)."""
+    v = vm._reported(reported)
+    m = vm.market
+    phi = vm.virtual_values(v)
+    res = _solve(m, virtual_objective(phi), method)
+    a = res.profile
+    own = m.own_leakage(a)
+    payments = np.zeros(m.n)
+    steps = []
+    for i in range(m.n):
+        if a[i] == 0:
+            steps.append(None)       # A_i(x) ≤ A_i(v_i) = 0 for x ≥ v_i: payment 0
+            continue
+        if vm.valuations[i].is_discrete:
+            payments[i] = _discrete_payment(vm, i, v, phi, method)
+            steps.append(None)
+        else:
+            st = allocation_steps(vm, i, v, method=method)
+            payments[i] = st.integral() + v[i] * own[i]
+            steps.append(st)
+    leak = m.leakage(a)
+    return MechanismOutcome(
+        reported=v, virtual_values=phi, profile=a, payments=payments, allocation=own,
+        rents=payments - v * own, virtual_objective=float(res.objective),
+        platform_payoff=float(leak.sum() - payments.sum()), surplus=float(np.dot(1 - v, leak)),
+        steps=tuple(steps), result=res,
+    )
+
+
+def user_utility(vm: ValuationMarket, user: int, true_value: float, outcome: MechanismOutcome) -> tuple[float, float]:
+    """User ``i``'s (rent, full utility) at ``outcome`` when her true value is ``true_value``.
+
+    rent = ``p_i − v A_i`` (the quantity in the IC proof, eq. B-17);
+    full = ``a_i p_i − v I_i(a)`` (§2.2 payoff, includes the externality ``v I_i(a_{−i},0)``).
+    """
+    i = int(user)
+    rent = outcome.payments[i] - true_value * outcome.allocation[i]
+    full = outcome.payments[i] - true_value * float(vm.market.leakage(outcome.profile)[i])
+    return float(rent), float(full)
+
+
+@dataclass(frozen=True)
+class ICReport:
+    """Largest gains from misreporting on a grid: ``rent_gain`` (B-17) and ``full_gain`` (§2.2 payoff)."""
+
+    user: int
+    true_value: float
+    rent_gain: float
+    rent_argmax: float
+    full_gain: float
+    full_argmax: float
+
+
+def ic_violations(vm: ValuationMarket, user: int, reported=None, *, grid=None, method: str = "auto") -> ICReport:
+    """Best misreport of ``user`` on ``grid`` (default: 41 points over the support, or the table)."""
+    v = vm._reported(reported)
+    i = int(user)
+    d = vm.valuations[i]
+    if grid is None:
+        if d.is_discrete:
+            grid = d.values
+        else:
+            hi = d.upper if np.isfinite(d.upper) else float(d.dist.ppf(1 - 1e-6))
+            grid = np.linspace(d.lower, hi, 41)
+    truth = mechanism(vm, v, method=method)
+    r0, f0 = user_utility(vm, i, v[i], truth)
+    best_r, arg_r, best_f, arg_f = 0.0, float(v[i]), 0.0, float(v[i])
+    for x in np.asarray(grid, dtype=float):
+        w = v.copy()
+        w[i] = x
+        out = mechanism(vm, w, method=method)
+        r, f = user_utility(vm, i, v[i], out)
+        if r - r0 > best_r:
+            best_r, arg_r = r - r0, float(x)
+        if f - f0 > best_f:
+            best_f, arg_f = f - f0, float(x)
+    return ICReport(i, float(v[i]), best_r, arg_r, best_f, arg_f)
+
+
+# ---------------------------------------------------------------------------
+# expected platform payoff
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExpectedPayoff:
+    """``E_v[platform payoff]`` (Thm B-2).  ``method`` is ``"exact"`` (discrete tables, a finite sum;
+    ``std_error = 0``) or ``"monte_carlo"`` (``samples`` draws with ``seed``; 95% normal CI)."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    std_error: float
+    method: str
+    samples: int
+    seed: int | None = None
+
+    def to_dict(self):
+        return dict(self.__dict__)
+
+
+def expected_platform_payoff(vm: ValuationMarket, *, samples: int = 1000, seed: int = 0,
+                             method: str = "auto", max_profiles: int = MAX_EXACT_PROFILES) -> ExpectedPayoff:
+    """``E_v[max_a Σ (1 − Φ_i(v_i)) I_i(a) + Φ_i(v_i) I_i(a_{−i}, 0)]`` (Thm B-2).
+
+    All-discrete: exact sum over ``Π_i |support_i|`` report vectors (at most
+    ``max_profiles``).  Otherwise Monte Carlo with ``samples`` seeded draws and a
+    95% confidence interval ``mean ± 1.96 · sd / √samples``.
+    """
+    m = vm.market
+    if all(d.is_discrete for d in vm.valuations):
+        sizes = [d.values.size for d in vm.valuations]
+        total = int(np.prod(sizes, dtype=np.int64))
+        if total > max_profiles:
+            raise LimitExceeded(f"exact expectation sums {total} report vectors > max_profiles = {max_profiles}; "
+                                f"pass a larger max_profiles")
+        mean = 0.0
+        for idx in itertools.product(*(range(s) for s in sizes)):
+            prob = float(np.prod([d.probs[k] for d, k in zip(vm.valuations, idx)]))
+            phi = np.array([d.phi_table[k] for d, k in zip(vm.valuations, idx)])
+            mean += prob * _solve(m, virtual_objective(phi), method).objective
+        return ExpectedPayoff(mean, mean, mean, 0.0, "exact", total, None)
+    if not (isinstance(samples, int) and samples >= 2):
+        raise ProblemError(f"samples must be an integer >= 2, got {samples!r}")
+    rng = np.random.default_rng(seed)
+    draws = np.column_stack([d.sample(rng, samples) for d in vm.valuations])
+    vals = np.empty(samples)
+    for s in range(samples):
+        phi = np.array([float(d.virtual_value(x)) for d, x in zip(vm.valuations, draws[s])])
+        vals[s] = _solve(m, virtual_objective(phi), method).objective
+    mean = float(vals.mean())
+    se = float(vals.std(ddof=1) / math.sqrt(samples))
+    return ExpectedPayoff(mean, mean - 1.96 * se, mean + 1.96 * se, se, "monte_carlo", samples, seed)
+
+
+# ---------------------------------------------------------------------------
+# Lemma 3 analogue, Prop B-2, VCG (Prop B-1)
+# ---------------------------------------------------------------------------
+def prop_b2_bound(vm: ValuationMarket, reported=None) -> float:
+    """Prop B-2: ``Σ_{v_i ≤ 1} (1 − v_i) I_i(V) − Σ_{v_i > 1} (v_i − 1) I_i(V_Φ^{(l)})``,
+    an upper bound on the surplus of ``a^E(v)``; ``V_Φ^{(l)} = {i : Φ_i(v_i) ≤ 1}``."""
+    v = vm._reported(reported)
+    m = vm.market
+    phi = vm.virtual_values(v)
+    low = v <= 1
+    I_all = m.leakage(np.ones(m.n, dtype=np.int8))
+    I_phi = m.leakage((phi <= 1).astype(np.int8))
+    return float(np.sum((1 - v[low]) * I_all[low]) - np.sum((v[~low] - 1) * I_phi[~low]))
+
+
+@dataclass(frozen=True)
+class VCGOutcome:
+    """Prop B-1: first-best ``profile`` for the reports and prices ``p_i ≥ 0`` paid to every user."""
+
+    reported: np.ndarray
+    profile: np.ndarray
+    prices: np.ndarray
+    surplus: float
+    h_at_profile: np.ndarray
+    h_min: np.ndarray
+
+    def utility(self, market: GaussianMarket, user: int, true_value: float) -> float:
+        """``p_i − v_i I_i(a)`` for user ``i`` with true value ``true_value``."""
+        return float(self.prices[user] - true_value * market.leakage(self.profile)[user])
+
+    def to_dict(self):
+        return {"reported": self.reported.tolist(), "profile": [int(x) for x in self.profile],
+                "prices": self.prices.tolist(), "surplus": self.surplus}
+
+
+def vcg(market: GaussianMarket | ValuationMarket, reported=None, *, method: str = "auto") -> VCGOutcome:
+    """VCG-style pricing of Prop B-1 (one first-best solve plus one extra solve per user).
+
+    ``a(v) = argmax_a Σ (1 − v_j) I_j(a)`` and
+    ``p_i(v) = h_i(a(v)) − min_a h_i(a)``, ``h_i(a) = I_i(a) + Σ_{j≠i} (1 − v_j) I_j(a)``.
+    ``min_a h_i`` is solved as ``max_a Σ w_j I_j(a)`` with ``w = −(1 − v)``, ``w_i = −1``.
+    User ``i``'s utility ``p_i − v_i I_i(a)`` equals the reported-values surplus at
+    ``a`` minus a term independent of her report, so truth-telling is dominant and
+    the implemented profile is the first best for the true values.
+    """
+    m = market.market if isinstance(market, ValuationMarket) else market
+    v = m.values if reported is None else as_vector("reported", reported, m.n, nonnegative=True)
+    v = np.asarray(v, dtype=float)
+    fb = _solve(m, LeakageObjective.for_problem("first_best", v), method)
+    a = fb.profile
+    leak = m.leakage(a)
+    h_at = np.empty(m.n)
+    h_min = np.empty(m.n)
+    zeros = np.zeros(m.n)
+    for i in range(m.n):
+        w = 1.0 - v.copy()
+        w[i] = 1.0
+        h_at[i] = float(np.dot(w, leak))
+        res = _solve(m, LeakageObjective.weighted(-w, zeros, name="vcg_min"), method)
+        h_min[i] = -float(res.objective)
+    prices = h_at - h_min
+    return VCGOutcome(v, a, prices, float(np.dot(1 - v, leak)), h_at, h_min)
+
+
+__all__ = [
+    "AssumptionWarning", "Valuation", "ContinuousValuation", "DiscreteValuation", "uniform",
+    "truncated_exponential", "discrete", "as_valuation", "check_assumption2", "ValuationMarket",
+    "virtual_objective", "AllocationSteps", "allocation_steps", "MechanismOutcome", "mechanism",
+    "user_utility", "ICReport", "ic_violations", "ExpectedPayoff", "expected_platform_payoff",
+    "prop_b2_bound", "VCGOutcome", "vcg",
+]

@@ -1,0 +1,298 @@
+"""Compiled depth-first branch-and-bound for the Gaussian market (numba).
+
+The search state lives entirely in arrays owned by the caller (the stack, the
+incumbent, the counters), and :func:`dfs_chunk` processes at most
+``max_nodes`` nodes per call.  Between calls Python checks the time and node
+limits, prints progress and can be interrupted (Ctrl-C); because the kernel
+only ever writes consistent states into those arrays, the open nodes left on
+the stack always describe exactly the part of the tree not yet explored, so
+the proven bound at a stop is ``max(incumbent, bounds of the open nodes)``.
+
+A node is a partial profile: ``state[i]`` is 0 (free), 1 (fixed in: ``IN``)
+or 2 (fixed out).  It carries the full posterior covariances at its two
+extreme completions, ``P_lo = P(IN)`` and ``P_hi = P(IN ∪ FREE)``.  Branching
+on a free user ``u`` needs one rank-1 update per child (SPEC §1.1):
+``u`` in: ``P_lo ← P_lo − P_{:u}P_{u:}/(τ_u² + P_uu)``; ``u`` out:
+``P_hi ← P_hi + P_{:u}P_{u:}/(τ_u² − P_uu)``.  Along one root-to-leaf path each
+matrix receives at most ``n`` updates (from a fresh Cholesky at the root), so
+round-off stays at the level of a few ulps times ``n``.
+
+Every profile that becomes an incumbent is re-evaluated from scratch
+(:func:`~dm_opt.solvers.kernels.posterior_full`), both for its objective and,
+with a budget, for its payments, so pruning compares against exact values.
+The bounds are those of :mod:`dm_opt.solvers.bounds` (``gaussian_user_bounds``
+documents why each is valid); they are written out again here in scalar
+form because they run once per node.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .kernels import posterior_full, shared_users
+
+#: state codes
+FREE, IN, OUT = 0, 1, 2
+#: price kinds for the budget constraint
+NO_PRICES, EQ_PRICES, DECOR_PRICES = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def _g(x, t2):
+    return x * x / (t2 - x)
+
+
+@njit(cache=True, nogil=True)
+def _share_max(cd, e, kk, s2, t2, x_min, x_max):
+    """``max_{x∈[x_min,x_max]} cd·(σ²−x) − e·g(x) − k`` exactly.
+
+    For ``e ≥ 0`` the function is concave (``g`` convex), so its maximum is at
+    the clipped stationary point ``g'(x) = −cd/e`` with ``g'(x) = (τ²/(τ²−x))² − 1``,
+    i.e. ``x* = τ²(1 − 1/√(1 − cd/e))``; for ``e < 0`` it is convex and the
+    maximum is at an endpoint.
+    """
+    if x_min > x_max:
+        x_min = x_max
+    if e > 0.0:
+        r = -cd / e
+        if r <= 0.0:
+            x = x_min
+        else:
+            x = t2 * (1.0 - 1.0 / np.sqrt(1.0 + r))
+            if x < x_min:
+                x = x_min
+            if x > x_max:
+                x = x_max
+        return cd * (s2 - x) - e * _g(x, t2) - kk
+    if e == 0.0:
+        x = x_min if cd >= 0.0 else x_max
+        return cd * (s2 - x) - kk
+    v1 = cd * (s2 - x_min) - e * _g(x_min, t2) - kk
+    v2 = cd * (s2 - x_max) - e * _g(x_max, t2) - kk
+    return v1 if v1 > v2 else v2
+
+
+@njit(cache=True, nogil=True)
+def node_bound(state, x_lo, x_hi, sig2, tau2, c, d, e, k):
+    """Upper bound on the objective over all completions of a node (sum of per-user maxima).
+
+    ``x_lo = diag P(IN)``, ``x_hi = diag P(IN ∪ FREE)``.  Per user ``i``:
+
+    * out: ``c_i I_i`` with ``I_i ∈ [σ²−x_lo, σ²−x_hi]``;
+    * in: ``(c_i+d_i)(σ²−x) − e_i g(x) − k_i`` maximised exactly over
+      ``x = P_ii ∈ [x_hi, x_lo]``;
+    * free: the larger of the sharing case (as "in", with
+      ``x ∈ [x_hi, x_lo τ²/(x_lo+τ²)]``: her own signal is then observed) and the
+      non-sharing case ``c_i I_i`` with ``P_ii ∈ [x_hi τ²/(τ²−x_hi), x_lo]``
+      (her own signal removed from the top completion).
+    """
+    total = 0.0
+    for i in range(state.shape[0]):
+        s2 = sig2[i]
+        t2 = tau2[i]
+        if state[i] == 2:
+            if c[i] > 0.0:
+                total += c[i] * (s2 - x_hi[i])
+            else:
+                total += c[i] * (s2 - x_lo[i])
+        elif state[i] == 1:
+            total += _share_max(c[i] + d[i], e[i], k[i], s2, t2, x_hi[i], x_lo[i])
+        else:
+            xs = x_lo[i] * t2 / (x_lo[i] + t2)
+            share = _share_max(c[i] + d[i], e[i], k[i], s2, t2, x_hi[i], xs)
+            if c[i] > 0.0:
+                x_wo = x_hi[i] * t2 / (t2 - x_hi[i])
+                if x_wo > x_lo[i]:
+                    x_wo = x_lo[i]
+                noshare = c[i] * (s2 - x_wo)
+            else:
+                noshare = c[i] * (s2 - x_lo[i])
+            total += share if share > noshare else noshare
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _value(x, a_in, sig2, tau2, c, d, e, k):
+    """Objective at a profile given its posterior variances ``x`` (``a_in[i]`` true for sharers)."""
+    val = 0.0
+    for i in range(x.shape[0]):
+        leak = sig2[i] - x[i]
+        val += c[i] * leak
+        if a_in[i]:
+            val += d[i] * leak - e[i] * _g(x[i], tau2[i]) - k[i]
+    return val
+
+
+@njit(cache=True, nogil=True)
+def _payments(x, a_in, sig2, tau2, pv, price_kind):
+    """Total payments ``Σ_{i∈A} p_i``: Thm 2 (``v_i g(P_ii)``) or Thm 6 (``v_i I_i``)."""
+    tot = 0.0
+    if price_kind == 0:
+        return 0.0
+    for i in range(x.shape[0]):
+        if a_in[i]:
+            if price_kind == 1:
+                tot += pv[i] * _g(x[i], tau2[i])
+            else:
+                tot += pv[i] * (sig2[i] - x[i])
+    return tot
+
+
+@njit(cache=True, nogil=True)
+def fresh_value(S, tau2, sig2, c, d, e, k, a, pv, price_kind):
+    """(objective, payments) at profile ``a`` (int8) from a fresh Cholesky solve."""
+    P = posterior_full(S, tau2, shared_users(a))
+    n = a.shape[0]
+    x = np.empty(n)
+    a_in = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        x[i] = P[i, i]
+        a_in[i] = a[i] == 1
+    return _value(x, a_in, sig2, tau2, c, d, e, k), _payments(x, a_in, sig2, tau2, pv, price_kind)
+
+
+@njit(cache=True, nogil=True)
+def _rank1(P, u, t2u, add):
+    """Add (``add``) or remove user ``u``'s signal in the posterior ``P`` (in place)."""
+    n = P.shape[0]
+    col = P[:, u].copy()
+    if add:
+        f = -1.0 / (t2u + col[u])
+    else:
+        f = 1.0 / (t2u - col[u])
+    for i in range(n):
+        ci = col[i] * f
+        for j in range(i, n):
+            P[i, j] += ci * col[j]
+            P[j, i] = P[i, j]
+
+
+@njit(cache=True, nogil=True)
+def _try_incumbent(S, tau2, sig2, c, d, e, k, pv, price_kind, budget, budget_tol,
+                   state, take_hi, inc_a, inc_val, tmp_a):
+    """Re-evaluate the lo (``take_hi`` False) or hi completion exactly; update the incumbent.
+
+    Returns the (possibly new) incumbent value.
+    """
+    n = state.shape[0]
+    for i in range(n):
+        if state[i] == 1 or (take_hi and state[i] == 0):
+            tmp_a[i] = 1
+        else:
+            tmp_a[i] = 0
+    val, pay = fresh_value(S, tau2, sig2, c, d, e, k, tmp_a, pv, price_kind)
+    if pay > budget + budget_tol:
+        return inc_val
+    if val > inc_val:
+        for i in range(n):
+            inc_a[i] = tmp_a[i]
+        return val
+    return inc_val
+
+
+@njit(cache=True, nogil=True)
+def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
+              pv, price_kind, budget, budget_tol, budget_slack, min_sh, max_sh,
+              st_state, st_Plo, st_Phi, st_bound, st_pos,
+              ctl, inc_a, inc_val_arr, prune_tol, cand_eps, max_nodes):
+    """Process up to ``max_nodes`` nodes of the depth-first search (state in the arrays).
+
+    ``ctl[0]`` is the stack size, ``ctl[1]`` the total node count; ``st_bound[j]``
+    is a proven bound on every completion of open node ``j`` (its parent's bound).
+    ``prune_tol``: nodes whose bound is ``≤ incumbent + prune_tol`` are pruned.
+    ``cand_eps``: a completion is re-evaluated exactly as an incumbent
+    candidate only when its rank-1 value exceeds the incumbent by more than this.
+    ``budget_slack``: extra slack on the budget for the rank-1 screens (round-off);
+    the final budget check of a candidate is exact (fresh solve, ``budget_tol``).
+    """
+    n = S.shape[0]
+    x_lo = np.empty(n)
+    x_hi = np.empty(n)
+    in_lo = np.zeros(n, dtype=np.bool_)
+    in_hi = np.zeros(n, dtype=np.bool_)
+    tmp_a = np.zeros(n, dtype=np.int8)
+    inc_val = inc_val_arr[0]
+    processed = 0
+    while ctl[0] > 0 and processed < max_nodes:
+        sp = ctl[0] - 1
+        processed += 1
+        ctl[1] += 1
+        state = st_state[sp]
+        Plo = st_Plo[sp]
+        Phi = st_Phi[sp]
+        n_in = 0
+        n_free = 0
+        for i in range(n):
+            x_lo[i] = Plo[i, i]
+            x_hi[i] = Phi[i, i]
+            in_lo[i] = state[i] == 1
+            in_hi[i] = state[i] != 2
+            if state[i] == 1:
+                n_in += 1
+            elif state[i] == 0:
+                n_free += 1
+        # the node is consumed now; children (if any) are written back at sp, sp+1
+        ctl[0] = sp
+        if n_in > max_sh or n_in + n_free < min_sh:
+            continue
+        if price_kind != 0:
+            # payments of IN are smallest at the top completion (Prop 2: prices
+            # nonincreasing in the sharing set) for Thm 2 prices, and at IN for Thm 6 prices
+            lb = 0.0
+            for i in range(n):
+                if state[i] == 1:
+                    if price_kind == 1:
+                        lb += pv[i] * _g(x_hi[i], tau2[i])
+                    else:
+                        lb += pv[i] * (sig2[i] - x_lo[i])
+            if lb > budget + budget_tol + budget_slack:
+                continue
+        only_lo = n_in == max_sh
+        only_hi = n_in + n_free == min_sh
+        # the two extreme completions are profiles: try them as incumbents
+        if n_in >= min_sh and not only_hi:
+            f_lo = _value(x_lo, in_lo, sig2, tau2, c, d, e, k)
+            if f_lo > inc_val + cand_eps:
+                if price_kind == 0 or _payments(x_lo, in_lo, sig2, tau2, pv, price_kind) <= budget + budget_tol + budget_slack:
+                    inc_val = _try_incumbent(S, tau2, sig2, c, d, e, k, pv, price_kind, budget, budget_tol,
+                                             state, False, inc_a, inc_val, tmp_a)
+        if n_free > 0 and n_in + n_free <= max_sh and not only_lo:
+            f_hi = _value(x_hi, in_hi, sig2, tau2, c, d, e, k)
+            if f_hi > inc_val + cand_eps:
+                if price_kind == 0 or _payments(x_hi, in_hi, sig2, tau2, pv, price_kind) <= budget + budget_tol + budget_slack:
+                    inc_val = _try_incumbent(S, tau2, sig2, c, d, e, k, pv, price_kind, budget, budget_tol,
+                                             state, True, inc_a, inc_val, tmp_a)
+        if n_free == 0 or only_lo or only_hi:
+            continue
+        bound = node_bound(state, x_lo, x_hi, sig2, tau2, c, d, e, k)
+        if bound <= inc_val + prune_tol:
+            continue
+        pos = st_pos[sp]
+        while state[order[pos]] != 0:
+            pos += 1
+        u = order[pos]
+        # child popped first goes on top (slot sp+1, a copy); the other reuses slot sp in place
+        first_in = prefer_in[u]
+        top = sp + 1
+        for i in range(n):
+            st_state[top, i] = state[i]
+        st_Plo[top, :, :] = Plo
+        st_Phi[top, :, :] = Phi
+        if first_in:
+            st_state[top, u] = 1
+            _rank1(st_Plo[top], u, tau2[u], True)
+            state[u] = 2
+            _rank1(Phi, u, tau2[u], False)
+        else:
+            st_state[top, u] = 2
+            _rank1(st_Phi[top], u, tau2[u], False)
+            state[u] = 1
+            _rank1(Plo, u, tau2[u], True)
+        st_bound[sp] = bound
+        st_bound[top] = bound
+        st_pos[sp] = pos + 1
+        st_pos[top] = pos + 1
+        ctl[0] = sp + 2
+    inc_val_arr[0] = inc_val
+    return processed

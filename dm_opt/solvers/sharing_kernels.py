@@ -1,0 +1,382 @@
+"""Compiled kernels (numba) for the data-sharing network solvers (RJ §3–§5).
+
+Sets of agents are int64 bit masks; preference tables ``P[i, mask]`` hold
+agent ``i``'s value of partner set ``mask`` (bit ``i`` ignored).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+# ---------------------------------------------------------------- §3 checks
+@njit(cache=True)
+def top_agent_violation(P, order, tol):
+    """First ``(k, i, j, S)`` with ``i`` ranked above ``j`` but not
+    ``P[k, S∪{i}] > P[k, S∪{j}] + tol`` (RJ Def 3.3–3.4); ``k = -1`` if none."""
+    N = P.shape[0]
+    full = (1 << N) - 1
+    for k in range(N):
+        for a in range(N):
+            i = order[a]
+            if i == k:
+                continue
+            for b in range(a + 1, N):
+                j = order[b]
+                if j == k:
+                    continue
+                U = full & ~((1 << k) | (1 << i) | (1 << j))
+                sub = U
+                while True:
+                    if not (P[k, sub | (1 << i)] - P[k, sub | (1 << j)] > tol):
+                        return k, i, j, sub
+                    if sub == 0:
+                        break
+                    sub = (sub - 1) & U
+    return -1, -1, -1, 0
+
+
+@njit(cache=True)
+def limited_complementarity_violation(P, order, tol):
+    """First ``(k, i, S)`` violating RJ Def 3.5: ``S ≻_k S∪{i}`` but some nonempty
+    ``S' ⊆ {agents ranked ≥ i} \\ S`` has ``S∪S' ⪰_k S``; ``k = -1`` if none.
+
+    ``best[S, r]`` = max of ``P[k, S∪T]`` over ``T`` ⊆ agents of rank ≥ r not
+    in ``S`` (T may be empty), ``h[S, r]`` the same over nonempty ``T``; both
+    by a DP over ranks, ``O(N 2^N)`` per agent.
+    """
+    N = P.shape[0]
+    M = 1 << N
+    best = np.empty((M, N + 1))
+    h = np.empty((M, N + 1))
+    for k in range(N):
+        kb = 1 << k
+        for S in range(M):
+            best[S, N] = P[k, S]
+            h[S, N] = -np.inf
+        for r in range(N - 1, -1, -1):
+            a = order[r]
+            ab = 1 << a
+            for S in range(M):
+                if a == k or (S & ab) != 0:
+                    best[S, r] = best[S, r + 1]
+                    h[S, r] = h[S, r + 1]
+                else:
+                    with_a = best[S | ab, r + 1]
+                    best[S, r] = max(best[S, r + 1], with_a)
+                    h[S, r] = max(h[S, r + 1], with_a)
+        for S in range(M):
+            if (S & kb) != 0:
+                continue
+            for r in range(N):
+                i = order[r]
+                if i == k or (S >> i) & 1:
+                    continue
+                if P[k, S] - P[k, S | (1 << i)] > tol:          # premise S ≻_k S ∪ {i}
+                    if not (P[k, S] - h[S, r] > tol):          # some S ∪ S' not strictly worse
+                        return k, i, S
+    return -1, -1, 0
+
+
+# ------------------------------------------------------------ ordered match
+@njit(cache=True)
+def ordered_match_power(order, samples, qs, alpha, beta, cost, cost_is_matrix):
+    """Ordered match (RJ Prop 3.1) for the power family, ``O(N²)`` oracle calls.
+
+    Agent ``n``'s gain from adding partner ``ℓ`` is
+    ``α_n (m_n^(−β_n) − (m_n + q_ℓ)^(−β_n)) − c_n(ℓ)`` with ``m_n`` its current
+    total samples; (1) and (2) are strict (``> 0``).
+    Returns (edges (E, 2) in agent indices, oracle calls).
+    """
+    N = order.shape[0]
+    m = samples.copy()
+    cap = 1024
+    edges = np.empty((cap, 2), dtype=np.int64)
+    E = 0
+    calls = 0
+    for a in range(N):
+        n = order[a]
+        for b in range(a + 1, N):
+            l = order[b]
+            calls += 1
+            cn = cost[n, l] if cost_is_matrix else cost[n, 0]
+            gain_n = alpha[n] * (m[n] ** (-beta[n]) - (m[n] + qs[l]) ** (-beta[n])) - cn
+            if gain_n > 0.0:
+                calls += 1
+                cl = cost[l, n] if cost_is_matrix else cost[l, 0]
+                gain_l = alpha[l] * (m[l] ** (-beta[l]) - (m[l] + qs[n]) ** (-beta[l])) - cl
+                if gain_l > 0.0:
+                    if E == cap:
+                        cap *= 2
+                        new = np.empty((cap, 2), dtype=np.int64)
+                        new[:E] = edges[:E]
+                        edges = new
+                    edges[E, 0] = n
+                    edges[E, 1] = l
+                    E += 1
+                    m[n] += qs[l]
+                    m[l] += qs[n]
+    return edges[:E].copy(), calls
+
+
+# ------------------------------------------------------------ stability
+@njit(cache=True)
+def find_deviation(P, nbr, coalitions, tol):
+    """Exhaustive strong-stability check (RJ Def 3.2) of the graph with
+    neighbour masks ``nbr``.
+
+    A coalition ``S`` may add or delete any edge inside ``S`` and delete edges
+    from its members to outsiders; the other edges stay.  Each member's new
+    partner set is ``T ∪ K`` with ``T`` its neighbours inside ``S`` in the new
+    graph and ``K ⊆`` its current outside neighbours — chosen by that member
+    alone, so it takes the best ``K``: ``best_i(T) = max_K P[i, T ∪ K]``.  A
+    deviation needs ``best_i(T_i) ≥ cur_i − tol`` for all members and ``>
+    cur_i + tol`` for one.  Depth-first over members, each choosing its edges
+    to later members, pruning as soon as a member is worse off.
+
+    Returns (coalition mask or -1, new neighbour masks of the members (N,),
+    coalitions examined).
+    """
+    N = P.shape[0]
+    M = 1 << N
+    cur = np.empty(N)
+    for i in range(N):
+        cur[i] = P[i, nbr[i]]
+    best = np.empty((N, M))
+    mem = np.empty(N, dtype=np.int64)
+    full_ = np.empty(N, dtype=np.int64)
+    sub_ = np.empty(N, dtype=np.int64)
+    exhausted = np.zeros(N, dtype=np.bool_)
+    chosen = np.zeros(N, dtype=np.int64)
+    incoming = np.zeros(N, dtype=np.int64)
+    newnbr = np.zeros(N, dtype=np.int64)
+    examined = 0
+    for ci in range(coalitions.shape[0]):
+        S = coalitions[ci]
+        examined += 1
+        m = 0
+        for i in range(N):
+            if (S >> i) & 1:
+                mem[m] = i
+                m += 1
+        feasible = True
+        any_strict = False
+        for p in range(m):
+            i = mem[p]
+            inside = S & ~(1 << i)
+            out = nbr[i] & ~S
+            top = -np.inf
+            T = inside
+            while True:
+                b = -np.inf
+                K = out
+                while True:
+                    v = P[i, T | K]
+                    if v > b:
+                        b = v
+                    if K == 0:
+                        break
+                    K = (K - 1) & out
+                best[p, T] = b
+                if b > top:
+                    top = b
+                if T == 0:
+                    break
+                T = (T - 1) & inside
+            if top < cur[i] - tol:
+                feasible = False
+                break
+            if top > cur[i] + tol:
+                any_strict = True
+        if not feasible or not any_strict:
+            continue
+        # depth-first over members
+        p = 0
+        later = 0
+        for q in range(1, m):
+            later |= 1 << mem[q]
+        full_[0] = later
+        sub_[0] = later
+        exhausted[0] = False
+        incoming[0] = 0
+        while p >= 0:
+            if exhausted[p]:
+                p -= 1
+                if p >= 0:
+                    if sub_[p] == 0:
+                        exhausted[p] = True
+                    else:
+                        sub_[p] = (sub_[p] - 1) & full_[p]
+                continue
+            R = sub_[p]
+            T = incoming[p] | R
+            i = mem[p]
+            if best[p, T] >= cur[i] - tol:
+                chosen[p] = R
+                if p == m - 1:
+                    strict = False
+                    for q in range(m):
+                        Tq = incoming[q] | chosen[q]
+                        if best[q, Tq] > cur[mem[q]] + tol:
+                            strict = True
+                            break
+                    if strict:
+                        for q in range(N):
+                            newnbr[q] = -1
+                        for q in range(m):
+                            ii = mem[q]
+                            Tq = incoming[q] | chosen[q]
+                            # recover the member's best K
+                            out = nbr[ii] & ~S
+                            bK = 0
+                            bv = -np.inf
+                            K = out
+                            while True:
+                                v = P[ii, Tq | K]
+                                if v > bv:
+                                    bv = v
+                                    bK = K
+                                if K == 0:
+                                    break
+                                K = (K - 1) & out
+                            newnbr[ii] = Tq | bK
+                        return S, newnbr, examined
+                    if sub_[p] == 0:
+                        exhausted[p] = True
+                    else:
+                        sub_[p] = (sub_[p] - 1) & full_[p]
+                else:
+                    p += 1
+                    lat = 0
+                    for q in range(p + 1, m):
+                        lat |= 1 << mem[q]
+                    full_[p] = lat
+                    sub_[p] = lat
+                    exhausted[p] = False
+                    inc = 0
+                    bitp = 1 << mem[p]
+                    for q in range(p):
+                        if chosen[q] & bitp:
+                            inc |= 1 << mem[q]
+                    incoming[p] = inc
+            else:
+                if sub_[p] == 0:
+                    exhausted[p] = True
+                else:
+                    sub_[p] = (sub_[p] - 1) & full_[p]
+    return -1, newnbr, examined
+
+
+# ------------------------------------------------------- per-buyer problems
+@njit(cache=True)
+def buyer_bnb(m0, alpha, beta, sizes, costs, ub, node_limit):
+    """Exact per-buyer problem (RJ eq. 9/11) for the power family by branch and bound:
+
+        max_x  α (1 − (m0 + Σ_k s_k x_k)^(−β)) − Σ_k c_k x_k,   x_k ∈ {0, …, ub_k}.
+
+    Items are expanded into unit copies and sorted by cost per sample
+    ``c_k / s_k``; the bound at a node is the continuous relaxation over the
+    remaining items, solved exactly: concave objective over a box, so the
+    optimum takes items in increasing ratio while the marginal value
+    ``αβ m^(−β−1)`` exceeds the ratio, and the crossing item fractionally.
+    Returns (x (K,), value, bound, nodes).
+    """
+    K = sizes.shape[0]
+    total = 0
+    for k in range(K):
+        total += ub[k]
+    it_s = np.empty(total)
+    it_c = np.empty(total)
+    it_k = np.empty(total, dtype=np.int64)
+    t = 0
+    for k in range(K):
+        for r in range(ub[k]):
+            it_s[t] = sizes[k]
+            it_c[t] = costs[k]
+            it_k[t] = k
+            t += 1
+    ratio = it_c / it_s
+    perm = np.argsort(ratio, kind="mergesort")
+    it_s = it_s[perm]
+    it_c = it_c[perm]
+    it_k = it_k[perm]
+    ratio = ratio[perm]
+    n = total
+    best_val = alpha * (1.0 - m0 ** (-beta))
+    best_x = np.zeros(n, dtype=np.bool_)
+    x = np.zeros(n, dtype=np.bool_)
+    # DFS stack: depth d decides item d; state 0 = try take, 1 = try skip, 2 = done
+    state = np.zeros(n + 1, dtype=np.int64)
+    mm = np.empty(n + 1)
+    cc = np.empty(n + 1)
+    mm[0] = m0
+    cc[0] = 0.0
+    d = 0
+    nodes = 0
+    root_bound = np.inf
+    stopped = False
+    while d >= 0:
+        if d == n:
+            v = alpha * (1.0 - mm[d] ** (-beta)) - cc[d]
+            if v > best_val:
+                best_val = v
+                best_x[:] = x
+            d -= 1
+            continue
+        if state[d] == 0:
+            nodes += 1
+            if nodes > node_limit:
+                stopped = True
+                break
+            # bound: continuous relaxation over items d..n-1 from (mm[d], cc[d])
+            mcur = mm[d]
+            val = alpha * (1.0 - mcur ** (-beta)) - cc[d]
+            for r in range(d, n):
+                marg = alpha * beta * mcur ** (-beta - 1.0)
+                if marg <= ratio[r]:
+                    break
+                # take item r fully or up to the point where the marginal value equals the ratio
+                mstar = (alpha * beta / ratio[r]) ** (1.0 / (beta + 1.0)) if ratio[r] > 0 else np.inf
+                if mstar >= mcur + it_s[r]:
+                    val += alpha * (mcur ** (-beta) - (mcur + it_s[r]) ** (-beta)) - it_c[r]
+                    mcur += it_s[r]
+                else:
+                    val += alpha * (mcur ** (-beta) - mstar ** (-beta)) - ratio[r] * (mstar - mcur)
+                    mcur = mstar
+                    break
+            if d == 0:
+                root_bound = val
+            # also the incumbent at this node with no more items
+            v0 = alpha * (1.0 - mm[d] ** (-beta)) - cc[d]
+            if v0 > best_val:
+                best_val = v0
+                best_x[:] = x
+                best_x[d:] = False
+            if val <= best_val + 1e-12 * max(1.0, abs(best_val)):
+                state[d] = 0
+                d -= 1
+                continue
+            state[d] = 1
+            x[d] = True
+            mm[d + 1] = mm[d] + it_s[d]
+            cc[d + 1] = cc[d] + it_c[d]
+            state[d + 1] = 0
+            d += 1
+        elif state[d] == 1:
+            state[d] = 2
+            x[d] = False
+            mm[d + 1] = mm[d]
+            cc[d + 1] = cc[d]
+            state[d + 1] = 0
+            d += 1
+        else:
+            state[d] = 0
+            x[d] = False
+            d -= 1
+    out = np.zeros(K, dtype=np.int64)
+    for t in range(n):
+        if best_x[t]:
+            out[it_k[t]] += 1
+    bound = best_val if not stopped else max(best_val, root_bound)
+    return out, best_val, bound, nodes

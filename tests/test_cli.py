@@ -1,0 +1,55 @@
+"""The command line: tables, JSON, exit codes and one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dm_opt.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(__file__))
+EX1 = os.path.join(ROOT, "models", "ammo", "example1.toml")
+THREE = os.path.join(ROOT, "models", "ammo", "three_users.toml")
+
+
+def test_solve_json_has_contract_fields(capsys):
+    assert main(["solve", EX1, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("profile", "objective", "prices", "leakage", "surplus", "bound", "gap", "method", "status", "seconds"):
+        assert key in out
+    assert out["profile"] == [1, 1] and out["status"] == "optimal" and out["method"] == "enumerate"
+
+
+def test_solve_table_and_all_optima(capsys):
+    assert main(["solve", THREE, "--all-optima"]) == 0
+    out = capsys.readouterr().out
+    assert "3 optimal profile(s)" in out and "110" in out and "011" in out
+    assert main(["solve", THREE, "--all-optima", "--json", "--problem", "first_best"]) == 0
+    assert json.loads(capsys.readouterr().out)["optima"] == [[0, 0, 0]]
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["solve", "nope.toml"], "not found"),
+    (["solve", EX1, "--problem", "bogus"], "--problem"),
+    (["solve", EX1, "--method", "bogus"], "unknown method"),
+    (["solve", EX1, "--time-limit", "-3"], "time-limit"),
+    (["solve", EX1, "--time-limit", "abc"], "time-limit"),
+    (["solve"], "file"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, argv, fragment):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("dm-opt: error:")
+    assert fragment in err
+
+
+def test_console_script_no_traceback(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('kind = "gaussian_market"\ncov = [[1.0, 2.0], [2.0, 1.0]]\nvalues = [1.0, 1.0]\n')
+    proc = subprocess.run([sys.executable, "-m", "dm_opt.cli", "solve", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "cov: must be positive definite" in proc.stderr
