@@ -13,13 +13,14 @@ from .errors import (BackendUnavailable, DmOptError, InstanceError, LimitExceede
                      SolverFailed)
 from .io import load
 from .markets.gaussian import GaussianMarket, UserEquilibria
+from .markets.community import CommunityMarket
 from .markets.objectives import LeakageObjective
 from .result import SolveResult, Termination
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "solve", "load", "GaussianMarket", "UserEquilibria", "LeakageObjective", "SolveResult",
+    "solve", "load", "GaussianMarket", "CommunityMarket", "UserEquilibria", "LeakageObjective", "SolveResult",
     "Termination", "DmOptError", "InstanceError", "ProblemError", "LimitExceeded",
     "BackendUnavailable", "SolverFailed",
 ]

@@ -21,6 +21,9 @@ AUTO_LARGE_N = ("bnb", "milp")
 def _resolve_auto(market, objective, constraints) -> tuple[str, str]:
     from .solvers.base import BACKEND_MODULES
 
+    if getattr(market, "kind", None) == "community_market" and not constraints:
+        # K×K count-vector search (SPEC §1.4); exact at any n
+        return "community", f"auto: community (n = {market.n}, K = {market.K})"
     if not constraints and market.n <= AUTO_ENUMERATE_MAX_N:
         return "enumerate", f"auto: enumeration (n = {market.n} <= {AUTO_ENUMERATE_MAX_N})"
     for name in AUTO_LARGE_N:

@@ -217,9 +217,11 @@ class SharingMarket:
         if n_agents > MAX_TABLE_AGENTS:
             raise InstanceError("n", f"{n_agents} agents exceed the table limit {MAX_TABLE_AGENTS}", where)
         U = np.full((n_agents, 1 << n_agents), np.nan)
+        if not isinstance(values, dict):
+            raise InstanceError("utility", "expected a mapping agent -> {partner set: value}", where)
         for i in range(n_agents):
-            if i not in values:
-                raise InstanceError(f"utility[{i}]", "missing agent", where)
+            if i not in values or not isinstance(values[i], dict):
+                raise InstanceError(f"utility[{i}]", "missing agent (expected a mapping partner set -> value)", where)
             row = values[i]
             for S, v in row.items():
                 m = _mask(S)
@@ -232,6 +234,8 @@ class SharingMarket:
                     continue
                 if np.isnan(U[i, m]):
                     raise InstanceError(f"utility[{i}]", f"missing value for partner set {list(members(m))}", where)
+            idx = np.arange(1 << n_agents)
+            U[i] = U[i, idx & ~(1 << i)]
             del others
         return cls("table", utility=U, cost=cost, **kw)
 

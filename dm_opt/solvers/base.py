@@ -28,6 +28,7 @@ BACKEND_MODULES: dict[str, str] = {
     "bnb": "dm_opt.solvers.bnb",
     "milp": "dm_opt.solvers.milp",
     "milp-scip": "dm_opt.solvers.scip",
+    "community": "dm_opt.solvers.community",
 }
 
 _REGISTRY: dict[str, type["Backend"]] = {}

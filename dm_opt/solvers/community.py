@@ -1,0 +1,360 @@
+"""Exact solver for community-structured markets (``method="community"``; SPEC §1.4).
+
+For a :class:`~dm_opt.markets.community.CommunityMarket` leakage depends only on
+the sharer counts ``m = (m_1..m_K)`` and on whether a user shares
+(:meth:`CommunityMarket.posterior_from_counts`, a K×K solve).  Write
+``I^s_k(m), I^n_k(m)`` for the leakage of a sharer / non-sharer of community
+``k`` and ``g_k(m) = I^s_k(m) − I_i(m − e_k)`` for a sharer's own-signal gain
+(Thm 2, eq. 5).
+
+**Lowest-value sharers (all three problems).**  Fix ``m``.  The objective
+depends on *which* users of community ``k`` share only through
+
+* first best:   ``Σ_k [W_k I^n_k + (I^s_k − I^n_k) Σ_{i∈A_k} w_i]``,  ``w = 1 − v``;
+* equilibrium:  ``Σ_k [(n_k − m_k) I^n_k + m_k I^s_k − g_k Σ_{i∈A_k} v_i]`` (Thm 1);
+* decorrelated: ``Σ_k I^s_k Σ_{i∈A_k} (1 − v_i)`` (Lemma 5, Thm 6);
+
+and the three coefficients are strictly positive:
+
+* ``g_k(m) > 0`` (``g(x) = x²/(τ² − x)`` with ``0 < P^s_k < τ_k²``) and
+  ``I^s_k ≥ g_k > 0``;
+* ``I^s_k − I^n_k > 0``.  Take a sharer ``i`` and a non-sharer ``j`` of ``k``
+  and ``A' = A \\ {i}``.  Swapping ``i`` and ``j`` is a symmetry of the market,
+  so ``I^n_k = I_i(A' ∪ {j})``.  Given ``S_{A'}``, ``X_i`` and ``X_j`` have the
+  same conditional variance ``c`` and ``X_i − X_j`` is *uncorrelated* with
+  every other signal (``Σ_il = Σ_jl`` for ``l ≠ i, j``), so
+  ``Var(X_i − X_j | S_{A'}) = 2δ_k > 0`` and ``|Cov(X_i, X_j | S_{A'})| < c``.
+  Hence the own signal gains ``c²/(c + τ²)`` and ``j``'s signal only
+  ``Cov²/(c + τ²)``: ``I^s_k > I^n_k`` (``δ_k > 0`` whenever ``n_k ≥ 2``).
+
+Each objective is therefore, for fixed ``m``, *strictly increasing* in
+``Σ_{i∈A_k} (1 − v_i)`` (first best, decorrelated) resp. *strictly
+decreasing* in ``Σ_{i∈A_k} v_i`` (equilibrium): an optimal profile takes in
+every community the ``m_k`` users of lowest value (any choice among equal
+values, so with ties the optimal profiles are exactly "every sharer's value ≤
+every non-sharer's value within her community"; tested against enumeration in
+``tests/solvers/test_community.py``).  With values sorted per community and
+prefix sums ``V_k[m] = Σ_{j<m} v_(j)``, the objective is a function ``f(m)``
+of the count vector alone, evaluated in ``O(K³)``.
+
+**Search over count vectors.**  If ``Π (n_k + 1) ≤`` :data:`ENUMERATE_MAX`
+every count vector is evaluated (batched K×K solves): exact.  Otherwise a
+best-first branch-and-bound over boxes ``lo ≤ m ≤ hi``: prefix profiles are
+nested, ``A(lo) ⊆ A(m) ⊆ A(hi)``, so by Lemma 1 (monotonicity and
+submodularity) every user's leakage lies between its values at ``A(lo)`` and
+``A(hi)`` and every sharer's own gain is at least its value at ``A(hi)``.
+Per-user bounds (users ``< lo_k`` share, ``≥ hi_k`` do not, the rest are
+undecided and may pick the better option):
+
+* first best: ``Σ max(w_i I_i(lo), w_i I_i(hi))`` with the undecided counted as
+  sharers at ``hi`` if ``w_i > 0`` and non-sharers at ``lo`` if ``w_i < 0``;
+* equilibrium: ``Σ_i I_i(hi) − g(hi)·(Σ_{i<lo} v_i + Σ_{lo≤i<hi} min(v_i, 1))``
+  (an undecided non-sharer leaks at most ``I_i(A(hi) \\ {i}) = I^s(hi) − g(hi)``);
+  Lemma 3 fixes ``lo_k ≥ #{v ≤ 1}`` at the root (adding a ``v ≤ 1`` user never
+  lowers the equilibrium objective);
+* decorrelated: ``Σ_{i<lo} max(w_i I^s(lo), w_i I^s(hi)) + Σ_{undecided} max(0, w_i I^s(hi))``.
+
+Each bound equals ``f`` when ``lo = hi``.  Nodes whose bound is at most the
+incumbent plus the tie tolerance ``tol`` are pruned, so the answer is optimal
+within ``tol`` (the same tie tolerance enumeration uses, default
+``1e-9 ×`` the objective's scale); the proven bound is
+``max(incumbent, largest pruned bound)`` and is reported in
+``extra["proven_bound"]``.  The slack of a box of width ``h`` is
+``O(h / n)`` per community (leakage saturates like ``1/m``), while leaving the
+optimum by ``Δ`` users costs ``O(Δ² / n)`` — so few boxes survive and
+``n = 10⁶`` with ``K ≤ 10`` solves in seconds (``benchmarks/community.py``).
+There is no polynomial guarantee on the node count for general ``K``; on a
+time or node limit the best profile is returned with its proven bound and gap.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+
+import numpy as np
+
+from ..errors import ProblemError
+from ..result import Termination
+from .base import Backend, RawSolution, register
+
+#: Evaluate every count vector when there are at most this many.
+ENUMERATE_MAX = 200_000
+#: Count vectors evaluated per batched K×K solve.
+BATCH = 20_000
+#: Nodes expanded per best-first round (children evaluated in one batch).
+NODE_BATCH = 128
+#: Default node limit of the branch-and-bound.
+DEFAULT_MAX_NODES = 5_000_000
+
+PROBLEMS = ("first_best", "equilibrium", "decorrelated")
+
+
+class SortedCommunities:
+    """Per-community value order and prefix sums (``O(n log n)`` once per market)."""
+
+    def __init__(self, market):
+        v = market.values
+        self.K = market.K
+        self.sizes = market.sizes
+        self.order = []          # global user indices of community k, by ascending value (stable)
+        self.V, self.Wp, self.Wn, self.Vmin1 = [], [], [], []
+        self.forced_eq = np.zeros(self.K, dtype=np.int64)   # #{v <= 1}: share in equilibrium (Lemma 3)
+        self.below1 = np.zeros(self.K, dtype=np.int64)      # #{v < 1}
+        starts = np.concatenate([[0], np.cumsum(market.sizes)])
+        for k in range(self.K):
+            vk = v[starts[k]:starts[k + 1]]
+            o = np.argsort(vk, kind="stable")
+            vs = vk[o]
+            self.order.append(o + starts[k])
+            w = 1.0 - vs
+            z = np.zeros(1)
+            self.V.append(np.concatenate([z, np.cumsum(vs)]))
+            self.Wp.append(np.concatenate([z, np.cumsum(np.maximum(w, 0.0))]))
+            self.Wn.append(np.concatenate([z, np.cumsum(np.minimum(w, 0.0))]))
+            self.Vmin1.append(np.concatenate([z, np.cumsum(np.minimum(vs, 1.0))]))
+            self.forced_eq[k] = int(np.searchsorted(vs, 1.0, side="right"))
+            self.below1[k] = int(np.searchsorted(vs, 1.0, side="left"))
+
+    def gather(self, table, M):
+        """``table[k][M[:, k]]`` for every column, shape (N, K)."""
+        return np.stack([table[k][M[:, k]] for k in range(self.K)], axis=1)
+
+    def profile(self, counts, n) -> np.ndarray:
+        """The profile in which the ``m_k`` lowest-value users of each community share."""
+        a = np.zeros(n, dtype=np.int8)
+        for k in range(self.K):
+            a[self.order[k][:int(counts[k])]] = 1
+        return a
+
+
+def sorted_communities(market) -> SortedCommunities:
+    cache = market._cache
+    if "sorted" not in cache:
+        cache["sorted"] = SortedCommunities(market)
+    return cache["sorted"]
+
+
+class CountModel:
+    """``f(m)`` and box bounds for one problem on one community market (vectorised over rows)."""
+
+    def __init__(self, market, problem: str):
+        if problem not in PROBLEMS:
+            raise ProblemError(f"method 'community' solves {', '.join(PROBLEMS)}, not '{problem}'")
+        self.market = market
+        self.problem = problem
+        self.sc = sorted_communities(market)
+        self.s = market.variance[None, :]
+        self.t2 = market.community_noise_var[None, :]
+        self.n = market.sizes[None, :].astype(float)
+        self.Wtot = np.array([w[-1] for w in self.sc.Wp]) + np.array([w[-1] for w in self.sc.Wn])
+        self.Wptot = np.array([w[-1] for w in self.sc.Wp])[None, :]
+        self.Wntot = np.array([w[-1] for w in self.sc.Wn])[None, :]
+        self.evaluations = 0
+
+    def leak(self, M):
+        """``(I^n, I^s, g)`` at count vectors ``M`` (N, K)."""
+        self.evaluations += M.shape[0]
+        Pn, Ps = self.market.posterior_from_counts(M)
+        g = Ps * Ps / (self.t2 - Ps)
+        return self.s - Pn, self.s - Ps, g
+
+    def value(self, M, L=None):
+        """``f(m)`` for every row of ``M`` (prefix profiles), shape (N,)."""
+        In, Is, g = self.leak(M) if L is None else L
+        sc = self.sc
+        m = M.astype(float)
+        if self.problem == "equilibrium":
+            V = sc.gather(sc.V, M)
+            return np.sum((self.n - m) * In + m * Is - g * V, axis=1)
+        Ws = sc.gather(sc.Wp, M) + sc.gather(sc.Wn, M)    # Σ_{sharers} (1 − v)
+        if self.problem == "first_best":
+            return np.sum((self.Wtot[None, :] - Ws) * In + Ws * Is, axis=1)
+        return np.sum(Ws * Is, axis=1)
+
+    def bound(self, LO, HI, Llo, Lhi):
+        """Upper bound of ``f`` over every box ``LO ≤ m ≤ HI`` (module docstring)."""
+        sc = self.sc
+        In_lo, Is_lo, _ = Llo
+        In_hi, Is_hi, g_hi = Lhi
+        if self.problem == "equilibrium":
+            hi = HI.astype(float)
+            pen = sc.gather(sc.V, LO) + sc.gather(sc.Vmin1, HI) - sc.gather(sc.Vmin1, LO)
+            return np.sum((self.n - hi) * In_hi + hi * Is_hi - g_hi * pen, axis=1)
+        Wp_lo, Wn_lo = sc.gather(sc.Wp, LO), sc.gather(sc.Wn, LO)
+        Wp_hi, Wn_hi = sc.gather(sc.Wp, HI), sc.gather(sc.Wn, HI)
+        shared = Wp_lo * Is_hi + Wn_lo * Is_lo
+        if self.problem == "first_best":
+            undecided = (Wp_hi - Wp_lo) * Is_hi + (Wn_hi - Wn_lo) * In_lo
+            rest = (self.Wptot - Wp_hi) * In_hi + (self.Wntot - Wn_hi) * In_lo
+            return np.sum(shared + undecided + rest, axis=1)
+        return np.sum(shared + (Wp_hi - Wp_lo) * Is_hi, axis=1)
+
+
+def _enumerate_counts(model: CountModel, lo, hi, deadline):
+    shape = tuple(int(x) for x in (hi - lo + 1))
+    total = int(np.prod(shape))
+    best, best_m = -np.inf, None
+    done = 0
+    for start in range(0, total, BATCH):
+        if deadline is not None and time.perf_counter() > deadline and best_m is not None:
+            break
+        idx = np.arange(start, min(total, start + BATCH))
+        M = np.stack(np.unravel_index(idx, shape), axis=1).astype(np.int64) + lo[None, :]
+        f = model.value(M)
+        j = int(np.argmax(f))
+        if f[j] > best:
+            best, best_m = float(f[j]), M[j].copy()
+        done += idx.size
+    return best, best_m, done, total
+
+
+def _branch_and_bound(model: CountModel, lo, hi, tol, deadline, max_nodes):
+    """Best-first branch-and-bound over count boxes; returns (best, m, proven_bound, nodes, status)."""
+    K = lo.shape[0]
+    # incumbent candidates: the root corners and "everyone with v < 1 shares"
+    cand = np.stack([lo, hi, np.clip(model.sc.below1, lo, hi), np.clip(model.sc.forced_eq, lo, hi)])
+    fc = model.value(cand)
+    j = int(np.argmax(fc))
+    best, best_m = float(fc[j]), cand[j].copy()
+    Llo, Lhi = model.leak(lo[None]), model.leak(hi[None])
+    root_bound = float(model.bound(lo[None], hi[None], Llo, Lhi)[0])
+    heap = []
+    counter = 0
+    pruned_max = -np.inf
+    if np.array_equal(lo, hi):
+        return best, best_m, best, 1, Termination.OPTIMAL
+    heapq.heappush(heap, (-root_bound, counter, lo, hi))
+    nodes = 1
+    status = Termination.OPTIMAL
+    while heap:
+        if -heap[0][0] <= best + tol:
+            pruned_max = max(pruned_max, -heap[0][0])
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            status = Termination.TIME_LIMIT
+            break
+        if nodes >= max_nodes:
+            status = Termination.NODE_LIMIT
+            break
+        batch = []
+        while heap and len(batch) < NODE_BATCH:
+            nb, _, blo, bhi = heapq.heappop(heap)
+            if -nb <= best + tol:
+                pruned_max = max(pruned_max, -nb)
+                continue
+            batch.append((blo, bhi))
+        if not batch:
+            continue
+        los, his = [], []
+        for blo, bhi in batch:
+            w = bhi - blo
+            k = int(np.argmax(w))
+            mid = blo[k] + w[k] // 2
+            h1 = bhi.copy()
+            h1[k] = mid
+            l2 = blo.copy()
+            l2[k] = mid + 1
+            los += [blo, l2]
+            his += [h1, bhi]
+        LO = np.array(los)
+        HI = np.array(his)
+        nodes += LO.shape[0]
+        Llo = model.leak(LO)
+        Lhi = model.leak(HI)
+        f_lo = model.value(LO, Llo)
+        f_hi = model.value(HI, Lhi)
+        for F, P in ((f_lo, LO), (f_hi, HI)):
+            j = int(np.argmax(F))
+            if F[j] > best:
+                best, best_m = float(F[j]), P[j].copy()
+        bnd = model.bound(LO, HI, Llo, Lhi)
+        leaf = np.all(LO == HI, axis=1)
+        for i in range(LO.shape[0]):
+            if leaf[i] or bnd[i] <= best + tol:
+                if not leaf[i]:
+                    pruned_max = max(pruned_max, float(bnd[i]))
+                continue
+            counter += 1
+            heapq.heappush(heap, (-float(bnd[i]), counter, LO[i], HI[i]))
+    open_max = max((-h[0] for h in heap), default=-np.inf) if status is not Termination.OPTIMAL else -np.inf
+    proven = max(best, pruned_max, open_max)
+    return best, best_m, proven, nodes, status
+
+
+def solve_counts(market, problem: str, *, tol: float = 0.0, time_limit: float | None = None,
+                 strategy: str = "auto", max_nodes: int = DEFAULT_MAX_NODES):
+    """Optimal count vector of ``problem``; returns a dict (``counts``, ``value``, ``bound``, …).
+
+    ``strategy``: ``"enumerate"`` (every count vector), ``"bnb"`` (branch-and-bound)
+    or ``"auto"`` (enumerate when there are at most :data:`ENUMERATE_MAX`).
+    """
+    t0 = time.perf_counter()
+    model = CountModel(market, problem)
+    deadline = None if time_limit is None else t0 + float(time_limit)
+    lo = np.zeros(market.K, dtype=np.int64)
+    hi = market.sizes.astype(np.int64).copy()
+    if problem == "equilibrium":
+        lo = model.sc.forced_eq.copy()            # Lemma 3 (weakly optimal to share when v <= 1)
+    space = int(np.prod((hi - lo + 1).astype(float)))
+    if strategy not in ("auto", "enumerate", "bnb"):
+        raise ProblemError(f"strategy must be 'auto', 'enumerate' or 'bnb', got {strategy!r}")
+    use_enum = strategy == "enumerate" or (strategy == "auto" and space <= ENUMERATE_MAX)
+    if use_enum:
+        best, m, done, total = _enumerate_counts(model, lo, hi, deadline)
+        if done < total:
+            status = Termination.TIME_LIMIT
+            bound = float("inf")   # no bound on unvisited count vectors without bounding: use bnb for that
+        else:
+            status, bound = Termination.OPTIMAL, best
+        nodes, used = done, "enumerate"
+    else:
+        best, m, bound, nodes, status = _branch_and_bound(model, lo, hi, tol, deadline, max_nodes)
+        used = "bnb"
+    return {"counts": m, "value": best, "bound": bound, "nodes": nodes, "status": status,
+            "strategy": used, "evaluations": model.evaluations, "seconds": time.perf_counter() - t0,
+            "count_vectors": space, "sorted": model.sc}
+
+
+@register
+class CommunityBackend(Backend):
+    """Exact count-vector search for :class:`CommunityMarket` (K×K algebra, never n×n)."""
+
+    name = "community"
+    problems = frozenset(PROBLEMS)
+    general_objectives = False
+    supports_all_optima = False
+
+    def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
+        from ..markets.community import CommunityMarket
+
+        if not isinstance(market, CommunityMarket):
+            raise ProblemError("method 'community' needs a CommunityMarket (dm_opt.CommunityMarket)")
+        if constraints:
+            raise ProblemError("method 'community' does not take side constraints")
+        if all_optima:
+            raise ProblemError("method 'community' cannot list all optima; use "
+                               "solve(market.to_gaussian(), ..., method='enumerate', all_optima=True)")
+        allowed = {"strategy", "max_nodes"}
+        unknown = set(options) - allowed
+        if unknown:
+            raise ProblemError(f"unknown option(s) for method 'community': {', '.join(sorted(unknown))}; "
+                               f"allowed: {', '.join(sorted(allowed))}")
+        ref = market.objective(objective.name)
+        if not all(np.array_equal(getattr(ref, f), getattr(objective, f)) for f in "cdek"):
+            raise ProblemError("method 'community' solves the named problems only, not custom objectives")
+        t0 = time.perf_counter()
+        sc = sorted_communities(market)
+        t1 = time.perf_counter()
+        out = solve_counts(market, objective.name, tol=tol, time_limit=time_limit, **options)
+        profile = None if out["counts"] is None else sc.profile(out["counts"], market.n)
+        msg = ""
+        if out["status"] is not Termination.OPTIMAL:
+            msg = f"community {out['strategy']} stopped ({out['status']}) after {out['nodes']} nodes"
+        return RawSolution(
+            profile=profile, status=out["status"], bound=out["bound"], nodes=out["nodes"],
+            build_seconds=t1 - t0, solve_seconds=time.perf_counter() - t1, message=msg,
+            extra={"counts": None if out["counts"] is None else out["counts"].tolist(),
+                   "strategy": out["strategy"], "count_vectors": out["count_vectors"],
+                   "evaluations": out["evaluations"], "proven_bound": out["bound"]},
+        )
