@@ -37,7 +37,7 @@ DEFAULT_MAX_OPTIMA = 4096
 #: Relative tie tolerance (times the objective's scale).
 TIE_RTOL = 1e-9
 #: Users walked on the O(n·b) slab (the low bits).
-LOW_BITS = 6
+LOW_BITS = 8
 #: High-level refresh period (steps) of the posterior from scratch.
 REFRESH = 32
 

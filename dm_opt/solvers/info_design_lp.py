@@ -55,6 +55,8 @@ from ..result import Termination
 
 #: Relative tolerance (× payoff scale × mass) for comparing LP values.
 VALUE_TOL = 1e-7
+#: Relative slack on ``λ·q ≤ V(q)`` defining the optimal dual face numerically.
+FACE_TOL = 1e-9
 #: Largest |Ω| for the exact piece enumeration (vertex enumeration in |Ω|−1 dimensions).
 PIECES_MAX_N = 6
 
@@ -310,7 +312,7 @@ class PlatformLP:
     def dual_face_ranges(self, q, value) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``min``/``max`` of each ``λ(ω)`` over ``{(λ,μ) ∈ D : λ·q ≤ V(q) + tol}``.
 
-        ``tol = VALUE_TOL × scale × max(1, Σq)`` absorbs HiGHS' tolerances.
+        ``tol = FACE_TOL × scale × max(1, Σq)`` absorbs the error of ``V(q)``.
         Returns ``(lower, upper, points)``; ``upper[ω] = inf`` when the LP is
         unbounded (always when ``q(ω) = 0``); ``points`` are the distinct
         optimal λ's found (each an element of ∂V(q) up to ``tol``).
@@ -319,7 +321,7 @@ class PlatformLP:
             self._build_face()
             self._face = True
         n = self.market.n
-        tol = VALUE_TOL * _scale(self.market) * max(1.0, float(np.sum(q)))
+        tol = FACE_TOL * _scale(self.market) * max(1.0, float(np.sum(q)))
         self._fq.value = q
         self._fV.value = value + tol
         lower, upper, pts = np.empty(n), np.empty(n), []

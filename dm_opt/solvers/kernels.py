@@ -9,7 +9,7 @@ rank-1 (Sherman–Morrison) update of the posterior covariance ``P`` (SPEC §1.1
 Only ``diag P`` enters the objective (:mod:`dm_opt.markets.objectives`), so the
 walk is split in two levels: the *high* users are walked with full ``n×n``
 updates of ``P``; for every high state, the ``b`` *low* users are walked on a
-slab ``Q = P[:, low]`` (``n×b``) plus ``diag P``, which costs ``O(n b)`` per
+slab ``Q = P[low, :]`` (``b×n``) plus ``diag P``, which costs ``O(n b)`` per
 step instead of ``O(n²)``.  Every low block starts from a copy of the high
 state's ``P``, so round-off accumulates over at most ``2^b`` steps there, and
 the high state's ``P`` is recomputed from scratch (Cholesky) every
@@ -141,7 +141,8 @@ def enumerate_chunk(S, tau2, c, d, e, k, order, n_fixed, pattern, n_low, tol, ca
     lo_users = order[n - n_low:]
 
     P = posterior_full(S, tau2, shared_users(a))
-    Q = np.empty((n, n_low))
+    # slab stored transposed (b × n) so the inner loops run over contiguous rows
+    Qt = np.empty((n_low, n))
     D = np.empty(n)
     tmp = np.empty(n)
     rowk = np.empty(n_low)
@@ -167,8 +168,9 @@ def enumerate_chunk(S, tau2, c, d, e, k, order, n_fixed, pattern, n_low, tol, ca
             else:
                 _rank1_full(P, u, tau2, a[u] == 1)
         for jj in range(n_low):
+            lu = lo_users[jj]
             for r in range(n):
-                Q[r, jj] = P[r, lo_users[jj]]
+                Qt[jj, r] = P[lu, r]
         for r in range(n):
             D[r] = P[r, r]
         for l in range(np.int64(1) << n_low):
@@ -176,7 +178,7 @@ def enumerate_chunk(S, tau2, c, d, e, k, order, n_fixed, pattern, n_low, tol, ca
                 jj = _ctz(l)
                 u = lo_users[jj]
                 for r in range(n):
-                    tmp[r] = Q[r, jj]
+                    tmp[r] = Qt[jj, r]
                 pk = tmp[u]
                 if a[u] == 0:
                     f = -1.0 / (tau2[u] + pk)
@@ -186,12 +188,13 @@ def enumerate_chunk(S, tau2, c, d, e, k, order, n_fixed, pattern, n_low, tol, ca
                     a[u] = 0
                 mask ^= np.int64(1) << u
                 for j2 in range(n_low):
-                    rowk[j2] = tmp[lo_users[j2]]
+                    rowk[j2] = tmp[lo_users[j2]] * f
                 for r in range(n):
-                    cr = tmp[r] * f
-                    D[r] += cr * tmp[r]
-                    for j2 in range(n_low):
-                        Q[r, j2] += cr * rowk[j2]
+                    D[r] += f * tmp[r] * tmp[r]
+                for j2 in range(n_low):
+                    fr = rowk[j2]
+                    for r in range(n):
+                        Qt[j2, r] += fr * tmp[r]
             val = _objective(D, a, sig2, tau2, c, d, e, k)
             count += 1
             if val > best:
