@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     from .bench.cli import add_parser as _add_bench_parser
     _add_bench_parser(sub, _positive_float)
+    r = sub.add_parser("report", help="efficiency diagnostics of a Gaussian market (AMMO Thm 3, Props 3-4, Thm 6)")
+    r.add_argument("file", help="instance file (.toml) of a Gaussian market kind")
+    r.add_argument("--method", default="auto", help="solver backend (default auto)")
+    r.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return p
 
 
@@ -71,7 +75,8 @@ def _cmd_solve(args) -> int:
         print(json.dumps(out))
     else:
         print(text)
-    return 0
+    # an interrupted solve still prints its best profile and bound, then exits like Ctrl-C
+    return 130 if out.get("status") == "interrupted" else 0
 
 
 def _cmd_bench(args) -> int:
@@ -80,7 +85,23 @@ def _cmd_bench(args) -> int:
     return run(args, _UsageError)
 
 
-COMMANDS = {"solve": _cmd_solve, "bench": _cmd_bench}
+def _cmd_report(args) -> int:
+    from .io import load
+    from .markets.diagnostics import efficiency_report
+    from .markets.gaussian import GaussianMarket
+
+    obj = load(args.file)
+    market = obj if isinstance(obj, GaussianMarket) else getattr(obj, "market", None)
+    if not isinstance(market, GaussianMarket):
+        raise _UsageError(f"report: {args.file} is a '{getattr(obj, 'kind', type(obj).__name__)}' instance; "
+                          f"the efficiency report needs a Gaussian market (kind gaussian_market, "
+                          f"gaussian_valuations or gaussian_taxes)")
+    rep = efficiency_report(market, method=args.method)
+    print(rep.to_json() if args.json else rep.format())
+    return 0
+
+
+COMMANDS = {"solve": _cmd_solve, "bench": _cmd_bench, "report": _cmd_report}
 
 
 def main(argv=None) -> int:

@@ -16,6 +16,9 @@ import numpy as np
 
 from .errors import InstanceError
 
+#: Largest n a generator builds a dense n×n covariance for (memory/time guard).
+MAX_DENSE_N = 5000
+
 COV_FAMILIES: dict[str, Callable[..., np.ndarray]] = {}
 VALUE_FAMILIES: dict[str, Callable[..., np.ndarray]] = {}
 
@@ -124,8 +127,9 @@ def generate(kind: str, spec: dict, field: str, where: str | None = None, n: int
     nn = spec["n"]
     if isinstance(nn, bool) or not isinstance(nn, int) or nn < 1:
         raise InstanceError(f"{field}.n", f"must be a positive integer, got {nn!r}", where)
-    if nn > 100_000:
-        raise InstanceError(f"{field}.n", f"{nn} users is too many for a dense covariance (limit 100000)", where)
+    if nn > MAX_DENSE_N:
+        raise InstanceError(f"{field}.n", f"{nn} users is too many for a dense covariance (limit {MAX_DENSE_N}; "
+                            f"use kind = \"community_market\" for large structured markets)", where)
     seed = spec.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InstanceError(f"{field}.seed", f"must be a nonnegative integer, got {seed!r}", where)

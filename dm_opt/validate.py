@@ -109,7 +109,7 @@ def as_covariance(field: str, x, *, where: str | None = None) -> tuple[np.ndarra
             f"must be symmetric: [{i},{j}] = {arr[i, j]} but [{j},{i}] = {arr[j, i]}",
             where,
         )
-    arr = 0.5 * (arr + arr.T)
+    arr = 0.5 * arr + 0.5 * arr.T   # (not 0.5 (A + Aᵀ): that overflows near the float limit)
     diag = np.diag(arr)
     if np.any(diag <= 0):
         i = int(np.argmax(diag <= 0))
