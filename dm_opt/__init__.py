@@ -14,12 +14,22 @@ from .errors import (BackendUnavailable, DmOptError, InstanceError, LimitExceede
 from .io import load
 from .markets.gaussian import GaussianMarket, UserEquilibria
 from .markets.community import CommunityMarket
+from .markets.info_design import InfoDesignMarket
 from .markets.objectives import LeakageObjective
+from .markets.sharing import SharingMarket
+from .leakage import MixtureMarket, MutualInformationMarket, TabulatedMarket, check_properties
+from .markets.platforms import JoiningValues, TwoPlatformMarket
 from .result import SolveResult, Termination
+from .solvers.pyomo_model import to_pyomo
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "to_pyomo",
+    "InfoDesignMarket",
+    "SharingMarket",
+    "MixtureMarket", "MutualInformationMarket", "TabulatedMarket", "check_properties", "JoiningValues",
+    "TwoPlatformMarket",
     "solve", "load", "GaussianMarket", "CommunityMarket", "UserEquilibria", "LeakageObjective", "SolveResult",
     "Termination", "DmOptError", "InstanceError", "ProblemError", "LimitExceeded",
     "BackendUnavailable", "SolverFailed",

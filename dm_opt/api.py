@@ -34,7 +34,7 @@ def _resolve_auto(market, objective, constraints) -> tuple[str, str]:
                 continue
             if constraints and not cls.supports_constraints:
                 continue
-            return name, f"auto: {name} (n = {market.n})"
+            return name, f"auto: {name} (n = {market.n}{', side constraints' if constraints else ''})"
     if constraints:
         raise ProblemError("no available backend supports side constraints")
     return "enumerate", f"auto: enumeration (no other exact backend available, n = {market.n})"
@@ -91,6 +91,13 @@ def solve(market, problem: str | LeakageObjective = "equilibrium", method: str =
         raise ProblemError(f"tol must be a finite number >= 0, got {tol!r}")
     if not isinstance(method, str):
         raise ProblemError(f"method must be a string, got {type(method).__name__}")
+
+    from .solvers.constraints import SideConstraints
+
+    # validated once here (one message naming the field); None when empty
+    constraints = SideConstraints.from_any(constraints, market.n)
+    if constraints is not None:
+        constraints.check_problem(objective.name)
 
     note = ""
     chosen = method

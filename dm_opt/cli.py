@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("file", help="instance file (.toml) of a Gaussian market kind")
     r.add_argument("--method", default="auto", help="solver backend (default auto)")
     r.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    x = sub.add_parser("export", help="write the MILP of SPEC 1.2 (MPS or LP) for an external solver")
+    x.add_argument("file", help="instance file (.toml) of kind gaussian_market")
+    x.add_argument("--problem", default="first_best", help="first_best | equilibrium | decorrelated "
+                   "(equilibrium: relaxation with the initial tangent table)")
+    x.add_argument("--format", choices=("mps", "lp"), default="mps", help="file format (default mps)")
+    x.add_argument("--out", required=True, help="output path")
+    x.add_argument("--force", action="store_true", help="overwrite an existing output file")
     return p
 
 
@@ -97,11 +104,36 @@ def _cmd_report(args) -> int:
                           f"the efficiency report needs a Gaussian market (kind gaussian_market, "
                           f"gaussian_valuations or gaussian_taxes)")
     rep = efficiency_report(market, method=args.method)
-    print(rep.to_json() if args.json else rep.format())
+    out, text = rep.to_dict(), rep.format()
+    if getattr(obj, "kind", None) == "gaussian_valuations":
+        from .markets.valuations import valuation_report
+
+        out["valuations"], extra = valuation_report(obj, method=args.method)
+        text += "\n" + extra
+    print(json.dumps(out) if args.json else text)
     return 0
 
 
-COMMANDS = {"solve": _cmd_solve, "bench": _cmd_bench, "report": _cmd_report}
+def _cmd_export(args) -> int:
+    import os
+
+    from .io import load
+    from .markets.gaussian import GaussianMarket
+    from .solvers.milp import export_model
+
+    if os.path.exists(args.out) and not args.force:
+        raise _UsageError(f"--out: {args.out} exists; pass --force to overwrite")
+    market = load(args.file)
+    if not isinstance(market, GaussianMarket):
+        raise _UsageError(f"export: {args.file} is not a gaussian_market instance (the MILP is Gaussian-MSE-only)")
+    if args.problem not in ("first_best", "equilibrium", "decorrelated"):
+        raise _UsageError(f"--problem: '{args.problem}' is not one of first_best, equilibrium, decorrelated")
+    note = export_model(market, args.problem, args.out, args.format)
+    print(note, file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"solve": _cmd_solve, "bench": _cmd_bench, "report": _cmd_report, "export": _cmd_export}
 
 
 def main(argv=None) -> int:

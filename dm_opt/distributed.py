@@ -59,7 +59,7 @@ def open_client(scheduler: str | None = None, workers: int | None = None, *, pro
     """A Dask client: connected to ``scheduler`` (an existing cluster) or to a new ``LocalCluster``.
 
     The local cluster has ``workers`` processes (default: CPU count) of
-    ``threads_per_worker`` threads each, no dashboard; it is closed on exit.
+    ``threads_per_worker`` threads each, dashboard on a free port; it is closed on exit.
     """
     distributed = _dask()
     if scheduler is not None:
@@ -73,7 +73,7 @@ def open_client(scheduler: str | None = None, workers: int | None = None, *, pro
     if n < 1:
         raise ProblemError(f"workers must be a positive integer, got {workers!r}")
     cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=threads_per_worker, processes=processes,
-                                       dashboard_address=None)
+                                       dashboard_address=":0")
     client = distributed.Client(cluster)
     try:
         yield client

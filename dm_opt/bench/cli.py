@@ -96,6 +96,7 @@ def add_parser(sub, positive_float) -> None:
 
 def run(args, usage_error) -> int:
     """Execute ``dm-opt bench`` (``usage_error`` = the CLI's one-line usage exception class)."""
+    from ..errors import BackendUnavailable
     from ..markets.objectives import PROBLEMS
     from ..solvers.base import available_methods, get_backend
     from . import report
@@ -113,18 +114,33 @@ def run(args, usage_error) -> int:
     for prob in args.problems:
         if prob not in PROBLEMS:
             raise usage_error(f"--problems: unknown problem '{prob}'; choose from {', '.join(PROBLEMS)}")
-    methods = args.methods or available_methods()
-    if len(set(methods)) != len(methods):
-        raise usage_error("--methods: a method is listed twice")
-    for m in methods:
-        if m not in available_methods():
-            raise usage_error(f"--methods: unknown method '{m}'; available: {', '.join(available_methods())}")
-        get_backend(m)  # BackendUnavailable (missing optional dependency) → exit 2 with its message
     instances = []
     if args.families:
         instances += generated(args.families, args.sizes, args.seeds)
     if args.models:
         instances += from_files(args.models)
+    if args.methods is None:
+        # every registered backend that can run here; the others are named on stderr
+        methods, missing = [], []
+        for m in available_methods():
+            try:
+                get_backend(m)
+                methods.append(m)
+            except (BackendUnavailable, ImportError) as exc:
+                missing.append(f"{m} ({exc})")
+        if missing:
+            print("dm-opt: skipping unavailable method(s): " + "; ".join(missing), file=sys.stderr)
+    else:
+        methods = args.methods
+        if len(set(methods)) != len(methods):
+            raise usage_error("--methods: a method is listed twice")
+        for m in methods:
+            if m not in available_methods():
+                raise usage_error(f"--methods: unknown method '{m}'; available: {', '.join(available_methods())}")
+            try:
+                get_backend(m)
+            except ImportError as exc:
+                raise usage_error(f"--methods: method '{m}' cannot be loaded here ({exc})") from None
     out_dir = report.prepare_out_dir(args.out, args.force)
 
     progress = (not args.no_progress) and sys.stderr.isatty()
@@ -138,8 +154,7 @@ def run(args, usage_error) -> int:
             grid = run_grid(instances, methods, args.problems, time_limit=args.time_limit, client=client,
                             progress=progress, memory=args.memory, reference_max_n=args.reference_max_n,
                             retries=args.retries)
-    meta = {"command": "dm-opt bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "dm-opt bench",
-            "methods": methods, "problems": args.problems, "memory": args.memory,
+    meta = {"args": {k: v for k, v in vars(args).items() if k != "command"}, "methods": methods, "problems": args.problems, "memory": args.memory,
             "executor": args.scheduler or (f"LocalCluster({args.workers})" if args.workers else "serial")}
     paths = report.write_outputs(out_dir, grid, instances=instances, time_limit=args.time_limit, meta=meta)
     print(format_table(summarize(grid.rows, args.time_limit), args.time_limit))

@@ -64,13 +64,18 @@ def write_outputs(out_dir, grid, *, instances, time_limit, meta: dict | None = N
     if grid.interrupted:
         text += ["**INTERRUPTED**: partial results (only the runs completed before Ctrl-C).", ""]
     text += [format_table(summary, time_limit), ""]
+    by_size = ("problem", "method", "n")
+    text += ["## By size", "", format_table(summarize(grid.rows, time_limit, by=by_size), time_limit, by=by_size,
+                                            caption=False), ""]
     if grid.disagreements:
         text += [f"## DISAGREE: {len(grid.disagreements)} run(s) contradict the reference", ""]
         text += [f"- {r['method']} on {r['instance']} ({r['problem']}): {r['check_message']}"
                  for r in grid.disagreements]
     else:
-        n_checked = sum(r["agreement"] == "agree" for r in grid.rows)
-        text += [f"No disagreement: {n_checked} run(s) checked against enumeration."]
+        count = {k: sum(r["agreement"] == k for r in grid.rows) for k in ("agree", "consistent", "unchecked")}
+        text += [f"No disagreement: {count['agree']} run(s) checked against enumeration, "
+                 f"{count['consistent']} cross-checked between exact methods only, "
+                 f"{count['unchecked']} unchecked (no reference)."]
     p = os.path.join(out_dir, "summary.md")
     with open(p, "w") as fh:
         fh.write("\n".join(text) + "\n")

@@ -46,30 +46,32 @@ def charged_time(row: dict, time_limit: float | None) -> float:
     return float("inf")
 
 
-def summarize(rows, time_limit: float | None) -> list[dict]:
-    """One line per ``(problem, method)``: runs, solved, SGM time, mean gap, disagreements.
+def summarize(rows, time_limit: float | None, by=("problem", "method")) -> list[dict]:
+    """One line per group (default ``(problem, method)``): runs, solved, SGM time, mean gap, disagreements.
 
     ``mean_gap`` averages the final relative gap over runs that returned a
     solution (0 for proven optima); ``no_solution`` counts the others.
+    Reference rows (enumeration run only to check the others) are left out.
     """
     groups: dict[tuple, list] = defaultdict(list)
     for r in rows:
         if r.get("role", "method") != "method":
             continue
-        groups[(r["problem"], r["method"])].append(r)
+        groups[tuple(r[k] for k in by)].append(r)
     out = []
-    for (problem, method), rs in sorted(groups.items()):
+    for key, rs in sorted(groups.items(), key=lambda kv: tuple(str(x) if not isinstance(x, int) else f"{x:09d}"
+                                                                 for x in kv[0])):
         gaps = [float(r["gap"]) for r in rs if r["gap"] is not None and math.isfinite(float(r["gap"]))]
         out.append({
-            "problem": problem,
-            "method": method,
+            **dict(zip(by, key)),
             "runs": len(rs),
             "solved": sum(is_solved(r) for r in rs),
             "sgm_seconds": shifted_geomean(charged_time(r, time_limit) for r in rs),
             "mean_gap": float(np.mean(gaps)) if gaps else float("nan"),
             "no_solution": len(rs) - len(gaps),
             "disagree": sum(r["agreement"] == "DISAGREE" for r in rs),
-            "errors": sum(r["status"] in ("error", "unavailable", "skipped") for r in rs),
+            "errors": sum(r["status"] == "error" for r in rs),
+            "skipped": sum(r["status"] in ("skipped", "unavailable") for r in rs),
         })
     return out
 
@@ -120,44 +122,49 @@ def profile_times(rows, problem: str | None = None) -> dict:
 
 
 def plot_performance_profile(rows, path) -> bool:
-    """Write a Dolan–Moré profile PNG (log2 τ axis); False if matplotlib is missing."""
+    """Write a Dolan–Moré profile PNG (log2 τ axis, one panel per problem); False if matplotlib is missing."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    times = profile_times(rows)
-    if not times:
+    problems = sorted({r["problem"] for r in rows if r.get("role", "method") == "method"})
+    if not problems:
         return False
-    methods, taus, rho = performance_profile(times)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for j, m in enumerate(methods):
-        ax.step(taus, rho[j], where="post", label=m)
-    ax.set_xscale("log", base=2)
-    ax.set_xlim(1.0, taus[-1])
-    ax.set_ylim(0.0, 1.02)
-    ax.set_xlabel("τ (time within factor τ of the fastest)")
-    ax.set_ylabel("fraction of instances solved")
-    ax.set_title("Performance profile (Dolan–Moré)")
-    ax.legend(loc="lower right")
-    ax.grid(True, alpha=0.3)
+    fig, axes = plt.subplots(1, len(problems), figsize=(6 * len(problems), 4), squeeze=False)
+    for ax, problem in zip(axes[0], problems):
+        methods, taus, rho = performance_profile(profile_times(rows, problem))
+        for j, m in enumerate(methods):
+            ax.step(taus, rho[j], where="post", label=m)
+        ax.set_xscale("log", base=2)
+        ax.set_xlim(1.0, taus[-1])
+        ax.set_ylim(0.0, 1.02)
+        ax.set_xlabel("τ (time within factor τ of the fastest)")
+        ax.set_ylabel("fraction of instances solved")
+        ax.set_title(f"Performance profile (Dolan–Moré): {problem}")
+        ax.legend(loc="lower right")
+        ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return True
 
 
-def format_table(summary: list[dict], time_limit: float | None) -> str:
-    """Markdown table of :func:`summarize` output."""
+def format_table(summary: list[dict], time_limit: float | None, by=("problem", "method"),
+                 caption: bool = True) -> str:
+    """Markdown table of :func:`summarize` output (grouped by the same keys ``by``)."""
     lim = f"{time_limit:g} s" if time_limit else "none"
-    lines = [
-        f"Shifted geometric mean of times (shift {SGM_SHIFT:g} s; unsolved runs counted at the time limit, {lim}).",
-        "",
-        "| problem | method | runs | solved | SGM time [s] | mean gap | no solution | DISAGREE | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    lines = []
+    if caption:
+        lines += [f"Shifted geometric mean of times (shift {SGM_SHIFT:g} s; unsolved runs counted at the "
+                  f"time limit, {lim}).", ""]
+    lines += [
+        "| " + " | ".join(by) + " | runs | solved | SGM time [s] | mean gap | no solution | DISAGREE | errors | skipped |",
+        "|" + "---|" * len(by) + "---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summary:
-        lines.append(f"| {s['problem']} | {s['method']} | {s['runs']} | {s['solved']} | {s['sgm_seconds']:.4f} | "
-                     f"{s['mean_gap']:.3g} | {s['no_solution']} | {s['disagree']} | {s['errors']} |")
+        keys = " | ".join(str(s[k]) for k in by)
+        lines.append(f"| {keys} | {s['runs']} | {s['solved']} | {s['sgm_seconds']:.4f} | "
+                     f"{s['mean_gap']:.3g} | {s['no_solution']} | {s['disagree']} | {s['errors']} | {s['skipped']} |")
     return "\n".join(lines)

@@ -26,6 +26,13 @@ else:  # pragma: no cover
 #: kind -> module implementing it
 KIND_MODULES: dict[str, str] = {
     "gaussian_market": "dm_opt.io.gaussian",
+    "community_market": "dm_opt.io.community",
+    "gaussian_mixture": "dm_opt.io.mixture",
+    "two_platforms": "dm_opt.io.platforms",
+    "info_design": "dm_opt.io.info_design",
+    "gaussian_valuations": "dm_opt.io.valuations",
+    "gaussian_taxes": "dm_opt.io.taxes",
+    "sharing_network": "dm_opt.io.sharing",
 }
 
 #: Largest instance file read (bytes); larger files are refused before parsing.

@@ -20,7 +20,6 @@ import numpy as np
 from ..errors import InstanceError
 from ..markets.gaussian import GaussianMarket, own_signal_gain
 from ..validate import as_covariance, as_profile, as_vector
-from ._kernels import diag_block
 from .base import OracleMarketMixin, masks_to_profiles
 
 #: Absolute tolerance on ``Σ μ_k = 1``.
@@ -131,6 +130,8 @@ class MixtureMarket(OracleMarketMixin):
         return self.leakage_and_own(profile)[1]
 
     def leakage_block(self, lo: int, count: int):
+        from ._kernels import diag_block  # numba: imported on first use, not at ``import dm_opt``
+
         a = masks_to_profiles(lo, count, self.n)
         diags = [diag_block(m.cov, self._noise_var, lo, count) for m in self.components]
         return self._accumulate(a, diags)

@@ -30,7 +30,6 @@ import numpy as np
 
 from ..markets.gaussian import GaussianMarket
 from ..validate import as_profile
-from ._kernels import diag_block
 from .base import OracleMarketMixin
 
 
@@ -101,6 +100,8 @@ class MutualInformationMarket(OracleMarketMixin):
         return self.leakage_and_own(profile)[1]
 
     def leakage_block(self, lo: int, count: int):
+        from ._kernels import diag_block  # numba: imported on first use, not at ``import dm_opt``
+
         from .base import masks_to_profiles
 
         x = diag_block(self.cov, self.noise_var, lo, count)

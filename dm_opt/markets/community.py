@@ -227,6 +227,11 @@ class CommunityMarket:
         self._cache = {}
         for arr in (self._s, self._r, self._C, self._tau2):
             arr.setflags(write=False)
+        # fixed K×K data of the closed forms (computed once: the hot paths call them per solve)
+        self._B = self._make_B()
+        self._delta = self._s * (1.0 - self._r)
+        for arr in (self._B, self._delta):
+            arr.setflags(write=False)
 
     # ------------------------------------------------------------ structure
     @property
@@ -280,6 +285,11 @@ class CommunityMarket:
     @property
     def B(self) -> np.ndarray:
         """The K×K common-component matrix ``B`` of ``Σ = D + U B Uᵀ``."""
+        if hasattr(self, "_B"):
+            return self._B
+        return self._make_B()
+
+    def _make_B(self) -> np.ndarray:
         sq = np.sqrt(self._s)
         B = self._C * np.outer(sq, sq)
         np.fill_diagonal(B, self._s * self._r)
@@ -288,6 +298,8 @@ class CommunityMarket:
     @property
     def delta(self) -> np.ndarray:
         """Idiosyncratic variances ``δ_k = s_k (1 − r_k)``, shape (K,)."""
+        if hasattr(self, "_delta"):
+            return self._delta
         return self._s * (1.0 - self._r)
 
     def community_matrix(self) -> np.ndarray:
@@ -396,7 +408,12 @@ class CommunityMarket:
         """``diag P(a)`` per user, shape (n,) (from the K×K closed form)."""
         a = self._profile(profile)
         m = np.bincount(self._community, weights=a, minlength=self.K)
-        Pn, Ps = self.posterior_from_counts(m)
+        key = ("posterior", m.tobytes())
+        if key not in self._cache:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[key] = self.posterior_from_counts(m)
+        Pn, Ps = self._cache[key]
         c = self._community
         return np.where(a == 1, Ps[c], Pn[c])
 

@@ -140,6 +140,8 @@ class InfoDesignMarket:
         self.types, self.fees, self.prior, self.reservation = types, fees, prior, float(reservation)
         self.u, self.pi, self.v = u, pi, v
         self.name, self.source = name, source
+        #: optional database ``q`` read from an instance file (``database = [...]``)
+        self.database_q = None
 
     # ------------------------------------------------------------------ helpers
     @property

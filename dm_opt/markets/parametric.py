@@ -103,5 +103,15 @@ def envelope_pieces(evaluate: Callable[[float], Line], lo: float, hi: float, tol
             stack.append((theta, b, l3, l2))
             stack.append((a, theta, l1, l3))
     pieces.sort(key=lambda p: (p.lo, p.hi))
-    nonzero = [p for p in pieces if p.hi > p.lo]
-    return nonzero or pieces[:1]
+    nonzero = [p for p in pieces if p.hi > p.lo] or pieces[:1]
+    # a line found at an intersection splits its interval in two: merge adjacent pieces of the same line
+    merged = [nonzero[0]]
+    for p in nonzero[1:]:
+        q = merged[-1]
+        same = (abs(p.line.slope - q.line.slope) <= 1e-15 * max(1.0, abs(p.line.slope))
+                and abs(p.line.value(p.lo) - q.line.value(p.lo)) <= tol)
+        if same:
+            merged[-1] = Piece(q.lo, p.hi, q.line)
+        else:
+            merged.append(p)
+    return merged

@@ -19,6 +19,8 @@ What is computed exactly (small ``n``: ``5^n`` joint user actions):
 * :meth:`TwoPlatformMarket.user_equilibria` — every pure user equilibrium
   for given ``(p¹, p²)`` (each user's action is a best reply among her 5
   options, indifference within ``tol`` allowed) and each platform's payoff;
+* :meth:`TwoPlatformMarket.mixed_user_equilibria` — mixed user equilibria for
+  two users (support enumeration of the 5×5 bimatrix game, each verified);
 * :meth:`TwoPlatformMarket.first_best` — the surplus-maximising joint action;
 * :meth:`TwoPlatformMarket.monopoly` — the single-platform benchmark (all
   users join, footnote 13; sharing = Stackelberg equilibrium of Thm 1).
@@ -47,8 +49,10 @@ import numpy as np
 from ..errors import InstanceError, LimitExceeded
 from ..validate import as_array, as_vector
 
-#: Largest n for the exact 5^n enumeration of joint user actions.
-MAX_PLATFORM_N = 8
+#: Largest n for the exact 5^n enumeration of joint user actions (5^6 = 15625 actions).
+MAX_PLATFORM_N = 6
+#: Array elements per chunk when testing many price pairs at once (bounds memory).
+_CHUNK_ELEMENTS = 4_000_000
 #: Absolute tolerance deciding indifference and ties (payoff units).
 PLATFORM_TOL = 1e-9
 
@@ -118,7 +122,9 @@ class JoiningValues:
 class Assumption1Report:
     """Check of Assumption 1: (1) ``c_i`` strictly increasing in ``J ∋ i``; (2) ``c_i({i}) > max_j v_j σ_j²``.
 
-    ``σ_j²`` is the largest leakage about ``j``, ``𝓘_j(V)`` (Property 3).
+    ``σ_j²`` is the prior variance for a :class:`GaussianMarket` (the paper's
+    statement) and the oracle's ``sigma2`` (largest leakage ``𝓘_j(V)``,
+    Property 3) otherwise.
     """
 
     part1: bool
@@ -157,7 +163,12 @@ def check_assumption1(joining: JoiningValues, market, max_violations: int = 20) 
                     J = sorted(k for k in range(n) if (m >> k) & 1)
                     viol.append(f"part 1: c_{i}(J ∪ {{{j}}}) = {T[m | bj, i]:.6g} is not > c_{i}(J) = "
                                 f"{T[m, i]:.6g} for J = {J}")
-    sigma2 = np.asarray(market.leakage(np.ones(n, dtype=np.int8)), float)
+    # σ_j²: the prior variance for the Gaussian MSE market (as in the paper); for other oracles
+    # their ``sigma2`` (largest leakage 𝓘_j(V)), else 𝓘_j(V) from the oracle.
+    sigma2 = getattr(market, "sigma2", None)
+    if sigma2 is None:
+        sigma2 = market.leakage(np.ones(n, dtype=np.int8))
+    sigma2 = np.asarray(sigma2, float)
     worst = float(np.max(np.asarray(market.values, float) * sigma2))
     single = T[1 << np.arange(n), np.arange(n)]
     part2 = bool(np.all(single > worst))
@@ -190,6 +201,44 @@ class PlatformOutcome:
         if out:
             parts.append(f"out {out}")
         return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class MixedUserEquilibrium:
+    """A mixed user equilibrium of two users: ``x``, ``y`` are probabilities (5,) over :data:`OPTIONS`.
+
+    ``OPTIONS`` = (out, join 1, join 1 and share, join 2, join 2 and share);
+    ``user_payoffs`` expected (2,); ``platform_payoffs`` expected (U¹, U²).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    user_payoffs: np.ndarray
+    platform_payoffs: tuple
+
+    @property
+    def is_pure(self) -> bool:
+        return bool(np.isclose(self.x.max(), 1.0) and np.isclose(self.y.max(), 1.0))
+
+
+def _indifferent_mix(M: np.ndarray) -> np.ndarray | None:
+    """Probabilities ``q`` (≥ 0, sum 1) with ``M q`` constant (all rows indifferent), or None."""
+    k_rows, k_cols = M.shape
+    # unknowns q (k_cols) and value u:  M q − u 1 = 0,  1ᵀ q = 1
+    lhs = np.zeros((k_rows + 1, k_cols + 1))
+    lhs[:k_rows, :k_cols] = M
+    lhs[:k_rows, k_cols] = -1.0
+    lhs[k_rows, :k_cols] = 1.0
+    rhs = np.zeros(k_rows + 1)
+    rhs[k_rows] = 1.0
+    sol, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
+    if not np.allclose(lhs @ sol, rhs, atol=1e-9):
+        return None
+    q = sol[:k_cols]
+    if np.any(q < -1e-12):
+        return None
+    q = np.maximum(q, 0.0)
+    return q / q.sum()
 
 
 @dataclass(frozen=True)
@@ -324,17 +373,6 @@ class TwoPlatformMarket:
         ok = np.all(cur >= pay.max(axis=2) - tol, axis=1)
         return np.flatnonzero(ok)
 
-    def _eq_matrix(self, p1, P2, tol):
-        """``ok[l, r]``: joint action ``r`` is a user equilibrium at ``(p1, P2[l])`` (batched over ``l``)."""
-        K = P2.shape[0]
-        add = np.zeros((K, self.n, 5))
-        add[:, :, 2] = p1[None, :]
-        add[:, :, 4] = P2
-        best = (self._base[None, :, :, :] + add[:, None, :, :]).max(axis=3)          # (K, m, n)
-        cur = (self._own[None, :, :] + np.where(self._O == 2, p1[None, :], 0.0)[None, :, :]
-               + np.where(self._O == 4, 1.0, 0.0)[None, :, :] * P2[:, None, :])
-        return np.all(cur >= best - tol, axis=2)
-
     def _platform_payoffs(self, idx, p1, p2):
         U1 = self._LU[0][idx] - self._S1bits[idx] @ p1
         U2 = self._LU[1][idx] - self._S2bits[idx] @ p2
@@ -352,6 +390,56 @@ class TwoPlatformMarket:
         p1 = self._prices(p1, "p1")
         p2 = self._prices(p2, "p2")
         return [self._outcome(int(r), p1, p2) for r in self._eq_indices(p1, p2, tol)]
+
+    def mixed_user_equilibria(self, p1, p2, tol: float = 1e-9) -> list["MixedUserEquilibrium"]:
+        """Mixed user equilibria at ``(p¹, p²)`` for two users (Definition 2's user stage), by support enumeration.
+
+        The user stage is a finite game, so a mixed equilibrium always exists
+        (Nash; the first step of Thm B-1).  For ``n = 2`` it is a 5×5 bimatrix
+        game: every pair of supports is tried, the indifference conditions are
+        solved (least squares), and a candidate is kept only if it is verified —
+        probabilities ≥ 0 summing to 1 and no action paying more than the
+        support's value by more than ``tol``.  Complete for nondegenerate games;
+        with exact indifferences (common at critical prices) equilibria forming
+        a continuum are represented by the points found.
+        """
+        if self.n != 2:
+            raise LimitExceeded(f"mixed user equilibria are implemented for n = 2 users (bimatrix game); n = {self.n}")
+        p1 = self._prices(p1, "p1")
+        p2 = self._prices(p2, "p2")
+        rows = np.arange(25)
+        o0, o1 = self._O[:, 0].astype(int), self._O[:, 1].astype(int)
+        up = self._own + (self._O == 2) * p1[None, :] + (self._O == 4) * p2[None, :]
+        A = np.zeros((5, 5))
+        B = np.zeros((5, 5))
+        A[o0, o1] = up[rows, 0]
+        B[o0, o1] = up[rows, 1]
+        U1, U2 = self._platform_payoffs(rows, p1, p2)
+        V1 = np.zeros((5, 5))
+        V2 = np.zeros((5, 5))
+        V1[o0, o1] = U1
+        V2[o0, o1] = U2
+        found = []
+        supports = [list(c) for k in range(1, 6) for c in itertools.combinations(range(5), k)]
+        for I in supports:
+            for J in supports:
+                y = _indifferent_mix(A[np.ix_(I, J)])            # column player's mix making rows I indifferent
+                x = _indifferent_mix(B[np.ix_(I, J)].T)          # row player's mix making columns J indifferent
+                if x is None or y is None:
+                    continue
+                xf = np.zeros(5)
+                yf = np.zeros(5)
+                xf[I] = x
+                yf[J] = y
+                u0 = A @ yf
+                u1 = xf @ B
+                if u0.max() > xf @ u0 + tol or u1.max() > u1 @ yf + tol:
+                    continue
+                if any(np.allclose(xf, e.x, atol=1e-9) and np.allclose(yf, e.y, atol=1e-9) for e in found):
+                    continue
+                found.append(MixedUserEquilibrium(xf, yf, np.array([xf @ u0, u1 @ yf]),
+                                                  (float(xf @ V1 @ yf), float(xf @ V2 @ yf))))
+        return found
 
     def surplus(self, b, a) -> float:
         """``Σ_i c_i(J_{b_i}) + (1 − v_i) 𝓘_i(S_{b_i})`` for joining ``b`` (0/1/2) and sharing ``a``."""
@@ -423,15 +511,22 @@ class TwoPlatformMarket:
         return np.array(list(itertools.product(*levels)), dtype=float)
 
     def search_equilibria(self, candidates=None, *, deviation: str = "paper", tol: float = PLATFORM_TOL,
-                          max_candidates: int = 200) -> SearchResult:
+                          max_candidates: int = 200, eps: float | None = None) -> SearchResult:
         """Pure price equilibria within the candidate set ``𝒫`` (rows of ``candidates``; default :meth:`candidate_prices`).
 
-        For every ``(p¹, p²) ∈ 𝒫²`` all pure user equilibria are enumerated;
-        a pair with user equilibrium ``e`` is returned when, for every
-        ``q ∈ 𝒫``, platform 1's payoff after deviating to ``(q, p²)`` is at most
-        ``U¹(e) + tol`` in *some* (``deviation="paper"``, Definition 2) or
-        *every* (``"robust"``) user equilibrium there, and symmetrically for
-        platform 2.  ``efficient`` compares the surplus with :meth:`first_best`.
+        For every ``(p¹, p²) ∈ 𝒫²`` all pure user equilibria are enumerated; a
+        pair with user equilibrium ``e`` is returned when no platform has a
+        profitable deviation in the *deviation set* ``𝒟 = 𝒫 ∪ (𝒫 + ε·1_i)``
+        (each candidate, and each candidate with one user's price raised by
+        ``ε``: "just above an indifference price", the Bertrand move a finite
+        grid otherwise misses).  A deviation of platform 1 to ``(q, p²)`` is
+        unprofitable if its payoff is at most ``U¹(e) + tol`` in *some*
+        (``deviation="paper"``, Definition 2 / footnote 14) or *every*
+        (``"robust"``) user equilibrium at ``(q, p²)``; symmetrically for
+        platform 2.  Deviations to pairs without a pure user equilibrium are
+        counted as undecided.  ``efficient`` compares the surplus with
+        :meth:`first_best`.  ``eps`` defaults to ``1e-6 ×`` the largest
+        leakage ``Σ_i 𝓘_i(V)``.
         """
         if deviation not in ("paper", "robust"):
             raise InstanceError("deviation", f"must be 'paper' or 'robust', got {deviation!r}")
@@ -439,39 +534,81 @@ class TwoPlatformMarket:
             as_array("candidates", candidates, ndim=2)
         if P.shape[1] != self.n:
             raise InstanceError("candidates", f"rows must be price vectors of length {self.n}, got {P.shape[1]}")
-        K = P.shape[0]
-        eqs = [[None] * K for _ in range(K)]
-        dev1 = np.full((K, K), np.nan)   # platform 1's deviation payoff at (j, l)
-        dev2 = np.full((K, K), np.nan)
-        pick = np.min if deviation == "paper" else np.max
-        empty = 0
+        n, K = self.n, P.shape[0]
+        if eps is None:
+            eps = 1e-6 * max(float(self._L[-1].sum()), 1e-12)
+        bumps = [P + eps * np.eye(n)[i][None, :] for i in range(n)]
+        D = np.vstack([P, *bumps])                          # 𝒟 ⊇ 𝒫 (𝒫 first)
+        paper = deviation == "paper"
+        U1_of = self._LU[0][None, :] - D @ self._S1bits.T   # (|𝒟|, m): platform 1's payoff, by its price
+        U2_of = self._LU[1][None, :] - D @ self._S2bits.T
+
+        def pick(ok, U):                                    # per row: min/max of U over user equilibria
+            if paper:
+                return np.where(ok, U, np.inf).min(axis=1)
+            return np.where(ok, U, -np.inf).max(axis=1)
+
+        def top_two(vals):                                  # best deviation value, its row, runner-up
+            order = np.argsort(-vals, kind="stable")
+            return vals[order[0]], int(order[0]), (vals[order[1]] if vals.shape[0] > 1 else -np.inf)
+
+        def excluding(top, row):                            # a "deviation" to the current price is none
+            return top[2] if top[1] == row else top[0]
+
+        # platform 2's deviation values against p¹ = P[j]: top_two over q ∈ 𝒟
+        tops2 = []
+        und2 = np.zeros(K, dtype=np.int64)
         for j in range(K):
-            ok = self._eq_matrix(P[j], P, tol)
-            for l in range(K):
-                idx = np.flatnonzero(ok[l])
-                eqs[j][l] = idx
-                if idx.size == 0:
-                    empty += 1
-                    continue
-                U1, U2 = self._platform_payoffs(idx, P[j], P[l])
-                dev1[j, l] = pick(U1)
-                dev2[j, l] = pick(U2)
+            ok = self._eq_matrix_rows(D, P[j], first=False, tol=tol)
+            has = ok.any(axis=1)
+            und2[j] = int((~has).sum())
+            vals = np.full(D.shape[0], -np.inf)
+            vals[has] = pick(ok[has], U2_of[has])
+            tops2.append(top_two(vals))
         fb, _ = self.first_best(tol)
         mono, _ = self.monopoly()
         found = []
-        for j in range(K):
-            for l in range(K):
-                idx = eqs[j][l]
-                if idx.size == 0:
-                    continue
-                U1, U2 = self._platform_payoffs(idx, P[j], P[l])
-                d1, d2 = dev1[:, l], dev2[j, :]
-                und = int(np.isnan(d1).sum() + np.isnan(d2).sum())
-                best1 = np.nanmax(d1) if np.any(~np.isnan(d1)) else -np.inf
-                best2 = np.nanmax(d2) if np.any(~np.isnan(d2)) else -np.inf
-                for r, u1, u2 in zip(idx, U1, U2):
-                    if best1 <= u1 + tol and best2 <= u2 + tol:
-                        out = self._outcome(int(r), P[j], P[l])
-                        found.append(PriceEquilibrium(P[j].copy(), P[l].copy(), out,
-                                                      bool(out.surplus >= fb - max(tol, 1e-9 * abs(fb))), und))
-        return SearchResult(tuple(found), K, empty, deviation, fb, mono)
+        empty = 0
+        for l in range(K):
+            # rows: platform 1's price q ∈ 𝒟 against p² = P[l]; the first K rows are the candidates
+            ok = self._eq_matrix_rows(D, P[l], first=True, tol=tol)
+            has = ok.any(axis=1)
+            und1 = int((~has).sum())
+            vals = np.full(D.shape[0], -np.inf)
+            vals[has] = pick(ok[has], U1_of[has])
+            top1 = top_two(vals)
+            empty += int((~has[:K]).sum())
+            best1 = np.array([excluding(top1, j) for j in range(K)])
+            best2 = np.array([excluding(tops2[j], l) for j in range(K)])
+            good = ok[:K] & (best1[:, None] <= U1_of[:K] + tol) & (best2[:, None] <= U2_of[l][None, :] + tol)
+            for j, r in zip(*np.nonzero(good)):
+                out = self._outcome(int(r), P[j], P[l])
+                found.append(PriceEquilibrium(P[j].copy(), P[l].copy(), out,
+                                              bool(out.surplus >= fb - max(tol, 1e-9 * abs(fb))),
+                                              int(und1 + und2[j])))
+        return SearchResult(tuple(found), K, empty, deviation, fb, mono, {"deviation_set": int(D.shape[0]),
+                                                                          "eps": eps})
+
+    def _eq_matrix_rows(self, Q, p_other, *, first: bool, tol: float):
+        """``ok[q, r]``: action ``r`` is a user equilibrium when one platform posts ``Q[q]`` and the other ``p_other``."""
+        if first:
+            return self._eq_matrix_general(Q, np.broadcast_to(p_other, Q.shape), tol)
+        return self._eq_matrix_general(np.broadcast_to(p_other, Q.shape), Q, tol)
+
+    def _eq_matrix_general(self, P1, P2, tol):
+        """``ok[q, r]``: joint action ``r`` is a user equilibrium at ``(P1[q], P2[q])``; rows in bounded chunks."""
+        m = self._O.shape[0]
+        out = np.empty((P1.shape[0], m), dtype=bool)
+        step = max(1, _CHUNK_ELEMENTS // (m * self.n * 5))
+        sh1 = (self._O == 2)[None, :, :]
+        sh2 = (self._O == 4)[None, :, :]
+        # best reply value = max(price-free options, share on 1 + p¹, share on 2 + p²), as three maxima
+        free = np.maximum(np.maximum(self._base[:, :, 0], self._base[:, :, 1]), self._base[:, :, 3])
+        s1 = np.ascontiguousarray(self._base[:, :, 2])
+        s2 = np.ascontiguousarray(self._base[:, :, 4])
+        for lo in range(0, P1.shape[0], step):
+            A1, A2 = P1[lo:lo + step, None, :], P2[lo:lo + step, None, :]
+            best = np.maximum(np.maximum(free[None], s1[None] + A1), s2[None] + A2)    # (chunk, m, n)
+            cur = self._own[None, :, :] + sh1 * A1 + sh2 * A2
+            out[lo:lo + step] = np.all(cur >= best - tol, axis=2)
+        return out

@@ -304,6 +304,9 @@ class ValuationMarket:
     """
 
     kind = "gaussian_valuations"
+    #: Monte Carlo draws and seed for the expected payoff (instance fields ``samples``, ``seed``).
+    samples: int = 1000
+    seed: int = 0
 
     def __init__(self, market: GaussianMarket, valuations, *, where: str | None = None, warn: bool = True):
         if not isinstance(market, GaussianMarket):
@@ -682,10 +685,111 @@ def vcg(market: GaussianMarket | ValuationMarket, reported=None, *, method: str 
     return VCGOutcome(v, a, prices, float(np.dot(1 - v, leak)), h_at, h_min)
 
 
+# ---------------------------------------------------------------------------
+# Thm B-3 classification
+# ---------------------------------------------------------------------------
+#: Relative margin by which a value must clear a threshold to count (at equality the proofs give ties).
+THRESHOLD_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class ThmB3Case:
+    """Which part of Thm B-3 applies at the reports ``v`` (correlation = ``|Σ_ij| > corr_tol``).
+
+    ``low`` = ``V^(l)`` (v ≤ 1), ``low_phi`` = ``V_Φ^(l)`` (Φ(v) ≤ 1), ``high`` = ``V^(h)``.
+    Parts: ``part1`` (high users uncorrelated with everybody and ``V^(l) = V_Φ^(l)``: efficient);
+    ``part2`` (a high user correlated with ``V_Φ^(l)``; ``part2_thresholds[j] = 1 + Σ_{V^(l)} σ² / I_j(V_Φ^(l))``,
+    the analogue of Thm 3.2's proof: above it the equilibrium surplus is negative);
+    ``part3`` (high users correlated only with low users whose Φ > 1: no computable threshold);
+    ``part4`` (high users correlated only among themselves; ``part4_thresholds[i]`` is the bound on
+    ``Φ_i(v_i)`` from Thm 3.3's proof applied to virtual values: below it some high user shares);
+    ``none`` (high users uncorrelated with everybody but some low-value user has Φ > 1 — the case the
+    paper's part 1 excludes) or ``no_high_value_users``.
+    """
+
+    case: str
+    high: tuple
+    low: tuple
+    low_phi: tuple
+    part2_thresholds: dict = field(default_factory=dict)
+    part4_thresholds: dict = field(default_factory=dict)
+    predicts_efficient: bool = False
+    predicts_inefficient: bool = False
+
+
+def thm_b3_case(vm: ValuationMarket, reported=None, corr_tol: float | None = None) -> ThmB3Case:
+    """Classify the reports by Thm B-3 (analogue of Thm 3 with virtual values)."""
+    v = vm._reported(reported)
+    m = vm.market
+    phi = vm.virtual_values(v)
+    S = m.cov
+    if corr_tol is None:
+        corr_tol = 1e-12 * float(np.max(m.sigma2))
+    high = [int(i) for i in np.flatnonzero(v > 1)]
+    low = [int(i) for i in np.flatnonzero(v <= 1)]
+    low_phi = [int(i) for i in np.flatnonzero(phi <= 1)]
+    corr = lambda i, j: abs(S[i, j]) > corr_tol
+    key = (tuple(high), tuple(low), tuple(low_phi))
+    if not high:
+        return ThmB3Case("no_high_value_users", *key, predicts_efficient=(low == low_phi))
+    h_phi = [j for j in high if any(corr(j, l) for l in low_phi)]
+    if h_phi:
+        a = np.zeros(m.n, dtype=np.int8)
+        a[low_phi] = 1
+        I = m.leakage(a)
+        total_low = float(np.sum(m.sigma2[low])) if low else 0.0
+        thr = {j: (1.0 + total_low / I[j] if I[j] > 0 else math.inf) for j in h_phi}
+        return ThmB3Case("part2", *key, part2_thresholds=thr,
+                         predicts_inefficient=any(v[j] > t * (1 + THRESHOLD_RTOL) for j, t in thr.items()))
+    if any(corr(j, l) for j in high for l in low):
+        return ThmB3Case("part3", *key)
+    hh = sorted({x for i in high for k in high if i < k and corr(i, k) for x in (i, k)})
+    if hh:
+        thr = {}
+        for i in hh:
+            a = np.zeros(m.n, dtype=np.int8)
+            a[i] = 1
+            I = m.leakage(a)
+            thr[i] = float((I[i] + sum(I[k] for k in high if k != i)) / I[i])
+        return ThmB3Case("part4", *key, part4_thresholds=thr,
+                         predicts_inefficient=any(phi[i] < t * (1 - THRESHOLD_RTOL) for i, t in thr.items()))
+    if low == low_phi:
+        return ThmB3Case("part1", *key, predicts_efficient=True)
+    return ThmB3Case("none", *key)
+
+
 __all__ = [
     "AssumptionWarning", "Valuation", "ContinuousValuation", "DiscreteValuation", "uniform",
     "truncated_exponential", "discrete", "as_valuation", "check_assumption2", "ValuationMarket",
     "virtual_objective", "AllocationSteps", "allocation_steps", "MechanismOutcome", "mechanism",
     "user_utility", "ICReport", "ic_violations", "ExpectedPayoff", "expected_platform_payoff",
-    "prop_b2_bound", "VCGOutcome", "vcg",
+    "prop_b2_bound", "VCGOutcome", "vcg", "ThmB3Case", "thm_b3_case",
+    "valuation_report",
 ]
+
+
+def valuation_report(vm: ValuationMarket, reported=None, *, method: str = "auto") -> tuple[dict, str]:
+    """Unknown-valuation section of ``dm-opt report``: virtual values, Thm B-2 allocation and its surplus
+    at the reports, Prop B-2's bound, the Thm B-3 case, and the VCG (Prop B-1) surplus = first best."""
+    v = vm._reported(reported)
+    out = mechanism(vm, v, method=method)
+    case = thm_b3_case(vm, v)
+    bound = prop_b2_bound(vm, v)
+    fb = _solve(vm.market, LeakageObjective.for_problem("first_best", v), method)
+    d = {"virtual_values": out.virtual_values.tolist(), "mechanism_profile": [int(x) for x in out.profile],
+         "mechanism_surplus": out.surplus, "first_best_surplus": fb.surplus, "prop_b2_bound": bound,
+         "thm_b3_case": case.case, "low_phi": list(case.low_phi),
+         "part2_thresholds": {str(k): x for k, x in case.part2_thresholds.items()},
+         "part4_thresholds": {str(k): x for k, x in case.part4_thresholds.items()},
+         "assumption2_failures": list(vm.assumption2_failures)}
+    text = "\n".join([
+        "unknown valuations (AMMO §5.2, App. B):",
+        f"  virtual values Φ(v): {np.array2string(out.virtual_values, precision=6)}",
+        f"  Thm B-2 allocation {''.join(str(int(x)) for x in out.profile)}, surplus {out.surplus:.8g} "
+        f"(first best {fb.surplus:.8g}; VCG of Prop B-1 attains it)",
+        f"  Prop B-2 bound on that surplus: {bound:.8g}",
+        f"  Thm B-3: {case.case}; V_Φ^(l) = {list(case.low_phi)}"
+        + (f"; predicts efficient" if case.predicts_efficient else "")
+        + (f"; predicts inefficient" if case.predicts_inefficient else ""),
+    ] + [f"  WARNING: {msg}" for msg in vm.assumption2_failures])
+    return d, text

@@ -64,7 +64,7 @@ CHUNK_SECONDS = 0.05
 #: Seconds between progress lines on stderr.
 PROGRESS_EVERY = 1.0
 
-ORDERS = ("deviation", "index", "weight")
+ORDERS = ("dynamic", "deviation", "index", "weight")
 SEARCHES = ("depth", "best")
 
 
@@ -100,7 +100,7 @@ def branching_order(objective, order: str) -> np.ndarray:
     n = objective.n
     if order == "index":
         return np.arange(n, dtype=np.int64)
-    if order == "deviation":
+    if order in ("deviation", "dynamic"):
         key = np.abs(net_weight(objective))
     elif order == "weight":
         key = np.abs(objective.c) + np.abs(objective.d) + np.abs(objective.e)
@@ -142,6 +142,19 @@ def _setup(market, objective, cons: SideConstraints | None, lemma3: bool) -> _Se
     return _Setup(state, price_kind, budget, min_sh, max_sh, fixed)
 
 
+def _trivially_infeasible(setup: _Setup, n: int) -> str:
+    """A reason when the counting constraints alone admit no profile ('' otherwise)."""
+    n_in = int(np.sum(setup.state0 == 1))
+    n_out = int(np.sum(setup.state0 == 2))
+    if setup.min_sh > setup.max_sh:
+        return f"min_sharers = {setup.min_sh} > max_sharers = {setup.max_sh}"
+    if n_in > setup.max_sh:
+        return f"{n_in} users forced in but max_sharers = {setup.max_sh}"
+    if n - n_out < setup.min_sh:
+        return f"min_sharers = {setup.min_sh} but only {n - n_out} users may share"
+    return ""
+
+
 # ------------------------------------------------------------------- progress
 class _Progress:
     def __init__(self, enabled: bool, stream=None):
@@ -165,7 +178,7 @@ class _Progress:
 
 # ------------------------------------------------------------- Gaussian DFS
 def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, time_limit,
-                  node_limit, progress) -> RawSolution:
+                  node_limit, progress, order_name) -> RawSolution:
     n = market.n
     S = np.ascontiguousarray(market.cov, dtype=float)
     tau2 = np.ascontiguousarray(market.noise_var, dtype=float)
@@ -209,13 +222,15 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
                 todo = min(chunk, left)
             else:
                 todo = chunk
-            if time_limit is not None and time.perf_counter() - t0 >= time_limit:
+            # the root is always processed, so a time-limited run has the root's incumbents
+            if time_limit is not None and ctl[1] > 0 and time.perf_counter() - t0 >= time_limit:
                 status, message = Termination.TIME_LIMIT, f"time limit {time_limit}s reached"
                 break
             c0 = time.perf_counter()
             dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in, pv, setup.price_kind, setup.budget,
                       BUDGET_TOL, budget_slack, setup.min_sh, setup.max_sh, st_state, st_Plo, st_Phi,
-                      st_bound, st_pos, ctl, inc_a, inc_val, prune_tol, cand_eps, np.int64(todo))
+                      st_bound, st_pos, ctl, inc_a, inc_val, prune_tol, cand_eps, np.int64(todo),
+                      order_name == "dynamic")
             dt = time.perf_counter() - c0
             # aim at CHUNK_SECONDS per call, never more than doubling
             if dt < CHUNK_SECONDS / 2:
@@ -240,7 +255,9 @@ def _raw(profile, best, bound, status, message, nodes, elapsed, setup, *, search
     if profile is None and status is Termination.OPTIMAL:
         return RawSolution(profile=None, status=Termination.INFEASIBLE, bound=-np.inf, nodes=nodes,
                            solve_seconds=elapsed,
-                           message="infeasible: no profile satisfies the side constraints", extra=extra)
+                           message=("infeasible side constraints: no profile satisfies them"
+                                    + (f" (budget {setup.budget:g} on total payments)"
+                                       if np.isfinite(setup.budget) else "")), extra=extra)
     return RawSolution(profile=None if profile is None else np.array(profile, dtype=np.int8), status=status,
                        bound=float(bound), nodes=nodes, solve_seconds=elapsed, message=message, extra=extra)
 
@@ -377,7 +394,7 @@ def _python_search(market, objective, setup: _Setup, order, prefer_in, evaluate,
             if node_limit is not None and nodes >= node_limit:
                 status, message = Termination.NODE_LIMIT, f"node limit {node_limit} reached"
                 break
-            if time_limit is not None and time.perf_counter() - t0 >= time_limit:
+            if time_limit is not None and nodes > 0 and time.perf_counter() - t0 >= time_limit:
                 status, message = Termination.TIME_LIMIT, f"time limit {time_limit}s reached"
                 break
             current = heapq.heappop(open_nodes) if search == "best" else open_nodes.pop()
@@ -467,16 +484,24 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
     if cons is not None:
         cons.check_problem(objective.name)
     if tol is None:
+        top = getattr(market, "sigma2", None)     # largest leakage per user
+        if top is None:
+            top = np.abs(np.asarray(market.leakage(np.ones(market.n, dtype=np.int8)), dtype=float))
         scale = float(np.sum((np.abs(objective.c) + np.abs(objective.d) + np.abs(objective.e))
-                             * np.asarray(market.sigma2) + np.abs(objective.k)))
+                             * np.asarray(top) + np.abs(objective.k)))
         tol = 1e-9 * scale
     setup = _setup(market, objective, cons, lemma3)
+    reason = _trivially_infeasible(setup, market.n)
+    if reason:
+        return RawSolution(profile=None, status=Termination.INFEASIBLE, bound=-np.inf,
+                           message=f"infeasible side constraints: {reason}",
+                           extra={"search": search, "fixed_by_lemma3": 0})
     order_arr = branching_order(objective, order)
     prefer_in = net_weight(objective) > 0
     kw = dict(tol=float(tol), time_limit=time_limit, node_limit=node_limit, progress=progress)
     gaussian = isinstance(market, GaussianMarket) and not generic
     if gaussian and search == "depth":
-        return _gaussian_dfs(market, objective, setup, order_arr, prefer_in, **kw)
+        return _gaussian_dfs(market, objective, setup, order_arr, prefer_in, order_name=order, **kw)
     evaluate = (_GaussianFreshNodes if gaussian else _OracleNodes)(market, objective, setup)
     return _python_search(market, objective, setup, order_arr, prefer_in, evaluate, search=search,
                           path="gaussian-fresh" if gaussian else "oracle", **kw)

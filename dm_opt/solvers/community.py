@@ -84,6 +84,10 @@ ENUMERATE_MAX = 200_000
 BATCH = 20_000
 #: Nodes expanded per best-first round (children evaluated in one batch).
 NODE_BATCH = 128
+#: Ranges of at most this many counts are scanned exactly in a bound; longer ones in this many blocks.
+SCAN_EXACT = 2048
+#: Largest total count range scanned per best-first round (bounds scan every count of a box).
+SCAN_BUDGET = 4_000_000
 #: Default node limit of the branch-and-bound.
 DEFAULT_MAX_NODES = 5_000_000
 
@@ -136,7 +140,19 @@ def sorted_communities(market) -> SortedCommunities:
 
 
 class CountModel:
-    """``f(m)`` and box bounds for one problem on one community market (vectorised over rows)."""
+    """``f(m)`` and box bounds for one problem on one community market (vectorised over rows).
+
+    Leakage enters only through ``u_k(m)`` (posterior variance of the
+    community-``k`` common component): ``I^n_k = β_k − u_k``,
+    ``I^s_k − I^n_k = δ_k²/d_k + κ_k u_k`` with ``κ_k = 1 − τ_k⁴/d_k²``, and the
+    own gain ``g_k`` is an increasing function of ``u_k``.  So
+    ``f(m) = Σ_k φ_k(m_k, u_k(m))`` with, writing ``Wp_k(m) = Σ_{j<m} (1 − v_(j))``
+    and ``V_k(m) = Σ_{j<m} v_(j)`` (values sorted ascending):
+
+    * first best:   ``φ = W_k β_k + Wp(m) δ²/d − u (W_k − κ Wp(m))``  (linear in ``u``);
+    * equilibrium:  ``φ = n_k (β − u) + m (δ²/d + κ u) − g(u) V(m)``  (decreasing in ``u``);
+    * decorrelated: ``φ = Wp(m) (s − P^s(u))``,  ``P^s(u) = δτ²/d + u τ⁴/d²``.
+    """
 
     def __init__(self, market, problem: str):
         if problem not in PROBLEMS:
@@ -144,51 +160,122 @@ class CountModel:
         self.market = market
         self.problem = problem
         self.sc = sorted_communities(market)
-        self.s = market.variance[None, :]
-        self.t2 = market.community_noise_var[None, :]
-        self.n = market.sizes[None, :].astype(float)
-        self.Wtot = np.array([w[-1] for w in self.sc.Wp]) + np.array([w[-1] for w in self.sc.Wn])
-        self.Wptot = np.array([w[-1] for w in self.sc.Wp])[None, :]
-        self.Wntot = np.array([w[-1] for w in self.sc.Wn])[None, :]
+        self.K = market.K
+        self.s = market.variance
+        self.t2 = market.community_noise_var
+        self.delta = market.delta
+        self.d = self.delta + self.t2
+        self.beta = np.diag(market.B).copy()
+        self.kappa = 1.0 - self.t2 ** 2 / self.d ** 2
+        self.nk = market.sizes.astype(float)
+        self.Wtot = np.array([self.sc.Wp[k][-1] + self.sc.Wn[k][-1] for k in range(self.K)])
         self.evaluations = 0
 
-    def leak(self, M):
-        """``(I^n, I^s, g)`` at count vectors ``M`` (N, K)."""
+    # ----------------------------------------------------------- algebra
+    def u(self, M):
+        """``u_k(m)`` for every row of ``M`` (N, K): one batched K×K solve per row."""
         self.evaluations += M.shape[0]
-        Pn, Ps = self.market.posterior_from_counts(M)
-        g = Ps * Ps / (self.t2 - Ps)
-        return self.s - Pn, self.s - Ps, g
+        Pn, _ = self.market.posterior_from_counts(M)
+        return Pn - self.delta[None, :]
 
-    def value(self, M, L=None):
+    def u_without(self, M):
+        """``x_k = u_k(m with m_k = 0)`` for every row and ``k``, shape (N, K).
+
+        With the others fixed, ``u_k = x_k / (1 + m_k x_k / d_k)`` exactly
+        (Sherman–Morrison on the ``k``-th diagonal entry of ``G``)."""
+        N, K = M.shape
+        Z = np.repeat(M[:, None, :], K, axis=1)           # (N, K, K): row k has m_k zeroed
+        Z[:, np.arange(K), np.arange(K)] = 0
+        U = self.u(Z.reshape(N * K, K)).reshape(N, K, K)
+        return U[:, np.arange(K), np.arange(K)]
+
+    def phi(self, k, m, u):
+        """Community ``k``'s term ``φ_k(m, u)``; ``m`` int array, ``u`` array of the same shape."""
+        sc = self.sc
+        d, dl, t2 = self.d[k], self.delta[k], self.t2[k]
+        if self.problem == "equilibrium":
+            Ps = dl * t2 / d + u * t2 * t2 / (d * d)
+            g = Ps * Ps / (t2 - Ps)
+            return self.nk[k] * (self.beta[k] - u) + m * (dl * dl / d + self.kappa[k] * u) - g * sc.V[k][m]
+        Wp = sc.Wp[k][m] + sc.Wn[k][m]
+        if self.problem == "first_best":
+            return self.Wtot[k] * self.beta[k] + Wp * dl * dl / d - u * (self.Wtot[k] - self.kappa[k] * Wp)
+        Ps = dl * t2 / d + u * t2 * t2 / (d * d)
+        return Wp * (self.s[k] - Ps)
+
+    def value(self, M, U=None):
         """``f(m)`` for every row of ``M`` (prefix profiles), shape (N,)."""
-        In, Is, g = self.leak(M) if L is None else L
-        sc = self.sc
-        m = M.astype(float)
-        if self.problem == "equilibrium":
-            V = sc.gather(sc.V, M)
-            return np.sum((self.n - m) * In + m * Is - g * V, axis=1)
-        Ws = sc.gather(sc.Wp, M) + sc.gather(sc.Wn, M)    # Σ_{sharers} (1 − v)
-        if self.problem == "first_best":
-            return np.sum((self.Wtot[None, :] - Ws) * In + Ws * Is, axis=1)
-        return np.sum(Ws * Is, axis=1)
+        if U is None:
+            U = self.u(M)
+        return sum(self.phi(k, M[:, k], U[:, k]) for k in range(self.K))
 
-    def bound(self, LO, HI, Llo, Lhi):
-        """Upper bound of ``f`` over every box ``LO ≤ m ≤ HI`` (module docstring)."""
+    def _unit_bound(self, k, a, b, xs, xl):
+        """Upper bound of ``φ_k(m, u_k(m))`` over ``a ≤ m ≤ b`` (arrays of units); exact when ``a = b``.
+
+        ``u`` lies in ``[x_s/(1 + b x_s/d), x_l/(1 + a x_l/d)]``.  ``Wp`` is a
+        prefix sum of the *decreasing* sequence ``1 − v_(j)``, hence concave:
+        on ``[a, b]`` it ranges over ``[min(Wp(a), Wp(b)), Wp(clip(#{v<1}, a, b))]``,
+        and ``V`` is nondecreasing.  First best and decorrelated ``φ`` are
+        bilinear in (``Wp``, ``u``) resp. (``Wp``, ``P^s(u)``), so the max over the
+        rectangle is at a corner; equilibrium ``φ`` is decreasing in ``u`` and in
+        ``V`` and ``m (δ²/d + κu)`` is increasing in ``m`` (``δ²/d + κ u = P^n − P^s > 0``).
+        """
         sc = self.sc
-        In_lo, Is_lo, _ = Llo
-        In_hi, Is_hi, g_hi = Lhi
+        d, dl, t2 = self.d[k], self.delta[k], self.t2[k]
+        us = xs / (1.0 + b * xs / d)
         if self.problem == "equilibrium":
-            hi = HI.astype(float)
-            pen = sc.gather(sc.V, LO) + sc.gather(sc.Vmin1, HI) - sc.gather(sc.Vmin1, LO)
-            return np.sum((self.n - hi) * In_hi + hi * Is_hi - g_hi * pen, axis=1)
-        Wp_lo, Wn_lo = sc.gather(sc.Wp, LO), sc.gather(sc.Wn, LO)
-        Wp_hi, Wn_hi = sc.gather(sc.Wp, HI), sc.gather(sc.Wn, HI)
-        shared = Wp_lo * Is_hi + Wn_lo * Is_lo
+            Ps = dl * t2 / d + us * t2 * t2 / (d * d)
+            g = Ps * Ps / (t2 - Ps)
+            return self.nk[k] * (self.beta[k] - us) + b * (dl * dl / d + self.kappa[k] * us) - g * sc.V[k][a]
+        ul = xl / (1.0 + a * xl / d)
+        wa = sc.Wp[k][a] + sc.Wn[k][a]
+        wb = sc.Wp[k][b] + sc.Wn[k][b]
+        c = np.clip(sc.below1[k], a, b)
+        wmax = sc.Wp[k][c] + sc.Wn[k][c]
+        wmin = np.minimum(wa, wb)
         if self.problem == "first_best":
-            undecided = (Wp_hi - Wp_lo) * Is_hi + (Wn_hi - Wn_lo) * In_lo
-            rest = (self.Wptot - Wp_hi) * In_hi + (self.Wntot - Wn_hi) * In_lo
-            return np.sum(shared + undecided + rest, axis=1)
-        return np.sum(shared + (Wp_hi - Wp_lo) * Is_hi, axis=1)
+            def f(w, u):
+                return self.Wtot[k] * self.beta[k] + w * dl * dl / d - u * (self.Wtot[k] - self.kappa[k] * w)
+        else:
+            def f(w, u):
+                return w * (self.s[k] - (dl * t2 / d + u * t2 * t2 / (d * d)))
+        return np.maximum(np.maximum(f(wmin, us), f(wmin, ul)), np.maximum(f(wmax, us), f(wmax, ul)))
+
+    def bound(self, LO, HI):
+        """Upper bound of ``f`` over every box ``LO ≤ m ≤ HI``, and a good point of each box.
+
+        ``u_k(m)`` is nonincreasing in every ``m_l`` (more data, smaller
+        posterior variance; Lemma 1), so for ``m`` in the box
+        ``u_k(m) ∈ [x_k(HI)/(1 + m_k x_k(HI)/d_k), x_k(LO)/(1 + m_k x_k(LO)/d_k)]``
+        with ``x_k(·)`` the value at ``m_k = 0`` (:meth:`u_without`).  Hence
+        ``f ≤ Σ_k max_{lo_k ≤ m_k ≤ hi_k} max_{u in that interval} φ_k(m_k, u)``.
+        The outer max is a scan of ``[lo_k, hi_k]``: exact (every integer) when
+        the range has at most :data:`SCAN_EXACT` counts, otherwise over
+        :data:`SCAN_EXACT` blocks each bounded by :meth:`_unit_bound`.  When
+        ``LO = HI`` the bound equals ``f``.  Returns ``(bound (N,), point (N, K))``.
+        """
+        N = LO.shape[0]
+        Xs = self.u_without(HI)          # x_k at the largest counts of the others: smallest u_k
+        Xl = self.u_without(LO) if self.problem != "equilibrium" else Xs
+        total = np.zeros(N)
+        point = np.empty_like(LO)
+        for k in range(self.K):
+            lo, hi = LO[:, k], HI[:, k]
+            length = hi - lo + 1
+            step = -(-length // SCAN_EXACT)                  # block size (1 = exact scan)
+            units = -(-length // step)
+            starts = np.concatenate([[0], np.cumsum(units)[:-1]])
+            seg = np.repeat(np.arange(N), units)
+            j = np.arange(seg.size) - starts[seg]
+            a = lo[seg] + j * step[seg]
+            b = np.minimum(a + step[seg] - 1, hi[seg])
+            ub = self._unit_bound(k, a, b, Xs[seg, k], Xl[seg, k])
+            best = np.maximum.reduceat(ub, starts)
+            total += best
+            hit = np.flatnonzero(ub >= best[seg])
+            first = hit[np.unique(seg[hit], return_index=True)[1]]
+            point[:, k] = np.clip(self.sc.below1[k], a[first], b[first])
+        return total, point
 
 
 def _enumerate_counts(model: CountModel, lo, hi, deadline):
@@ -211,23 +298,30 @@ def _enumerate_counts(model: CountModel, lo, hi, deadline):
 
 def _branch_and_bound(model: CountModel, lo, hi, tol, deadline, max_nodes):
     """Best-first branch-and-bound over count boxes; returns (best, m, proven_bound, nodes, status)."""
-    K = lo.shape[0]
+    n_k = model.nk
     # incumbent candidates: the root corners and "everyone with v < 1 shares"
     cand = np.stack([lo, hi, np.clip(model.sc.below1, lo, hi), np.clip(model.sc.forced_eq, lo, hi)])
     fc = model.value(cand)
     j = int(np.argmax(fc))
     best, best_m = float(fc[j]), cand[j].copy()
-    Llo, Lhi = model.leak(lo[None]), model.leak(hi[None])
-    root_bound = float(model.bound(lo[None], hi[None], Llo, Lhi)[0])
+    if np.array_equal(lo, hi):
+        return best, best_m, best, 1, Termination.OPTIMAL
+    rb, rp = model.bound(lo[None], hi[None])
     heap = []
     counter = 0
     pruned_max = -np.inf
-    if np.array_equal(lo, hi):
-        return best, best_m, best, 1, Termination.OPTIMAL
-    heapq.heappush(heap, (-root_bound, counter, lo, hi))
+    heapq.heappush(heap, (-float(rb[0]), counter, lo, hi, rp[0]))
+    pending = [rp[0]]
     nodes = 1
     status = Termination.OPTIMAL
     while heap:
+        if pending:
+            P = np.array(pending)
+            fp = model.value(P)
+            j = int(np.argmax(fp))
+            if fp[j] > best:
+                best, best_m = float(fp[j]), P[j].copy()
+            pending = []
         if -heap[0][0] <= best + tol:
             pruned_max = max(pruned_max, -heap[0][0])
             break
@@ -237,20 +331,23 @@ def _branch_and_bound(model: CountModel, lo, hi, tol, deadline, max_nodes):
         if nodes >= max_nodes:
             status = Termination.NODE_LIMIT
             break
-        batch = []
-        while heap and len(batch) < NODE_BATCH:
-            nb, _, blo, bhi = heapq.heappop(heap)
+        batch, width = [], 0
+        while heap and len(batch) < NODE_BATCH and width < SCAN_BUDGET:
+            nb, _, blo, bhi, bp = heapq.heappop(heap)
             if -nb <= best + tol:
                 pruned_max = max(pruned_max, -nb)
                 continue
-            batch.append((blo, bhi))
+            batch.append((blo, bhi, bp))
+            width += int(np.sum(bhi - blo + 1))
         if not batch:
             continue
         los, his = [], []
-        for blo, bhi in batch:
-            w = bhi - blo
-            k = int(np.argmax(w))
-            mid = blo[k] + w[k] // 2
+        for blo, bhi, bp in batch:
+            # split where the leakage moves most: the community whose u_k changes most
+            # across the box (proxy: n_k × relative width of its count range)
+            rel = n_k * (bhi - blo) / (blo + 1.0)
+            k = int(np.argmax(rel))
+            mid = blo[k] + (bhi[k] - blo[k]) // 2
             h1 = bhi.copy()
             h1[k] = mid
             l2 = blo.copy()
@@ -260,23 +357,22 @@ def _branch_and_bound(model: CountModel, lo, hi, tol, deadline, max_nodes):
         LO = np.array(los)
         HI = np.array(his)
         nodes += LO.shape[0]
-        Llo = model.leak(LO)
-        Lhi = model.leak(HI)
-        f_lo = model.value(LO, Llo)
-        f_hi = model.value(HI, Lhi)
-        for F, P in ((f_lo, LO), (f_hi, HI)):
-            j = int(np.argmax(F))
-            if F[j] > best:
-                best, best_m = float(F[j]), P[j].copy()
-        bnd = model.bound(LO, HI, Llo, Lhi)
-        leaf = np.all(LO == HI, axis=1)
+        bnd, pts = model.bound(LO, HI)
+        pending = list(pts)
         for i in range(LO.shape[0]):
-            if leaf[i] or bnd[i] <= best + tol:
-                if not leaf[i]:
-                    pruned_max = max(pruned_max, float(bnd[i]))
+            if np.array_equal(LO[i], HI[i]):
+                continue          # a single count vector: its bound is its value, evaluated via pending
+            if bnd[i] <= best + tol:
+                pruned_max = max(pruned_max, float(bnd[i]))
                 continue
             counter += 1
-            heapq.heappush(heap, (-float(bnd[i]), counter, LO[i], HI[i]))
+            heapq.heappush(heap, (-float(bnd[i]), counter, LO[i], HI[i], pts[i]))
+    if pending:
+        P = np.array(pending)
+        fp = model.value(P)
+        j = int(np.argmax(fp))
+        if fp[j] > best:
+            best, best_m = float(fp[j]), P[j].copy()
     open_max = max((-h[0] for h in heap), default=-np.inf) if status is not Termination.OPTIMAL else -np.inf
     proven = max(best, pruned_max, open_max)
     return best, best_m, proven, nodes, status

@@ -57,6 +57,8 @@ from ..result import Termination
 VALUE_TOL = 1e-7
 #: Relative slack on ``λ·q ≤ V(q)`` defining the optimal dual face numerically.
 FACE_TOL = 1e-9
+#: Reduced costs / obedience duals above this (× payoff scale) count as nonzero.
+CS_TOL = 1e-9
 #: Largest |Ω| for the exact piece enumeration (vertex enumeration in |Ω|−1 dimensions).
 PIECES_MAX_N = 6
 
@@ -234,17 +236,30 @@ class PlatformLP:
             raise InstanceError("payoffs", "the compact obedience form needs the slides' merchant payoff")
         self.compact = compact
         if compact:
-            # T[:, k] = Σ_{j ≥ k} y[:, j], T[:, n] = 0
-            T = cp.Variable((m, n + 1), name="T")
-            defs = [T[:, n] == 0, T[:, :n] == self.y + T[:, 1:]]
-            kfirst = np.searchsorted(market.types, market.fees, side="left")    # (m,)
+            # T[a, k] = Σ_{j ≥ k} y[a, j] (flat index a(n+1)+k), T[a, n] = 0; built from
+            # sparse matrices (cvxpy fancy indexing is slow to canonicalise)
+            N1 = n + 1
+            T = cp.Variable(m * N1, name="T")
+            idx = np.arange(m * N1).reshape(m, N1)
+            r_ = idx[:, :n].ravel()
+            Dt = sp.csr_matrix((np.r_[np.ones(m * N1), -np.ones(m * n)],
+                                (np.r_[np.arange(m * N1), r_], np.r_[np.arange(m * N1), idx[:, 1:].ravel()])),
+                               shape=(m * N1, m * N1))
+            Dy = sp.csr_matrix((np.ones(m * n), (r_, np.arange(m * n))), shape=(m * N1, m * n))
+            yflat = cp.reshape(self.y, (m * n,), order="C")
+            defs = [Dt @ T - Dy @ yflat == 0]
+            kfirst = np.searchsorted(market.types, market.fees, side="left")    # first type ≥ fee
             rows, cols = np.nonzero(~np.eye(m, dtype=bool))
             self._pairs = np.c_[rows, cols]
             fee = market.fees
             # Σ_ω (π(a,ω) − π(a',ω)) y(a,ω) = fee_a T[a, k(a)] − fee_{a'} T[a, k(a')]
             if m > 1:
-                self.obedience = (cp.multiply(fee[rows], T[rows, kfirst[rows]])
-                                  - cp.multiply(fee[cols], T[rows, kfirst[cols]])) >= 0
+                R = len(rows)
+                Ob = sp.csr_matrix((np.r_[fee[rows], -fee[cols]],
+                                    (np.r_[np.arange(R), np.arange(R)],
+                                     np.r_[idx[rows, kfirst[rows]], idx[rows, kfirst[cols]]])),
+                                   shape=(R, m * N1))
+                self.obedience = Ob @ T >= 0
             else:
                 self.obedience = None
             cons = [self.record] + defs + ([self.obedience] if m > 1 else [])
@@ -355,17 +370,51 @@ def solve_platform(market: InfoDesignMarket, q, *, intervals: bool = True) -> Pl
 # W(q): consumers' best on the platform's optimal face
 
 class FaceLP:
-    """``max Σ (v+u)·y`` over the optimal face of ``P_q``, written as
-    ``y`` feasible at ``q`` and ``Σ v y ≥ bound`` with ``bound`` a Parameter
-    (``V(q) − tol`` for W(q); ``λ^k·q`` inside the piece LPs)."""
+    """``max Σ u·y`` over the optimal face of ``P_q``.
+
+    The face is written exactly by complementary slackness with one optimal
+    dual ``(λ, μ)`` of ``P_q`` (any optimal dual characterises the whole primal
+    optimal set): ``y(a,ω) = 0`` where the reduced cost
+    ``λ(ω) − v(a,ω) − Σ_a' μ(a,a')(π(a,ω) − π(a',ω))`` exceeds ``CS_TOL``, and
+    obedience ``(a,a')`` tight where ``μ(a,a') > CS_TOL``.  (A relaxed face
+    ``Σ v y ≥ V(q) − ε`` would let ``Σ u y`` grow by ``O(ε)`` times an
+    arbitrarily steep trade-off slope.)  Both masks are cvxpy Parameters.
+    """
 
     def __init__(self, market: InfoDesignMarket, base: PlatformLP | None = None):
         cp = _cp()
         self.market = market
         self.base = base or PlatformLP(market)
-        self.bound = cp.Parameter(name="vbound")
-        cons = list(self.base.problem.constraints) + [self.base.objective >= self.bound]
-        self.problem = cp.Problem(cp.Maximize(cp.sum(cp.multiply(market.v + market.u, self.base.y))), cons)
+        m, n = market.m, market.n
+        self.block = cp.Parameter((m, n), nonneg=True, name="block")
+        cons = list(self.base.problem.constraints) + [cp.multiply(self.block, self.base.y) == 0]
+        if self.base.obedience is not None:
+            self.tight = cp.Parameter(len(self.base._pairs), nonneg=True, name="tight")
+            cons.append(cp.multiply(self.tight, self.base.obedience.expr) == 0)
+        else:
+            self.tight = None
+        self.problem = cp.Problem(cp.Maximize(cp.sum(cp.multiply(market.u, self.base.y))), cons)
+
+    def reduced_costs(self, sol: "PlatformSolution") -> np.ndarray:
+        mk = self.market
+        mu = np.asarray(sol.obedience_duals)
+        return (np.asarray(sol.supergradient)[None, :] - mk.v
+                - (mu.sum(axis=1)[:, None] * mk.pi - mu @ mk.pi))
+
+    def solve(self, q) -> tuple["PlatformSolution", np.ndarray]:
+        sol = self.base.solve(q)
+        rc = self.reduced_costs(sol)
+        tol = CS_TOL * _scale(self.market)
+        if rc.min() < -1e3 * tol:  # pragma: no cover - would mean an inaccurate dual
+            raise SolverFailed(f"P_q dual infeasible by {-rc.min():.3g}")
+        self.block.value = (rc > tol).astype(float)
+        if self.tight is not None:
+            mu = np.asarray(sol.obedience_duals)[self.base._pairs[:, 0], self.base._pairs[:, 1]]
+            self.tight.value = (mu > tol).astype(float)
+        st = _solve(self.problem, "W(q)")
+        if st != "optimal":  # pragma: no cover
+            raise SolverFailed(f"W(q): status {st!r}")
+        return sol, np.clip(np.asarray(self.base.y.value, float), 0.0, None)
 
 
 @dataclass(frozen=True)
@@ -382,17 +431,10 @@ class WelfareSolution:
 
 
 def welfare(market: InfoDesignMarket, q, *, face: FaceLP | None = None) -> WelfareSolution:
-    """``W(q)``: solve ``P_q``, then maximise ``Σ (v+u) y`` subject to
-    ``Σ v y ≥ V(q) − tol`` (``tol = VALUE_TOL × scale × max(1, Σq)``)."""
+    """``W(q)``: solve ``P_q``, then maximise ``Σ u y`` over its optimal face (:class:`FaceLP`)."""
     face = face or FaceLP(market)
     q = market.database(q)
-    sol = face.base.solve(q)
-    tol = VALUE_TOL * _scale(market) * max(1.0, float(q.sum()))
-    face.bound.value = sol.value - tol
-    st = _solve(face.problem, "W(q)")
-    if st != "optimal":  # pragma: no cover
-        raise SolverFailed(f"W(q): status {st!r}")
-    y = np.clip(np.asarray(face.base.y.value, float), 0.0, None)
+    sol, y = face.solve(q)
     x = mechanism_from_y(market, y, q)
     w = sol.value + float(np.sum(market.u * y))
     return WelfareSolution(_frozen(q), w, sol.value, _frozen(y), _frozen(x),
@@ -457,7 +499,14 @@ def _region_vertices(L: np.ndarray, k: int, tol: float) -> np.ndarray | None:
                   bounds=[(None, None)] * (n - 1) + [(0, 1)], method="highs")
     if res.status != 0 or res.x[-1] <= tol:
         return None
-    hs = HalfspaceIntersection(np.c_[A, -b], res.x[:-1])
+    from scipy.spatial import QhullError
+
+    try:
+        hs = HalfspaceIntersection(np.c_[A, -b], res.x[:-1])
+    except QhullError:
+        # degenerate arrangements (many halfspaces through one vertex): joggled input;
+        # vertices move by ~1e-11, far below the 1e-6 test tolerance used on V
+        hs = HalfspaceIntersection(np.c_[A, -b], res.x[:-1], qhull_options="QJ")
     Z = hs.intersections
     Q = np.c_[Z, 1 - Z.sum(axis=1)]
     return np.clip(Q, 0.0, None)
@@ -631,13 +680,566 @@ def constrained_efficiency(market: InfoDesignMarket, *, method: str = "auto",
         message=f"{len(pieces.gradients)} pieces of V, {pieces.lp_solves} P_q solves")
 
 
-def constrained_efficiency_milp(market: InfoDesignMarket, **kw) -> EfficiencyResult:  # pragma: no cover
-    raise LimitExceeded("the MILP formulation of constrained efficiency is not available yet; "
-                        f"use method='pieces' (|Ω| ≤ {PIECES_MAX_N})")
+#: Default bound on the KKT multipliers in the MILP, × payoff scale.
+MILP_DUAL_BOUND = 100.0
+
+
+def constrained_efficiency_milp(market: InfoDesignMarket, *, dual_bound: float | None = None,
+                                time_limit: float | None = None) -> EfficiencyResult:
+    """Constrained efficiency through the KKT conditions of ``P_q`` with binaries.
+
+    Variables ``q, y`` (primal), ``λ, μ`` (dual of ``P_q``) and binaries
+    ``z(a,ω)`` (``y(a,ω)`` may be positive) and ``w(a,a')`` (``μ(a,a')`` may be
+    positive); complementary slackness by big-M::
+
+        y(a,ω) ≤ q̄(ω) z(a,ω),           rc(a,ω) ≤ M_rc(a,ω) (1 − z(a,ω)),
+        (G y)_(a,a') ≤ M_o (1 − w),      μ(a,a') ≤ B w(a,a'),
+        rc = λ(ω) − v(a,ω) − Σ_a' μ(a,a')(π(a,ω) − π(a',ω)) ≥ 0,   |λ| ≤ B.
+
+    The primal big-Ms are exact (``y ≤ q ≤ q̄``); the dual bound ``B``
+    (default :data:`MILP_DUAL_BOUND` × payoff scale) is an *assumption*: the
+    answer is exact whenever some optimal dual of ``P_{q°}`` at the true
+    optimum has entries within ``B`` (no a-priori bound on LP dual vertices is
+    used).  The returned allocation is always re-evaluated exactly — ``P_{q°}``
+    and ``W(q°)`` are re-solved as LPs — so ``welfare`` is attained; ``bound``
+    is HiGHS' MILP bound for the bounded-dual formulation.  The tests compare
+    this method with the exact piece method.
+    """
+    cp = _cp()
+    t0 = time.perf_counter()
+    m, n = market.m, market.n
+    scale = _scale(market)
+    B = (MILP_DUAL_BOUND if dual_bound is None else float(dual_bound)) * scale
+    G, pairs = obedience_matrix(market)
+    R = G.shape[0]
+    q = cp.Variable(n, nonneg=True)
+    y = cp.Variable(m * n, nonneg=True)
+    lam = cp.Variable(n)
+    z = cp.Variable(m * n, boolean=True)
+    E = record_matrix(market)
+    qbar_flat = np.tile(market.prior, m)
+    cons = [E @ y == q, q <= market.prior, lam <= B, lam >= -B, y <= cp.multiply(qbar_flat, z)]
+    absG = abs(G)
+    if R:
+        mu = cp.Variable(R, nonneg=True)
+        w = cp.Variable(R, boolean=True)
+        rc = E.T @ lam - market.v.ravel() - G.T @ mu
+        M_rc = B + np.abs(market.v.ravel()) + B * np.asarray(absG.sum(axis=0)).ravel()
+        M_o = np.asarray(absG @ qbar_flat).ravel()
+        cons += [G @ y >= 0, G @ y <= cp.multiply(M_o, 1 - w), mu <= B * w]
+    else:
+        rc = E.T @ lam - market.v.ravel()
+        M_rc = B + np.abs(market.v.ravel())
+    cons += [rc >= 0, rc <= cp.multiply(M_rc, 1 - z)]
+    obj = (market.v + market.u).ravel() @ y - market.reservation * cp.sum(q)
+    prob = cp.Problem(cp.Maximize(obj), cons)
+    opts = {"time_limit": float(time_limit)} if time_limit else {}
+    try:
+        prob.solve(solver=cp.HIGHS, **opts)
+    except cp.error.SolverError as exc:  # pragma: no cover
+        raise SolverFailed(f"HiGHS failed on the efficiency MILP: {exc}") from None
+    build_solve = time.perf_counter() - t0
+    if q.value is None:
+        raise SolverFailed(f"efficiency MILP: no solution (status {prob.status!r})")
+    qv = np.clip(np.asarray(q.value, float), 0.0, market.prior)
+    qv[qv < 1e-12] = 0.0
+    # exact re-evaluation of the allocation: best x on the optimal face of P_q°
+    ws = welfare(market, qv)
+    value = ws.value - market.reservation * float(qv.sum())
+    stats = prob.solver_stats
+    bound = float(getattr(stats, "extra_stats", None).mip_dual_bound) if (
+        getattr(stats, "extra_stats", None) is not None and hasattr(stats.extra_stats, "mip_dual_bound")) else float(prob.value)
+    status = Termination.OPTIMAL if prob.status == "optimal" else Termination.TIME_LIMIT
+    from ..result import relative_gap
+    bound = max(bound, value)
+    return EfficiencyResult(
+        status=status, method="milp", welfare=value, bound=bound,
+        gap=relative_gap(value, bound) if status is not Termination.OPTIMAL else 0.0,
+        q=_frozen(qv), x=ws.x, y=ws.y, platform_value=ws.platform_value,
+        consumer_utility=ws.consumer_utility, pieces=_frozen(np.zeros((0, n))), optimal_pieces=(),
+        allocations=((_frozen(qv), ws.x),), seconds=time.perf_counter() - t0,
+        message=f"KKT MILP with dual bound B = {B:g} ({m * n + R} binaries, {build_solve:.2f}s)")
+
+
+# ---------------------------------------------------------------------------
+# competitive equilibria
+
+#: Largest |Ω| for :func:`equilibria` (3^|Ω| supply patterns × faces of V).
+EQUILIBRIA_MAX_N = 4
+
+ZERO, MID, FULL = 0, 1, 2
+_PATTERN_NAMES = {ZERO: "none", MID: "some", FULL: "all"}
+
+
+@dataclass(frozen=True)
+class EquilibriumPiece:
+    """One family of competitive equilibria ``(p*, ζ*, q*, x*)`` (GLP Definition).
+
+    ``pattern`` (n,) says which consumers sell: 0 none (``q = 0``), 1 some
+    (``0 < q < q̄``, so ``p + U = r̄``), 2 all (``q = q̄``).  ``active`` are the
+    indices (into ``pieces``) of the gradients of V spanning the price:
+    ``p* ∈ conv{λ^k : k ∈ active}``, every one of them optimal at ``q*``.
+    ``q``, ``zeta``, ``price`` (n,), ``x`` (m, n) are one equilibrium of the
+    family (relative-interior witness).  ``welfare_min``/``welfare_max`` are
+    the infimum/supremum of ``Σ(v+u)y − r̄Σq`` over the family; ``efficient``
+    says whether the witness attains ``W°``; ``all_efficient`` whether every
+    member does (``welfare_min ≥ W° − tol``).  ``kind`` records which exact
+    linear reformulation described the family (``"fixed-price"``,
+    ``"fixed-database"``, ``"ray"``).
+    """
+
+    pattern: tuple
+    active: tuple
+    kind: str
+    q: np.ndarray
+    zeta: np.ndarray
+    x: np.ndarray
+    price: np.ndarray
+    welfare: float
+    welfare_min: float
+    welfare_max: float
+    efficient: bool
+    all_efficient: bool
+
+    @property
+    def no_trade(self) -> bool:
+        return all(s == ZERO for s in self.pattern)
+
+
+@dataclass(frozen=True)
+class EquilibriaResult:
+    """All competitive equilibria of a small economy, as families.
+
+    ``complete`` is False when some (face, pattern) combination needed a
+    bilinear (price weight × database) description that is not solved exactly
+    here; those combinations are listed in ``undecided`` as
+    ``(pattern, active)``.  ``efficient_welfare`` is ``W°``.
+    """
+
+    pieces: tuple
+    efficient_welfare: float
+    complete: bool
+    undecided: tuple
+    gradients: np.ndarray
+    seconds: float
+
+    @property
+    def all_efficient(self) -> bool:
+        return all(p.all_efficient for p in self.pieces)
+
+    @property
+    def all_no_trade(self) -> bool:
+        return all(p.no_trade for p in self.pieces)
+
+
+def _faces(L: np.ndarray, tol: float) -> list[tuple]:
+    """Subsets ``S`` of gradients all optimal at a common ``q`` in the simplex."""
+    from scipy.optimize import linprog
+
+    K, n = L.shape
+    out = []
+
+    def feasible(S):
+        k0 = S[0]
+        A_eq = [np.ones(n)] + [L[k] - L[k0] for k in S[1:]]
+        b_eq = [1.0] + [0.0] * (len(S) - 1)
+        A_ub = np.array([L[k0] - L[l] for l in range(K) if l not in S]) if K > len(S) else None
+        b_ub = np.zeros(K - len(S)) if K > len(S) else None
+        r = linprog(np.zeros(n), A_ub=A_ub, b_ub=b_ub, A_eq=np.array(A_eq), b_eq=b_eq,
+                    bounds=[(0, None)] * n, method="highs")
+        return r.status == 0
+
+    level = [(k,) for k in range(K)]
+    while level:
+        ok = [S for S in level if feasible(list(S))]
+        out.extend(ok)
+        nxt = set()
+        for S in ok:
+            for k in range(S[-1] + 1, K):
+                nxt.add(S + (k,))
+        level = sorted(nxt)
+    return out
+
+
+def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
+               efficiency: EfficiencyResult | None = None,
+               max_n: int = EQUILIBRIA_MAX_N) -> EquilibriaResult:
+    """Every competitive equilibrium of a small economy (GLP Definition (a)–(d)).
+
+    An equilibrium is ``q* = ζ* q̄``, ``x*`` optimal in ``P_{q*}``,
+    ``p* ∈ ∂V(q*)`` (zero profit and optimality of ``q*`` for the platform,
+    module docstring) and consumers' optimality: ``p*(ω) + U(ω,x*) ≥ r̄`` if
+    ``q*(ω) > 0`` and ``≤ r̄`` if ``q*(ω) < q̄(ω)``.
+
+    ``∂V(q) = conv{λ^k optimal at q} + cone{e_ω : q(ω) = 0}``.  We enumerate
+    the faces ``S`` (sets of gradients jointly optimal somewhere) and the
+    supply patterns (none/some/all per type), and describe each combination
+    exactly by one LP when it is linear: the price is fixed on every selling
+    type (``|S| = 1`` or the gradients agree there), or the database is
+    pinned down by the pattern, or the database moves on a ray (homogeneity of
+    degree one lets us divide by its length).  Other combinations (only
+    possible for ``|Ω| ≥ 3``) are reported as ``undecided``.
+
+    Convention for non-selling types (``q*(ω) = 0``): ``P_{q*}`` leaves
+    ``x*(·|ω)`` free, so the consumer condition uses the most favourable
+    choice for not selling, ``U = min_a u(a,ω)`` (the slides use ``U*(2) = 0``
+    in the no-trade equilibrium of the two-type example), and the smallest
+    price in ``∂V`` for that coordinate (raising ``p(ω)`` along ``e_ω`` only
+    attracts sellers).
+    """
+    cp = _cp()
+    if market.n > max_n:
+        raise LimitExceeded(f"equilibrium enumeration is for |Ω| ≤ {max_n} (got {market.n})")
+    t0 = time.perf_counter()
+    pieces = pieces or value_pieces(market)
+    eff = efficiency or constrained_efficiency(market, pieces=pieces)
+    L = np.asarray(pieces.gradients)
+    K = L.shape[0]
+    n, m = market.n, market.m
+    qbar, rbar = market.prior, market.reservation
+    scale = _scale(market)
+    tol = 1e-7 * scale
+    umin = market.u.min(axis=0)
+    G, _ = obedience_matrix(market)
+    faces = _faces(L, 1e-9)
+    # the origin: every gradient is optimal at q = 0
+    faces_all = tuple(range(K))
+    found, undecided = [], []
+    choices = [(ZERO,) if qbar[w] <= 0 else (ZERO, MID, FULL) for w in range(n)]
+    for pattern in itertools.product(*choices):
+        pat = np.array(pattern)
+        Z, M_, F = pat == ZERO, pat == MID, pat == FULL
+        pos = ~Z
+        face_list = [faces_all] if not pos.any() else faces
+        for S in face_list:
+            LS = L[list(S)]
+            # linear-algebra view of the database set: q_Z = 0, q_F = q̄_F, (λ^k − λ^k0)·q = 0
+            rows = [np.eye(n)[w] for w in np.flatnonzero(Z | F)] + [LS[i] - LS[0] for i in range(1, len(S))]
+            rhs = [0.0 if Z[w] else qbar[w] for w in np.flatnonzero(Z | F)] + [0.0] * (len(S) - 1)
+            price_fixed = bool(np.all(np.ptp(LS[:, pos], axis=0) <= tol)) if pos.any() else True
+            Amat = np.array(rows) if rows else np.zeros((0, n))
+            rank = np.linalg.matrix_rank(Amat, tol=1e-9) if len(rows) else 0
+            dim = n - rank
+            if price_fixed:
+                kind = "fixed-price"
+            elif dim == 0:
+                kind = "fixed-database"
+            elif dim == 1 and not F.any():
+                kind = "ray"
+            else:
+                undecided.append((pattern, S))
+                continue
+            piece = _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, np.array(rhs), umin, tol, eff.welfare)
+            if piece is not None:
+                found.append(piece)
+    # the same equilibria can be found from a face and its sub-faces; keep distinct families
+    uniq = []
+    for p in found:
+        if not any(p.pattern == o.pattern and np.allclose(p.q, o.q, atol=1e-7) and np.allclose(p.price, o.price, atol=1e-7)
+                   and abs(p.welfare_min - o.welfare_min) <= tol and abs(p.welfare_max - o.welfare_max) <= tol
+                   for o in uniq):
+            uniq.append(p)
+    return EquilibriaResult(tuple(uniq), eff.welfare, not undecided, tuple(undecided), L,
+                            time.perf_counter() - t0)
+
+
+def _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, rhs, umin, tol, W0):
+    """One (face, pattern) family as an LP; None if it is empty.
+
+    ``fixed-price``: variables (q, y), price ``λ^S(ω)`` constant on sellers.
+    ``fixed-database``: q is the unique solution of ``Amat q = rhs``; variables (θ, y).
+    ``ray``: q = t·d (no type sells out), variables (θ, ŷ) with ``Σ_a ŷ = d``;
+    every condition is homogeneous of degree one in t, so t ∈ (0, t_max) is free.
+    """
+    n, m = market.n, market.m
+    qbar, rbar = market.prior, market.reservation
+    Z, M_, F = pat == ZERO, pat == MID, pat == FULL
+    theta = cp.Variable(len(S), nonneg=True)
+    y = cp.Variable((m, n), nonneg=True)
+    slack = cp.Variable()
+    p = LS.T @ theta                                          # a price on the face
+    cons = [cp.sum(theta) == 1, slack <= 1.0]
+    if G.shape[0]:
+        cons.append(G @ cp.reshape(y, (m * n,), order="C") >= 0)
+    Uy = cp.sum(cp.multiply(market.u, y), axis=0)             # Σ_a u(a,ω) y(a,ω)
+    for w in np.flatnonzero(Z):                               # non-sellers (convention in docstring)
+        cons.append(p[w] + umin[w] <= rbar)
+    tmax = 1.0
+    if kind == "fixed-price":
+        q = cp.Variable(n, nonneg=True)
+        cons += [q <= qbar]
+        if len(Amat):
+            cons.append(Amat @ q == rhs)
+        for w in np.flatnonzero(M_):
+            cons += [slack <= q[w], slack <= qbar[w] - q[w]]
+        qconst = None
+    else:
+        if kind == "fixed-database":
+            qconst = np.linalg.lstsq(Amat, rhs, rcond=None)[0]
+            if np.max(np.abs(Amat @ qconst - rhs)) > 1e-9 * max(1.0, np.max(np.abs(rhs))):
+                return None
+            qconst[np.abs(qconst) < 1e-13] = 0.0
+            if np.any(qconst < -1e-12) or np.any(qconst > qbar + 1e-12):
+                return None
+            if np.any(qconst[M_] <= 1e-12) or np.any(qconst[M_] >= qbar[M_] - 1e-12):
+                return None
+        else:
+            qconst = _null_direction(Amat)
+            if qconst is None or np.any(qconst[M_] <= 1e-12) or np.any(qconst[F] > 0):
+                return None
+            tmax = float(np.min(qbar[M_] / qconst[M_])) if M_.any() else 1.0
+        q = qconst
+    cons.append(cp.sum(y, axis=0) == q)
+    for k in range(len(S)):                                   # every λ^k (k ∈ S) optimal at q
+        cons.append(cp.sum(cp.multiply(market.v, y)) >= LS[k] @ q)
+    for w in np.flatnonzero(~Z):
+        if kind == "fixed-price":
+            lhs = float(LS[0, w]) * q[w] + Uy[w] - rbar * q[w]
+        else:
+            lhs = p[w] * float(q[w]) + Uy[w] - rbar * float(q[w])
+        cons.append(lhs == 0 if pat[w] == MID else lhs >= 0)
+    prob = cp.Problem(cp.Maximize(slack), cons)
+    st = _solve(prob, "equilibrium LP")
+    if st != "optimal" or prob.value <= 1e-9:
+        return None
+    smax = float(prob.value)
+    wexpr = cp.sum(cp.multiply(market.v + market.u, y)) - rbar * cp.sum(q)
+    rng = {}
+    for sense in ("min", "max"):
+        pr = cp.Problem(cp.Minimize(wexpr) if sense == "min" else cp.Maximize(wexpr), cons)
+        st = _solve(pr, "equilibrium welfare range")
+        rng[sense] = float(pr.value) if st == "optimal" else np.nan
+    prw = cp.Problem(cp.Maximize(wexpr), cons + [slack >= 0.5 * smax])
+    _solve(prw, "equilibrium witness")
+    yv = np.clip(np.asarray(y.value, float), 0, None)
+    pv = np.asarray(LS.T @ np.asarray(theta.value, float), float)
+    if kind == "ray":
+        t = 0.5 * tmax
+        qv, yv = t * qconst, t * yv
+        wmin, wmax = min(0.0, tmax * rng["min"]), max(0.0, tmax * rng["max"])
+    else:
+        qv = np.clip(np.asarray(q.value, float), 0, None) if qconst is None else qconst
+        wmin, wmax = rng["min"], rng["max"]
+    witness_w = float(np.sum((market.v + market.u) * yv) - rbar * qv.sum())
+    x = mechanism_from_y(market, yv, qv)
+    zeta = np.where(qbar > 0, qv / np.where(qbar > 0, qbar, 1.0), 0.0)
+    efftol = 1e-6 * max(1.0, abs(W0)) * _scale(market)
+    return EquilibriumPiece(
+        pattern=tuple(int(s) for s in pat), active=tuple(int(k) for k in S), kind=kind, q=_frozen(qv),
+        zeta=_frozen(zeta), x=_frozen(x), price=_frozen(pv), welfare=witness_w,
+        welfare_min=float(wmin), welfare_max=float(wmax),
+        efficient=bool(witness_w >= W0 - efftol), all_efficient=bool(wmin >= W0 - efftol))
+
+
+def _null_direction(A: np.ndarray) -> np.ndarray | None:
+    """The nonnegative unit-sum direction spanning ``ker A`` (dim 1), or None."""
+    n = A.shape[1]
+    if len(A) == 0:
+        return None if n != 1 else np.ones(1)
+    _, sv, Vt = np.linalg.svd(A)
+    d = Vt[-1]
+    if np.sum(d) < 0:
+        d = -d
+    d[np.abs(d) < 1e-12] = 0.0
+    if np.any(d < 0) or d.sum() <= 0:
+        return None
+    return d / d.sum()
+
+
+# ---------------------------------------------------------------------------
+# remedies
+
+@dataclass(frozen=True)
+class UnionResult:
+    """Data-union problem (GLP slides, "Formally, the data union problem is").
+
+    ``value`` is the union's objective (participating consumers' welfare,
+    ``Σ p q̄ + Σ u y + Σ (q̄ − q) r̄``); ``prices`` (n,) the per-member payments
+    ``p(ω)`` (``Σ p q̄ = V(q)``); ``welfare`` = ``value − r̄`` is the
+    constrained-efficiency objective of the union's allocation.
+    """
+
+    value: float
+    welfare: float
+    q: np.ndarray
+    x: np.ndarray
+    prices: np.ndarray
+    platform_value: float
+    seconds: float
+
+
+def data_union(market: InfoDesignMarket, *, pieces: ValuePieces | None = None) -> UnionResult:
+    """Solve the slides' data-union problem exactly: one LP per piece of V with
+    the payments ``P(ω) = p(ω) q̄(ω)`` as variables, budget ``Σ P = V(q)`` and
+    participation ``P(ω) + Σ_a u(a,ω) y(a,ω) − r̄ q(ω) ≥ 0`` (the slides'
+    constraint multiplied by ``q̄(ω)``)."""
+    t0 = time.perf_counter()
+    pieces = pieces or value_pieces(market)
+    lp = PieceLP(market, union=True)
+    best = None
+    for lam in pieces.gradients:
+        r = lp.solve(lam)
+        if r is not None and (best is None or r[0] > best[0]):
+            best = r
+    val, q, y, P = best
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prices = np.where(market.prior > 0, P / np.where(market.prior > 0, market.prior, 1), 0.0)
+    x = mechanism_from_y(market, y, q)
+    return UnionResult(val, val - market.reservation * float(market.prior.sum()), _frozen(q), _frozen(x),
+                       _frozen(prices), float(np.sum(market.v * y)), time.perf_counter() - t0)
+
+
+@dataclass(frozen=True)
+class TaxResult:
+    """Data taxes (GLP slides, Proposition on data taxes).
+
+    ``taxes`` τ*(ω) = p*(ω) + U(ω, x°) − r̄ (n,), ``prices`` p* ∈ ∂V(q°),
+    ``zeta`` ζ* = q°/q̄.  ``revenue`` = Σ τ* q° (no deficit iff ≥ 0);
+    ``welfare`` = consumers + platform + government − r̄ = W° when the taxed
+    economy implements (q°, x°); ``is_equilibrium`` records the check of every
+    equilibrium condition of the taxed economy at (p*, ζ*, q°, x°).
+    """
+
+    taxes: np.ndarray
+    prices: np.ndarray
+    q: np.ndarray
+    x: np.ndarray
+    zeta: np.ndarray
+    revenue: float
+    no_deficit: bool
+    welfare: float
+    efficient_welfare: float
+    is_equilibrium: bool
+    checks: Mapping[str, bool]
+
+
+def data_taxes(market: InfoDesignMarket, *, efficiency: EfficiencyResult | None = None) -> TaxResult:
+    """Taxes implementing a constrained-efficient allocation, with the checks."""
+    eff = efficiency or constrained_efficiency(market)
+    q, x = np.asarray(eff.q), np.asarray(eff.x)
+    plat = PlatformLP(market)
+    sol = plat.solve(q)
+    p = np.asarray(sol.supergradient)
+    U = market.consumer_utility(x)
+    tau = p + U - market.reservation
+    revenue = float(np.sum(tau * q))
+    scale = _scale(market)
+    tol = 1e-6 * scale
+    # (a) p ∈ ∂V(q°): zero profit and p in proj D (dual feasibility, checked by LP)
+    zero_profit = abs(float(p @ q) - sol.value) <= tol
+    in_D = _in_dual_polyhedron(market, p, tol)
+    # (b) x° optimal in P_q°
+    y = x * q[None, :]
+    x_opt = abs(float(np.sum(market.v * y)) - sol.value) <= tol and _obedient(market, y, tol)
+    # (c) consumers indifferent: p + U − τ = r̄, so ζ* = q°/q̄ is optimal
+    consumers = bool(np.all(np.abs(p + U - tau - market.reservation) <= tol))
+    # (d) market clearing with ζ ∈ [0, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zeta = np.where(market.prior > 0, q / np.where(market.prior > 0, market.prior, 1), 0.0)
+    clearing = bool(np.all(zeta >= -tol) and np.all(zeta <= 1 + tol))
+    consumers_welfare = float(np.sum(q * (p + U - tau)) + np.sum((market.prior - q) * market.reservation))
+    profit = sol.value - float(p @ q)
+    welfare = consumers_welfare + profit + revenue - market.reservation * float(market.prior.sum())
+    checks = {"price_is_supergradient": bool(zero_profit and in_D), "mechanism_optimal": bool(x_opt),
+              "consumers_optimal": consumers, "market_clears": clearing}
+    return TaxResult(_frozen(tau), _frozen(p), _frozen(q), _frozen(x), _frozen(zeta), revenue,
+                     revenue >= -tol, welfare, eff.welfare, all(checks.values()), checks)
+
+
+def _obedient(market, y, tol) -> bool:
+    G, _ = obedience_matrix(market)
+    return bool(np.all(G @ y.ravel() >= -tol)) if G.shape[0] else True
+
+
+def _in_dual_polyhedron(market, lam, tol) -> bool:
+    """Is ``λ ∈ proj_λ D``, i.e. ∃ μ ≥ 0 with λ(ω) ≥ v(a,ω) + Σ_a' μ(a,a')(π(a,ω) − π(a',ω))?"""
+    from scipy.optimize import linprog
+
+    G, _ = obedience_matrix(market)
+    E = record_matrix(market)
+    rhs = E.T @ lam - market.v.ravel() + tol          # need G^T μ ≤ E^T λ − v
+    if G.shape[0] == 0:
+        return bool(np.all(rhs >= 0))
+    r = linprog(np.zeros(G.shape[0]), A_ub=G.T.toarray() if G.shape[0] * G.shape[1] < 4e6 else G.T,
+                b_ub=rhs, bounds=[(0, None)] * G.shape[0], method="highs")
+    return r.status == 0
+
+
+@dataclass(frozen=True)
+class CompleteMarketResult:
+    """More-complete markets (GLP slides): a price ``p(a, ω)`` per (use, type).
+
+    ``prices`` (m, n) with ``p(a,ω) = r̄ + β(ω) − u(a,ω)``; ``y`` (m, n)
+    records traded per use; ``q`` (n,) = Σ_a y; ``welfare`` the
+    (unconstrained) efficiency objective ``Σ (v+u) y − r̄ Σ q`` — its maximum
+    over obedient ``y`` with ``Σ_a y ≤ q̄``; ``checks`` the equilibrium
+    conditions verified at those prices.
+    """
+
+    prices: np.ndarray
+    y: np.ndarray
+    q: np.ndarray
+    x: np.ndarray
+    welfare: float
+    platform_profit: float
+    checks: Mapping[str, bool]
+
+    @property
+    def is_equilibrium(self) -> bool:
+        return all(self.checks.values())
+
+
+def complete_markets(market: InfoDesignMarket) -> CompleteMarketResult:
+    """Equilibrium with use-contingent prices ``p(a, ω)``.
+
+    Derivation (the slides state the result, not the construction): the
+    unconstrained-efficiency LP ``max Σ(v+u−r̄) y`` s.t. obedience (μ ≥ 0) and
+    ``Σ_a y(a,ω) ≤ q̄(ω)`` (β(ω) ≥ 0) has dual feasibility
+    ``v + u − r̄ − β(ω) + Σ_a' μ(a,a')Δπ ≤ 0`` with equality where ``y > 0``.
+    With ``p(a,ω) = r̄ + β(ω) − u(a,ω)`` the platform's problem
+    ``max_{y obedient} Σ (v − p) y`` is a cone program whose value is 0 (by the
+    same duals) and is attained at ``y*``; every consumer gets
+    ``p + u = r̄ + β(ω) ≥ r̄`` from any use, with β(ω) > 0 only if all of type
+    ω sell — so ``y*`` clears every market.  Both conditions are re-checked
+    numerically here.
+    """
+    cp = _cp()
+    m, n = market.m, market.n
+    y = cp.Variable((m, n), nonneg=True)
+    G, pairs = obedience_matrix(market)
+    cons = [cp.sum(y, axis=0) <= market.prior]
+    if G.shape[0]:
+        cons.append(G @ cp.reshape(y, (m * n,), order="C") >= 0)
+    prob = cp.Problem(cp.Maximize(cp.sum(cp.multiply(market.v + market.u - market.reservation, y))), cons)
+    _solve(prob, "complete markets")
+    yv = np.clip(np.asarray(y.value, float), 0, None)
+    beta = np.clip(np.asarray(cons[0].dual_value, float), 0, None)
+    prices = market.reservation + beta[None, :] - market.u
+    q = yv.sum(axis=0)
+    tol = 1e-6 * _scale(market)
+    # platform: max Σ (v − p) y over obedient y with Σ y ≤ 1 (a cone: value must be 0)
+    z = cp.Variable((m, n), nonneg=True)
+    pc = [cp.sum(z) <= 1]
+    if G.shape[0]:
+        pc.append(G @ cp.reshape(z, (m * n,), order="C") >= 0)
+    pp = cp.Problem(cp.Maximize(cp.sum(cp.multiply(market.v - prices, z))), pc)
+    _solve(pp, "complete-market platform")
+    profit = float(np.sum((market.v - prices) * yv))
+    checks = {
+        "platform_optimal": bool(pp.value <= tol and abs(profit) <= tol),
+        "consumers_optimal": bool(np.all(prices + market.u >= market.reservation - tol)
+                                  and np.all((beta <= tol) | (q >= market.prior - tol))),
+        "mechanism_obedient": _obedient(market, yv, tol),
+    }
+    x = mechanism_from_y(market, yv, q)
+    return CompleteMarketResult(_frozen(prices), _frozen(yv), _frozen(q), _frozen(x),
+                                float(prob.value), profit, checks)
 
 
 __all__ = [
     "PlatformLP", "PlatformSolution", "solve_platform", "FaceLP", "WelfareSolution", "welfare",
     "ValuePieces", "value_pieces", "PieceLP", "EfficiencyResult", "constrained_efficiency",
     "record_matrix", "obedience_matrix", "mechanism_from_y", "VALUE_TOL", "PIECES_MAX_N",
+    "EquilibriumPiece", "EquilibriaResult", "equilibria", "UnionResult", "data_union",
+    "TaxResult", "data_taxes", "CompleteMarketResult", "complete_markets", "EQUILIBRIA_MAX_N",
 ]

@@ -30,9 +30,11 @@ Constraints
   ``s_i = π_i τ_i²/(τ_i² − π_i)``), and a sharer ``P_ii ≤ κ_i := σ_i²τ_i²/(σ_i²+τ_i²)``
   (her own signal alone already gives this).
 * Valid inequalities (``cuts``): ``sharer`` — ``P_ii ≤ σ_i² − (σ_i² − κ_i) a_i``;
-  ``mono`` — ``I_i(a) ≥ I_i({j}) a_j`` (monotonicity, ``n²`` two-term rows);
-  ``subadd`` — ``I_i(a) ≤ Σ_j I_i({j}) a_j`` (leakage is submodular with
-  ``I(∅) = 0``, hence subadditive; Lemma 1).
+  ``mono`` — ``I_i(a) ≥ I_i({j}) a_j`` (monotonicity, Lemma 1, ``n²`` two-term rows).
+  (Lemma 1's submodularity is about user ``i``'s *own* marginal only; ``I_i``
+  is not submodular as a set function — suppressor effects — so a
+  "subadditivity" cut ``I_i(a) ≤ Σ_j I_i({j}) a_j`` is **invalid**; it cut off
+  optima in our tests and is not offered.)
 
 Objective (maximised) — the weighted-leakage form of :mod:`dm_opt.markets.objectives`::
 
@@ -109,7 +111,7 @@ DEFAULT_TANGENTS = 12
 #: Default relative gap at which the outer-approximation loop stops.
 DEFAULT_REL_GAP = 1e-7
 #: Default valid inequalities.
-DEFAULT_CUTS = ("sharer", "subadd")
+DEFAULT_CUTS = ("sharer",)
 
 
 def own_gain_slope(x, noise_var):
@@ -212,7 +214,8 @@ def _stack_rows(rows):
 
 def build_model(market: GaussianMarket, objective, constraints: SideConstraints | None = None, *,
                 n_tangents: int = DEFAULT_TANGENTS, symmetric: bool = True,
-                cuts=DEFAULT_CUTS, tangent_form: str = "perspective") -> MilpModel:
+                cuts=DEFAULT_CUTS, tangent_form: str = "perspective",
+                posterior_form: str = "precision") -> MilpModel:
     """Assemble the MILP of SPEC §1.2 from arrays (no Python loops over scalar expressions).
 
     ``objective`` is a :class:`~dm_opt.markets.objectives.LeakageObjective`; ``e`` must be ≥ 0
@@ -225,11 +228,15 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
         i = int(np.flatnonzero(objective.e < 0)[0])
         raise ProblemError(f"MILP backend needs e >= 0 in the objective (own-signal term −e·g is "
                            f"under-estimated by tangents); e[{i}] = {objective.e[i]:g}. Use method='enumerate'")
+    if posterior_form not in ("precision", "covariance"):
+        raise ProblemError(f"posterior_form must be 'precision' or 'covariance', got {posterior_form!r}")
+    if posterior_form == "covariance" and not symmetric:
+        raise ProblemError("posterior_form='covariance' needs symmetric=True (it uses P_kj = P_jk)")
     if tangent_form not in ("perspective", "bigm"):
         raise ProblemError(f"tangent_form must be 'perspective' or 'bigm', got {tangent_form!r}")
-    unknown = set(cuts) - {"sharer", "mono", "subadd"}
+    unknown = set(cuts) - {"sharer", "mono"}
     if unknown:
-        raise ProblemError(f"unknown cuts {sorted(unknown)}; choose from sharer, mono, subadd")
+        raise ProblemError(f"unknown cuts {sorted(unknown)}; choose from sharer, mono")
     n_tangents = int(n_tangents)
     if n_tangents < 1:
         raise ProblemError(f"n_tangents must be >= 1, got {n_tangents}")
@@ -324,20 +331,29 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
         blocks.append(RowBlock(name, nrow, nrow + m, index, doc))
         nrow += m
 
-    # P Λ + R T = I : row (i, j) has Σ_k Λ_kj P_ik + R_ij / τ_j²
-    I3, J3, K3 = np.meshgrid(di, di, di, indexing="ij")      # (i, j, k)
-    lv = Lam[K3, J3]
-    nz = lv != 0.0
-    r_eq = (I3 * n + J3)[nz]
-    c_eq = col_P[I3, K3][nz]
-    v_eq = lv[nz]
     II, JJ = np.meshgrid(di, di, indexing="ij")
-    r_eq = np.concatenate([r_eq, (II * n + JJ).ravel()])
-    c_eq = np.concatenate([c_eq, col_R.ravel()])
-    v_eq = np.concatenate([v_eq, np.broadcast_to(1.0 / t2[None, :], (n, n)).ravel()])
-    rhs = np.eye(n).ravel()
+    I3, J3, K3 = np.meshgrid(di, di, di, indexing="ij")      # (i, j, k)
+    if posterior_form == "precision":
+        # P Λ + R T = I : row (i, j) has Σ_k Λ_kj P_ik + R_ij / τ_j²
+        lv = Lam[K3, J3]
+        nz = lv != 0.0
+        r_eq = np.concatenate([(I3 * n + J3)[nz], (II * n + JJ).ravel()])
+        c_eq = np.concatenate([col_P[I3, K3][nz], col_R.ravel()])
+        v_eq = np.concatenate([lv[nz], np.broadcast_to(1.0 / t2[None, :], (n, n)).ravel()])
+        rhs = np.eye(n).ravel()
+        post_doc = "P Λ + R T = I  (row (i, j))"
+    else:
+        # Σ (Λ + T diag a) P = Σ  ⇔  P + Σ T Rᵀ = Σ : row (i, j) has P_ij + Σ_k Σ_ik/τ_k² R_jk
+        # (R_jk = P_jk a_k = a_k P_kj by symmetry of P); no Σ⁻¹, entries of order σ².
+        sv = (S / t2[None, :])[I3, K3]
+        nz = sv != 0.0
+        r_eq = np.concatenate([(II * n + JJ).ravel(), (I3 * n + J3)[nz]])
+        c_eq = np.concatenate([col_P.ravel(), col_R[J3, K3][nz]])
+        v_eq = np.concatenate([np.ones(n * n), sv[nz]])
+        rhs = S.ravel()
+        post_doc = "P + Σ T Rᵀ = Σ  (row (i, j))"
     pairs = list(zip(II.ravel().tolist(), JJ.ravel().tolist()))
-    add_block("posterior", r_eq, c_eq, v_eq, rhs, rhs, pairs, "P Λ + R T = I  (row (i, j))")
+    add_block("posterior", r_eq, c_eq, v_eq, rhs, rhs, pairs, post_doc)
 
     # McCormick for R_ij = P_ij a_j (4 rows per (i, j))
     m2 = n * n
@@ -373,13 +389,6 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
                   np.concatenate([np.ones(ri.size), single[off.reshape(n, n)]]),
                   np.full(ri.size, -np.inf), s2[II.ravel()[off]],
                   [p for p, o in zip(pairs, off) if o], "P_ii + I_i({j}) a_j ≤ σ_i²  (j ≠ i)")
-    if "subadd" in cuts:
-        # σ_i² − P_ii ≤ Σ_j I_i({j}) a_j   ⇔   P_ii + Σ_j I_i({j}) a_j ≥ σ_i²
-        add_block("subadditive", np.concatenate([di, II.ravel()]),
-                  np.concatenate([col_P[di, di], col_a[JJ.ravel()]]),
-                  np.concatenate([np.ones(n), single.ravel()]), s2, np.full(n, np.inf),
-                  [(i,) for i in range(n)], "σ_i² − P_ii ≤ Σ_j I_i({j}) a_j")
-
     # tangent table for z_i ≥ g_i(P_ii) (sharers)
     tangents = [[] for _ in range(n)]
     model_cols = (col_a, col_P, col_R, col_z)
@@ -421,19 +430,23 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
                       shape=(nrow, ncol))
     A.sum_duplicates()
     A.eliminate_zeros()
-    names = [f"a[{i}]" for i in range(n)]
+    names = [f"a_{i}" for i in range(n)]
     if symmetric:
-        names += [f"P[{i},{j}]" for i, j in zip(*P_pairs)]
+        names += [f"P_{i}_{j}" for i, j in zip(*P_pairs)]
     else:
-        names += [f"P[{i},{j}]" for i in range(n) for j in range(n)]
-    names += [f"R[{i},{j}]" for i in range(n) for j in range(n)]
-    names += [f"z[{i}]" for i in zi]
+        names += [f"P_{i}_{j}" for i in range(n) for j in range(n)]
+    names += [f"R_{i}_{j}" for i in range(n) for j in range(n)]
+    names += [f"z_{i}" for i in zi]
     return MilpModel(n, cost, offset, col_lo, col_hi, integer, A, np.concatenate(lo_l), np.concatenate(hi_l),
                      col_a, col_P, col_R, col_z, names, blocks, tangents, pi, kappa, tangent_form, notes)
 
 
 def to_highs(model: MilpModel, names: bool = False):
-    """A ``highspy.Highs`` instance holding ``model`` (maximisation), passed as arrays."""
+    """A ``highspy.Highs`` instance holding ``model`` (maximisation), passed as arrays.
+
+    With ``names``, columns are ``a_i``, ``P_i_j``, ``R_i_j``, ``z_i`` and rows ``<block>_<index>``
+    (LP/MPS-safe names).
+    """
     import highspy
 
     h = highspy.Highs()
@@ -462,7 +475,7 @@ def to_highs(model: MilpModel, names: bool = False):
         rn = [""] * model.A.shape[0]
         for b in model.blocks:
             for r, idx in zip(range(b.start, b.stop), b.index):
-                rn[r] = b.name + ("[" + ",".join(map(str, idx)) + "]" if idx else "")
+                rn[r] = b.name + "".join(f"_{q}" for q in idx)
         lp.row_names_ = rn
     h.passModel(lp)
     return h
@@ -481,7 +494,7 @@ def _round_profile(x: np.ndarray) -> np.ndarray:
 def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraints | None = None,
                time_limit: float | None = None, tol: float = 0.0, n_tangents: int = DEFAULT_TANGENTS,
                symmetric: bool = True, cuts=DEFAULT_CUTS, tangent_form: str = "perspective",
-               rel_gap: float = DEFAULT_REL_GAP, max_rounds: int = 200, polish: bool = True,
+               posterior_form: str = "precision", rel_gap: float = DEFAULT_REL_GAP, max_rounds: int = 200, polish: bool = True,
                threads: int | None = None) -> RawSolution:
     """Outer-approximation loop around HiGHS (see the module docstring for the certificate)."""
     import highspy
@@ -489,7 +502,7 @@ def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraint
     t0 = time.perf_counter()
     n = market.n
     model = build_model(market, objective, constraints, n_tangents=n_tangents, symmetric=symmetric,
-                        cuts=cuts, tangent_form=tangent_form)
+                        cuts=cuts, tangent_form=tangent_form, posterior_form=posterior_form)
     h = to_highs(model)
     h.setOptionValue("mip_rel_gap", float(rel_gap) * 0.1)
     h.setOptionValue("mip_abs_gap", max(float(tol), 1e-12))
@@ -669,7 +682,7 @@ class Milp(Backend):
     def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
         if not isinstance(market, GaussianMarket):
             raise ProblemError(f"MILP backend is Gaussian-MSE-only (GaussianMarket); got {type(market).__name__}")
-        allowed = {"n_tangents", "symmetric", "cuts", "tangent_form", "rel_gap", "max_rounds", "polish",
+        allowed = {"n_tangents", "symmetric", "cuts", "tangent_form", "posterior_form", "rel_gap", "max_rounds", "polish",
                    "threads"}
         unknown = set(options) - allowed
         if unknown:
@@ -679,3 +692,39 @@ class Milp(Backend):
         if sc is not None:
             sc.check_problem(objective.name)
         return solve_milp(market, objective, constraints=sc, time_limit=time_limit, tol=tol, **options)
+
+
+def export_model(market: GaussianMarket, problem: str, path: str, fmt: str = "mps", *,
+                 n_tangents: int = DEFAULT_TANGENTS) -> str:
+    """Write the MILP (maximisation) to ``path`` in MPS or LP format via HiGHS ``writeModel``.
+
+    First best and de-correlated equilibrium are exact.  The equilibrium is written with its
+    initial tangent table (``n_tangents`` points per user): a *relaxation* whose optimum is an
+    upper bound; re-evaluate its profile exactly, or use ``method="milp"`` for the OA loop.
+    A comment line at the top of the file says which.  Returns that note.
+    """
+    import os
+    import tempfile
+
+    if fmt not in ("mps", "lp"):
+        raise ProblemError(f"format must be 'mps' or 'lp', got {fmt!r}")
+    objective = market.objective(problem)
+    model = build_model(market, objective, None, n_tangents=n_tangents)
+    h = to_highs(model, names=True)
+    if np.any(model.col_z >= 0):
+        note = (f"dm_opt {problem} n={market.n}: RELAXATION with an initial tangent table of {n_tangents} "
+                f"points per user for g(x)=x^2/(tau^2-x) (perspective cuts); its optimum is an upper bound, "
+                f"re-evaluate the profile exactly")
+    else:
+        note = f"dm_opt {problem} n={market.n}: exact MILP (SPEC 1.2), maximise; columns a_i are the sharing binaries"
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = os.path.join(tmp, f"model.{fmt}")
+        st = h.writeModel(tmp_path)
+        if str(st).endswith("kError"):
+            raise SolverFailed(f"HiGHS could not write the model as {fmt}")
+        with open(tmp_path, encoding="utf-8") as fh:
+            body = fh.read()
+    comment = "* " if fmt == "mps" else "\\ "
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(comment + note + "\n" + body)
+    return note

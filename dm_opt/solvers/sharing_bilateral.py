@@ -29,7 +29,7 @@ from . import sharing_kernels as K
 #: Default absolute tolerance for strict preference in the §3 checks.
 PREF_TOL = 1e-12
 #: Largest N for the exhaustive stability check (2^N coalitions × graphs on each).
-MAX_STABILITY_AGENTS = 12
+MAX_STABILITY_AGENTS = 16
 #: Largest N for enumerating every graph in :func:`stable_outcomes` (2^(N(N−1)/2) graphs).
 MAX_OUTCOME_AGENTS = 6
 

@@ -26,6 +26,8 @@ reproduces the welfare-maximising graph.
 from __future__ import annotations
 
 import itertools
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -41,6 +43,8 @@ METHODS = ("auto", "enumerate", "bnb", "milp")
 MAX_ENUMERATE_BUNDLES = 1 << 20
 #: Absolute tolerance deciding welfare ties and demand checks.
 VALUE_TOL = 1e-9
+#: Relative gap under which a MILP buyer solution counts as optimal (HiGHS tolerances are ~1e-9).
+MILP_GAP_TOL = 1e-7
 #: Node limit of the branch and bound per buyer problem.
 BNB_NODE_LIMIT = 50_000_000
 
@@ -175,6 +179,29 @@ def _solve_bnb(market, prob: BuyerProblem, node_limit: int = BNB_NODE_LIMIT) -> 
     return BuyerSolution(units, v, max(v, bound - c0) if status is not Termination.OPTIMAL else v, status, int(nodes))
 
 
+_BANNER_SILENCED = False
+
+
+def _silence_highs_banner() -> None:
+    """HiGHS prints a banner to fd 1 when the first ``Highs()`` is built, which
+    would corrupt ``dm-opt solve --json``; build the first one with fd 1 muted."""
+    global _BANNER_SILENCED
+    if _BANNER_SILENCED:
+        return
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _BANNER_SILENCED = True
+
+
 def _solve_milp(market, prob: BuyerProblem, max_rounds: int = 200, time_limit: float | None = None) -> BuyerSolution:
     """Outer approximation with HiGHS: ``max y − Σ p_j x_j``, ``y ≤ f(z_t) + f'(z_t)(z − z_t)``
     for tangent points ``z_t``, ``z = Σ q_j x_j``; add a tangent at the incumbent until tight."""
@@ -182,6 +209,7 @@ def _solve_milp(market, prob: BuyerProblem, max_rounds: int = 200, time_limit: f
         raise ProblemError("method 'milp' needs the power family; use 'enumerate' for tables")
     import highspy
 
+    _silence_highs_banner()
     i, N = prob.buyer, market.n
     free, ub, m0, c0, fixed = _power_reduced(market, prob)
     a, b = float(market.alpha[i]), float(market.beta[i])
@@ -239,7 +267,7 @@ def _solve_milp(market, prob: BuyerProblem, max_rounds: int = 200, time_limit: f
         x = np.round(sol[:n])
         y = sol[n]
         z = float(q @ x) if n else 0.0
-        bound = float(h.getInfo().mip_dual_bound) if status is Termination.OPTIMAL else float(h.getInfo().mip_dual_bound)
+        bound = float(h.getInfo().mip_dual_bound)
         if status is not Termination.OPTIMAL:
             break
         if y <= f(z) + 1e-10 * max(1.0, abs(a)) or z in tried or rounds >= max_rounds:
@@ -253,10 +281,11 @@ def _solve_milp(market, prob: BuyerProblem, max_rounds: int = 200, time_limit: f
     for j, k in fixed.items():
         units[j] = k
     v = buyer_value(market, i, units, prob.prices, prob.quality)
-    if status is Termination.OPTIMAL:
-        bound = v
-    else:
-        bound = max(v, bound - c0)
+    # HiGHS' dual bound of the last (relaxed, tangent-cut) MILP bounds the true optimum up to
+    # its tolerances; report it rather than claiming the incumbent is exact.
+    bound = max(v, bound - c0)
+    if status is Termination.OPTIMAL and relative_gap(v, bound) > MILP_GAP_TOL:
+        status = Termination.NODE_LIMIT
     return BuyerSolution(units, v, bound, status, rounds)
 
 

@@ -1,0 +1,91 @@
+"""Instance kind ``gaussian_valuations`` (AMMO §5.2, Appendix B: unknown valuations).
+
+    kind = "gaussian_valuations"
+    source = "AMMO §5.2 / Thm B-2 ..."
+    cov = [[1.0, 0.5], [0.5, 1.0]]            # or a generator table, as for gaussian_market
+    values = [0.3, 0.8]                       # reported (= true) values; must lie in the supports
+    noise_var = 1.0                           # optional
+    valuations = {dist = "uniform", low = 0.0, high = 1.5}    # one table for everybody, or a list:
+    # valuations = [{dist = "truncexpon", scale = 0.5, upper = 2.0}, {dist = "discrete", values = [0.2, 1.1], probs = [0.5, 0.5]}]
+    samples = 1000                            # optional: Monte Carlo draws for the expected payoff
+    seed = 0                                  # optional: their seed
+
+Problems: ``mechanism`` (Thm B-2 allocation and exact payments at the reported
+values), ``vcg`` (Prop B-1), ``expected_payoff`` (Thm B-2: exact for discrete
+tables, Monte Carlo with a 95% CI otherwise), and the three problems of
+``gaussian_market`` at the reported values.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+from ..errors import InstanceError
+from ..markets.valuations import (ValuationMarket, expected_platform_payoff, mechanism, vcg)
+from . import check_keys
+from . import gaussian as _gaussian
+
+PROBLEMS = ("mechanism", "vcg", "expected_payoff", "first_best", "equilibrium", "decorrelated")
+DEFAULT_PROBLEM = "mechanism"
+
+_BASE = {"kind", "cov", "values", "source", "name", "noise_var", "description"}
+
+
+def from_dict(data: dict, where: str | None = None) -> ValuationMarket:
+    check_keys(data, {"kind", "cov", "values", "valuations"},
+               {"source", "name", "noise_var", "description", "samples", "seed"}, where)
+    base = {k: v for k, v in data.items() if k in _BASE}
+    base["kind"] = "gaussian_market"
+    market = _gaussian.from_dict(base, where)
+    vals = data["valuations"]
+    if not isinstance(vals, (dict, list)):
+        raise InstanceError("valuations", "must be a table {dist = ...} or a list of tables, one per user", where)
+    if isinstance(vals, list) and not all(isinstance(x, dict) for x in vals):
+        raise InstanceError("valuations", "every entry must be a table {dist = ...}", where)
+    vm = ValuationMarket(market, vals, where=where)
+    for key, lo in (("samples", 2), ("seed", 0)):
+        if key in data:
+            x = data[key]
+            if not (isinstance(x, numbers.Integral) and not isinstance(x, bool) and x >= lo):
+                raise InstanceError(key, f"must be an integer >= {lo}, got {x!r}", where)
+    vm.samples = int(data.get("samples", 1000))
+    vm.seed = int(data.get("seed", 0))
+    return vm
+
+
+def run(vm: ValuationMarket, problem: str, options: dict):
+    method = options.get("method", "auto")
+    if problem in ("first_best", "equilibrium", "decorrelated"):
+        return _gaussian.run(vm.market, problem, options)
+    if problem == "mechanism":
+        out = mechanism(vm, method=method)
+        d = out.to_dict()
+        lines = [f"{vm.name or 'gaussian market'}: optimal mechanism with unknown valuations (Thm B-2), n = {vm.n}"]
+        if vm.source:
+            lines.append(f"source: {vm.source}")
+        lines.append(f"virtual objective {out.virtual_objective:.10g}   platform payoff {out.platform_payoff:.10g}"
+                     f"   surplus {out.surplus:.10g}")
+        lines.append(f"{'user':>5} {'v':>9} {'Phi(v)':>9} {'shares':>6} {'A_i':>12} {'payment':>12} {'rent':>12}")
+        for i in range(vm.n):
+            lines.append(f"{i:>5} {out.reported[i]:>9.4g} {out.virtual_values[i]:>9.4g} {int(out.profile[i]):>6} "
+                         f"{out.allocation[i]:>12.6g} {out.payments[i]:>12.6g} {out.rents[i]:>12.6g}")
+        for s in out.steps:
+            if s is not None:
+                lines.append(f"user {s.user}: A_i(x) steps at x = {', '.join(f'{e:.10g}' for e in s.edges)}")
+        return d, "\n".join(lines)
+    if problem == "vcg":
+        out = vcg(vm.market, method=method)
+        lines = [f"{vm.name or 'gaussian market'}: VCG pricing (Prop B-1), first-best profile "
+                 f"{''.join(str(int(x)) for x in out.profile)}, surplus {out.surplus:.10g}",
+                 f"{'user':>5} {'v':>9} {'price':>12}"]
+        lines += [f"{i:>5} {out.reported[i]:>9.4g} {out.prices[i]:>12.6g}" for i in range(vm.n)]
+        return out.to_dict(), "\n".join(lines)
+    if problem == "expected_payoff":
+        e = expected_platform_payoff(vm, samples=vm.samples, seed=vm.seed, method=method)
+        text = (f"expected platform payoff (Thm B-2, {e.method}, {e.samples} report vectors): {e.mean:.10g}"
+                + (f"  95% CI [{e.ci_low:.6g}, {e.ci_high:.6g}] (seed {e.seed})" if e.method == "monte_carlo" else ""))
+        return e.to_dict(), text
+    raise InstanceError("problem", f"unknown problem {problem!r}")
+
+
+__all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM"]

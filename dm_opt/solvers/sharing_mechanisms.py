@@ -1,0 +1,282 @@
+"""Mechanisms with private types: VCG, mixed-VCG and D-mixed-VCG (RJ §5, §6).
+
+Agents report types (here: the market they report — utility and cost
+parameters); the intermediary
+
+1. computes ``G*`` (RJ eq. 18) and, for every agent ``i``, ``G*_{−i}``
+   (eq. 20) — the welfare-maximising graph of the others *with ``i`` isolated*
+   (see below) — and the Clarke payments
+   ``t̃_i = Σ_{j≠i} V_j(G*_{−i}) − Σ_{j≠i} V_j(G*)`` (eq. 19);
+2. the VCG imbalance ``Δ = Σ_i t̃_i`` (eq. 21);
+3. splits ``t̃_i = t_i + t^d_i`` (eq. 22): data payments ``t^d`` by (23)–(26),
+   money ``t = t̃ − t^d`` (27);
+4. distorts the quality of the data each agent receives so that
+   ``V(Ĝ*, θ_i) − t_i = V(G*, θ_i) − t̃_i`` (eq. 28), i.e. agent ``i``'s value
+   of its received data falls by ``t^d_i`` (rises when ``t^d_i < 0``).
+
+**Pivot (eq. 20).**  The paper writes ``argmax_{G∈𝒢} Σ_{j≠i} V_j``.  Read
+literally over graphs that may still use ``i``, the others would take
+``i``'s data at no counted cost and ``i``'s VCG utility could fall below its
+stand-alone value (no ex-post IR).  With ``i`` isolated (the economy without
+``i``), agent ``i``'s VCG utility is
+``W(G*) − W_{−i}(G*_{−i}) ≥ W(G*_{−i} with i alone) − W_{−i}(G*_{−i}) = U_i(∅)``:
+ex-post IR relative to its stand-alone value, as Prop 5.1 claims.  We use that reading.
+
+**Redistribution (23)–(26).**  Literally, (24) gives
+``t^d_n = min{t̃_n, R_n}`` with ``R_n`` the remaining surplus; once ``R``
+reaches 0, an agent with ``t̃_n < 0`` gets ``t^d_n = t̃_n < 0`` and the
+remainder becomes positive again, so ``Σ t^d ≠ Δ`` and the budget is not
+balanced.  We convert only same-sign Clarke payments
+(``t^d_n = min{max(t̃_n, 0), R_n}`` for ``Δ > 0``, symmetric for ``Δ < 0``),
+which coincides with (23)–(26) whenever all ``t̃`` have the sign of ``Δ``
+and always gives ``Σ t^d = Δ``, hence ``Σ t = 0``
+(:func:`redistribute_literal` keeps the paper's formula for comparison).
+
+**Distortion model.**  All edges into agent ``i`` carry one quality weight
+``ω_i`` (RJ Def 5.1 weights; isolated impact, Assumption 5.4): the power
+family receives ``ω_i Σ_j x_j q_j`` samples; the table family gets
+``U_i(∅) + ω_i (U_i(S) − U_i(∅))`` (a fraction of the value of the data).
+Mixed-VCG allows ``ω ∈ [0, ∞)`` (upward = adding data, Assumption 5.3);
+D-mixed-VCG starts from the base weight ``w⁰`` (eq. 32–34) and may only lift
+it up to 1 (the undistorted data).  Agents whose target is unreachable are
+listed in ``unreachable``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ProblemError
+from ..markets.sharing import SharingMarket
+from ..result import Termination
+from .sharing_welfare import (BuyerProblem, WelfareResult, _allowed_upper, buyer_value, solve_buyer,
+                              welfare_max)
+
+#: Tolerance for feasibility of a distortion weight and for sign decisions on Δ.
+MECH_TOL = 1e-9
+
+
+def _order_desc(tilde_t) -> np.ndarray:
+    """Agents by decreasing ``t̃`` (ties by index): the paper's ``t̃_1 > t̃_2 > …``."""
+    return np.lexsort((np.arange(len(tilde_t)), -np.asarray(tilde_t)))
+
+
+def redistribute(tilde_t, delta: float | None = None, *, tol: float = MECH_TOL) -> np.ndarray:
+    """Data payments ``t^d`` of RJ (23)–(26), converting only same-sign Clarke payments.
+
+    ``Δ > 0``: from the largest ``t̃`` down, ``t^d_n = min{max(t̃_n, 0), Δ − Σ_{earlier} t^d}``;
+    ``Δ < 0``: from the smallest up, ``t^d_n = max{min(t̃_n, 0), Δ − Σ_{later} t^d}``.
+    Always ``Σ t^d = Δ``.
+    """
+    t = np.asarray(tilde_t, dtype=float)
+    delta = float(t.sum()) if delta is None else float(delta)
+    td = np.zeros_like(t)
+    order = _order_desc(t)
+    if delta > tol:
+        rem = delta
+        for n in order:
+            td[n] = min(max(t[n], 0.0), rem)
+            rem -= td[n]
+    elif delta < -tol:
+        rem = delta
+        for n in order[::-1]:
+            td[n] = max(min(t[n], 0.0), rem)
+            rem -= td[n]
+    return td
+
+
+def redistribute_literal(tilde_t) -> np.ndarray:
+    """RJ (23)–(26) exactly as printed (may break budget balance; see module docstring)."""
+    t = np.asarray(tilde_t, dtype=float)
+    delta = float(t.sum())
+    td = np.zeros_like(t)
+    order = _order_desc(t)
+    if delta > 0:
+        rem = delta
+        for n in order:
+            td[n] = min(t[n], rem)
+            rem -= td[n]
+    elif delta < 0:
+        rem = delta
+        for n in order[::-1]:
+            td[n] = max(t[n], rem)
+            rem -= td[n]
+    return td
+
+
+@dataclass(frozen=True)
+class MechanismResult:
+    """Outcome of VCG / mixed-VCG / D-mixed-VCG (RJ §5), per agent arrays of shape (N,).
+
+    ``share`` is ``G*`` (units ``share[j, i]`` from ``j`` to ``i``);
+    ``clarke`` ``t̃`` (eq. 19/33); ``pivot_welfare[i]`` = ``Σ_{j≠i} V_j(G*_{−i})``;
+    ``delta`` ``Δ`` (eq. 21); ``data_payment`` ``t^d``; ``payment`` ``t`` (27);
+    ``quality`` the weight ``ω_i`` on all edges into ``i`` after distortion;
+    ``values_star`` ``V_i(G*)`` (at the base quality), ``values`` ``V_i(Ĝ*)``
+    re-evaluated from ``quality``.  ``sw_total`` = ``SW^T = Σ V_i(Ĝ*)`` (eq. 17),
+    ``sw_agents`` = ``SW^A = Σ (V_i(Ĝ*) − t_i)`` (eq. 15); ``vcg_sw_total`` =
+    ``Σ V_i(G*)``, ``vcg_sw_agents`` = ``Σ V_i(G*) − Δ`` (standard VCG).
+    ``unreachable`` lists agents whose distortion target cannot be met.
+    """
+
+    mechanism: str
+    share: np.ndarray
+    base_quality: float
+    clarke: np.ndarray
+    pivot_welfare: np.ndarray
+    delta: float
+    data_payment: np.ndarray
+    payment: np.ndarray
+    quality: np.ndarray
+    values_star: np.ndarray
+    values: np.ndarray
+    sw_total: float
+    sw_agents: float
+    vcg_sw_total: float
+    vcg_sw_agents: float
+    unreachable: tuple
+    status: Termination
+    welfare_solves: int
+    buyer_solves: int
+    seconds: float
+
+    @property
+    def feasible(self) -> bool:
+        return not self.unreachable
+
+
+def _received_units_value(market, i, units, omega):
+    """``U_i`` of the bundle ``units`` received at quality ``omega``."""
+    return buyer_value(market, i, units, np.zeros(market.n), omega)
+
+
+def _solve_quality(market, i, units, base: float, target: float, omega_max: float) -> float | None:
+    """``ω`` with ``U_i(units; ω) = target``; None if unreachable within ``[0, omega_max]``."""
+    cur = _received_units_value(market, i, units, base)
+    if abs(target - cur) <= MECH_TOL * max(1.0, abs(cur)):
+        return base
+    if market.family == "table":
+        u0 = market.value(i, 0)
+        full = _received_units_value(market, i, units, 1.0)
+        span = full - u0
+        if abs(span) <= MECH_TOL:
+            return None
+        w = (target - u0) / span
+    else:
+        s = float(np.asarray(units, dtype=float) @ market.query_samples) - float(units[i]) * market.query_samples[i]
+        a, b, n = market.alpha[i], market.beta[i], market.samples[i]
+        if s <= 0 or a <= 0 or target >= a:
+            return None
+        r = (1.0 - target / a) ** (-1.0 / b) - n
+        w = r / s
+    if w < -MECH_TOL or w > omega_max + MECH_TOL:
+        return None
+    return float(min(max(w, 0.0), omega_max))
+
+
+def _pivots(market, G: WelfareResult, method: str, base: float, reuse: bool, **kw):
+    """``Σ_{j≠i} V_j(G*_{−i})`` for every ``i``; re-solve only buyers that used ``i`` when ``reuse``."""
+    N = market.n
+    C = market.cost_matrix()
+    piv = np.zeros(N)
+    buyer_solves = 0
+    welfare_solves = 0
+    status = Termination.OPTIMAL
+    for i in range(N):
+        if not reuse:
+            r = welfare_max(market, method, exclude_agent=i, quality=base, **kw)
+            welfare_solves += 1
+            buyer_solves += N - 1
+            piv[i] = r.welfare
+            if r.status is not Termination.OPTIMAL:
+                status = r.status
+            continue
+        total = 0.0
+        for j in range(N):
+            if j == i:
+                continue
+            if G.share[i, j] == 0:
+                # excluding a seller j does not use cannot change j's optimum
+                total += G.buyer_values[j]
+                continue
+            sol = solve_buyer(market, BuyerProblem(j, C[:, j].copy(), _allowed_upper(market, j, (i,)), base),
+                              method, **kw)
+            buyer_solves += 1
+            total += sol.value
+            if sol.status is not Termination.OPTIMAL:
+                status = sol.status
+        piv[i] = total
+    return piv, status, welfare_solves, buyer_solves
+
+
+def mixed_vcg(market: SharingMarket, *, method: str = "auto", mechanism: str = "mixed_vcg",
+              base_quality: float = 1.0, reuse: bool = True, **kw) -> MechanismResult:
+    """Run VCG, mixed-VCG (RJ Def 5.3) or D-mixed-VCG (eqs. 32–34) on the reported types ``market``.
+
+    Parameters
+    ----------
+    mechanism : {"vcg", "mixed_vcg", "d_mixed_vcg"}
+        ``vcg``: Clarke payments only (no distortion).  ``d_mixed_vcg`` needs
+        ``base_quality`` ``w⁰ < 1`` (the fixed ex-ante distortion) and only
+        lifts it up to 1.
+    reuse : bool
+        Compute ``G*_{−i}`` by re-solving only the buyers whose bundle in
+        ``G*`` contains ``i`` (exact); ``False`` runs all N + 1 welfare
+        optimisations in full.
+    """
+    if mechanism not in ("vcg", "mixed_vcg", "d_mixed_vcg"):
+        raise ProblemError(f"unknown mechanism {mechanism!r}; choose 'vcg', 'mixed_vcg' or 'd_mixed_vcg'")
+    if not 0.0 < base_quality <= 1.0:
+        raise ProblemError(f"base_quality must be in (0, 1], got {base_quality}")
+    if mechanism != "d_mixed_vcg" and base_quality != 1.0:
+        raise ProblemError("base_quality < 1 is the D-mixed-VCG base distortion; use mechanism='d_mixed_vcg'")
+    t0 = time.perf_counter()
+    N = market.n
+    G = welfare_max(market, method, quality=base_quality, **kw)
+    piv, status, wsolves, bsolves = _pivots(market, G, method, base_quality, reuse, **kw)
+    if G.status is not Termination.OPTIMAL:
+        status = G.status
+    C = market.cost_matrix()
+    share = np.asarray(G.share)
+    sold_cost = (share * C).sum(axis=1)
+    u_star = np.array([_received_units_value(market, i, share[:, i], base_quality) for i in range(N)])
+    v_star = u_star - sold_cost
+    W = float(v_star.sum())
+    clarke = piv - (W - v_star)                               # eq. 19 / 33
+    delta = float(clarke.sum())                               # eq. 21
+    if mechanism == "vcg":
+        td = np.zeros(N)
+    else:
+        td = redistribute(clarke, delta)
+    pay = clarke - td                                         # eq. 27
+    omega_max = np.inf if mechanism == "mixed_vcg" else 1.0
+    quality = np.full(N, base_quality)
+    unreachable = []
+    for i in range(N):
+        if td[i] == 0.0:
+            continue
+        w = _solve_quality(market, i, share[:, i], base_quality, u_star[i] - td[i], omega_max)
+        if w is None:
+            unreachable.append(i)
+        else:
+            quality[i] = w
+    values = np.array([_received_units_value(market, i, share[:, i], quality[i]) for i in range(N)]) - sold_cost
+    return MechanismResult(mechanism, share, base_quality, clarke, piv, delta, td, pay, quality, v_star, values,
+                           float(values.sum()), float((values - pay).sum()), W, W - delta, tuple(unreachable),
+                           status, wsolves + 1, bsolves + N, time.perf_counter() - t0)
+
+
+def realized_utilities(true_market: SharingMarket, outcome: MechanismResult) -> np.ndarray:
+    """Each agent's true utility ``U_i(received at ω_i; θ_i) − C_i(S_i^O; θ_i) − t_i``
+    for an outcome computed from (possibly mis-)reported types, shape (N,)."""
+    N = true_market.n
+    C = true_market.cost_matrix()
+    share = np.asarray(outcome.share)
+    u = np.array([_received_units_value(true_market, i, share[:, i], outcome.quality[i]) for i in range(N)])
+    return u - (share * C).sum(axis=1) - outcome.payment
+
+
+__all__ = ["mixed_vcg", "MechanismResult", "redistribute", "redistribute_literal", "realized_utilities"]

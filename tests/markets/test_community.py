@@ -1,0 +1,142 @@
+"""CommunityMarket: block-structured Σ, K×K closed forms vs the dense matrix, validation (SPEC §1.4)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import dm_opt
+from dm_opt import CommunityMarket, InstanceError
+from dm_opt.markets.community import community_values
+
+import naive
+from community_helpers import random_market
+
+
+def test_dense_covariance_entries():
+    m = CommunityMarket([2, 3], variance=[1.0, 4.0], within_corr=[0.5, 0.25], cross_corr=0.1,
+                        values=np.ones(5))
+    S = m.cov_dense()
+    assert S[0, 0] == 1.0 and S[2, 2] == 4.0
+    assert S[0, 1] == pytest.approx(0.5)                 # within community 0: r·s
+    assert S[2, 4] == pytest.approx(0.25 * 4.0)          # within community 1
+    assert S[0, 3] == pytest.approx(0.1 * np.sqrt(1.0 * 4.0))   # cross: C·σ_k σ_l
+    assert np.allclose(S, S.T)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000))
+def test_leakage_matches_dense_oracle(seed):
+    """I_i(a) and the own-signal gain from the K×K closed form equal fresh dense solves."""
+    rng = np.random.default_rng(seed)
+    m = random_market(rng)
+    S = m.cov_dense()
+    for _ in range(4):
+        a = rng.integers(0, 2, m.n).astype(np.int8)
+        A = np.flatnonzero(a)
+        assert np.allclose(m.leakage(a), naive.leakage(S, m.noise_var, A), atol=1e-12)
+        own = np.array([naive.leakage(S, m.noise_var, A)[i] - naive.leakage(S, m.noise_var, A[A != i])[i]
+                        if a[i] else 0.0 for i in range(m.n)])
+        assert np.allclose(m.own_leakage(a), own, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000))
+def test_eigenvalues_without_forming_sigma(seed):
+    """eig(Σ) = eig(M) ∪ {δ_k with multiplicity n_k − 1} (module docstring derivation)."""
+    rng = np.random.default_rng(seed)
+    m = random_market(rng)
+    eM, delta = m.eigenvalues()
+    ours = np.sort(np.concatenate([eM, np.repeat(delta, m.sizes - 1)]))
+    assert np.allclose(ours, np.linalg.eigvalsh(m.cov_dense()), atol=1e-10)
+
+
+def test_validation_agrees_with_dense_cholesky():
+    """The O(K³) PD check accepts exactly the parameter sets whose dense Σ is PD."""
+    rng = np.random.default_rng(7)
+    accepted = rejected = 0
+    for _ in range(300):
+        K = int(rng.integers(1, 4))
+        sizes = rng.integers(1, 6, K)
+        r = rng.uniform(-0.6, 1.0, K)
+        C = np.eye(K)
+        for k in range(K):
+            for l in range(k + 1, K):
+                C[k, l] = C[l, k] = rng.uniform(-0.9, 0.9)
+        s = rng.uniform(0.5, 2, K)
+        c = np.repeat(np.arange(K), sizes)
+        S = (C * np.sqrt(np.outer(s, s)))[np.ix_(c, c)]
+        same = c[:, None] == c[None, :]
+        S = np.where(same, (s * r)[c][:, None] * np.ones(len(c)), S)
+        np.fill_diagonal(S, s[c])
+        dense_pd = np.linalg.eigvalsh(S)[0] > 1e-9
+        try:
+            CommunityMarket(sizes, s, r, C, np.ones(sizes.sum()))
+            ok = True
+        except InstanceError:
+            ok = False
+        if abs(np.linalg.eigvalsh(S)[0]) > 1e-7:        # skip numerically borderline cases
+            assert ok == dense_pd
+            accepted += ok
+            rejected += not ok
+    assert accepted > 20 and rejected > 20
+
+
+@pytest.mark.parametrize("kwargs, field, words", [
+    (dict(sizes=[3, 3], within_corr=[1.0, 0.1]), "within_corr[0]", "perfectly correlated"),
+    (dict(sizes=[5, 3], within_corr=[-0.3, 0.1]), "within_corr[0]", "-1/(n_k - 1)"),
+    (dict(sizes=[10, 10], within_corr=0.05, cross_corr=0.2), "cross_corr[0,1]", "0.145"),
+    (dict(sizes=[1, 1, 1], cross_corr=[[1, 0.9, 0.9], [0.9, 1, -0.9], [0.9, -0.9, 1]]), "cross_corr",
+     "jointly inconsistent"),
+    (dict(sizes=[2, 2], cross_corr=[[1, 0.1], [0.2, 1]]), "cross_corr[0,1]", "symmetric"),
+    (dict(sizes=[2, 2], cross_corr=[[0.5, 0.1], [0.1, 1]]), "cross_corr[0,0]", "diagonal"),
+    (dict(sizes=[2, 2], cross_corr=1.5), "cross_corr[0,1]", "[-1, 1]"),
+    (dict(sizes=[2, 0]), "sizes[1]", "integer >= 1"),
+    (dict(sizes=[2, 2.5]), "sizes[1]", "integer >= 1"),
+    (dict(sizes=[2, 2], variance=[1.0, -1.0]), "variance[1]", "> 0"),
+    (dict(sizes=[2, 2], noise_var=[1.0, 0.0]), "noise_var[1]", "> 0"),
+    (dict(sizes=[2, 2], variance=[1.0, 1.0, 1.0]), "variance", "one per community"),
+])
+def test_validation_errors_name_the_parameter(kwargs, field, words):
+    n = int(np.sum(kwargs["sizes"]))
+    with pytest.raises(InstanceError) as exc:
+        CommunityMarket(values=np.ones(n), **kwargs)
+    assert exc.value.field == field
+    assert words in str(exc.value)
+
+
+def test_example2_cross_limit_is_the_paper_range():
+    """Example 2 (two communities of 10, within 1/20): Σ ≻ 0 iff |ρ| < (1 + 9/20)/10 = 0.145."""
+    v = [0.9] * 10 + [2.0] * 10
+    CommunityMarket([10, 10], 1.0, 1 / 20, 0.1449, v)
+    with pytest.raises(InstanceError, match="cross_corr"):
+        CommunityMarket([10, 10], 1.0, 1 / 20, 0.1451, v)
+
+
+def test_values_validation_and_distributions():
+    with pytest.raises(InstanceError) as exc:
+        CommunityMarket([2, 2], values=[1.0, 1.0, -1.0, 1.0])
+    assert exc.value.field == "values[2]"
+    with pytest.raises(InstanceError) as exc:
+        CommunityMarket([2, 2], values=[1.0, 1.0, 1.0])
+    assert exc.value.field == "values"
+    spec = {"family": "uniform", "low": [0.0, 1.0], "high": [0.5, 3.0]}
+    a = community_values([4, 5], spec, seed=3)
+    b = community_values([4, 5], spec, seed=3)
+    assert np.array_equal(a, b) and a.shape == (9,)
+    assert np.all(a[:4] <= 0.5) and np.all(a[4:] >= 1.0)
+    # community 0's draw does not depend on community 1's size
+    assert np.array_equal(community_values([4, 50], spec, seed=3)[:4], a[:4])
+    m = CommunityMarket([4, 5], values={"family": "constant", "value": [0.9, 2.0]})
+    assert np.array_equal(m.values, [0.9] * 4 + [2.0] * 5)
+    with pytest.raises(InstanceError) as exc:
+        CommunityMarket([4, 5], values={"family": "uniform", "low": [1.0, 0.0], "high": [0.5, 1.0]})
+    assert exc.value.field == "values.low[0]"
+    with pytest.raises(InstanceError) as exc:
+        CommunityMarket([4, 5], values={"family": "pareto"})
+    assert exc.value.field == "values.family"
+
+
+def test_to_gaussian_refuses_huge_n():
+    m = CommunityMarket([3000, 3000], 1.0, 0.1, 0.01, {"family": "constant", "value": 1.0})
+    with pytest.raises(dm_opt.LimitExceeded):
+        m.to_gaussian()
