@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--format", choices=("mps", "lp"), default="mps", help="file format (default mps)")
     x.add_argument("--out", required=True, help="output path")
     x.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    fg = sub.add_parser("figure", help="draw AMMO's Figure 1, 2 or 3 from solver data (PNG, optional CSV)")
+    fg.add_argument("name", choices=("fig1", "fig2", "fig3"), help="fig1 | fig2 | fig3")
+    fg.add_argument("--out", required=True, help="output PNG path")
+    fg.add_argument("--csv", help="also write the data as CSV")
+    fg.add_argument("--rho", type=float, help="correlation for fig1/fig2 (default 0.8)")
+    fg.add_argument("--force", action="store_true", help="overwrite existing output files")
+    fg.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     return p
 
 
@@ -133,7 +140,24 @@ def _cmd_export(args) -> int:
     return 0
 
 
-COMMANDS = {"solve": _cmd_solve, "bench": _cmd_bench, "report": _cmd_report, "export": _cmd_export}
+def _cmd_figure(args) -> int:
+    from .figures import make_figure
+
+    for flag, path in (("--out", args.out), ("--csv", args.csv)):
+        if path and os.path.exists(path) and not args.force:
+            raise _UsageError(f"{flag}: {path} exists; pass --force to overwrite")
+    params = {}
+    if args.rho is not None:
+        if args.name == "fig3":
+            raise _UsageError("--rho: fig3 sweeps rho itself (Example 2); use it with fig1 or fig2")
+        params["rho"] = args.rho
+    make_figure(args.name, args.out, args.csv, force=True,
+                progress=(not args.no_progress) and sys.stderr.isatty(), **params)
+    print(f"wrote {args.out}" + (f" and {args.csv}" if args.csv else ""), file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"solve": _cmd_solve, "bench": _cmd_bench, "report": _cmd_report, "export": _cmd_export, "figure": _cmd_figure}
 
 
 def main(argv=None) -> int:

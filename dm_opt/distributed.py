@@ -123,6 +123,36 @@ def map_tasks(client, fn, tasks, *, retries: int = DEFAULT_RETRIES, bar=None, on
     return [out[i] for i in sorted(out)], interrupted
 
 
+def sweep(fn, items, *, client=None, scheduler: str | None = None, workers: int | None = None,
+          retries: int = DEFAULT_RETRIES, progress: bool = False) -> list:
+    """``[fn(x) for x in items]`` computed on Dask, in the order of ``items``.
+
+    Uses ``client`` if given, else an existing cluster at ``scheduler``, else a
+    new ``LocalCluster`` (``workers`` processes).  ``fn`` and the items must
+    pickle (pass data — seeds, arrays, markets — not open files or paths that
+    only exist here); ``fn`` must be importable on the workers (a module-level
+    function of an installed package) or picklable by value.  A task that still
+    fails after ``retries`` re-raises its exception here: a sweep is never
+    returned with holes.
+    """
+    items = list(items)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(items), unit="task", desc="sweep")
+    try:
+        with contextlib.ExitStack() as stack:
+            if client is None:
+                client = stack.enter_context(open_client(scheduler, workers))
+            out, interrupted = map_tasks(client, fn, items, retries=retries, bar=bar, on_error=None)
+    finally:
+        if bar is not None:
+            bar.close()
+    if interrupted:
+        raise KeyboardInterrupt
+    return out
+
+
 def default_chunk_bits(n: int, threads: int) -> int:
     """``ceil(log2(CHUNKS_PER_THREAD · threads))`` leading users fixed, keeping ≥ MIN_CHUNK_USERS free."""
     k = math.ceil(math.log2(max(1, CHUNKS_PER_THREAD * threads)))
@@ -161,8 +191,21 @@ def enumerate_distributed(market, problem="equilibrium", client=None, chunk_bits
         ``time_limit`` with the best profile found and a proven bound.
     retries : int
         Dask retries per chunk.  A chunk that still fails makes the status ``error``.
+    progress : bool
+        tqdm bar over chunks.
+    max_n : int
+        Refuse ``n > max_n`` (2^n profiles; n = 30 is ~10⁹ profiles, minutes on 2 cores).
     chunk_fn : callable, optional
         Replaces :func:`run_chunk` (same signature); for tests that inject failures.
+
+    Raises
+    ------
+    ProblemError
+        Bad arguments (not a GaussianMarket, negative ``chunk_bits``/``retries``, …).
+    LimitExceeded
+        ``n > max_n``, or more than ``max_optima`` ties with ``all_optima=True``.
+    BackendUnavailable
+        Dask is not installed.
     """
     _dask()
     from .api import finish
@@ -187,6 +230,9 @@ def enumerate_distributed(market, problem="equilibrium", client=None, chunk_bits
         raise LimitExceeded(f"distributed enumeration walks 2^n profiles; n = {n} exceeds max_n = {max_n}")
     if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
         raise ProblemError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    if chunk_bits is not None and (isinstance(chunk_bits, bool) or not isinstance(chunk_bits, int)
+                                   or not 0 <= chunk_bits <= n):
+        raise ProblemError(f"chunk_bits must be an integer in [0, n = {n}], got {chunk_bits!r}")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ProblemError(f"retries must be an integer >= 0, got {retries!r}")
     if tol is None:

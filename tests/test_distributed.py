@@ -164,3 +164,44 @@ def test_worker_process_killed_mid_run(tmp_path):
         dist = enumerate_distributed(m, "equilibrium", c, chunk_bits=4, chunk_fn=killer_chunk)
     assert os.path.exists(marker)
     _same(dist, serial)
+
+
+def _solve_seed(seed):
+    m = _market(8, seed, "banded")
+    r = dm_opt.solve(m, "first_best", "enumerate")
+    return seed, r.profile.tolist(), r.objective
+
+
+def test_sweep_equals_serial(client):
+    from dm_opt.distributed import sweep
+    seeds = list(range(6))
+    assert sweep(_solve_seed, seeds, client=client) == [_solve_seed(s) for s in seeds]
+
+
+def test_sweep_failure_raises(client):
+    from dm_opt.distributed import sweep
+
+    def boom(x):
+        if x == 2:
+            raise ValueError("injected")
+        return x
+
+    with pytest.raises(ValueError, match="injected"):
+        sweep(boom, range(4), client=client, retries=1)
+
+
+@pytest.mark.parametrize("kwargs, exc, needle", [
+    (dict(chunk_bits=-1), dm_opt.ProblemError, "chunk_bits"),
+    (dict(chunk_bits=99), dm_opt.ProblemError, "chunk_bits"),
+    (dict(retries=-1), dm_opt.ProblemError, "retries"),
+    (dict(time_limit=0), dm_opt.ProblemError, "time_limit"),
+    (dict(max_n=5), dm_opt.LimitExceeded, "max_n"),
+])
+def test_bad_arguments(client, kwargs, exc, needle):
+    with pytest.raises(exc, match=needle):
+        enumerate_distributed(_market(6, 0), "equilibrium", client, **kwargs)
+
+
+def test_not_a_market(client):
+    with pytest.raises(dm_opt.ProblemError, match="GaussianMarket"):
+        enumerate_distributed(np.eye(3), "equilibrium", client)

@@ -118,7 +118,10 @@ def run(args, usage_error) -> int:
     if args.families:
         instances += generated(args.families, args.sizes, args.seeds)
     if args.models:
-        instances += from_files(args.models)
+        skipped = []
+        instances += from_files(args.models, on_skip=lambda f, kind: skipped.append(f"{f} ({kind})"))
+        if skipped:
+            print(f"dm-opt: skipping {len(skipped)} file(s) of other kinds: " + ", ".join(skipped), file=sys.stderr)
     if args.methods is None:
         # every registered backend that can run here; the others are named on stderr
         methods, missing = [], []

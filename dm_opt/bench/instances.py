@@ -99,30 +99,39 @@ def generated(families, ns, seeds) -> list[InstanceSpec]:
     return out
 
 
-def from_files(paths) -> list[InstanceSpec]:
+def from_files(paths, on_skip=None) -> list[InstanceSpec]:
     """Instance specs for ``.toml`` files (a directory is searched recursively).
 
     Files are parsed and validated here, on the client, so a bad file fails
-    before anything is scheduled; only ``gaussian_market`` files are accepted.
+    before anything is scheduled.  Only ``kind = "gaussian_market"`` files are
+    benchmarked: a file named explicitly with another kind is an error, files of
+    other kinds found in a directory are skipped (``on_skip(path, kind)`` is
+    called for each; nothing is built for them).
     """
     from ..io import read_toml, from_dict
     from ..markets.gaussian import GaussianMarket
 
-    files: list[str] = []
+    files: list[tuple[str, bool]] = []
     for p in paths:
         p = os.fspath(p)
         if os.path.isdir(p):
-            for root, _dirs, names in sorted(os.walk(p)):
-                files.extend(os.path.join(root, f) for f in sorted(names) if f.endswith(".toml"))
+            for root, dirs, names in os.walk(p):
+                dirs.sort()
+                files.extend((os.path.join(root, f), True) for f in sorted(names) if f.endswith(".toml"))
         else:
-            files.append(p)
-    if not files:
-        raise InstanceError("models", f"no .toml instance files found in {', '.join(map(str, paths))}")
+            files.append((p, False))
     out = []
-    for f in files:
+    for f, from_dir in files:
         data = read_toml(f)
+        kind = data.get("kind")
+        if kind != GaussianMarket.kind:
+            if from_dir:
+                if on_skip is not None:
+                    on_skip(f, kind)
+                continue
+            raise InstanceError("kind", f"benchmarks take gaussian_market files, got {kind!r}", f)
         market = from_dict(data, f)
-        if not isinstance(market, GaussianMarket):
-            raise InstanceError("kind", f"benchmarks take gaussian_market files, got '{data.get('kind')}'", f)
         out.append(InstanceSpec(name=f, family="file", n=market.n, seed=None, model=data))
+    if not out:
+        raise InstanceError("models", f"no gaussian_market instance files found in {', '.join(map(str, paths))}")
     return out

@@ -21,7 +21,6 @@ from __future__ import annotations
 import numbers
 from collections import Counter
 
-import numpy as np
 
 from ..errors import InstanceError
 from ..markets.gaussian import GaussianMarket

@@ -326,13 +326,13 @@ class SharingMarket:
         return self.value(i, m) - sum(self.cost(j, i) for j in members(m))
 
     # -------------------------------------------------------------- tables
-    def utility_table(self) -> np.ndarray:
-        """``U[i, mask] = U_i(S)``, shape (N, 2^N) (power family tabulated; N ≤ 16)."""
+    def utility_table(self, max_agents: int = MAX_TABLE_AGENTS) -> np.ndarray:
+        """``U[i, mask] = U_i(S)``, shape (N, 2^N) (power family tabulated; N ≤ ``max_agents``)."""
         if self.family == "table":
             return self._U
         N = self.n
-        if N > MAX_TABLE_AGENTS:
-            raise LimitExceeded(f"tabulating {N} agents needs N·2^N entries; the limit is N = {MAX_TABLE_AGENTS}")
+        if N > max_agents:
+            raise LimitExceeded(f"tabulating {N} agents needs N·2^N entries; the limit is N = {max_agents}")
         masks = np.arange(1 << N)
         bits = ((masks[:, None] >> np.arange(N)[None, :]) & 1).astype(float)      # (2^N, N)
         U = np.empty((N, 1 << N))
@@ -353,9 +353,9 @@ class SharingMarket:
         T = bits @ C.T          # T[mask, i] = Σ_j bits[mask, j] C[i, j]
         return np.ascontiguousarray(T.T)
 
-    def bilateral_table(self) -> np.ndarray:
+    def bilateral_table(self, max_agents: int = MAX_TABLE_AGENTS) -> np.ndarray:
         """``P[i, mask]`` = :meth:`bilateral_value` for every mask, shape (N, 2^N)."""
-        return self.utility_table() - self._pair_cost_table(outgoing=True)
+        return self.utility_table(max_agents) - self._pair_cost_table(outgoing=True)
 
     def buyer_table(self) -> np.ndarray:
         """``B[i, mask]`` = :meth:`buyer_value` for every mask, shape (N, 2^N)."""

@@ -178,7 +178,7 @@ class _Progress:
 
 # ------------------------------------------------------------- Gaussian DFS
 def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, time_limit,
-                  node_limit, progress, order_name) -> RawSolution:
+                  node_limit, progress, order_name, modular) -> RawSolution:
     n = market.n
     S = np.ascontiguousarray(market.cov, dtype=float)
     tau2 = np.ascontiguousarray(market.noise_var, dtype=float)
@@ -187,13 +187,18 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
     pv = np.ascontiguousarray(market.values, dtype=float)
     cap = n + 2
     st_state = np.zeros((cap, n), dtype=np.int8)
-    st_Plo = np.zeros((cap, n, n))
-    st_Phi = np.zeros((cap, n, n))
+    # column j of the posterior at row j (valid for the node's free users), and diag P
+    st_Qlo = np.zeros((cap, n, n))
+    st_Qhi = np.zeros((cap, n, n))
+    st_Dlo = np.zeros((cap, n))
+    st_Dhi = np.zeros((cap, n))
     st_bound = np.full(cap, np.inf)
     st_pos = np.zeros(cap, dtype=np.int64)
     st_state[0] = setup.state0
-    st_Plo[0] = market.posterior_cov((setup.state0 == 1).astype(np.int8))
-    st_Phi[0] = market.posterior_cov((setup.state0 != 2).astype(np.int8))
+    st_Qlo[0] = market.posterior_cov((setup.state0 == 1).astype(np.int8))
+    st_Qhi[0] = market.posterior_cov((setup.state0 != 2).astype(np.int8))
+    st_Dlo[0] = np.diag(st_Qlo[0])
+    st_Dhi[0] = np.diag(st_Qhi[0])
     ctl = np.array([1, 0], dtype=np.int64)
     inc_a = np.zeros(n, dtype=np.int8)
     inc_val = np.array([-np.inf])
@@ -228,9 +233,9 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
                 break
             c0 = time.perf_counter()
             dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in, pv, setup.price_kind, setup.budget,
-                      BUDGET_TOL, budget_slack, setup.min_sh, setup.max_sh, st_state, st_Plo, st_Phi,
-                      st_bound, st_pos, ctl, inc_a, inc_val, prune_tol, cand_eps, np.int64(todo),
-                      order_name == "dynamic")
+                      BUDGET_TOL, budget_slack, setup.min_sh, setup.max_sh, st_state, st_Qlo, st_Qhi,
+                      st_Dlo, st_Dhi, st_bound, st_pos, ctl, inc_a, inc_val, prune_tol, cand_eps, np.int64(todo),
+                      order_name == "dynamic", modular)
             dt = time.perf_counter() - c0
             # aim at CHUNK_SECONDS per call, never more than doubling
             if dt < CHUNK_SECONDS / 2:
@@ -450,7 +455,7 @@ def _python_search(market, objective, setup: _Setup, order, prefer_in, evaluate,
 def branch_and_bound(market, objective, *, constraints=None, tol: float | None = None,
                      time_limit: float | None = None, node_limit: int | None = None,
                      progress: bool = False, order: str = "deviation", search: str = "depth",
-                     lemma3: bool = True, generic: bool = False) -> RawSolution:
+                     lemma3: bool = True, generic: bool = False, modular: bool = True) -> RawSolution:
     """Exact maximisation of ``objective`` over sharing profiles by branch-and-bound.
 
     Parameters
@@ -501,7 +506,8 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
     kw = dict(tol=float(tol), time_limit=time_limit, node_limit=node_limit, progress=progress)
     gaussian = isinstance(market, GaussianMarket) and not generic
     if gaussian and search == "depth":
-        return _gaussian_dfs(market, objective, setup, order_arr, prefer_in, order_name=order, **kw)
+        return _gaussian_dfs(market, objective, setup, order_arr, prefer_in, order_name=order,
+                             modular=modular, **kw)
     evaluate = (_GaussianFreshNodes if gaussian else _OracleNodes)(market, objective, setup)
     return _python_search(market, objective, setup, order_arr, prefer_in, evaluate, search=search,
                           path="gaussian-fresh" if gaussian else "oracle", **kw)
@@ -514,7 +520,7 @@ class BranchAndBound(Backend):
     name = "bnb"
     supports_constraints = True
 
-    OPTIONS = ("node_limit", "order", "search", "lemma3", "generic")
+    OPTIONS = ("node_limit", "order", "search", "lemma3", "generic", "modular")
 
     def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
         unknown = set(options) - set(self.OPTIONS)

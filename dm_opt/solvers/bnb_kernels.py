@@ -9,8 +9,9 @@ the stack always describe exactly the part of the tree not yet explored, so
 the proven bound at a stop is ``max(incumbent, bounds of the open nodes)``.
 
 A node is a partial profile: ``state[i]`` is 0 (free), 1 (fixed in: ``IN``)
-or 2 (fixed out).  It carries the full posterior covariances at its two
-extreme completions, ``P_lo = P(IN)`` and ``P_hi = P(IN ∪ FREE)``.  Branching
+or 2 (fixed out).  It carries the posterior covariances at its two extreme
+completions, ``P_lo = P(IN)`` and ``P_hi = P(IN ∪ FREE)`` — their diagonals and
+only the columns of the free users (the only columns a later update reads).  Branching
 on a free user ``u`` needs one rank-1 update per child (SPEC §1.1):
 ``u`` in: ``P_lo ← P_lo − P_{:u}P_{u:}/(τ_u² + P_uu)``; ``u`` out:
 ``P_hi ← P_hi + P_{:u}P_{u:}/(τ_u² − P_uu)``.  Along one root-to-leaf path each
@@ -113,7 +114,62 @@ def node_bound(state, x_lo, x_hi, sig2, tau2, c, d, e, k):
 
 
 @njit(cache=True, nogil=True)
-def choose_branch(state, Plo, Phi, x_lo, x_hi, sig2, tau2, c, d, e, k, work_x, work_s):
+def modular_bound(state, Qlo, Qhi, x_lo, x_hi, sig2, tau2, c, d, e, k, r_work):
+    """A second valid bound from Woodbury: modular in the free users' choices.
+
+    Removing a set ``R`` of signals from the top completion raises every
+    ``P_ii`` by ``P_iR (D_τ,R − P_RR)⁻¹ P_Ri ≥ Σ_{j∈R} P_ij²/τ_j²`` (as
+    ``D_τ − P_RR ⪯ D_τ``), and by at least ``P_ii²/(τ_i² − P_ii)`` more when
+    ``i ∈ R`` (her own signal removed first, exactly).  Adding a set ``A`` to
+    ``IN`` lowers ``P_ii`` by ``P_iA (D_τ,A + P_AA)⁻¹ P_Ai ≥ Σ_{j∈A} P_ij²/(τ_j² + r_j)``
+    with ``r_j = Σ_{l∈FREE} |P_jl|`` (Gershgorin: ``P_AA ⪯ diag(r)``).  So each
+    free ``j`` left out costs the ``c > 0`` users at least
+    ``a_j = Σ_{c_i>0} c_i α_ij`` and each free ``j`` taken in costs the
+    ``c < 0`` users at least ``b_j = Σ_{c_i<0} |c_i| β_ij``; with the sharer
+    terms ``s_j`` of free users bounded as in :func:`node_bound`, the maximum
+    over all completions is at most
+    ``C₀ + Σ_{i∈IN} s_i + Σ_{j∈FREE} max(s_j − b_j, −a_j)``, where ``C₀`` is the
+    interval bound of ``Σ c_i I_i``.  ``Q[j]`` is column ``j`` of ``P`` (free ``j``).
+    """
+    n = state.shape[0]
+    total = 0.0
+    for i in range(n):
+        if c[i] > 0.0:
+            total += c[i] * (sig2[i] - x_hi[i])
+        else:
+            total += c[i] * (sig2[i] - x_lo[i])
+        if state[i] == 1:
+            total += _share_max(d[i], e[i], k[i], sig2[i], tau2[i], x_hi[i], x_lo[i])
+    for j in range(n):
+        if state[j] != 0:
+            continue
+        r = 0.0
+        for l in range(n):
+            if state[l] == 0:
+                r += abs(Qlo[j, l])
+        r_work[j] = r
+    for j in range(n):
+        if state[j] != 0:
+            continue
+        t2 = tau2[j]
+        a = 0.0
+        b = 0.0
+        for i in range(n):
+            if c[i] > 0.0:
+                if i == j:
+                    a += c[i] * x_hi[j] * x_hi[j] / (t2 - x_hi[j])
+                else:
+                    a += c[i] * Qhi[j, i] * Qhi[j, i] / t2
+            elif c[i] < 0.0:
+                b -= c[i] * Qlo[j, i] * Qlo[j, i] / (t2 + r_work[j])
+        xs = x_lo[j] * t2 / (x_lo[j] + t2)
+        sj = _share_max(d[j], e[j], k[j], sig2[j], t2, x_hi[j], xs)
+        total += max(sj - b, -a)
+    return total
+
+
+@njit(cache=True, nogil=True)
+def choose_branch(state, Qlo, Qhi, x_lo, x_hi, sig2, tau2, c, d, e, k, work_x, work_s):
     """Strong branching on bounds: the free user whose two children have the lowest bounds.
 
     For every free ``j`` the children's diagonals follow from one column each
@@ -121,6 +177,7 @@ def choose_branch(state, Plo, Phi, x_lo, x_hi, sig2, tau2, c, d, e, k, work_x, w
     both child bounds cost ``O(n)`` and all of them ``O(n²)`` per node — the
     cost of one rank-1 update.  Score: ``(B − B_in + ε)(B − B_out + ε)`` (product
     rule); returns ``(j, B_in, B_out)`` (child bounds are valid bounds for the children).
+    ``Q[j]`` is column ``j`` of the posterior (valid for free ``j``).
     """
     n = state.shape[0]
     best_j = -1
@@ -134,14 +191,14 @@ def choose_branch(state, Plo, Phi, x_lo, x_hi, sig2, tau2, c, d, e, k, work_x, w
             continue
         work_s[:] = state
         work_s[j] = 1
-        f = 1.0 / (tau2[j] + Plo[j, j])
+        f = 1.0 / (tau2[j] + x_lo[j])
         for i in range(n):
-            work_x[i] = x_lo[i] - Plo[i, j] * Plo[i, j] * f
+            work_x[i] = x_lo[i] - Qlo[j, i] * Qlo[j, i] * f
         b_in = node_bound(work_s, work_x, x_hi, sig2, tau2, c, d, e, k)
         work_s[j] = 2
-        f = 1.0 / (tau2[j] - Phi[j, j])
+        f = 1.0 / (tau2[j] - x_hi[j])
         for i in range(n):
-            work_x[i] = x_hi[i] + Phi[i, j] * Phi[i, j] * f
+            work_x[i] = x_hi[i] + Qhi[j, i] * Qhi[j, i] * f
         b_out = node_bound(work_s, x_lo, work_x, sig2, tau2, c, d, e, k)
         if b_in > parent:
             b_in = parent
@@ -197,19 +254,26 @@ def fresh_value(S, tau2, sig2, c, d, e, k, a, pv, price_kind):
 
 
 @njit(cache=True, nogil=True)
-def _rank1(P, u, t2u, add):
-    """Add (``add``) or remove user ``u``'s signal in the posterior ``P`` (in place)."""
-    n = P.shape[0]
-    col = P[:, u].copy()
+def _rank1_slab(Q, D, u, t2u, add, free_rows, n_rows):
+    """Add (``add``) or remove user ``u``'s signal: update ``diag P`` (``D``) and the columns
+    of ``P`` kept for the free users (rows ``free_rows[:n_rows]`` of ``Q``), in place.
+
+    Only those columns are ever needed again (to branch on those users), so the
+    update costs ``O(n·|FREE|)`` instead of ``O(n²)`` (SPEC §1.1 "slab" idea).
+    """
+    n = D.shape[0]
+    col = Q[u, :].copy()
     if add:
         f = -1.0 / (t2u + col[u])
     else:
         f = 1.0 / (t2u - col[u])
     for i in range(n):
-        ci = col[i] * f
-        for j in range(i, n):
-            P[i, j] += ci * col[j]
-            P[j, i] = P[i, j]
+        D[i] += f * col[i] * col[i]
+    for jj in range(n_rows):
+        j = free_rows[jj]
+        cj = f * col[j]
+        for i in range(n):
+            Q[j, i] += cj * col[i]
 
 
 @njit(cache=True, nogil=True)
@@ -238,10 +302,12 @@ def _try_incumbent(S, tau2, sig2, c, d, e, k, pv, price_kind, budget, budget_tol
 @njit(cache=True, nogil=True)
 def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
               pv, price_kind, budget, budget_tol, budget_slack, min_sh, max_sh,
-              st_state, st_Plo, st_Phi, st_bound, st_pos,
-              ctl, inc_a, inc_val_arr, prune_tol, cand_eps, max_nodes, dynamic):
+              st_state, st_Qlo, st_Qhi, st_Dlo, st_Dhi, st_bound, st_pos,
+              ctl, inc_a, inc_val_arr, prune_tol, cand_eps, max_nodes, dynamic, use_modular):
     """Process up to ``max_nodes`` nodes of the depth-first search (state in the arrays).
 
+    ``st_Dlo/st_Dhi[j]`` hold ``diag P`` at the two extreme completions of open node
+    ``j``, ``st_Qlo/st_Qhi[j, u]`` column ``u`` of those posteriors for its free users ``u``.
     ``ctl[0]`` is the stack size, ``ctl[1]`` the total node count; ``st_bound[j]``
     is a proven bound on every completion of open node ``j`` (its parent's bound).
     ``prune_tol``: nodes whose bound is ``≤ incumbent + prune_tol`` are pruned.
@@ -258,6 +324,8 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
     tmp_a = np.zeros(n, dtype=np.int8)
     work_x = np.empty(n)
     work_s = np.empty(n, dtype=np.int8)
+    r_work = np.empty(n)
+    free_rows = np.empty(n, dtype=np.int64)
     inc_val = inc_val_arr[0]
     processed = 0
     while ctl[0] > 0 and processed < max_nodes:
@@ -265,13 +333,13 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
         processed += 1
         ctl[1] += 1
         state = st_state[sp]
-        Plo = st_Plo[sp]
-        Phi = st_Phi[sp]
+        Qlo = st_Qlo[sp]
+        Qhi = st_Qhi[sp]
         n_in = 0
         n_free = 0
         for i in range(n):
-            x_lo[i] = Plo[i, i]
-            x_hi[i] = Phi[i, i]
+            x_lo[i] = st_Dlo[sp, i]
+            x_hi[i] = st_Dhi[sp, i]
             in_lo[i] = state[i] == 1
             in_hi[i] = state[i] != 2
             if state[i] == 1:
@@ -314,13 +382,19 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
         bound = node_bound(state, x_lo, x_hi, sig2, tau2, c, d, e, k)
         if bound <= inc_val + prune_tol:
             continue
+        if use_modular:
+            b2 = modular_bound(state, Qlo, Qhi, x_lo, x_hi, sig2, tau2, c, d, e, k, r_work)
+            if b2 < bound:
+                bound = b2
+            if bound <= inc_val + prune_tol:
+                continue
         if bound > st_bound[sp]:
             bound = st_bound[sp]        # the parent's bound is valid here too
         pos = st_pos[sp]
         b_in = bound
         b_out = bound
         if dynamic:
-            u, b_in, b_out = choose_branch(state, Plo, Phi, x_lo, x_hi, sig2, tau2, c, d, e, k, work_x, work_s)
+            u, b_in, b_out = choose_branch(state, Qlo, Qhi, x_lo, x_hi, sig2, tau2, c, d, e, k, work_x, work_s)
             first_in = b_in >= b_out
         else:
             while state[order[pos]] != 0:
@@ -329,20 +403,27 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
             first_in = prefer_in[u]
         # child popped first goes on top (slot sp+1, a copy); the other reuses slot sp in place
         top = sp + 1
+        n_rows = 0
         for i in range(n):
             st_state[top, i] = state[i]
-        st_Plo[top, :, :] = Plo
-        st_Phi[top, :, :] = Phi
+            st_Dlo[top, i] = st_Dlo[sp, i]
+            st_Dhi[top, i] = st_Dhi[sp, i]
+            if state[i] == 0:
+                st_Qlo[top, i, :] = Qlo[i, :]
+                st_Qhi[top, i, :] = Qhi[i, :]
+                if i != u:
+                    free_rows[n_rows] = i
+                    n_rows += 1
         if first_in:
             st_state[top, u] = 1
-            _rank1(st_Plo[top], u, tau2[u], True)
+            _rank1_slab(st_Qlo[top], st_Dlo[top], u, tau2[u], True, free_rows, n_rows)
             state[u] = 2
-            _rank1(Phi, u, tau2[u], False)
+            _rank1_slab(Qhi, st_Dhi[sp], u, tau2[u], False, free_rows, n_rows)
         else:
             st_state[top, u] = 2
-            _rank1(st_Phi[top], u, tau2[u], False)
+            _rank1_slab(st_Qhi[top], st_Dhi[top], u, tau2[u], False, free_rows, n_rows)
             state[u] = 1
-            _rank1(Plo, u, tau2[u], True)
+            _rank1_slab(Qlo, st_Dlo[sp], u, tau2[u], True, free_rows, n_rows)
         if first_in:
             st_bound[top] = b_in
             st_bound[sp] = b_out

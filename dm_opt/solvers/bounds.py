@@ -1,4 +1,9 @@
-"""Monotone interval bounds (SPEC §1.3).
+"""Monotone interval bounds (SPEC §1.3), as one function for any partial profile.
+
+The compiled versions used per node by branch-and-bound are in
+:mod:`dm_opt.solvers.bnb_kernels`; this wrapper computes the two posteriors
+from scratch (enumeration and MILP use it for bounds at a time limit).
+The original derivation, kept for reference:
 
 Leakage is monotone in the sharing set (Lemma 1), so for any completion ``a``
 of a partial profile with fixed-in set ``IN`` and free set ``FREE``,
@@ -19,27 +24,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..markets.gaussian import own_signal_gain
-
 
 def interval_bound(market, objective, fixed_in: np.ndarray, free: np.ndarray) -> float:
-    """Upper bound on ``objective`` over all completions (0/1 masks ``fixed_in``, ``free``)."""
+    """Upper bound on ``objective`` over all completions (0/1 masks ``fixed_in``, ``free``).
+
+    The smaller of the per-user interval bound
+    (:func:`dm_opt.solvers.bnb_kernels.node_bound`, each user's terms maximised
+    exactly over her posterior-variance interval, the free users' own signal
+    included or removed) and the modular Woodbury bound
+    (:func:`dm_opt.solvers.bnb_kernels.modular_bound`); both are valid, see
+    ``docs/exact_solvers_bnb.md``.  Users neither fixed in nor free are out.
+    """
+    from .bnb_kernels import modular_bound, node_bound
+
     n = market.n
     fixed_in = np.asarray(fixed_in, dtype=bool)
-    free = np.asarray(free, dtype=bool)
-    lo_set = np.flatnonzero(fixed_in)
-    hi_set = np.flatnonzero(fixed_in | free)
-    x_lo = market._posterior(lo_set, full=False)    # posterior variances at IN (largest)
-    x_hi = market._posterior(hi_set, full=False)    # at IN ∪ FREE (smallest)
-    s2, t2 = market.sigma2, market.noise_var
-    I_lo, I_hi = s2 - x_lo, s2 - x_hi
-    c, d, e = objective.c, objective.d, objective.e
-    total = float(np.sum(np.where(c > 0, c * I_hi, c * I_lo)))
-    x_share_max = s2 * t2 / (s2 + t2)               # largest P_ii of any sharer
-    sharer = np.where(d > 0, d * I_hi, d * I_lo)
-    sharer = sharer + np.where(e >= 0, -e * own_signal_gain(np.minimum(x_hi, x_share_max), t2),
-                               -e * own_signal_gain(x_share_max, t2))
-    sharer = sharer - objective.k
-    total += float(np.sum(sharer[fixed_in]))
-    total += float(np.sum(np.maximum(sharer[free & ~fixed_in], 0.0)))
-    return total
+    free = np.asarray(free, dtype=bool) & ~fixed_in
+    state = np.where(fixed_in, 1, np.where(free, 0, 2)).astype(np.int8)
+    P_lo = market._posterior(np.flatnonzero(fixed_in), full=True)       # at IN
+    P_hi = market._posterior(np.flatnonzero(fixed_in | free), full=True)  # at IN ∪ FREE
+    x_lo, x_hi = np.diag(P_lo).copy(), np.diag(P_hi).copy()
+    args = tuple(np.ascontiguousarray(a, dtype=float) for a in
+                 (market.sigma2, market.noise_var, objective.c, objective.d, objective.e, objective.k))
+    b1 = node_bound(state, x_lo, x_hi, *args)
+    b2 = modular_bound(state, P_lo, P_hi, x_lo, x_hi, *args, np.empty(n))
+    return float(min(b1, b2))

@@ -85,7 +85,7 @@ BATCH = 20_000
 #: Nodes expanded per best-first round (children evaluated in one batch).
 NODE_BATCH = 128
 #: Ranges of at most this many counts are scanned exactly in a bound; longer ones in this many blocks.
-SCAN_EXACT = 2048
+SCAN_EXACT = 512
 #: Largest total count range scanned per best-first round (bounds scan every count of a box).
 SCAN_BUDGET = 4_000_000
 #: Default node limit of the branch-and-bound.
@@ -97,8 +97,8 @@ PROBLEMS = ("first_best", "equilibrium", "decorrelated")
 class SortedCommunities:
     """Per-community value order and prefix sums (``O(n log n)`` once per market)."""
 
-    def __init__(self, market):
-        v = market.values
+    def __init__(self, market, values=None):
+        v = market.values if values is None else values
         self.K = market.K
         self.sizes = market.sizes
         self.order = []          # global user indices of community k, by ascending value (stable)
@@ -154,12 +154,12 @@ class CountModel:
     * decorrelated: ``φ = Wp(m) (s − P^s(u))``,  ``P^s(u) = δτ²/d + u τ⁴/d²``.
     """
 
-    def __init__(self, market, problem: str):
+    def __init__(self, market, problem: str, sc: SortedCommunities | None = None):
         if problem not in PROBLEMS:
             raise ProblemError(f"method 'community' solves {', '.join(PROBLEMS)}, not '{problem}'")
         self.market = market
         self.problem = problem
-        self.sc = sorted_communities(market)
+        self.sc = sorted_communities(market) if sc is None else sc
         self.K = market.K
         self.s = market.variance
         self.t2 = market.community_noise_var
@@ -410,6 +410,68 @@ def solve_counts(market, problem: str, *, tol: float = 0.0, time_limit: float | 
     return {"counts": m, "value": best, "bound": bound, "nodes": nodes, "status": status,
             "strategy": used, "evaluations": model.evaluations, "seconds": time.perf_counter() - t0,
             "count_vectors": space, "sorted": model.sc}
+
+
+def sweep_values(market, values_rows, problem: str = "equilibrium", *, progress: bool = False):
+    """Solve ``problem`` exactly for many value vectors on one covariance (parametric in ``v``).
+
+    Leakage depends on ``Σ`` and the counts only, so ``u(m)`` is computed once
+    for every count vector (exhaustive; needs ``Π (n_k + 1) ≤`` :data:`ENUMERATE_MAX`)
+    and each row of ``values_rows`` (shape (S, n)) costs only the prefix sums and
+    a vectorised ``argmax`` — the same exact search as ``strategy="enumerate"``.
+    Everything is vectorised over rows and count vectors (``S × Π(n_k+1)`` arrays).
+    Returns a dict of arrays over rows: ``counts`` (S, K), ``objective`` (S,),
+    ``surplus`` (S,) (social surplus ``Σ (1 − v) I`` at the optimal profile;
+    ``Σ (1 − v) Ĩ`` for ``decorrelated``).  Among tied count vectors the first
+    in lexicographic order is returned (as :func:`_enumerate_counts`).
+    """
+    from ..validate import as_array
+
+    rows = as_array("values_rows", values_rows, ndim=2)
+    if rows.shape[1] != market.n:
+        raise ProblemError(f"values_rows must have {market.n} columns (one per user), got {rows.shape[1]}")
+    if np.any(rows < 0):
+        raise ProblemError("values must be >= 0")
+    shape = tuple(int(x) + 1 for x in market.sizes)
+    total = int(np.prod(np.array(shape, dtype=float)))
+    if total > ENUMERATE_MAX:
+        raise ProblemError(f"sweep_values enumerates all {total} count vectors (limit {ENUMERATE_MAX}); "
+                           f"solve the markets one by one with method='community' instead")
+    M = np.stack(np.unravel_index(np.arange(total), shape), axis=1).astype(np.int64)
+    U = market.posterior_from_counts(M)[0] - market.delta[None, :]
+    S = rows.shape[0]
+    K = market.K
+    model = CountModel(market, "equilibrium" if problem == "equilibrium" else "first_best")
+    d, dl, t2, beta, kappa = model.d, model.delta, model.t2, model.beta, model.kappa
+    starts = np.concatenate([[0], np.cumsum(market.sizes)])
+    obj = np.zeros((S, total))
+    surplus_all = np.zeros((S, total))
+    it = range(K)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, desc=f"sweep {problem}", leave=False, unit="community")
+    for k in it:
+        # per-row prefix sums of the sorted values of community k: V[r, m] = Σ_{j<m} v_(j)
+        vk = np.sort(rows[:, starts[k]:starts[k + 1]], axis=1)
+        V = np.concatenate([np.zeros((S, 1)), np.cumsum(vk, axis=1)], axis=1)
+        m, u = M[:, k], U[:, k]
+        Vm = V[:, m]                                   # (S, T)
+        Ws = m[None, :] - Vm                           # Σ_{sharers} (1 − v)
+        Wtot = market.sizes[k] - V[:, -1:]             # Σ_all (1 − v), (S, 1)
+        Ps = dl[k] * t2[k] / d[k] + u * t2[k] ** 2 / d[k] ** 2
+        # the φ_k of CountModel (docstring there), with one prefix table per row
+        fb = Wtot * beta[k] + Ws * dl[k] ** 2 / d[k] - u[None, :] * (Wtot - kappa[k] * Ws)
+        dec = Ws * (market.variance[k] - Ps)[None, :]
+        if problem == "equilibrium":
+            g = Ps * Ps / (t2[k] - Ps)
+            obj += (market.sizes[k] * (beta[k] - u) + m * (dl[k] ** 2 / d[k] + kappa[k] * u))[None, :] \
+                - g[None, :] * Vm
+        else:
+            obj += fb if problem == "first_best" else dec
+        surplus_all += dec if problem == "decorrelated" else fb
+    j = np.argmax(obj, axis=1)
+    r = np.arange(S)
+    return {"counts": M[j], "objective": obj[r, j], "surplus": surplus_all[r, j]}
 
 
 @register

@@ -18,6 +18,10 @@ Constraints
 * ``P Λ + R T = I`` (``n²`` equalities).  For a binary ``a`` they say
   ``P (Λ + T diag a) = I``, i.e. ``P = P(a)`` exactly; so the MILP is exact for
   every objective linear in ``P`` and ``R``.
+  Option ``posterior_form="covariance"`` states the same fact without ``Σ⁻¹``:
+  ``Σ (Λ + T diag a) P = Σ`` ⇔ ``P + Σ T Rᵀ = Σ`` (uses ``P_kj = P_jk``, so only
+  with ``symmetric=True``).  Measured: no faster than the precision form
+  (``benchmarks/exact_solvers.py --ablation``), so the SPEC's form is the default.
 * McCormick for ``R_ij = P_ij a_j`` with bounds ``P_ij ∈ [L⁰_ij, U⁰_ij]`` when
   ``a_j = 0`` and ``[L¹_ij, U¹_ij]`` when ``a_j = 1``::
 
@@ -234,9 +238,9 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
         raise ProblemError("posterior_form='covariance' needs symmetric=True (it uses P_kj = P_jk)")
     if tangent_form not in ("perspective", "bigm"):
         raise ProblemError(f"tangent_form must be 'perspective' or 'bigm', got {tangent_form!r}")
-    unknown = set(cuts) - {"sharer", "mono"}
+    unknown = set(cuts) - {"sharer", "mono", "dropone"}
     if unknown:
-        raise ProblemError(f"unknown cuts {sorted(unknown)}; choose from sharer, mono")
+        raise ProblemError(f"unknown cuts {sorted(unknown)}; choose from sharer, mono, dropone")
     n_tangents = int(n_tangents)
     if n_tangents < 1:
         raise ProblemError(f"n_tangents must be >= 1, got {n_tangents}")
@@ -389,6 +393,21 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
                   np.concatenate([np.ones(ri.size), single[off.reshape(n, n)]]),
                   np.full(ri.size, -np.inf), s2[II.ravel()[off]],
                   [p for p, o in zip(pairs, off) if o], "P_ii + I_i({j}) a_j ≤ σ_i²  (j ≠ i)")
+    if "dropone" in cuts:
+        # monotonicity at the full set: if a_j = 0 then A ⊆ N∖{j}, so P_ii ≥ P_ii(N∖{j});
+        # if a_j = 1, P_ii ≥ P_ii(N) = π_i.  One row per (i, j) with j ≠ i (j = i is the McCormick bound):
+        #   P_ii + (P_ii(N∖{j}) − π_i) a_j ≥ P_ii(N∖{j}),  P_ii(N∖{j}) = π_i + P_ij(N)²/(τ_j² − π_j)
+        # (rank-1 downdate of P(N) removing j's signal).
+        Pfull = market.posterior_cov(np.ones(n, dtype=np.int8))
+        drop = pi[:, None] + Pfull ** 2 / (t2 - pi)[None, :]
+        off = (II.ravel() != JJ.ravel())
+        iu_, ju_ = II.ravel()[off], JJ.ravel()[off]
+        ri = np.arange(iu_.size)
+        add_block("drop_one", np.concatenate([ri, ri]), np.concatenate([col_P[iu_, iu_], col_a[ju_]]),
+                  np.concatenate([np.ones(ri.size), drop[iu_, ju_] - pi[iu_]]), drop[iu_, ju_],
+                  np.full(ri.size, np.inf), [(int(i), int(j)) for i, j in zip(iu_, ju_)],
+                  "P_ii + (P_ii(N∖{j}) − π_i) a_j ≥ P_ii(N∖{j})  (j ≠ i)")
+
     # tangent table for z_i ≥ g_i(P_ii) (sharers)
     tangents = [[] for _ in range(n)]
     model_cols = (col_a, col_P, col_R, col_z)

@@ -28,8 +28,9 @@ from . import sharing_kernels as K
 
 #: Default absolute tolerance for strict preference in the §3 checks.
 PREF_TOL = 1e-12
-#: Largest N for the exhaustive stability check (2^N coalitions × graphs on each).
-MAX_STABILITY_AGENTS = 16
+#: Largest N for the exhaustive stability check (power markets are tabulated up to this N;
+#: memory ≈ 3·N·2^N floats, 0.5 GB at N = 20).
+MAX_STABILITY_AGENTS = 20
 #: Largest N for enumerating every graph in :func:`stable_outcomes` (2^(N(N−1)/2) graphs).
 MAX_OUTCOME_AGENTS = 6
 
@@ -77,10 +78,10 @@ def _masks_from_edges(N: int, edges) -> np.ndarray:
     return nbr
 
 
-def _table(market: SharingMarket) -> np.ndarray:
-    if market.n > MAX_TABLE_AGENTS:
-        raise LimitExceeded(f"exhaustive checks tabulate 2^N sets; N = {market.n} exceeds {MAX_TABLE_AGENTS}")
-    return np.ascontiguousarray(market.bilateral_table())
+def _table(market: SharingMarket, limit: int = MAX_TABLE_AGENTS) -> np.ndarray:
+    if market.n > limit:
+        raise LimitExceeded(f"exhaustive checks tabulate 2^N sets; N = {market.n} exceeds {limit}")
+    return np.ascontiguousarray(market.bilateral_table(limit))
 
 
 # ------------------------------------------------------------------ ranking
@@ -330,7 +331,9 @@ class StabilityResult:
 
 def _coalitions(N: int) -> np.ndarray:
     masks = np.arange(1, 1 << N, dtype=np.int64)
-    pop = np.array([bin(int(m)).count("1") for m in masks])
+    pop = np.zeros(masks.shape, dtype=np.int64)
+    for b in range(N):
+        pop += (masks >> b) & 1
     return masks[np.argsort(pop, kind="stable")]
 
 
@@ -346,7 +349,7 @@ def check_stability(market: SharingMarket, edges, *, tol: float = PREF_TOL, _P=N
     if N > MAX_STABILITY_AGENTS:
         raise LimitExceeded(f"exhaustive stability check is limited to N <= {MAX_STABILITY_AGENTS}, got N = {N}")
     t0 = time.perf_counter()
-    P = _table(market) if _P is None else _P
+    P = _table(market, MAX_STABILITY_AGENTS) if _P is None else _P
     coal = _coalitions(N) if _coal is None else _coal
     nbr = _masks_from_edges(N, edges)
     S, newnbr, examined = K.find_deviation(P, nbr, coal, tol)

@@ -130,10 +130,17 @@ def find_deviation(P, nbr, coalitions, tol):
     from its members to outsiders; the other edges stay.  Each member's new
     partner set is ``T ∪ K`` with ``T`` its neighbours inside ``S`` in the new
     graph and ``K ⊆`` its current outside neighbours — chosen by that member
-    alone, so it takes the best ``K``: ``best_i(T) = max_K P[i, T ∪ K]``.  A
-    deviation needs ``best_i(T_i) ≥ cur_i − tol`` for all members and ``>
-    cur_i + tol`` for one.  Depth-first over members, each choosing its edges
-    to later members, pruning as soon as a member is worse off.
+    alone, so it takes the best ``K``.  A deviation needs every member weakly
+    better (``≥ cur − tol``) and one strictly (``> cur + tol``).
+
+    Reduction: a member whose partner set does not change can be dropped from
+    the coalition (it changed no edge, and the strict improver is someone
+    else), so it suffices to look, over *all* coalitions, for deviations in
+    which every member's set changes: ``best_i(T) = max {P[i, T ∪ K] : T ∪ K ≠
+    current set}``.  Depth-first over members, each choosing its edges to later
+    members; a branch is cut when a member is worse off, or when a later
+    member cannot be made weakly better by any superset of the edges already
+    fixed to it (superset-max table ``sup``).
 
     Returns (coalition mask or -1, new neighbour masks of the members (N,),
     coalitions examined).
@@ -144,6 +151,7 @@ def find_deviation(P, nbr, coalitions, tol):
     for i in range(N):
         cur[i] = P[i, nbr[i]]
     best = np.empty((N, M))
+    sup = np.empty((N, M))
     mem = np.empty(N, dtype=np.int64)
     full_ = np.empty(N, dtype=np.int64)
     sub_ = np.empty(N, dtype=np.int64)
@@ -166,24 +174,39 @@ def find_deviation(P, nbr, coalitions, tol):
             i = mem[p]
             inside = S & ~(1 << i)
             out = nbr[i] & ~S
-            top = -np.inf
             T = inside
             while True:
                 b = -np.inf
                 K = out
                 while True:
-                    v = P[i, T | K]
-                    if v > b:
-                        b = v
+                    X = T | K
+                    if X != nbr[i]:
+                        v = P[i, X]
+                        if v > b:
+                            b = v
                     if K == 0:
                         break
                     K = (K - 1) & out
                 best[p, T] = b
-                if b > top:
-                    top = b
+                sup[p, T] = b
                 if T == 0:
                     break
                 T = (T - 1) & inside
+            # superset maxima over subsets of ``inside``
+            for q in range(m):
+                bit = 1 << mem[q]
+                if (inside & bit) == 0:
+                    continue
+                T = inside
+                while True:
+                    if (T & bit) == 0:
+                        v = sup[p, T | bit]
+                        if v > sup[p, T]:
+                            sup[p, T] = v
+                    if T == 0:
+                        break
+                    T = (T - 1) & inside
+            top = sup[p, 0]
             if top < cur[i] - tol:
                 feasible = False
                 break
@@ -212,7 +235,20 @@ def find_deviation(P, nbr, coalitions, tol):
             R = sub_[p]
             T = incoming[p] | R
             i = mem[p]
-            if best[p, T] >= cur[i] - tol:
+            ok = best[p, T] >= cur[i] - tol
+            if ok and p < m - 1:
+                # look ahead: every later member must still be able to reach its current value
+                chosen[p] = R
+                for q in range(p + 1, m):
+                    bitq = 1 << mem[q]
+                    D = 0
+                    for r in range(p + 1):
+                        if chosen[r] & bitq:
+                            D |= 1 << mem[r]
+                    if sup[q, D] < cur[mem[q]] - tol:
+                        ok = False
+                        break
+            if ok:
                 chosen[p] = R
                 if p == m - 1:
                     strict = False
@@ -233,10 +269,12 @@ def find_deviation(P, nbr, coalitions, tol):
                             bv = -np.inf
                             K = out
                             while True:
-                                v = P[ii, Tq | K]
-                                if v > bv:
-                                    bv = v
-                                    bK = K
+                                X = Tq | K
+                                if X != nbr[ii]:
+                                    v = P[ii, X]
+                                    if v > bv:
+                                        bv = v
+                                        bK = K
                                 if K == 0:
                                     break
                                 K = (K - 1) & out

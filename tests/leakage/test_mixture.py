@@ -112,3 +112,16 @@ def test_mixture_validation_names_the_offending_component(kwargs, field, text):
     with pytest.raises(dm_opt.InstanceError) as exc:
         MixtureMarket(**args)
     assert exc.value.field == field and text in str(exc.value)
+
+
+@pytest.mark.parametrize("v_high", [5.0, 20.0])
+def test_thm5_part2_high_low_correlation_with_positive_probability_is_inefficient(v_high):
+    # user 0 high-value; user 1 low-value and correlated with user 0 only in the first component
+    S1 = np.array([[1.0, 0.8, 0.0], [0.8, 1.0, 0.3], [0.0, 0.3, 1.0]])
+    S2 = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.3], [0.0, 0.3, 1.0]])
+    m = MixtureMarket([0.5, 0.5], [S1, S2], [v_high, 0.2, 0.2])
+    eq = dm_opt.solve(m, "equilibrium", "enumerate", all_optima=True)
+    fb = dm_opt.solve(m, "first_best", "enumerate")
+    assert all(a[1] == 1 and a[2] == 1 for a in eq.optima)      # Lemma 3: low-value users share
+    assert fb.profile[1] == 0                                   # the planner keeps user 1's data out
+    assert max(m.surplus(a) for a in eq.optima) < fb.objective - 0.05

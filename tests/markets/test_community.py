@@ -1,5 +1,7 @@
 """CommunityMarket: block-structured Σ, K×K closed forms vs the dense matrix, validation (SPEC §1.4)."""
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -140,3 +142,65 @@ def test_to_gaussian_refuses_huge_n():
     m = CommunityMarket([3000, 3000], 1.0, 0.1, 0.01, {"family": "constant", "value": 1.0})
     with pytest.raises(dm_opt.LimitExceeded):
         m.to_gaussian()
+
+
+# ------------------------------------------------------------------ instance files (kind community_market)
+MODELS = os.path.join(os.path.dirname(__file__), "..", "..", "models", "ammo")
+
+
+def test_example2_file_equals_dense_example2():
+    """models/ammo/example2_community.toml is the same market as example2.toml (dense cov): same Σ,
+    and the community solver's answers equal enumeration on the dense file."""
+    cm = dm_opt.load(os.path.join(MODELS, "example2_community.toml"))
+    gm = dm_opt.load(os.path.join(MODELS, "example2.toml"))
+    assert cm.kind == "community_market" and cm.source.startswith("AMMO")
+    assert np.allclose(cm.cov_dense(), gm.cov) and np.array_equal(cm.values, gm.values)
+    for problem in ("first_best", "equilibrium"):
+        c = dm_opt.solve(cm, problem)
+        e = dm_opt.solve(gm, problem, method="enumerate", all_optima=True)
+        assert c.method == "community"
+        assert c.objective == pytest.approx(e.objective, abs=1e-10)
+        assert any(np.array_equal(c.profile, o) for o in e.optima)
+    # Example 2 at (ρ, v_h) = (0.1, 3): only community 0 shares and equilibrium surplus is negative
+    r = dm_opt.solve(cm, "equilibrium")
+    assert r.profile.tolist() == [1] * 10 + [0] * 10 and r.surplus < 0
+
+
+def test_large_file_loads_with_seeded_values():
+    m = dm_opt.load(os.path.join(MODELS, "community_n1e6_k5.toml"))
+    assert m.n == 1_000_000 and m.K == 5 and m.source
+    again = dm_opt.load(os.path.join(MODELS, "community_n1e6_k5.toml"))
+    assert np.array_equal(m.values, again.values)
+
+
+def test_instance_file_errors(tmp_path):
+    def write(text):
+        p = tmp_path / "c.toml"
+        p.write_text('kind = "community_market"\nsource = "test"\n' + text)
+        return str(p)
+
+    with pytest.raises(InstanceError) as exc:
+        dm_opt.load(write('sizes = [10, 10]\nwithin_corr = 0.05\ncross_corr = 0.2\nvalues = 1.0\n'))
+    assert exc.value.field == "cross_corr[0,1]" and exc.value.where.endswith("c.toml")
+    with pytest.raises(InstanceError) as exc:
+        dm_opt.load(write('sizes = [2, 2]\nvalues = 1.0\nwithin = 0.1\n'))
+    assert exc.value.field == "within"                   # typo: unknown field
+    with pytest.raises(InstanceError) as exc:
+        dm_opt.load(write('sizes = 4\nvalues = 1.0\n'))
+    assert exc.value.field == "sizes"
+    with pytest.raises(InstanceError) as exc:
+        dm_opt.load(write('sizes = [2, 2]\n'))
+    assert exc.value.field == "values"
+
+
+def test_cli_solve_community_file(capsys):
+    import json
+
+    from dm_opt.cli import main
+
+    assert main(["solve", os.path.join(MODELS, "example2_community.toml"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["method"] == "community" and out["status"] == "optimal" and len(out["profile"]) == 20
+    assert main(["solve", os.path.join(MODELS, "example2_community.toml")]) == 0
+    text = capsys.readouterr().out
+    assert "community" in text and "sharers" in text

@@ -17,7 +17,8 @@ from dm_opt.markets.objectives import LeakageObjective
 from dm_opt.result import Termination, relative_gap
 from dm_opt.solvers import bnb as bnb_mod
 from dm_opt.solvers.bnb import branch_and_bound, lemma3_users, oracle_node_bound
-from dm_opt.solvers.bnb_kernels import node_bound
+from dm_opt.solvers.bnb_kernels import modular_bound, node_bound
+from dm_opt.solvers.bounds import interval_bound
 from dm_opt.solvers.enumeration import default_tol, enumerate_market
 
 PROBLEMS = ("first_best", "equilibrium", "decorrelated")
@@ -113,7 +114,7 @@ def _completions(state):
         yield a
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(6))
 def test_node_bounds_dominate_every_completion(seed):
     """Gaussian and oracle node bounds >= the objective of every completion (brute force)."""
     rng = np.random.default_rng(500 + seed)
@@ -129,9 +130,13 @@ def test_node_bounds_dominate_every_completion(seed):
         own_single = np.array([m.own_leakage(np.eye(n, dtype=np.int8)[i])[i] for i in range(n)])
         bo = oracle_node_bound(state, m.leakage(lo), m.leakage(hi), m.own_leakage(lo), m.own_leakage(hi),
                                own_single, obj)
+        P_lo, P_hi = m.posterior_cov(lo), m.posterior_cov(hi)
+        bm = modular_bound(state, P_lo, P_hi, x_lo, x_hi, m.sigma2, m.noise_var, obj.c, obj.d, obj.e, obj.k,
+                           np.empty(n))
         best = max(m.evaluate(obj, a) for a in _completions(state))
         slack = 1e-10 * (1 + abs(best))
-        assert b >= best - slack and bo >= best - slack
+        assert b >= best - slack and bo >= best - slack and bm >= best - slack
+        assert interval_bound(m, obj, state == 1, state == 0) >= best - slack
 
 
 # ------------------------------------------------------------- Lemma 3 fixing
@@ -273,11 +278,13 @@ def test_node_limit(generic):
 
 
 def test_time_limit():
-    m = dm_opt.GaussianMarket(G.wishart(22, 1), G.uniform(22, 1))
+    m = dm_opt.GaussianMarket(G.wishart(40, 0), G.uniform(40, 0))
+    full = dm_opt.solve(m, "first_best", method="bnb")
+    assert full.is_optimal and full.nodes > 1000      # more than the first chunk (256 nodes)
+    opt = full.objective
     r = dm_opt.solve(m, "first_best", method="bnb", time_limit=1e-6)
     assert r.status is Termination.TIME_LIMIT and "time limit" in r.message
-    assert r.has_solution and r.bound >= r.objective
-    opt = dm_opt.solve(m, "first_best", method="bnb").objective
+    assert r.has_solution and r.bound >= r.objective and r.nodes < full.nodes
     assert r.bound >= opt - 1e-12
     assert r.gap == pytest.approx(relative_gap(r.objective, r.bound))
 
@@ -288,7 +295,7 @@ def test_interrupt_gaussian(monkeypatch):
     calls = []
 
     def chunk(*args):
-        out = real(*args[:-2], np.int64(4), args[-1])   # small chunks
+        out = real(*args[:-3], np.int64(4), *args[-2:])   # small chunks (max_nodes = 4)
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt                        # Ctrl-C arriving after the call

@@ -281,7 +281,7 @@ def test_bad_arguments():
     with pytest.raises(ProblemError):
         B.check_stability(m, [(0, 0)])
     with pytest.raises(LimitExceeded):
-        B.check_stability(SharingMarket.power(np.arange(1, 18, dtype=float)), [])
+        B.check_stability(SharingMarket.power(np.arange(1, 22, dtype=float)), [])
     with pytest.raises(LimitExceeded):
         B.stable_outcomes(SharingMarket.power(np.arange(1, 8, dtype=float)))
 

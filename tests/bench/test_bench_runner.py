@@ -156,3 +156,18 @@ def test_model_files(tmp_path):
 def test_progress_bar_path(capsys):
     grid = run_grid(generated(["banded"], [4], 2), ["enumerate"], ["equilibrium"], time_limit=5, progress=True)
     assert len(grid.rows) == 2 and "bench" in capsys.readouterr().err     # tqdm writes to stderr
+
+
+def test_model_directory_skips_other_kinds(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "g.toml").write_text(
+        'kind = "gaussian_market"\nsource = "t"\ncov = {family = "wishart", n = 3, seed = 1}\nvalues = [1, 2, 0.5]\n')
+    (tmp_path / "other.toml").write_text('kind = "community_market"\nsource = "t"\n')
+    seen = []
+    specs = from_files([tmp_path], on_skip=lambda f, k: seen.append(k))
+    assert [s.n for s in specs] == [3] and seen == ["community_market"]
+    with pytest.raises(InstanceError, match="gaussian_market"):
+        from_files([tmp_path / "other.toml"])          # named explicitly: an error
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InstanceError, match="no gaussian_market"):
+        from_files([tmp_path / "empty"])

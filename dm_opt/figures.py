@@ -1,0 +1,317 @@
+"""The AMMO paper's Figures 1–3, with the data produced by the solvers.
+
+* **Figure 1** (Example 1): the user equilibria ``𝒜(p)`` over the price square
+  ``(p1, p2)`` for two users with ``Σ12 = ρ`` and ``v1 = v2 = 1``, from
+  :meth:`GaussianMarket.user_equilibria` (every equilibrium, by enumeration).
+  Both ``00`` and ``11`` are equilibria exactly on
+  ``[(2−ρ²)²/(2(4−ρ²)), 1/2]²`` (the paper's text).
+* **Figure 2** (§3.4): equilibrium and first-best surplus against ``v`` for two
+  users with ``Σ12 = ρ`` and ``v1 = v2 = v``, from :func:`dm_opt.solve`
+  (enumeration).  Thresholds ``1`` and ``4/(2−ρ²)²`` are marked: equilibrium
+  surplus is negative exactly between them and zero above.
+* **Figure 3** (Example 2): equilibrium surplus over ``(ρ, v_h)`` for two
+  communities of 10 (``v_l = 0.9``, within-community correlation 1/20), from
+  the community solver (:func:`dm_opt.solvers.community.sweep_values`, exact
+  count-vector search; one ``u(m)`` table per ``ρ``); the zero-surplus curve
+  is located per ``ρ`` by bisection on ``v_h`` with the same solver.  ``Σ`` is
+  positive definite only for ``ρ < (1 + 9/20)/10 = 0.145``.
+
+Closed forms are *not* used to produce data; the tests compare the data with
+them.  Plotting needs matplotlib (``pip install 'dm-opt[plot]'``) and uses the
+Agg backend.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import BackendUnavailable, ProblemError
+
+FIGURES = ("fig1", "fig2", "fig3")
+#: Example 2's limit on the cross correlation (Σ ≻ 0 iff ρ < (1 + 9·(1/20))/10).
+EXAMPLE2_RHO_MAX = (1.0 + 9.0 / 20.0) / 10.0
+
+
+@dataclass
+class FigureData:
+    """Rows for the CSV and arrays for the plot of one figure."""
+
+    name: str
+    columns: tuple
+    rows: list
+    arrays: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+
+def _progress(it, total, desc, progress):
+    if not progress:
+        return it
+    from tqdm import tqdm
+
+    return tqdm(it, total=total, desc=desc, leave=False)
+
+
+def example1_lower_price(rho: float) -> float:
+    """``(2−ρ²)²/(2(4−ρ²))``: Example 1's equilibrium price (used only for marking the plot)."""
+    return (2 - rho ** 2) ** 2 / (2 * (4 - rho ** 2))
+
+
+# ------------------------------------------------------------------ Figure 1
+def figure1_data(rho: float = 0.8, grid: int = 121, pmax: float = 0.8, progress: bool = False) -> FigureData:
+    """User equilibria on a ``grid × grid`` price grid over ``[0, pmax]²`` (Example 1, ``v = 1``).
+
+    Each grid point's label is the set of user equilibria, e.g. ``"00|11"``
+    (profile bits ``a1 a2``).
+    """
+    from .markets.gaussian import GaussianMarket
+
+    if not (0 <= abs(rho) < 1):
+        raise ProblemError(f"rho must lie in (-1, 1), got {rho}")
+    if grid < 2 or pmax <= 0:
+        raise ProblemError("grid must be >= 2 and pmax > 0")
+    market = GaussianMarket([[1.0, rho], [rho, 1.0]], [1.0, 1.0])
+    ps = np.linspace(0.0, pmax, grid)
+    labels = np.empty((grid, grid), dtype=object)
+    rows = []
+    cells = [(i, j) for i in range(grid) for j in range(grid)]
+    for i, j in _progress(cells, len(cells), "figure 1", progress):
+        eq = market.user_equilibria([ps[i], ps[j]], all=True).all
+        lab = "|".join(sorted("".join(str(int(x)) for x in a) for a in eq))
+        labels[i, j] = lab
+        rows.append((ps[i], ps[j], lab))
+    return FigureData("fig1", ("p1", "p2", "equilibria"), rows,
+                      {"p": ps, "labels": labels}, {"rho": rho})
+
+
+# ------------------------------------------------------------------ Figure 2
+def figure2_data(rho: float = 0.8, vmax: float = 3.0, points: int = 301, progress: bool = False) -> FigureData:
+    """Equilibrium and first-best surplus for ``v`` on ``[0, vmax]`` (two users, ``Σ12 = ρ``)."""
+    from .api import solve
+    from .markets.gaussian import GaussianMarket
+
+    if not (0 < abs(rho) < 1):
+        raise ProblemError(f"rho must lie in (-1, 1) and be nonzero, got {rho}")
+    vs = np.linspace(0.0, vmax, points)
+    eq = np.empty(points)
+    fb = np.empty(points)
+    rows = []
+    for k in _progress(range(points), points, "figure 2", progress):
+        m = GaussianMarket([[1.0, rho], [rho, 1.0]], [vs[k], vs[k]])
+        re = solve(m, "equilibrium", method="enumerate")
+        rf = solve(m, "first_best", method="enumerate")
+        eq[k], fb[k] = re.surplus, rf.surplus
+        rows.append((vs[k], re.surplus, rf.surplus, "".join(map(str, re.profile)), "".join(map(str, rf.profile))))
+    return FigureData("fig2", ("v", "equilibrium_surplus", "first_best_surplus", "equilibrium_profile",
+                               "first_best_profile"), rows,
+                      {"v": vs, "equilibrium": eq, "first_best": fb}, {"rho": rho})
+
+
+def equilibrium_surplus_two_users(rho: float, v: float, tol: float | None = None) -> float:
+    """Equilibrium surplus of §3.4's two-user market at ``v`` (one :func:`dm_opt.solve` call).
+
+    ``tol`` is the solver's tie tolerance (default ``1e-9 ×`` scale; near the
+    upper threshold the platform is indifferent, and ties go to the smallest
+    profile, so pass ``tol=0`` to locate the threshold to machine precision).
+    """
+    from .api import solve
+    from .markets.gaussian import GaussianMarket
+
+    return solve(GaussianMarket([[1.0, rho], [rho, 1.0]], [v, v]), "equilibrium", method="enumerate",
+                 tol=tol).surplus
+
+
+# ------------------------------------------------------------------ Figure 3
+def example2_market(rho: float, v_h: float = 2.0, v_l: float = 0.9, size: int = 10,
+                     within: float = 1 / 20):
+    """AMMO Example 2 as a :class:`CommunityMarket` (community 0 low-value, community 1 high-value)."""
+    from .markets.community import CommunityMarket
+
+    return CommunityMarket([size, size], 1.0, within, rho, [v_l] * size + [v_h] * size,
+                           name="ammo-example2", source="AMMO Example 2 (Figure 3)")
+
+
+def _example2_surplus(market, vhs, v_l=0.9, size=10):
+    from .solvers.community import sweep_values
+
+    rows = np.array([[v_l] * size + [x] * size for x in np.atleast_1d(vhs)])
+    return sweep_values(market, rows, "equilibrium")
+
+
+def figure3_data(rho_points: int = 100, vh_points: int = 100, vh_max: float = 10.0,
+                 rho_max: float | None = None, band_points: int = 60, bisect_tol: float = 1e-6,
+                 progress: bool = False) -> FigureData:
+    """Equilibrium surplus on a ``(ρ, v_h)`` grid for Example 2 and the zero-surplus curve.
+
+    ``ρ`` runs over ``(0, rho_max]`` (default just below the PD limit 0.145),
+    ``v_h`` over ``(1, vh_max]`` (``vh_points`` uniform points plus
+    ``band_points`` extra points in ``(1, 1.5]``, where the exact solution has a
+    thin band — see below).
+
+    The **zero-surplus curve** ``v_h*(ρ)`` is the lower edge of the region the
+    paper shades: the smallest ``v_h`` above which every grid value up to
+    ``vh_max`` is negative, refined by bisection with the solver to
+    ``bisect_tol`` (``nan`` where the top grid value is not negative).
+
+    **All-share band** (found by the exact solver, not described in the paper):
+    for ``v_h`` just above 1 (roughly ``1.1–1.2`` here) the platform buys from
+    all 20 users — the §3.4 mechanism: the high-value users' correlated data
+    depress each other's prices — and surplus is negative there too, before the
+    platform switches to buying only from community 0 (surplus jumps back up).
+    The paper's remark that surplus is positive "when ``v_h`` is very close to
+    1" holds below the band.  Verified against enumeration on the dense ``Σ``
+    (``tests/test_figures.py``).  Rows of kind ``band`` in the CSV mark, per
+    ``ρ``, the grid points below the curve with negative surplus.
+    """
+    if rho_max is None:
+        rho_max = EXAMPLE2_RHO_MAX * (1 - 1e-6)
+    if not (0 < rho_max < EXAMPLE2_RHO_MAX):
+        raise ProblemError(f"rho_max must lie in (0, {EXAMPLE2_RHO_MAX}) (Σ must be positive definite)")
+    if vh_max <= 1:
+        raise ProblemError("vh_max must exceed 1 (high-value users have v_h > 1)")
+    rhos = np.linspace(rho_max / rho_points, rho_max, rho_points)
+    vhs = np.linspace(1.0 + (vh_max - 1.0) / vh_points, vh_max, vh_points)
+    if band_points:
+        vhs = np.union1d(vhs, np.linspace(1.0 + 0.5 / band_points, min(1.5, vh_max), band_points))
+    S = np.empty((rho_points, vhs.size))
+    curve = np.full(rho_points, np.nan)
+    rows = []
+    for i in _progress(range(rho_points), rho_points, "figure 3", progress):
+        market = example2_market(rhos[i])
+        out = _example2_surplus(market, vhs)
+        S[i] = out["surplus"]
+        for j in range(vhs.size):
+            rows.append(("grid", rhos[i], vhs[j], S[i, j], int(out["counts"][j, 0]), int(out["counts"][j, 1])))
+        if S[i, -1] >= 0:
+            continue
+        nonneg = np.flatnonzero(S[i] >= 0)
+        top = nonneg[-1] if nonneg.size else -1          # last nonnegative point below the negative run
+        lo = vhs[top] if top >= 0 else 1.0
+        hi = vhs[top + 1]
+        while hi - lo > bisect_tol:
+            mid = 0.5 * (lo + hi)
+            if _example2_surplus(market, mid)["surplus"][0] < 0:
+                hi = mid
+            else:
+                lo = mid
+        curve[i] = 0.5 * (lo + hi)
+        rows.append(("curve", rhos[i], curve[i], 0.0, -1, -1))
+    for i in range(rho_points):
+        below = vhs < (curve[i] if np.isfinite(curve[i]) else np.inf)
+        for j in np.flatnonzero(below & (S[i] < 0)):
+            rows.append(("band", rhos[i], vhs[j], S[i, j], -1, -1))
+    return FigureData("fig3", ("kind", "rho", "v_h", "equilibrium_surplus", "sharers_low", "sharers_high"),
+                      rows, {"rho": rhos, "v_h": vhs, "surplus": S, "curve": curve},
+                      {"v_l": 0.9, "size": 10, "within": 1 / 20})
+
+
+# ------------------------------------------------------------------ output
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise BackendUnavailable("figures need matplotlib: pip install 'dm-opt[plot]' "
+                                 "(or pip install matplotlib)") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot(data: FigureData, out: str) -> None:
+    """Draw ``data`` to the PNG file ``out`` (matplotlib, Agg backend)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 5.0), dpi=120)
+    if data.name == "fig1":
+        from matplotlib.colors import ListedColormap
+        from matplotlib.patches import Patch
+
+        rho = data.params["rho"]
+        names = ["00", "10", "01", "11", "00|11"]
+        colors = ["#f0f0f0", "#9ecae1", "#fdae6b", "#74c476", "#9e6ac8"]
+        # any other set arises only on the grid lines p_i = thresholds, where a user is indifferent
+        lab = data.arrays["labels"]
+        code = np.vectorize(lambda s: names.index(s) if s in names else len(names))(lab).astype(float)
+        p = data.arrays["p"]
+        cmap = ListedColormap(colors + ["#636363"])
+        ax.imshow(code.T, origin="lower", extent=(p[0], p[-1], p[0], p[-1]), cmap=cmap,
+                  vmin=-0.5, vmax=len(names) + 0.5, interpolation="nearest", aspect="equal")
+        lo = example1_lower_price(rho)
+        for x in (lo, 0.5):
+            ax.axvline(x, color="k", lw=0.6, ls=":")
+            ax.axhline(x, color="k", lw=0.6, ls=":")
+        ax.set_xlabel("$p_1$")
+        ax.set_ylabel("$p_2$")
+        ax.set_title(f"Figure 1: user equilibria, Example 1 ($\\rho$ = {rho:g}, $v_1 = v_2 = 1$)")
+        present = set(lab.ravel())
+        ax.legend(handles=[Patch(color=c, label=("a = " + n.replace("|", " and "))) for n, c in
+                           zip(names, colors) if n in present]
+                  + ([Patch(color="#636363", label="indifference (several sets)")]
+                     if present - set(names) else []), loc="upper left", fontsize=8)
+    elif data.name == "fig2":
+        rho = data.params["rho"]
+        v = data.arrays["v"]
+        ax.plot(v, data.arrays["first_best"], label="first-best surplus", lw=2, color="#2171b5")
+        ax.plot(v, data.arrays["equilibrium"], label="equilibrium surplus", lw=2, color="#cb181d", ls="--")
+        ax.axhline(0, color="k", lw=0.6)
+        t = 4 / (2 - rho ** 2) ** 2
+        for x, name in ((1.0, "1"), (t, "$4/(2-\\rho^2)^2$")):
+            ax.axvline(x, color="grey", lw=0.8, ls=":")
+            ax.annotate(name, (x, ax.get_ylim()[1]), textcoords="offset points", xytext=(3, -12), fontsize=9)
+        ax.set_xlabel("value of privacy $v$")
+        ax.set_ylabel("social surplus")
+        ax.set_title(f"Figure 2: two users, $\\Sigma_{{12}}$ = {rho:g}")
+        ax.legend(fontsize=9)
+    elif data.name == "fig3":
+        r, vh, S, curve = data.arrays["rho"], data.arrays["v_h"], data.arrays["surplus"], data.arrays["curve"]
+        from matplotlib.colors import ListedColormap
+        from matplotlib.patches import Patch
+
+        ax.pcolormesh(r, vh, (S < 0).T.astype(float), cmap=ListedColormap(["white", "#bdbdbd"]),
+                      vmin=0, vmax=1, shading="nearest")
+        ok = np.isfinite(curve)
+        ax.plot(r[ok], curve[ok], color="k", lw=2, label="zero equilibrium surplus")
+        ax.plot([], [], " ", label="(thin band near $v_h$ = 1.1: all 20 share)")
+        ax.legend(handles=ax.get_legend_handles_labels()[0] + [Patch(color="#bdbdbd",
+                  label="negative equilibrium surplus")], fontsize=8, loc="upper right")
+        ax.set_xlim(0, r[-1])
+        ax.set_ylim(1, vh[-1])
+        ax.set_xlabel("cross-community correlation $\\rho$")
+        ax.set_ylabel("$v_h$")
+        ax.set_title("Figure 3: negative equilibrium surplus (shaded), Example 2")
+    else:  # pragma: no cover
+        raise ProblemError(f"unknown figure {data.name}")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def write_csv(data: FigureData, path: str) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(data.columns)
+        for row in data.rows:
+            w.writerow([f"{x:.12g}" if isinstance(x, (float, np.floating)) else x for x in row])
+
+
+def make_figure(name: str, out: str, csv_path: str | None = None, *, force: bool = False,
+                progress: bool = False, **params) -> FigureData:
+    """Compute figure ``name`` (``fig1``, ``fig2``, ``fig3``) and write the PNG (and CSV).
+
+    Refuses to overwrite existing files unless ``force`` (raises ``FileExistsError``).
+    """
+    if name not in FIGURES:
+        raise ProblemError(f"unknown figure '{name}'; choose one of {', '.join(FIGURES)}")
+    for path in (out, csv_path):
+        if path and os.path.exists(path) and not force:
+            raise FileExistsError(path)
+    _pyplot()  # fail fast (before computing) when matplotlib is missing
+    fn = {"fig1": figure1_data, "fig2": figure2_data, "fig3": figure3_data}[name]
+    data = fn(progress=progress, **params)
+    plot(data, out)
+    if csv_path:
+        write_csv(data, csv_path)
+    return data
