@@ -69,7 +69,9 @@ def main(argv=None):
     ns = [10 ** 3, 10 ** 4, 10 ** 5] + ([] if args.quick else [10 ** 6])
     Ks = [1, 2, 3, 5] + ([] if args.quick else [10])
     nmax = ns[-1]
-    dm_opt.solve(instance(100, 2), "equilibrium")          # warm-up: imports, first calls
+    dm_opt.solve(instance(100, 2), "equilibrium")          # warm-up: imports, first calls, JIT kernels
+    for method in ("enumerate", "bnb"):
+        dm_opt.solve(instance(8, 2, seed=1, cross=0.1).to_gaussian(), "first_best", method=method)
 
     print(f"# 1. time vs n (K = 5), method='community'")
     for n in ns:

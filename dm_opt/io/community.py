@@ -82,6 +82,13 @@ def format_result(market: CommunityMarket, res) -> str:
         for i in range(market.n):
             lines.append(f"{i:>5} {int(c[i]):>4} {v[i]:>9.4g} {int(a[i]):>6} {res.leakage[i]:>12.6g} "
                          f"{res.prices[i]:>12.6g}")
+    if res.optima is not None:
+        lines.append("")
+        lines.append(f"{len(res.optima)} optimal profile(s) (ties within {res.tie_tol:.2g}):")
+        for o in res.optima[:20]:
+            lines.append("  " + "".join(str(int(x)) for x in o[:200]) + ("…" if o.size > 200 else ""))
+        if len(res.optima) > 20:
+            lines.append(f"  ... and {len(res.optima) - 20} more (use --json for all)")
     return "\n".join(lines)
 
 

@@ -186,7 +186,8 @@ def run(market: InfoDesignMarket, problem: str, options: dict):
         fams = [{"pattern": [lp._PATTERN_NAMES[s] for s in p.pattern], "active_pieces": list(p.active),
                  "kind": p.kind, "q": _l(p.q), "zeta": _l(p.zeta), "price": _l(p.price), "x": _l(p.x),
                  "welfare": p.welfare, "welfare_min": p.welfare_min, "welfare_max": p.welfare_max,
-                 "efficient": p.efficient, "all_efficient": p.all_efficient} for p in r.pieces]
+                 "efficient": p.efficient, "all_efficient": p.all_efficient,
+                 "kkt": p.kkt} for p in r.pieces]
         out.update(efficient_welfare=r.efficient_welfare, complete=r.complete, families=fams,
                    undecided=[{"pattern": list(u[0]), "active_pieces": list(u[1])} for u in r.undecided])
         if not r.complete:

@@ -26,10 +26,11 @@ taxed sharer is worse than sharing nothing: ``E_t(a) ≤ Σ_j I_j(a) − T < 0 =
 (ii) Among ``a ≤ a^W``, write ``E(a) = S(a) + R(a)`` with surplus ``S`` and
 ``R(a) = Σ_i v_i I_i(a_{−i}, 0)``; ``R`` is nondecreasing in ``a`` (leakage is
 monotone, and ``i``'s own decision does not enter ``I_i(a_{−i}, 0)``).  So
-``E(a) ≤ S(a^W) + R(a^W) = E(a^W)``: the first best is a post-tax equilibrium,
-and any other post-tax optimum ``a`` has ``S(a) ≥ S(a^W) − (R(a^W) − R(a)) `` with
-``E(a) = E(a^W)`` forcing ``S(a) = S(a^W)`` — every post-tax equilibrium
-attains the first-best surplus.  :func:`verify_taxes` checks this by solving
+``E(a) = S(a) + R(a) ≤ S(a^W) + R(a^W) = E(a^W)``: the first best is a post-tax
+equilibrium.  Any other post-tax optimum ``a ≤ a^W`` has ``E(a) = E(a^W)``, so
+``S(a) = S(a^W) + R(a^W) − R(a) ≥ S(a^W)``, while ``S(a) ≤ S(a^W)`` by
+first-best optimality: ``S(a) = S(a^W)`` — every post-tax equilibrium attains
+the first-best surplus.  :func:`verify_taxes` checks this by solving
 the post-tax problem with ``all_optima=True``.
 
 Uniform tax

@@ -384,8 +384,11 @@ class AllocationSteps:
         return float(np.dot(self.A, np.diff(self.edges)))
 
     def __call__(self, x: float) -> float:
-        if x < self.edges[0] or x > self.edges[-1]:
-            return 0.0 if x > self.edges[-1] else float(self.A[0])
+        """``A_i(x)`` for ``x ≥ edges[0]`` (0 beyond ``edges[-1]``)."""
+        if x < self.edges[0]:
+            raise ProblemError(f"x = {x} is below the searched range starting at {self.edges[0]}")
+        if x > self.edges[-1]:
+            return 0.0
         k = int(np.searchsorted(self.edges, x, side="right")) - 1
         return float(self.A[min(max(k, 0), self.A.size - 1)])
 

@@ -49,7 +49,7 @@ import numpy as np
 from ..errors import ProblemError
 from ..result import Termination
 from .base import Backend, RawSolution, register
-from .bnb_kernels import dfs_chunk, fresh_value, node_bound
+from .bnb_kernels import dfs_chunk, modular_bound, node_bound
 from .constraints import BUDGET_TOL, SideConstraints
 
 #: Default pruning tolerance as a fraction of the tie tolerance: a node is pruned when its
@@ -69,6 +69,12 @@ SEARCHES = ("depth", "best")
 
 
 # --------------------------------------------------------------------------- setup
+def _writable(x) -> np.ndarray:
+    """A writable C-contiguous float copy: the kernels are compiled for one array type
+    (read-only arrays would be a second numba specialisation, compiled again)."""
+    return np.array(x, dtype=float, order="C")
+
+
 def net_weight(objective) -> np.ndarray:
     """``c_i + d_i − e_i``: a sharer's net weight on her own leakage (``1 − v_i`` for the three problems)."""
     return objective.c + objective.d - objective.e
@@ -180,11 +186,11 @@ class _Progress:
 def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, time_limit,
                   node_limit, progress, order_name, modular) -> RawSolution:
     n = market.n
-    S = np.ascontiguousarray(market.cov, dtype=float)
-    tau2 = np.ascontiguousarray(market.noise_var, dtype=float)
-    sig2 = np.ascontiguousarray(market.sigma2, dtype=float)
-    c, d, e, k = (np.ascontiguousarray(x, dtype=float) for x in (objective.c, objective.d, objective.e, objective.k))
-    pv = np.ascontiguousarray(market.values, dtype=float)
+    S = _writable(market.cov)
+    tau2 = _writable(market.noise_var)
+    sig2 = _writable(market.sigma2)
+    c, d, e, k = (_writable(x) for x in (objective.c, objective.d, objective.e, objective.k))
+    pv = _writable(market.values)
     cap = n + 2
     st_state = np.zeros((cap, n), dtype=np.int8)
     # column j of the posterior at row j (valid for the node's free users), and diag P
@@ -335,14 +341,15 @@ class _OracleNodes:
 class _GaussianFreshNodes:
     """Node quantities for a Gaussian market from fresh posterior solves (best-first search)."""
 
-    def __init__(self, market, objective, setup):
-        self.m, self.obj, self.setup = market, objective, setup
-        self.args = tuple(np.ascontiguousarray(x, dtype=float) for x in
+    def __init__(self, market, objective, setup, modular=True):
+        self.m, self.obj, self.setup, self.modular = market, objective, setup, modular
+        self.args = tuple(_writable(x) for x in
                           (market.sigma2, market.noise_var, objective.c, objective.d, objective.e, objective.k))
         self.values = np.asarray(market.values, dtype=float)
 
     def _eval(self, a):
-        x = self.m._posterior(np.flatnonzero(a), full=False)
+        P = self.m._posterior(np.flatnonzero(a), full=True)
+        x = np.diag(P).copy()
         s2, t2 = self.m.sigma2, self.m.noise_var
         o = self.obj
         L = s2 - x
@@ -351,13 +358,13 @@ class _GaussianFreshNodes:
         f = float(np.dot(o.c, L) + np.sum(a * (o.d * L - o.e * g - o.k)))
         kind = self.setup.price_kind
         pay = 0.0 if kind == 0 else float(np.sum(a * self.values * (g if kind == 1 else L)))
-        return x, g, f, pay
+        return P, x, g, f, pay
 
     def __call__(self, state):
         lo = (state == 1).astype(np.int8)
         hi = (state != 2).astype(np.int8)
-        x_lo, g_lo, f_lo, pay_lo = self._eval(lo)
-        x_hi, g_hi, f_hi, pay_hi = self._eval(hi)
+        P_lo, x_lo, g_lo, f_lo, pay_lo = self._eval(lo)
+        P_hi, x_hi, g_hi, f_hi, pay_hi = self._eval(hi)
         kind = self.setup.price_kind
         if kind == 1:
             pay_lb = float(np.sum(lo * self.values * g_hi))
@@ -367,6 +374,9 @@ class _GaussianFreshNodes:
             pay_lb = 0.0
         s2, t2, c, d, e, k = self.args
         bound = float(node_bound(state, x_lo, x_hi, s2, t2, c, d, e, k))
+        if self.modular:
+            bound = min(bound, float(modular_bound(state, P_lo, P_hi, x_lo, x_hi, s2, t2, c, d, e, k,
+                                                   np.empty(3 * state.shape[0]))))
         return f_lo, f_hi, pay_lo, pay_hi, pay_lb, bound
 
 
@@ -508,7 +518,8 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
     if gaussian and search == "depth":
         return _gaussian_dfs(market, objective, setup, order_arr, prefer_in, order_name=order,
                              modular=modular, **kw)
-    evaluate = (_GaussianFreshNodes if gaussian else _OracleNodes)(market, objective, setup)
+    evaluate = (_GaussianFreshNodes(market, objective, setup, modular) if gaussian
+                else _OracleNodes(market, objective, setup))
     return _python_search(market, objective, setup, order_arr, prefer_in, evaluate, search=search,
                           path="gaussian-fresh" if gaussian else "oracle", **kw)
 

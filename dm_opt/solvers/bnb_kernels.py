@@ -114,32 +114,61 @@ def node_bound(state, x_lo, x_hi, sig2, tau2, c, d, e, k):
 
 
 @njit(cache=True, nogil=True)
-def modular_bound(state, Qlo, Qhi, x_lo, x_hi, sig2, tau2, c, d, e, k, r_work):
+def _gprime(x, t2):
+    """``g'(x) = (τ²/(τ² − x))² − 1``."""
+    q = t2 / (t2 - x)
+    return q * q - 1.0
+
+
+@njit(cache=True, nogil=True)
+def modular_bound(state, Qlo, Qhi, x_lo, x_hi, sig2, tau2, c, d, e, k, work):
     """A second valid bound from Woodbury: modular in the free users' choices.
 
     Removing a set ``R`` of signals from the top completion raises every
-    ``P_ii`` by ``P_iR (D_τ,R − P_RR)⁻¹ P_Ri ≥ Σ_{j∈R} P_ij²/τ_j²`` (as
-    ``D_τ − P_RR ⪯ D_τ``), and by at least ``P_ii²/(τ_i² − P_ii)`` more when
-    ``i ∈ R`` (her own signal removed first, exactly).  Adding a set ``A`` to
-    ``IN`` lowers ``P_ii`` by ``P_iA (D_τ,A + P_AA)⁻¹ P_Ai ≥ Σ_{j∈A} P_ij²/(τ_j² + r_j)``
-    with ``r_j = Σ_{l∈FREE} |P_jl|`` (Gershgorin: ``P_AA ⪯ diag(r)``).  So each
-    free ``j`` left out costs the ``c > 0`` users at least
-    ``a_j = Σ_{c_i>0} c_i α_ij`` and each free ``j`` taken in costs the
-    ``c < 0`` users at least ``b_j = Σ_{c_i<0} |c_i| β_ij``; with the sharer
-    terms ``s_j`` of free users bounded as in :func:`node_bound`, the maximum
-    over all completions is at most
-    ``C₀ + Σ_{i∈IN} s_i + Σ_{j∈FREE} max(s_j − b_j, −a_j)``, where ``C₀`` is the
-    interval bound of ``Σ c_i I_i``.  ``Q[j]`` is column ``j`` of ``P`` (free ``j``).
+    ``P_ii`` by ``P_iR (D_τ,R − P_RR)⁻¹ P_Ri ≥ Σ_{j∈R} α_ij`` with
+    ``α_ij = P_ij²/τ_j²`` (as ``D_τ − P_RR ⪯ D_τ``) and, for ``i ∈ R``,
+    ``α_ii = P_ii²/(τ_i² − P_ii)`` (her own signal removed first, exactly).
+    Adding a set ``A`` to ``IN`` lowers ``P_ii`` by
+    ``P_iA (D_τ,A + P_AA)⁻¹ P_Ai ≥ Σ_{j∈A} β_ij``, ``β_ij = P_ij²/(τ_j² + r_j)``
+    with ``r_j = Σ_{l∈FREE} |P_jl|`` (Gershgorin: ``P_AA ⪯ diag(r)``).
+
+    Every term of ``f`` that is a concave function of ``x = P_ii`` and
+    nonincreasing at ``P_ii(hi)`` (``c_i(σ²−x)`` with ``c_i > 0``; a fixed-in
+    user's ``d_i(σ²−x) − e_i g(x)`` with ``e_i ≥ 0`` and slope ``≤ 0``) is at most
+    its value at ``P_ii(hi)`` minus ``slope × Σ_{j∈R} α_ij`` (tangent of a concave
+    function); symmetrically a term nondecreasing at ``P_ii(lo)`` loses
+    ``slope × Σ_{j∈A} β_ij``.  So leaving free ``j`` out costs at least
+    ``a_j = Σ_i s⁻_i α_ij`` and taking her in at least ``b_j = Σ_i s⁺_i β_ij``;
+    with the free users' sharer terms ``s_j`` bounded as in :func:`node_bound`,
+    every completion has
+    ``f ≤ C₀ + Σ_{i∈IN} h_i^max + Σ_{j∈FREE} max(s_j − b_j, −a_j)``
+    (``C₀``: interval bound of ``Σ c_i I_i``).  ``Q[j]`` is column ``j`` of ``P``
+    (free ``j``); ``work`` is scratch of shape (3n,).
     """
     n = state.shape[0]
+    r_work = work[:n]
+    s_hi = work[n:2 * n]      # slope of the terms that fall as P_ii rises above P_ii(hi)
+    s_lo = work[2 * n:]       # slope of the terms that fall as P_ii drops below P_ii(lo)
     total = 0.0
     for i in range(n):
+        s_hi[i] = 0.0
+        s_lo[i] = 0.0
         if c[i] > 0.0:
             total += c[i] * (sig2[i] - x_hi[i])
+            s_hi[i] = c[i]
         else:
             total += c[i] * (sig2[i] - x_lo[i])
+            s_lo[i] = -c[i]
         if state[i] == 1:
             total += _share_max(d[i], e[i], k[i], sig2[i], tau2[i], x_hi[i], x_lo[i])
+            if e[i] >= 0.0:
+                # h(x) = d(σ²−x) − e g(x) − k is concave; h' = −d − e g'(x)
+                dh_hi = -d[i] - e[i] * _gprime(x_hi[i], tau2[i])
+                dh_lo = -d[i] - e[i] * _gprime(x_lo[i], tau2[i])
+                if dh_hi <= 0.0:
+                    s_hi[i] += -dh_hi
+                elif dh_lo >= 0.0:
+                    s_lo[i] += dh_lo
     for j in range(n):
         if state[j] != 0:
             continue
@@ -155,13 +184,17 @@ def modular_bound(state, Qlo, Qhi, x_lo, x_hi, sig2, tau2, c, d, e, k, r_work):
         a = 0.0
         b = 0.0
         for i in range(n):
-            if c[i] > 0.0:
-                if i == j:
-                    a += c[i] * x_hi[j] * x_hi[j] / (t2 - x_hi[j])
-                else:
-                    a += c[i] * Qhi[j, i] * Qhi[j, i] / t2
-            elif c[i] < 0.0:
-                b -= c[i] * Qlo[j, i] * Qlo[j, i] / (t2 + r_work[j])
+            if i == j:
+                # j's own sharer terms are in s_j below; only her c-term moves with her choice here
+                if c[j] > 0.0:
+                    a += c[j] * x_hi[j] * x_hi[j] / (t2 - x_hi[j])
+                elif c[j] < 0.0:
+                    b -= c[j] * Qlo[j, j] * Qlo[j, j] / (t2 + r_work[j])
+                continue
+            if s_hi[i] > 0.0:
+                a += s_hi[i] * Qhi[j, i] * Qhi[j, i] / t2
+            if s_lo[i] > 0.0:
+                b += s_lo[i] * Qlo[j, i] * Qlo[j, i] / (t2 + r_work[j])
         xs = x_lo[j] * t2 / (x_lo[j] + t2)
         sj = _share_max(d[j], e[j], k[j], sig2[j], t2, x_hi[j], xs)
         total += max(sj - b, -a)
@@ -324,7 +357,7 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
     tmp_a = np.zeros(n, dtype=np.int8)
     work_x = np.empty(n)
     work_s = np.empty(n, dtype=np.int8)
-    r_work = np.empty(n)
+    r_work = np.empty(3 * n)
     free_rows = np.empty(n, dtype=np.int64)
     inc_val = inc_val_arr[0]
     processed = 0

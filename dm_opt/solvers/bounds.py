@@ -44,8 +44,8 @@ def interval_bound(market, objective, fixed_in: np.ndarray, free: np.ndarray) ->
     P_lo = market._posterior(np.flatnonzero(fixed_in), full=True)       # at IN
     P_hi = market._posterior(np.flatnonzero(fixed_in | free), full=True)  # at IN ∪ FREE
     x_lo, x_hi = np.diag(P_lo).copy(), np.diag(P_hi).copy()
-    args = tuple(np.ascontiguousarray(a, dtype=float) for a in
+    args = tuple(np.array(a, dtype=float, order="C") for a in
                  (market.sigma2, market.noise_var, objective.c, objective.d, objective.e, objective.k))
     b1 = node_bound(state, x_lo, x_hi, *args)
-    b2 = modular_bound(state, P_lo, P_hi, x_lo, x_hi, *args, np.empty(n))
+    b2 = modular_bound(state, P_lo, P_hi, x_lo, x_hi, *args, np.empty(3 * n))
     return float(min(b1, b2))

@@ -33,36 +33,39 @@ decreasing* in ``Σ_{i∈A_k} v_i`` (equilibrium): an optimal profile takes in
 every community the ``m_k`` users of lowest value (any choice among equal
 values, so with ties the optimal profiles are exactly "every sharer's value ≤
 every non-sharer's value within her community"; tested against enumeration in
-``tests/solvers/test_community.py``).  With values sorted per community and
+``tests/solvers/test_community_solver.py``).  With values sorted per community and
 prefix sums ``V_k[m] = Σ_{j<m} v_(j)``, the objective is a function ``f(m)``
 of the count vector alone, evaluated in ``O(K³)``.
 
 **Search over count vectors.**  If ``Π (n_k + 1) ≤`` :data:`ENUMERATE_MAX`
 every count vector is evaluated (batched K×K solves): exact.  Otherwise a
-best-first branch-and-bound over boxes ``lo ≤ m ≤ hi``: prefix profiles are
-nested, ``A(lo) ⊆ A(m) ⊆ A(hi)``, so by Lemma 1 (monotonicity and
-submodularity) every user's leakage lies between its values at ``A(lo)`` and
-``A(hi)`` and every sharer's own gain is at least its value at ``A(hi)``.
-Per-user bounds (users ``< lo_k`` share, ``≥ hi_k`` do not, the rest are
-undecided and may pick the better option):
+best-first branch-and-bound over boxes ``lo ≤ m ≤ hi`` of counts
+(:meth:`CountModel.bound`).  Leakage enters only through the K posterior
+variances ``u_k(m)`` of the community common components, so
+``f(m) = Σ_k φ_k(m_k, u_k(m))`` (:class:`CountModel`).  ``u_k`` is
+nonincreasing in every count (Lemma 1, monotonicity) and, with the other
+counts fixed, exactly ``x_k/(1 + m_k x_k/d_k)`` (Sherman–Morrison), so over a
+box ``u_k(m) ∈ [u(m_k; x_k(hi)), u(m_k; x_k(lo))]`` and
 
-* first best: ``Σ max(w_i I_i(lo), w_i I_i(hi))`` with the undecided counted as
-  sharers at ``hi`` if ``w_i > 0`` and non-sharers at ``lo`` if ``w_i < 0``;
-* equilibrium: ``Σ_i I_i(hi) − g(hi)·(Σ_{i<lo} v_i + Σ_{lo≤i<hi} min(v_i, 1))``
-  (an undecided non-sharer leaks at most ``I_i(A(hi) \\ {i}) = I^s(hi) − g(hi)``);
-  Lemma 3 fixes ``lo_k ≥ #{v ≤ 1}`` at the root (adding a ``v ≤ 1`` user never
-  lowers the equilibrium objective);
-* decorrelated: ``Σ_{i<lo} max(w_i I^s(lo), w_i I^s(hi)) + Σ_{undecided} max(0, w_i I^s(hi))``.
+    f(m) ≤ Σ_k max_{lo_k ≤ m_k ≤ hi_k} max_{u in that interval} φ_k(m_k, u):
 
-Each bound equals ``f`` when ``lo = hi``.  Nodes whose bound is at most the
-incumbent plus the tie tolerance ``tol`` are pruned, so the answer is optimal
-within ``tol`` (the same tie tolerance enumeration uses, default
-``1e-9 ×`` the objective's scale); the proven bound is
-``max(incumbent, largest pruned bound)`` and is reported in
-``extra["proven_bound"]``.  The slack of a box of width ``h`` is
-``O(h / n)`` per community (leakage saturates like ``1/m``), while leaving the
-optimum by ``Δ`` users costs ``O(Δ² / n)`` — so few boxes survive and
-``n = 10⁶`` with ``K ≤ 10`` solves in seconds (``benchmarks/community.py``).
+K one-dimensional problems.  ``φ_k`` is monotone in ``u`` (first best: linear;
+equilibrium: decreasing; decorrelated: monotone in ``P^s(u)``), so the inner
+max is an end point; the outer max is an exact scan when the range has at most
+:data:`SCAN_EXACT` counts, else a max over that many blocks each bounded
+using concavity of the prefix sums of sorted values (:meth:`CountModel._unit_bound`).
+The bound equals ``f`` when ``lo = hi``.  Lemma 3 fixes ``lo_k ≥ #{v ≤ 1}``
+at the root for the equilibrium (adding a ``v ≤ 1`` user never lowers the
+equilibrium objective, so some optimum has them all sharing).
+
+Nodes whose bound is at most the incumbent plus the tie tolerance ``tol`` are
+pruned, so the answer is optimal within ``tol`` (the same tie tolerance
+enumeration uses, default ``1e-9 ×`` the objective's scale); the proven bound
+``max(incumbent, largest pruned bound)`` is reported in
+``extra["proven_bound"]``.  The own-count effect (by far the strongest) is
+handled exactly by the scans; only the cross-community effect of the other
+counts' ranges is relaxed, so few boxes survive and ``n = 10⁶`` with
+``K ≤ 10`` solves in about a second of CPU (``benchmarks/community.py``).
 There is no polynomial guarantee on the node count for general ``K``; on a
 time or node limit the best profile is returned with its proven bound and gap.
 """
@@ -102,6 +105,7 @@ class SortedCommunities:
         self.K = market.K
         self.sizes = market.sizes
         self.order = []          # global user indices of community k, by ascending value (stable)
+        self.sorted_values = []  # their values, ascending
         self.V, self.Wp, self.Wn, self.Vmin1 = [], [], [], []
         self.forced_eq = np.zeros(self.K, dtype=np.int64)   # #{v <= 1}: share in equilibrium (Lemma 3)
         self.below1 = np.zeros(self.K, dtype=np.int64)      # #{v < 1}
@@ -111,6 +115,7 @@ class SortedCommunities:
             o = np.argsort(vk, kind="stable")
             vs = vk[o]
             self.order.append(o + starts[k])
+            self.sorted_values.append(vs)
             w = 1.0 - vs
             z = np.zeros(1)
             self.V.append(np.concatenate([z, np.cumsum(vs)]))
@@ -217,16 +222,32 @@ class CountModel:
         on ``[a, b]`` it ranges over ``[min(Wp(a), Wp(b)), Wp(clip(#{v<1}, a, b))]``,
         and ``V`` is nondecreasing.  First best and decorrelated ``φ`` are
         bilinear in (``Wp``, ``u``) resp. (``Wp``, ``P^s(u)``), so the max over the
-        rectangle is at a corner; equilibrium ``φ`` is decreasing in ``u`` and in
-        ``V`` and ``m (δ²/d + κu)`` is increasing in ``m`` (``δ²/d + κ u = P^n − P^s > 0``).
+        rectangle is at a corner; equilibrium ``φ`` is decreasing in ``u`` and, for
+        fixed ``u``, concave in ``m`` (bounded by its end tangents, see the code).
         """
         sc = self.sc
         d, dl, t2 = self.d[k], self.delta[k], self.t2[k]
         us = xs / (1.0 + b * xs / d)
         if self.problem == "equilibrium":
+            # φ is decreasing in u, so φ(m, u(m)) ≤ φ(m, u_s) with u_s = u at b; for fixed u,
+            # φ(m) = const + m c − g V(m) is concave in m (V convex: values sorted ascending), so on
+            # [a, b] it lies below both end tangents L_a(m) = φ(a) + Δ_a (m − a) and
+            # L_b(m) = φ(b) + Δ_{b−1} (m − b), Δ_j = c − g v_(j); the bound is max_m min(L_a, L_b).
             Ps = dl * t2 / d + us * t2 * t2 / (d * d)
             g = Ps * Ps / (t2 - Ps)
-            return self.nk[k] * (self.beta[k] - us) + b * (dl * dl / d + self.kappa[k] * us) - g * sc.V[k][a]
+            c = dl * dl / d + self.kappa[k] * us
+            V = sc.V[k]
+            base = self.nk[k] * (self.beta[k] - us)
+            fa = base + a * c - g * V[a]
+            fb = base + b * c - g * V[b]
+            top = V.shape[0] - 1
+            da = c - g * (V[np.minimum(a + 1, top)] - V[a])
+            db = c - g * (V[b] - V[np.maximum(b - 1, 0)])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ms = (fb - fa + da * a - db * b) / (da - db)
+            ms = np.clip(np.where(np.isfinite(ms), ms, a), a, b)
+            cross = np.minimum(fa + da * (ms - a), fb + db * (ms - b))
+            return np.where(a == b, fa, np.where(da <= 0, fa, np.where(db >= 0, fb, cross)))
         ul = xl / (1.0 + a * xl / d)
         wa = sc.Wp[k][a] + sc.Wn[k][a]
         wb = sc.Wp[k][b] + sc.Wn[k][b]
@@ -278,11 +299,13 @@ class CountModel:
         return total, point
 
 
-def _enumerate_counts(model: CountModel, lo, hi, deadline):
+def _enumerate_counts(model: CountModel, lo, hi, deadline, tol=None):
+    """Every count vector of the box; with ``tol``, also every count vector within ``tol`` of the best."""
     shape = tuple(int(x) for x in (hi - lo + 1))
     total = int(np.prod(shape))
     best, best_m = -np.inf, None
     done = 0
+    cand_f, cand_m = [], []
     for start in range(0, total, BATCH):
         if deadline is not None and time.perf_counter() > deadline and best_m is not None:
             break
@@ -292,8 +315,56 @@ def _enumerate_counts(model: CountModel, lo, hi, deadline):
         j = int(np.argmax(f))
         if f[j] > best:
             best, best_m = float(f[j]), M[j].copy()
+        if tol is not None:
+            keep = f >= best - tol
+            cand_f.append(f[keep])
+            cand_m.append(M[keep])
         done += idx.size
-    return best, best_m, done, total
+    ties = None
+    if tol is not None and cand_f:
+        f, M = np.concatenate(cand_f), np.concatenate(cand_m)
+        ties = M[f >= best - tol]
+    return best, best_m, done, total, ties
+
+
+def tied_profiles(sc: SortedCommunities, counts, n: int, limit: int):
+    """Every profile with these counts whose sharers have the lowest values in each community.
+
+    Within community ``k`` the users with ``v < t`` share and those with ``v > t``
+    do not, ``t = v_(m_k)`` the ``m_k``-th smallest value; any ``m_k − #{v < t}``
+    of the users with ``v = t`` (exact equality) complete the sharers.  Raises
+    :class:`~dm_opt.errors.LimitExceeded` beyond ``limit`` profiles.
+    """
+    import itertools
+    from math import comb
+
+    from ..errors import LimitExceeded
+
+    choices = []
+    total = 1
+    for k in range(sc.K):
+        order = sc.order[k]
+        m = int(counts[k])
+        vs = sc.sorted_values[k]
+        if m == 0 or m == vs.size or vs[m] != vs[m - 1]:
+            choices.append([order[:m]])
+            continue
+        t = vs[m - 1]
+        lt = int(np.searchsorted(vs, t, side="left"))
+        eq = int(np.searchsorted(vs, t, side="right"))
+        total *= comb(eq - lt, m - lt)
+        if total > limit:
+            raise LimitExceeded(f"more than {limit} optimal profiles (ties among equal values); "
+                                f"raise max_optima or use all_optima=False")
+        choices.append([np.concatenate([order[:lt], order[lt:eq][list(c)]])
+                        for c in itertools.combinations(range(eq - lt), m - lt)])
+    out = []
+    for combo in itertools.product(*choices):
+        a = np.zeros(n, dtype=np.int8)
+        for idx in combo:
+            a[idx] = 1
+        out.append(a)
+    return out
 
 
 def _branch_and_bound(model: CountModel, lo, hi, tol, deadline, max_nodes):
@@ -379,25 +450,31 @@ def _branch_and_bound(model: CountModel, lo, hi, tol, deadline, max_nodes):
 
 
 def solve_counts(market, problem: str, *, tol: float = 0.0, time_limit: float | None = None,
-                 strategy: str = "auto", max_nodes: int = DEFAULT_MAX_NODES):
+                 strategy: str = "auto", max_nodes: int = DEFAULT_MAX_NODES, all_optima: bool = False):
     """Optimal count vector of ``problem``; returns a dict (``counts``, ``value``, ``bound``, …).
 
     ``strategy``: ``"enumerate"`` (every count vector), ``"bnb"`` (branch-and-bound)
     or ``"auto"`` (enumerate when there are at most :data:`ENUMERATE_MAX`).
+    ``all_optima`` (enumeration only) adds ``ties``: every count vector within
+    ``tol`` of the best (without Lemma 3's restriction, which could hide ties).
     """
     t0 = time.perf_counter()
     model = CountModel(market, problem)
     deadline = None if time_limit is None else t0 + float(time_limit)
     lo = np.zeros(market.K, dtype=np.int64)
     hi = market.sizes.astype(np.int64).copy()
-    if problem == "equilibrium":
+    if problem == "equilibrium" and not all_optima:
         lo = model.sc.forced_eq.copy()            # Lemma 3 (weakly optimal to share when v <= 1)
     space = int(np.prod((hi - lo + 1).astype(float)))
     if strategy not in ("auto", "enumerate", "bnb"):
         raise ProblemError(f"strategy must be 'auto', 'enumerate' or 'bnb', got {strategy!r}")
     use_enum = strategy == "enumerate" or (strategy == "auto" and space <= ENUMERATE_MAX)
+    if all_optima and not use_enum:
+        raise ProblemError(f"all_optima with method 'community' evaluates every count vector; there are "
+                           f"{space} (> {ENUMERATE_MAX}) here — solve without all_optima")
+    ties = None
     if use_enum:
-        best, m, done, total = _enumerate_counts(model, lo, hi, deadline)
+        best, m, done, total, ties = _enumerate_counts(model, lo, hi, deadline, tol if all_optima else None)
         if done < total:
             status = Termination.TIME_LIMIT
             bound = float("inf")   # no bound on unvisited count vectors without bounding: use bnb for that
@@ -409,7 +486,7 @@ def solve_counts(market, problem: str, *, tol: float = 0.0, time_limit: float | 
         used = "bnb"
     return {"counts": m, "value": best, "bound": bound, "nodes": nodes, "status": status,
             "strategy": used, "evaluations": model.evaluations, "seconds": time.perf_counter() - t0,
-            "count_vectors": space, "sorted": model.sc}
+            "count_vectors": space, "sorted": model.sc, "ties": ties}
 
 
 def sweep_values(market, values_rows, problem: str = "equilibrium", *, progress: bool = False):
@@ -481,7 +558,7 @@ class CommunityBackend(Backend):
     name = "community"
     problems = frozenset(PROBLEMS)
     general_objectives = False
-    supports_all_optima = False
+    supports_all_optima = True
 
     def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
         from ..markets.community import CommunityMarket
@@ -490,10 +567,7 @@ class CommunityBackend(Backend):
             raise ProblemError("method 'community' needs a CommunityMarket (dm_opt.CommunityMarket)")
         if constraints:
             raise ProblemError("method 'community' does not take side constraints")
-        if all_optima:
-            raise ProblemError("method 'community' cannot list all optima; use "
-                               "solve(market.to_gaussian(), ..., method='enumerate', all_optima=True)")
-        allowed = {"strategy", "max_nodes"}
+        allowed = {"strategy", "max_nodes", "max_optima"}
         unknown = set(options) - allowed
         if unknown:
             raise ProblemError(f"unknown option(s) for method 'community': {', '.join(sorted(unknown))}; "
@@ -504,13 +578,23 @@ class CommunityBackend(Backend):
         t0 = time.perf_counter()
         sc = sorted_communities(market)
         t1 = time.perf_counter()
-        out = solve_counts(market, objective.name, tol=tol, time_limit=time_limit, **options)
+        options = dict(options)
+        max_optima = int(options.pop("max_optima", 4096))
+        out = solve_counts(market, objective.name, tol=tol, time_limit=time_limit, all_optima=all_optima,
+                           **options)
         profile = None if out["counts"] is None else sc.profile(out["counts"], market.n)
+        optima = None
+        if all_optima and out["status"] is Termination.OPTIMAL:
+            optima = []
+            for m in out["ties"]:
+                optima += tied_profiles(sc, m, market.n, max_optima - len(optima))
+            optima.sort(key=lambda a: int(np.dot(a.astype(np.int64), 1 << np.arange(market.n, dtype=np.int64)))
+                        if market.n < 63 else 0)
         msg = ""
         if out["status"] is not Termination.OPTIMAL:
             msg = f"community {out['strategy']} stopped ({out['status']}) after {out['nodes']} nodes"
         return RawSolution(
-            profile=profile, status=out["status"], bound=out["bound"], nodes=out["nodes"],
+            profile=profile, status=out["status"], bound=out["bound"], nodes=out["nodes"], optima=optima,
             build_seconds=t1 - t0, solve_seconds=time.perf_counter() - t1, message=msg,
             extra={"counts": None if out["counts"] is None else out["counts"].tolist(),
                    "strategy": out["strategy"], "count_vectors": out["count_vectors"],

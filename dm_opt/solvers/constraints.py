@@ -13,6 +13,13 @@ Accepted as a :class:`SideConstraints` or a plain dict with the same keys::
 
 :meth:`SideConstraints.feasible` is the exact check every backend's answer is
 verified with (and the filter the tests apply to enumeration).
+
+:func:`dm_opt.solve` validates ``constraints`` with :meth:`SideConstraints.from_any`
+and :meth:`SideConstraints.check_problem` before any backend runs, and
+``method="auto"`` then picks a backend with ``supports_constraints`` (``bnb``).
+How ``bnb`` honours each constraint exactly (pruning by counts, forced users,
+a lower bound on payments from Prop 2, exact checks of every incumbent) is in
+``docs/exact_solvers_bnb.md``.  No feasible profile gives status ``infeasible``.
 """
 
 from __future__ import annotations

@@ -33,6 +33,13 @@ optimal and ``λ^k ∈ ∂V(q)`` (weak duality), so the bilevel planner problem
 concave, so ``V = V_Λ`` on a region iff it holds at the region's vertices;
 a vertex where ``V < V_Λ`` yields a new dual vertex).
 
+Duals: cvxpy's HiGHS interface (cvxpy 1.9, HiGHS 1.16) returns duals for both
+equality and inequality constraints of these LPs (``constraint.dual_value``);
+for a maximisation the dual of ``Σ_a y = q`` is ``∂V/∂q`` with the sign used
+here, and the obedience duals are ``μ ≥ 0``.  This is checked by the tests
+(supergradient inequality against an independent scipy oracle, and every
+reported λ verified to lie in ``proj D``), so highspy is not called directly.
+
 Tolerances: HiGHS' primal/dual feasibility tolerance is 1e-7; values are
 compared with :data:`VALUE_TOL` relative to the instance's payoff scale.
 """
@@ -366,6 +373,98 @@ class PlatformLP:
         return lower, upper, P
 
 
+class PlatformHighs:
+    """``P_q`` held in one live ``highspy.Highs`` model for long sweeps: a new ``q``
+    only changes the bounds of the record-count rows, and HiGHS re-optimises from
+    the previous optimal basis (warm start), which cvxpy's interface does not do
+    (it builds a new ``Highs`` object per solve).  Same formulation as
+    :class:`PlatformLP` (compact suffix sums for the slides' merchant, dense
+    otherwise); returns :class:`PlatformSolution` without intervals.
+    The row duals of HiGHS for this maximisation are ``∂V/∂q`` directly
+    (checked against :class:`PlatformLP` in the tests).
+    """
+
+    def __init__(self, market: InfoDesignMarket):
+        import highspy
+
+        _silence_highs_banner()
+        self.market = market
+        m, n = market.m, market.n
+        E = record_matrix(market)
+        if _threshold_form(market):
+            N1 = n + 1
+            idx = np.arange(m * N1).reshape(m, N1)
+            r_ = idx[:, :n].ravel()
+            Dt = sp.csr_matrix((np.r_[np.ones(m * N1), -np.ones(m * n)],
+                                (np.r_[np.arange(m * N1), r_], np.r_[np.arange(m * N1), idx[:, 1:].ravel()])),
+                               shape=(m * N1, m * N1))
+            Dy = sp.csr_matrix((np.ones(m * n), (r_, np.arange(m * n))), shape=(m * N1, m * n))
+            kfirst = np.searchsorted(market.types, market.fees, side="left")
+            rows, cols = np.nonzero(~np.eye(m, dtype=bool))
+            R = len(rows)
+            fee = market.fees
+            Ob = sp.csr_matrix((np.r_[fee[rows], -fee[cols]],
+                                (np.r_[np.arange(R), np.arange(R)],
+                                 np.r_[idx[rows, kfirst[rows]], idx[rows, kfirst[cols]]])), shape=(R, m * N1))
+            A = sp.bmat([[E, None], [-Dy, Dt], [None, Ob]], format="csc")
+            ncol_T = m * N1
+            row_lo = np.r_[np.zeros(n), np.zeros(m * N1), np.zeros(R)]
+            row_hi = np.r_[np.zeros(n), np.zeros(m * N1), np.full(R, highspy.kHighsInf)]
+        else:
+            G, pairs = obedience_matrix(market)
+            rows, cols = pairs[:, 0], pairs[:, 1]
+            R = G.shape[0]
+            A = sp.vstack([E, G], format="csc")
+            ncol_T = 0
+            row_lo = np.r_[np.zeros(n), np.zeros(R)]
+            row_hi = np.r_[np.zeros(n), np.full(R, highspy.kHighsInf)]
+        self._obe_rows = np.arange(A.shape[0] - R, A.shape[0])
+        self._pairs = np.c_[rows, cols] if R else np.zeros((0, 2), int)
+        ncol = m * n + ncol_T
+        lp_ = highspy.HighsLp()
+        lp_.num_col_, lp_.num_row_ = ncol, A.shape[0]
+        lp_.col_cost_ = np.r_[market.v.ravel(), np.zeros(ncol_T)]
+        lp_.col_lower_ = np.r_[np.zeros(m * n), np.full(ncol_T, -highspy.kHighsInf)]
+        lp_.col_upper_ = np.full(ncol, highspy.kHighsInf)
+        lp_.row_lower_, lp_.row_upper_ = row_lo, row_hi
+        lp_.sense_ = highspy.ObjSense.kMaximize
+        lp_.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp_.a_matrix_.start_ = A.indptr
+        lp_.a_matrix_.index_ = A.indices
+        lp_.a_matrix_.value_ = A.data
+        lp_.a_matrix_.num_col_, lp_.a_matrix_.num_row_ = ncol, A.shape[0]
+        self.h = highspy.Highs()
+        self.h.setOptionValue("output_flag", False)
+        self.h.setOptionValue("simplex_strategy", LP_OPTIONS["simplex_strategy"])
+        self.h.passModel(lp_)
+        self._rec = np.arange(n, dtype=np.int32)
+        self._highspy = highspy
+
+    def solve(self, q) -> PlatformSolution:
+        market = self.market
+        q = market.database(q)
+        t0 = time.perf_counter()
+        self.h.changeRowsBounds(len(self._rec), self._rec, q, q)
+        self.h.run()
+        if self.h.getModelStatus() != self._highspy.HighsModelStatus.kOptimal:
+            raise SolverFailed(f"P_q (highspy): {self.h.modelStatusToString(self.h.getModelStatus())}")
+        sol = self.h.getSolution()
+        m, n = market.m, market.n
+        col = np.asarray(sol.col_value)
+        y = np.clip(col[: m * n].reshape(m, n), 0.0, None)
+        rd = np.asarray(sol.row_dual)
+        lam = rd[:n].copy()
+        mu = np.zeros((m, m))
+        if len(self._pairs):
+            mu[self._pairs[:, 0], self._pairs[:, 1]] = np.clip(-rd[self._obe_rows], 0.0, None)
+        value = float(self.h.getInfo().objective_function_value)
+        x = mechanism_from_y(market, y, q)
+        return PlatformSolution(
+            status=Termination.OPTIMAL, q=_frozen(q), value=value, y=_frozen(y), x=_frozen(x),
+            supergradient=_frozen(lam), obedience_duals=_frozen(mu),
+            consumer_utility=_frozen(market.consumer_utility(x)), seconds=time.perf_counter() - t0)
+
+
 def solve_platform(market: InfoDesignMarket, q, *, intervals: bool = True) -> PlatformSolution:
     """One-off ``P_q`` (builds the model; use :class:`PlatformLP` for sweeps)."""
     return PlatformLP(market).solve(q, intervals=intervals)
@@ -646,6 +745,7 @@ class EfficiencyResult:
     allocations: tuple
     seconds: float
     message: str = ""
+    piece_values: np.ndarray | None = None   # (K,) optimum of each planner piece LP
 
 
 def constrained_efficiency(market: InfoDesignMarket, *, method: str = "auto",
@@ -682,7 +782,8 @@ def constrained_efficiency(market: InfoDesignMarket, *, method: str = "auto",
         q=_frozen(q), x=_frozen(x), y=_frozen(y), platform_value=float(np.sum(market.v * y)),
         consumer_utility=_frozen(market.consumer_utility(x)), pieces=pieces.gradients,
         optimal_pieces=winners, allocations=allocs, seconds=time.perf_counter() - t0,
-        message=f"{len(pieces.gradients)} pieces of V, {pieces.lp_solves} P_q solves")
+        message=f"{len(pieces.gradients)} pieces of V, {pieces.lp_solves} P_q solves",
+        piece_values=_frozen(vals))
 
 
 #: Default bound on the KKT multipliers in the MILP, × payoff scale.
@@ -788,7 +889,16 @@ class EquilibriumPiece:
     family (relative-interior witness).  ``welfare_min``/``welfare_max`` are
     the infimum/supremum of ``Σ(v+u)y − r̄Σq`` over the family; ``efficient``
     says whether the witness attains ``W°``; ``all_efficient`` whether every
-    member does (``welfare_min ≥ W° − tol``).  ``kind`` records which exact
+    member does (``welfare_min ≥ W° − tol``).  ``kkt`` is the slides'
+    supergradient characterisation at the witness (Proposition "constrained
+    efficient iff x solves P_q and ∃ψ ∈ Ψ_q ..."), with ``Ψ_q`` the
+    supergradients of the concave piece ``W_k`` of ``W`` for a gradient ``λ^k``
+    optimal at ``q``: ``W_k(q') = max{Σ(v+u)y : y feasible at q', Σvy ≥ λ^k·q'}``
+    is concave and equals ``W`` wherever ``λ^k ∈ ∂V``, and KKT for
+    ``max W_k(q) − r̄Σq`` over ``0 ≤ q ≤ q̄`` (the sign conditions on ψ) holds iff
+    ``q`` solves the planner's piece LP ``k``.  ``W = max_k W_k`` need not be
+    concave, so ``kkt`` is necessary for ``efficient``; the two are reported
+    separately.  ``kind`` records which exact
     linear reformulation described the family (``"fixed-price"``,
     ``"fixed-database"``, ``"ray"``).
     """
@@ -805,6 +915,7 @@ class EquilibriumPiece:
     welfare_max: float
     efficient: bool
     all_efficient: bool
+    kkt: bool = False
 
     @property
     def no_trade(self) -> bool:
@@ -934,7 +1045,8 @@ def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
             else:
                 undecided.append((pattern, S))
                 continue
-            piece = _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, np.array(rhs), umin, tol, eff.welfare)
+            piece = _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, np.array(rhs), umin, tol, eff.welfare,
+                                    L, eff.piece_values)
             if piece is not None:
                 found.append(piece)
     # the same equilibria can be found from a face and its sub-faces; keep distinct families
@@ -948,7 +1060,7 @@ def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
                             time.perf_counter() - t0)
 
 
-def _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, rhs, umin, tol, W0):
+def _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, rhs, umin, tol, W0, L=None, piece_values=None):
     """One (face, pattern) family as an LP; None if it is empty.
 
     ``fixed-price``: variables (q, y), price ``λ^S(ω)`` constant on sellers.
@@ -1029,11 +1141,16 @@ def _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, rhs, umin, tol, W0):
     x = mechanism_from_y(market, yv, qv)
     zeta = np.where(qbar > 0, qv / np.where(qbar > 0, qbar, 1.0), 0.0)
     efftol = 1e-6 * max(1.0, abs(W0)) * _scale(market)
+    kkt = False
+    if L is not None and piece_values is not None:
+        Vq = float(np.sum(market.v * yv))
+        opt_k = np.flatnonzero(L @ qv <= Vq + efftol)          # gradients optimal at the witness
+        kkt = bool(np.any(np.asarray(piece_values)[opt_k] <= witness_w + efftol))
     return EquilibriumPiece(
         pattern=tuple(int(s) for s in pat), active=tuple(int(k) for k in S), kind=kind, q=_frozen(qv),
         zeta=_frozen(zeta), x=_frozen(x), price=_frozen(pv), welfare=witness_w,
         welfare_min=float(wmin), welfare_max=float(wmax),
-        efficient=bool(witness_w >= W0 - efftol), all_efficient=bool(wmin >= W0 - efftol))
+        efficient=bool(witness_w >= W0 - efftol), all_efficient=bool(wmin >= W0 - efftol), kkt=kkt)
 
 
 def _null_direction(A: np.ndarray) -> np.ndarray | None:
@@ -1242,7 +1359,7 @@ def complete_markets(market: InfoDesignMarket) -> CompleteMarketResult:
 
 
 __all__ = [
-    "PlatformLP", "PlatformSolution", "solve_platform", "FaceLP", "WelfareSolution", "welfare",
+    "PlatformLP", "PlatformHighs", "PlatformSolution", "solve_platform", "FaceLP", "WelfareSolution", "welfare",
     "ValuePieces", "value_pieces", "PieceLP", "EfficiencyResult", "constrained_efficiency",
     "record_matrix", "obedience_matrix", "mechanism_from_y", "VALUE_TOL", "PIECES_MAX_N",
     "EquilibriumPiece", "EquilibriaResult", "equilibria", "UnionResult", "data_union",

@@ -513,8 +513,8 @@ def _round_profile(x: np.ndarray) -> np.ndarray:
 def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraints | None = None,
                time_limit: float | None = None, tol: float = 0.0, n_tangents: int = DEFAULT_TANGENTS,
                symmetric: bool = True, cuts=DEFAULT_CUTS, tangent_form: str = "perspective",
-               posterior_form: str = "precision", rel_gap: float = DEFAULT_REL_GAP, max_rounds: int = 200, polish: bool = True,
-               threads: int | None = None) -> RawSolution:
+               posterior_form: str = "precision", rel_gap: float = DEFAULT_REL_GAP, max_rounds: int = 200,
+               polish: bool = True, threads: int | None = None) -> RawSolution:
     """Outer-approximation loop around HiGHS (see the module docstring for the certificate)."""
     import highspy
 

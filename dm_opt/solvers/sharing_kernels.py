@@ -91,6 +91,10 @@ def ordered_match_power(order, samples, qs, alpha, beta, cost, cost_is_matrix):
     """
     N = order.shape[0]
     m = samples.copy()
+    # cache m_k^(−β_k): one power per oracle call instead of two
+    mp = np.empty(N)
+    for k in range(N):
+        mp[k] = m[k] ** (-beta[k])
     cap = 1024
     edges = np.empty((cap, 2), dtype=np.int64)
     E = 0
@@ -101,11 +105,11 @@ def ordered_match_power(order, samples, qs, alpha, beta, cost, cost_is_matrix):
             l = order[b]
             calls += 1
             cn = cost[n, l] if cost_is_matrix else cost[n, 0]
-            gain_n = alpha[n] * (m[n] ** (-beta[n]) - (m[n] + qs[l]) ** (-beta[n])) - cn
+            gain_n = alpha[n] * (mp[n] - (m[n] + qs[l]) ** (-beta[n])) - cn
             if gain_n > 0.0:
                 calls += 1
                 cl = cost[l, n] if cost_is_matrix else cost[l, 0]
-                gain_l = alpha[l] * (m[l] ** (-beta[l]) - (m[l] + qs[n]) ** (-beta[l])) - cl
+                gain_l = alpha[l] * (mp[l] - (m[l] + qs[n]) ** (-beta[l])) - cl
                 if gain_l > 0.0:
                     if E == cap:
                         cap *= 2
@@ -117,6 +121,8 @@ def ordered_match_power(order, samples, qs, alpha, beta, cost, cost_is_matrix):
                     E += 1
                     m[n] += qs[l]
                     m[l] += qs[n]
+                    mp[n] = m[n] ** (-beta[n])
+                    mp[l] = m[l] ** (-beta[l])
     return edges[:E].copy(), calls
 
 

@@ -226,6 +226,9 @@ def _solve_milp(market, prob: BuyerProblem, max_rounds: int = 200, time_limit: f
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("mip_abs_gap", 1e-12)
+    # tight feasibility so the tangent cuts bind to ~1e-9 (defaults 1e-7/1e-6 leave y above f(z))
+    h.setOptionValue("primal_feasibility_tolerance", 1e-9)
+    h.setOptionValue("mip_feasibility_tolerance", 1e-9)
     if time_limit is not None:
         h.setOptionValue("time_limit", float(time_limit))
     inf = highspy.kHighsInf
@@ -296,7 +299,11 @@ def _auto(market) -> str:
 
 
 def solve_buyer(market: SharingMarket, prob: BuyerProblem, method: str = "auto", **kw) -> BuyerSolution:
-    """Solve one buyer problem exactly with ``method`` (see module docstring)."""
+    """Solve one buyer problem exactly with ``method`` (see module docstring).
+
+    Limits: ``node_limit`` (bnb), ``time_limit`` seconds / ``max_rounds`` (milp); when
+    hit, the best bundle is returned with a proven bound and a non-optimal status.
+    """
     if method not in METHODS:
         raise ProblemError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "auto":
@@ -304,8 +311,8 @@ def solve_buyer(market: SharingMarket, prob: BuyerProblem, method: str = "auto",
     if method == "enumerate":
         return _solve_enumerate(market, prob)
     if method == "bnb":
-        return _solve_bnb(market, prob)
-    return _solve_milp(market, prob, **kw)
+        return _solve_bnb(market, prob, **{k: v for k, v in kw.items() if k == "node_limit"})
+    return _solve_milp(market, prob, **{k: v for k, v in kw.items() if k in ("max_rounds", "time_limit")})
 
 
 # ----------------------------------------------------------------- welfare

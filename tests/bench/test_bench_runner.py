@@ -171,3 +171,27 @@ def test_model_directory_skips_other_kinds(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InstanceError, match="no gaussian_market"):
         from_files([tmp_path / "empty"])
+
+
+def test_time_limit_overrun_is_noted():
+    import time as _time
+
+    from dm_opt.result import Termination
+    from dm_opt.solvers import base
+
+    class Slow(base.Backend):
+        name = "slow-test"
+
+        def run(self, market, objective, **kw):
+            if market.n > 4:                    # not during the warm-up (n = 4)
+                _time.sleep(1.2)
+            a = np.ones(market.n, np.int8)
+            return base.RawSolution(a, Termination.TIME_LIMIT, float("inf"))
+
+    base.register(Slow)
+    try:
+        grid = run_grid(generated(["wishart"], [5], 1), ["slow-test"], ["equilibrium"], time_limit=0.1,
+                        reference_max_n=0, memory="none")
+    finally:
+        base._REGISTRY.pop("slow-test", None)
+    assert "over the 0.1 s time limit" in grid.rows[0]["message"]

@@ -127,3 +127,11 @@ def test_validation_and_files(tmp_path):
     for problem in ("uniform_sweep", "pigovian", "post_tax_equilibrium"):
         assert main(["solve", "models/ammo/taxes_example.toml", "--problem", problem, "--json"]) == 0
     assert main(["solve", "models/ammo/taxes_pigovian.toml", "--problem", "post_tax_equilibrium"]) == 2
+
+
+@pytest.mark.slow   # first call JIT-compiles the bnb kernels (~10 s when the numba cache is cold)
+def test_sweep_with_bnb_matches_enumeration():
+    m = random_market(7, 9)
+    a, b = T.uniform_tax_sweep(m, method="enumerate"), T.uniform_tax_sweep(m, method="bnb")
+    assert np.allclose([p.hi for p in a.pieces], [p.hi for p in b.pieces], rtol=1e-9)
+    assert np.allclose([p.surplus for p in a.pieces], [p.surplus for p in b.pieces], atol=1e-12)

@@ -152,6 +152,9 @@ def test_uniform_payment_envelope_identity():
             return naive_virtual_best(m, phi)[0]
         assert math.isclose(st.integral(), (F(2 * st.edges[0]) - F(2 * st.edges[-1])) / 2, rel_tol=1e-9)
         assert np.all(np.diff(st.A) <= 1e-15)                 # A_i nonincreasing in x
+        assert st(st.edges[0]) == st.A[0] and st(st.edges[-1] + 1.0) == 0.0
+        with pytest.raises(dm_opt.ProblemError):
+            st(st.edges[0] - 1e-3)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -376,3 +379,13 @@ def test_thm_b3_part2_and_part4_inefficient(seed):
     assert V.thm_b3_case(vm).predicts_inefficient
     out, fb = mech_vs_first_best(vm)
     assert out.profile[2:].any() and out.surplus < fb - 1e-12
+
+
+@pytest.mark.slow   # first call JIT-compiles the bnb kernels (~10 s when the numba cache is cold)
+def test_other_exact_backend_agrees_with_enumeration():
+    rng = np.random.default_rng(77)
+    m = market(8, 77, rng.uniform(0, 2, 8))
+    vm = V.ValuationMarket(m, [V.uniform(0, 2)] * 8)
+    a, b = V.mechanism(vm, method="enumerate"), V.mechanism(vm, method="bnb")
+    assert np.array_equal(a.profile, b.profile) and np.allclose(a.payments, b.payments, rtol=1e-9, atol=1e-12)
+    assert np.allclose(V.vcg(m, method="enumerate").prices, V.vcg(m, method="bnb").prices, rtol=1e-9, atol=1e-12)

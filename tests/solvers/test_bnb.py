@@ -7,6 +7,7 @@ different optimal profile of a tied instance).
 """
 
 import itertools
+import zlib
 
 import numpy as np
 import pytest
@@ -77,6 +78,17 @@ def test_bnb_equals_enumeration(problem, seed):
         check_against_enumeration(m, obj, raw, tol)
 
 
+@pytest.mark.parametrize("options", [{"modular": False}, {"order": "index"}, {"order": "weight"},
+                                     {"order": "dynamic"}, {"lemma3": False}])
+def test_bnb_options_equal_enumeration(options):
+    rng = np.random.default_rng(zlib.crc32(repr(sorted(options.items())).encode()))  # deterministic
+    for it in range(45):
+        m = random_market(rng)
+        obj = m.objective(PROBLEMS[it % 3])
+        tol = default_tol(m, obj)
+        check_against_enumeration(m, obj, branch_and_bound(m, obj, tol=tol, **options), tol)
+
+
 @pytest.mark.parametrize("problem", PROBLEMS)
 def test_solve_bnb_result(problem):
     m = dm_opt.GaussianMarket(G.wishart(9, 3), G.straddle(9, 3))
@@ -126,13 +138,14 @@ def test_node_bounds_dominate_every_completion(seed):
         state = rng.integers(0, 3, n).astype(np.int8)
         lo, hi = (state == 1).astype(np.int8), (state != 2).astype(np.int8)
         x_lo, x_hi = m.posterior_var(lo), m.posterior_var(hi)
-        b = node_bound(state, x_lo, x_hi, m.sigma2, m.noise_var, obj.c, obj.d, obj.e, obj.k)
+        # writable copies: the kernels' compiled signature (read-only arrays would compile again)
+        s2, t2, c, d, e, k = (np.array(x, dtype=float) for x in (m.sigma2, m.noise_var, obj.c, obj.d, obj.e, obj.k))
+        b = node_bound(state, x_lo, x_hi, s2, t2, c, d, e, k)
         own_single = np.array([m.own_leakage(np.eye(n, dtype=np.int8)[i])[i] for i in range(n)])
         bo = oracle_node_bound(state, m.leakage(lo), m.leakage(hi), m.own_leakage(lo), m.own_leakage(hi),
                                own_single, obj)
         P_lo, P_hi = m.posterior_cov(lo), m.posterior_cov(hi)
-        bm = modular_bound(state, P_lo, P_hi, x_lo, x_hi, m.sigma2, m.noise_var, obj.c, obj.d, obj.e, obj.k,
-                           np.empty(n))
+        bm = modular_bound(state, P_lo, P_hi, x_lo, x_hi, s2, t2, c, d, e, k, np.empty(3 * n))
         best = max(m.evaluate(obj, a) for a in _completions(state))
         slack = 1e-10 * (1 + abs(best))
         assert b >= best - slack and bo >= best - slack and bm >= best - slack

@@ -78,6 +78,25 @@ def test_bnb_honours_constraints_exactly(problem, seed):
     assert checked >= 15
 
 
+@pytest.mark.parametrize("problem", ["first_best", "equilibrium", "decorrelated"])
+@pytest.mark.parametrize("options", [{"generic": True}, {"search": "best"}])
+def test_other_search_paths_honour_constraints(problem, options):
+    """The oracle path and best-first search apply the same constraint logic (Python loop)."""
+    rng = np.random.default_rng(90 + len(problem))
+    for _ in range(12):
+        m = random_market(rng, int(rng.integers(2, 7)))
+        cons = random_constraints(rng, m, problem)
+        if cons is None:
+            continue
+        ref = naive_best(m, problem, cons)
+        r = dm_opt.solve(m, problem, method="bnb", constraints=cons, **options)
+        if ref == -np.inf:
+            assert r.status is Termination.INFEASIBLE
+            continue
+        assert r.is_optimal and cons.feasible(m, problem, r.profile)
+        assert abs(r.objective - ref) <= r.tie_tol
+
+
 @pytest.mark.parametrize("problem", ["equilibrium", "decorrelated"])
 def test_budget_alone(problem):
     rng = np.random.default_rng(3)

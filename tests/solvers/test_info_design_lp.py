@@ -106,6 +106,24 @@ def test_platform_value_matches_oracle_and_is_homogeneous_concave(seed):
         assert mid >= 0.5 * (s1.value + s2.value) - TOL                             # concavity
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_highspy_warm_start_model_agrees(seed):
+    """PlatformHighs (live highspy model, warm starts) gives V(q), a valid supergradient and
+    nonnegative reduced costs with its obedience duals μ ≥ 0 (dual feasibility of (λ, μ))."""
+    rng = np.random.default_rng(50 + seed)
+    market = random_market(rng, 4, general=seed == 2)
+    A, B = lp.PlatformLP(market), lp.PlatformHighs(market)
+    face = lp.FaceLP(market, A)
+    for _ in range(6):
+        q = rand_q(rng, market)
+        b = B.solve(q)
+        assert abs(b.value - A.solve(q).value) <= TOL
+        assert abs(b.supergradient @ q - b.value) <= 1e-7
+        assert oracle_in_D(market, b.supergradient, 1e-7)
+        assert face.reduced_costs(b).min() >= -1e-7
+        assert np.all(b.obedience_duals >= 0)
+
+
 def test_compact_and_dense_formulations_agree():
     rng = np.random.default_rng(7)
     market = random_market(rng, 6)
@@ -189,7 +207,7 @@ def _grid_best(market, steps):
 
 
 @pytest.mark.parametrize("seed, n, steps", [
-    (0, 2, 41), (2, 2, 21), (3, 3, 7),
+    (0, 2, 25), (2, 2, 15), (3, 3, 6),
     pytest.param(1, 2, 81, marks=pytest.mark.slow), pytest.param(4, 3, 15, marks=pytest.mark.slow),
     pytest.param(5, 3, 15, marks=pytest.mark.slow)])
 def test_constrained_efficiency_vs_grid_search(seed, n, steps):
@@ -206,6 +224,20 @@ def test_constrained_efficiency_vs_grid_search(seed, n, steps):
     assert abs(float(np.sum(market.v * y)) - V) <= 1e-6        # x° solves P_q°
     assert abs(V + float(np.sum(market.u * y)) - market.reservation * r.q.sum() - r.welfare) <= 1e-6
     assert np.all(r.q <= market.prior + 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_milp_matches_piece_enumeration(seed):
+    """The KKT MILP (bounded duals) against the exact piece method; the MILP's allocation is
+    re-evaluated exactly, so equal welfare means it found a constrained-efficient allocation."""
+    rng = np.random.default_rng(1000 + seed)
+    market = random_market(rng, 2 + seed % 3, gu=rng.uniform(0.5, 2), gp=rng.uniform(0, 0.4),
+                           general=seed == 5)
+    a = lp.constrained_efficiency(market, method="pieces")
+    b = lp.constrained_efficiency(market, method="milp")
+    assert b.status.value == "optimal"
+    assert abs(a.welfare - b.welfare) <= 1e-7
+    assert b.bound >= b.welfare - 1e-9
 
 
 def _face_ranges(market, r):
@@ -260,6 +292,8 @@ def test_two_type_example(gamma_u, rbar, q1):
     # the slides' Claim: γ_u < r̄ ⇒ every equilibrium is no-trade (hence inefficient, W° > 0)
     E = lp.equilibria(market)
     assert E.complete
+    for p in E.pieces:                           # slides' characterisation agrees here
+        assert p.kkt == p.efficient
     if gamma_u < rbar:
         assert E.all_no_trade and len(E.pieces) >= 1 and r.welfare > 0
         assert not any(p.efficient for p in E.pieces)
@@ -298,7 +332,7 @@ def test_merchant_weighted_full_disclosure_and_efficient_equilibria(seed):
         assert abs(s.value - market.gamma_pi * float(market.types @ q)) <= 1e-7
     E = lp.equilibria(market)
     assert E.complete and len(E.pieces) >= 1
-    assert E.all_efficient
+    assert E.all_efficient and all(p.kkt for p in E.pieces)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -324,6 +358,7 @@ def test_equilibrium_witnesses_satisfy_the_definition(seed):
         np.testing.assert_allclose(p.zeta * market.prior, p.q, atol=1e-12)
         assert p.welfare <= E.efficient_welfare + 1e-6
         assert p.welfare_min - 1e-9 <= p.welfare <= p.welfare_max + 1e-9
+        assert p.kkt or not p.efficient          # the supergradient conditions are necessary
 
 
 def _equilibrium_at(market, q):

@@ -4,6 +4,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dm_opt import ProblemError, SharingMarket
 from dm_opt.solvers import sharing_mechanisms as M
@@ -53,6 +55,15 @@ def test_redistribution_balances_budget_and_matches_paper_when_signs_agree():
         assert np.all(np.abs(td) <= np.abs(t) + 1e-15) and np.all(td * t.sum() >= -1e-15)
         same = np.abs(t) * np.sign(t.sum() or 1.0)
         np.testing.assert_allclose(M.redistribute(same), M.redistribute_literal(same), atol=1e-15)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=12))
+def test_redistribution_budget_balance_property(t):
+    t = np.array(t)
+    td = M.redistribute(t)
+    assert abs(td.sum() - t.sum()) <= 1e-9 * max(1.0, np.abs(t).sum())
+    assert np.all(np.abs(td) <= np.abs(t) + 1e-12)
 
 
 def test_literal_equations_23_26_break_budget_balance_with_mixed_signs():

@@ -162,3 +162,9 @@ def test_bnb_node_limit_reports_bound():
     cut = W._solve_bnb(m, prob, node_limit=3)
     assert cut.status is Termination.NODE_LIMIT
     assert cut.value <= exact.value + 1e-12 <= cut.bound + 2e-12
+
+
+def test_limits_pass_through_welfare_max():
+    m = rand_power(30, 6, Q=3)
+    r = W.welfare_max(m, "bnb", node_limit=2)
+    assert r.status is Termination.NODE_LIMIT and r.bound >= r.welfare and r.gap > 0
