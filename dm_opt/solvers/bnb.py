@@ -15,8 +15,12 @@ is nonincreasing in the others' set (submodularity, Lemma 1; Property 4), so
 it lies between its values at the two extreme completions.  The sum of the
 per-user maxima over those ranges bounds ``f`` on the node
 (:func:`dm_opt.solvers.bnb_kernels.node_bound` for the Gaussian market,
-:func:`oracle_node_bound` for any leakage oracle).  Both extreme completions
-are themselves profiles and are tried as incumbents at every node.
+:func:`oracle_node_bound` for any leakage oracle).  For the Gaussian market a
+second, modular bound from Woodbury identities (:func:`~dm_opt.solvers.bnb_kernels.modular_bound`)
+charges each free user the least leakage change her choice causes to the
+others; the node bound is the smaller one (10–60× fewer nodes at n = 40–50).
+Both extreme completions are themselves profiles and are tried as incumbents
+at every node.  Validity proofs: ``docs/exact_solvers_bnb.md``.
 
 Two implementations of the same search:
 

@@ -788,6 +788,8 @@ def constrained_efficiency(market: InfoDesignMarket, *, method: str = "auto",
 
 #: Default bound on the KKT multipliers in the MILP, × payoff scale.
 MILP_DUAL_BOUND = 100.0
+#: Relative MIP gap at which HiGHS may stop and call the MILP optimal.
+MILP_REL_GAP = 1e-9
 
 
 def constrained_efficiency_milp(market: InfoDesignMarket, *, dual_bound: float | None = None,
@@ -839,9 +841,16 @@ def constrained_efficiency_milp(market: InfoDesignMarket, *, dual_bound: float |
     cons += [rc >= 0, rc <= cp.multiply(M_rc, 1 - z)]
     obj = (market.v + market.u).ravel() @ y - market.reservation * cp.sum(q)
     prob = cp.Problem(cp.Maximize(obj), cons)
-    opts = {"time_limit": float(time_limit)} if time_limit else {}
+    # HiGHS' default MIP gaps (1e-4 relative, 1e-6 absolute) would stop short of an exact optimum
+    opts = {"mip_rel_gap": MILP_REL_GAP, "mip_abs_gap": 0.0}
+    if time_limit:
+        opts["time_limit"] = float(time_limit)
+    import warnings
+
     try:
-        prob.solve(solver=cp.HIGHS, **opts)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # cvxpy's "may be inaccurate" at a time limit
+            prob.solve(solver=cp.HIGHS, **opts)
     except cp.error.SolverError as exc:  # pragma: no cover
         raise SolverFailed(f"HiGHS failed on the efficiency MILP: {exc}") from None
     build_solve = time.perf_counter() - t0
@@ -852,15 +861,16 @@ def constrained_efficiency_milp(market: InfoDesignMarket, *, dual_bound: float |
     # exact re-evaluation of the allocation: best x on the optimal face of P_q°
     ws = welfare(market, qv)
     value = ws.value - market.reservation * float(qv.sum())
-    stats = prob.solver_stats
-    bound = float(getattr(stats, "extra_stats", None).mip_dual_bound) if (
-        getattr(stats, "extra_stats", None) is not None and hasattr(stats.extra_stats, "mip_dual_bound")) else float(prob.value)
-    status = Termination.OPTIMAL if prob.status == "optimal" else Termination.TIME_LIMIT
     from ..result import relative_gap
-    bound = max(bound, value)
+
+    info = getattr(prob.solver_stats, "extra_stats", None)
+    # cvxpy hands HiGHS min(−objective): its MIP dual bound is the negated upper bound
+    mip_bound = -float(info.mip_dual_bound) if info is not None and hasattr(info, "mip_dual_bound") else np.inf
+    status = Termination.OPTIMAL if prob.status == "optimal" else Termination.TIME_LIMIT
+    bound = max(mip_bound if np.isfinite(mip_bound) else np.inf, value)
+    gap = relative_gap(value, bound)
     return EfficiencyResult(
-        status=status, method="milp", welfare=value, bound=bound,
-        gap=relative_gap(value, bound) if status is not Termination.OPTIMAL else 0.0,
+        status=status, method="milp", welfare=value, bound=bound, gap=gap,
         q=_frozen(qv), x=ws.x, y=ws.y, platform_value=ws.platform_value,
         consumer_utility=ws.consumer_utility, pieces=_frozen(np.zeros((0, n))), optimal_pieces=(),
         allocations=((_frozen(qv), ws.x),), seconds=time.perf_counter() - t0,

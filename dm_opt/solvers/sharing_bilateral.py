@@ -148,6 +148,8 @@ def check_top_agent(market: SharingMarket, order=None, *, tol: float = PREF_TOL)
                                  f"preferred to agent {j} (q = {market.query_samples[j]:g})")
         return PropertyCheck("top_agent", True, tuple(o.tolist()), "closed form",
                              message="power family, recipient-independent costs, distinct sample sizes")
+    if market.family == "power" and market.n > MAX_TABLE_AGENTS:
+        return _top_agent_power_pairs(market, o, tol)
     P = _table(market)
     k, i, j, S = K.top_agent_violation(P, o, tol)
     if k < 0:
@@ -159,6 +161,50 @@ def check_top_agent(market: SharingMarket, order=None, *, tol: float = PREF_TOL)
                          message=f"agent {k} does not strictly prefer {sorted(members(S) + (i,))} "
                          f"({vi:.6g}) to {sorted(members(S) + (j,))} ({vj:.6g}), although agent {i} is "
                          f"ranked above agent {j}")
+
+
+#: Largest N for the O(N³) closed-form top-agent check with pair-specific costs.
+MAX_PAIR_CHECK_AGENTS = 400
+
+
+def _top_agent_power_pairs(market: SharingMarket, o: np.ndarray, tol: float) -> PropertyCheck:
+    """Top agent property for the power family with pair costs, exactly, in ``O(N³)``.
+
+    For agent ``k`` and ``i`` ranked above ``j``:
+    ``D(m) = f_k(m + q_i) − f_k(m + q_j) − (c_k(i) − c_k(j))`` with ``f_k`` concave,
+    where ``m = n_k + Σ_{l∈S} q_l`` over sets ``S`` avoiding ``k, i, j``.  ``D`` is
+    monotone in ``m`` (its derivative ``f'(m+q_i) − f'(m+q_j)`` has the sign of
+    ``q_j − q_i`` since ``f'`` decreases), so its minimum over the achievable
+    ``m`` is at ``S = ∅`` or ``S`` = all the others; checking both is exact.
+    """
+    N = market.n
+    if N > MAX_PAIR_CHECK_AGENTS:
+        return PropertyCheck("top_agent", None, tuple(o.tolist()), "none",
+                             message=f"pair-specific costs at N = {N} > {MAX_PAIR_CHECK_AGENTS}: not checked")
+    C = market.cost_matrix()
+    q = market.query_samples
+    total = float(q.sum())
+    a_idx, b_idx = np.triu_indices(N, 1)
+    I, J = o[a_idx], o[b_idx]
+    for k in range(N):
+        keep = (I != k) & (J != k)
+        i, j = I[keep], J[keep]
+        lo = market.samples[k]
+        hi = lo + total - q[k] - q[i] - q[j]
+        f = lambda m: market.alpha[k] * (1.0 - m ** (-market.beta[k]))  # noqa: E731
+        for m0, S_all in ((lo, False), (hi, True)):
+            D = f(m0 + q[i]) - f(m0 + q[j]) - (C[k, i] - C[k, j])
+            bad = np.flatnonzero(~(D > tol))
+            if bad.size:
+                b = int(bad[0])
+                ii, jj = int(i[b]), int(j[b])
+                S = tuple(x for x in range(N) if x not in (k, ii, jj)) if S_all else ()
+                return PropertyCheck("top_agent", False, tuple(o.tolist()), "closed form (pairs)", agent=k,
+                                     pair=(ii, jj), base_set=S,
+                                     message=f"agent {k} does not strictly prefer adding {ii} to adding {jj} "
+                                     f"to {'all other agents' if S_all else 'the empty set'}, although {ii} is "
+                                     f"ranked above {jj}")
+    return PropertyCheck("top_agent", True, tuple(o.tolist()), "closed form (pairs)")
 
 
 def check_limited_complementarity(market: SharingMarket, order=None, *, tol: float = PREF_TOL) -> PropertyCheck:

@@ -11,6 +11,8 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dm_opt
 from dm_opt import generators as G
@@ -378,3 +380,35 @@ def test_auto_with_constraints_picks_a_constraint_backend():
     # an empty constraint set is no constraint: enumeration again
     r = dm_opt.solve(m, "equilibrium", constraints={})
     assert r.method == "enumerate"
+
+
+def test_lemma3_not_applied_with_constraints():
+    """Fixing v <= 1 users in would violate max_sharers here; constraints switch it off."""
+    m = dm_opt.GaussianMarket(G.wishart(6, 2), [0.2, 0.5, 0.9, 0.3, 2.0, 1.5])
+    raw = branch_and_bound(m, m.objective("equilibrium"), constraints={"max_sharers": 2})
+    assert raw.extra["fixed_by_lemma3"] == 0 and raw.profile.sum() <= 2
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10**6), problem=st.sampled_from(PROBLEMS))
+def test_optimum_invariant_under_relabelling_users(seed, problem):
+    """Permuting the users (Σ, v, τ² together) permutes the problem: same optimal value."""
+    rng = np.random.default_rng(seed)
+    m = random_market(rng, n=int(rng.integers(2, 12)))
+    perm = rng.permutation(m.n)
+    mp = dm_opt.GaussianMarket(m.cov[np.ix_(perm, perm)], m.values[perm], m.noise_var[perm])
+    r = dm_opt.solve(m, problem, method="bnb")
+    q = dm_opt.solve(mp, problem, method="bnb")
+    assert abs(r.objective - q.objective) <= r.tie_tol + q.tie_tol
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("problem", PROBLEMS)
+def test_bnb_equals_enumeration_deeper_trees(problem):
+    """n = 14..18: deeper trees, where the slab updates and the modular bound do most work."""
+    rng = np.random.default_rng(2024 + PROBLEMS.index(problem))
+    for _ in range(25):
+        m = random_market(rng, n=int(rng.integers(14, 19)))
+        obj = m.objective(problem)
+        tol = default_tol(m, obj)
+        check_against_enumeration(m, obj, branch_and_bound(m, obj, tol=tol), tol)

@@ -290,11 +290,29 @@ def test_ordered_match_large_power_instance_undecided_lc_refuses_then_runs():
     # pair-specific costs at N > 16: limited complementarity cannot be decided -> refuse by default
     rng = np.random.default_rng(0)
     N = 20
-    C = rng.uniform(0, 0.01, (N, N))
+    C = np.repeat(rng.uniform(0, 0.01, (N, 1)), N, axis=1)       # given as a matrix: "pair-specific"
     m = SharingMarket.power(rng.choice(np.arange(10, 5000), N, replace=False).astype(float), cost=C)
-    ta = B.check_top_agent
-    with pytest.raises((B.AssumptionError, LimitExceeded)):
+    assert B.check_top_agent(m).holds is True and B.check_top_agent(m).method == "closed form (pairs)"
+    assert B.check_limited_complementarity(m).holds is None
+    with pytest.raises(B.AssumptionError, match="could not be checked"):
         B.ordered_match(m)
     r = B.ordered_match(m, order=np.argsort(-m.samples), check=False)
     assert r.assumptions_hold is None and r.oracle_calls <= N * (N - 1)
-    del ta
+
+
+def test_closed_form_pair_check_agrees_with_exhaustive():
+    """The O(N³) top-agent check for power markets with pair costs (monotone D(m),
+    extremes S = ∅ and S = all others) against the exhaustive table check."""
+    rng = np.random.default_rng(4)
+    seen = set()
+    for t in range(60):
+        N = 6
+        m = SharingMarket.power(rng.choice(np.arange(10, 400), N, replace=False).astype(float),
+                                alpha=rng.uniform(0.5, 3, N), beta=rng.uniform(0.2, 1.0, N),
+                                cost=rng.uniform(0, 0.004, (N, 1)) + 10.0 ** rng.uniform(-9, -3) * rng.uniform(size=(N, N)))
+        order = np.argsort(-m.samples)
+        fast = B._top_agent_power_pairs(m, order, B.PREF_TOL)
+        exact = B.check_top_agent(SharingMarket.from_table(m.bilateral_table()), order)
+        assert fast.holds == exact.holds
+        seen.add(fast.holds)
+    assert seen == {True, False}
