@@ -34,8 +34,6 @@ sets of agents are bit masks (bit ``j`` = agent ``j``) in the table family.
 from __future__ import annotations
 
 import numbers
-from typing import Iterable
-
 import numpy as np
 
 from ..errors import InstanceError, LimitExceeded, ProblemError
