@@ -20,9 +20,18 @@ from .markets.sharing import SharingMarket
 from .leakage import MixtureMarket, MutualInformationMarket, TabulatedMarket, check_properties
 from .markets.platforms import JoiningValues, TwoPlatformMarket
 from .result import SolveResult, Termination
-from .solvers.pyomo_model import to_pyomo
 
 __version__ = "0.1.0"
+
+
+def to_pyomo(market, problem="first_best", **kw):
+    """The MILP of SPEC §1.2 as a Pyomo ``ConcreteModel`` (see :mod:`dm_opt.solvers.pyomo_model`).
+
+    Imported on first call: Pyomo is not loaded by ``import dm_opt``.
+    """
+    from .solvers.pyomo_model import to_pyomo as _to_pyomo
+
+    return _to_pyomo(market, problem, **kw)
 
 __all__ = [
     "to_pyomo",

@@ -74,7 +74,7 @@ def write_outputs(out_dir, grid, *, instances, time_limit, meta: dict | None = N
     else:
         count = {k: sum(r["agreement"] == k for r in grid.rows) for k in ("agree", "consistent", "unchecked")}
         text += [f"No disagreement: {count['agree']} run(s) checked against enumeration, "
-                 f"{count['consistent']} cross-checked between exact methods only, "
+                 f"{count['consistent']} cross-checked against other methods only (no enumeration), "
                  f"{count['unchecked']} unchecked (no reference)."]
     p = os.path.join(out_dir, "summary.md")
     with open(p, "w") as fh:

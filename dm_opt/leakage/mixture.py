@@ -41,6 +41,10 @@ class MixtureMarket(OracleMarketMixin):
         ``τ_i² > 0`` (same in every component; default 1).
     """
 
+    #: Properties 1–4 of §5.1 hold for every instance (proved in AMMO Appendix A / by linearity of μ),
+    #: so bound-based solvers need not check them.
+    properties_proven = True
+
     kind = "gaussian_mixture"
 
     def __init__(self, probabilities, covariances, values, noise_var=None, *, name: str | None = None,

@@ -51,6 +51,10 @@ class MutualInformationMarket(OracleMarketMixin):
     validated by it.  ``values`` are per nat of leaked information.
     """
 
+    #: Properties 1–4 of §5.1 hold for every instance (proved in AMMO Appendix A / by linearity of μ),
+    #: so bound-based solvers need not check them.
+    properties_proven = True
+
     kind = "gaussian_mutual_information"
 
     def __init__(self, cov, values, noise_var=None, *, name: str | None = None,

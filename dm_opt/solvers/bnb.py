@@ -522,10 +522,36 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
     if gaussian and search == "depth":
         return _gaussian_dfs(market, objective, setup, order_arr, prefer_in, order_name=order,
                              modular=modular, **kw)
+    if not isinstance(market, GaussianMarket):
+        _require_bound_properties(market)
     evaluate = (_GaussianFreshNodes(market, objective, setup, modular) if gaussian
                 else _OracleNodes(market, objective, setup))
     return _python_search(market, objective, setup, order_arr, prefer_in, evaluate, search=search,
                           path="gaussian-fresh" if gaussian else "oracle", **kw)
+
+
+def _require_bound_properties(market) -> None:
+    """The oracle bounds are valid only under Properties 3–4 of §5.1 (monotone leakage,
+    own leakage nonincreasing in the others' set).  Markets whose class proves them
+    (``properties_proven = True``: Gaussian MSE, mutual information, mixtures) pass; any
+    other oracle (e.g. a user-supplied table) is checked exhaustively, and refused if they
+    fail, since the search would otherwise be silently wrong."""
+    if getattr(market, "properties_proven", False):
+        return
+    from ..leakage.properties import MAX_CHECK_N, check_properties
+
+    if market.n > MAX_CHECK_N:
+        raise ProblemError(
+            f"method 'bnb' needs Properties 3-4 (monotone leakage, submodular own leakage) and cannot "
+            f"verify them for this {type(market).__name__} with n = {market.n} > {MAX_CHECK_N}; "
+            f"use method='enumerate'")
+    report = check_properties(market)
+    failed = [p for p in (3, 4) if report.holds.get(p) is False]
+    if failed:
+        first = report.first(failed[0])
+        raise ProblemError(
+            f"method 'bnb' is not valid for this market: Property {failed[0]} fails "
+            f"({first.detail if first else 'see dm_opt.check_properties'}); use method='enumerate'")
 
 
 @register

@@ -895,6 +895,9 @@ def constrained_efficiency_milp(market: InfoDesignMarket, *, dual_bound: float |
 
 #: Largest |Ω| for :func:`equilibria` (3^|Ω| supply patterns × faces of V).
 EQUILIBRIA_MAX_N = 4
+#: A bilinear family whose largest interior slack (SCIP, feasibility tolerance 1e-6)
+#: is below this is treated as empty.
+SCIP_SLACK_TOL = 1e-5
 
 ZERO, MID, FULL = 0, 1, 2
 _PATTERN_NAMES = {ZERO: "none", MID: "some", FULL: "all"}
@@ -1002,7 +1005,7 @@ def _faces(L: np.ndarray, tol: float) -> list[tuple]:
 
 def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
                efficiency: EfficiencyResult | None = None,
-               max_n: int = EQUILIBRIA_MAX_N) -> EquilibriaResult:
+               max_n: int = EQUILIBRIA_MAX_N, bilinear: str = "auto") -> EquilibriaResult:
     """Every competitive equilibrium of a small economy (GLP Definition (a)–(d)).
 
     An equilibrium is ``q* = ζ* q̄``, ``x*`` optimal in ``P_{q*}``,
@@ -1017,7 +1020,12 @@ def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
     type (``|S| = 1`` or the gradients agree there), or the database is
     pinned down by the pattern, or the database moves on a ray (homogeneity of
     degree one lets us divide by its length).  Other combinations (only
-    possible for ``|Ω| ≥ 3``) are reported as ``undecided``.
+    possible for ``|Ω| ≥ 3``) have bilinear terms ``θ_k q(ω)`` (price weights ×
+    database); with ``bilinear="scip"`` (``"auto"``: when pyscipopt is
+    installed) they are decided by SCIP's spatial branch-and-bound (global
+    optimum of the interior slack, so emptiness is decided up to SCIP's
+    feasibility tolerance 1e-6; their welfare range is over the closure of the
+    family); otherwise they are reported as ``undecided``.
 
     Convention for non-selling types (``q*(ω) = 0``): ``P_{q*}`` leaves
     ``x*(·|ω)`` free, so the consumer condition uses the most favourable
@@ -1041,6 +1049,14 @@ def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
     umin = market.u.min(axis=0)
     G, _ = obedience_matrix(market)
     faces = _faces(L, 1e-9)
+    if bilinear == "auto":
+        try:
+            import pyscipopt  # noqa: F401
+            use_scip = True
+        except ImportError:
+            use_scip = False
+    else:
+        use_scip = bilinear in ("scip", "scip-all")
     # the origin: every gradient is optimal at q = 0
     faces_all = tuple(range(K))
     found, undecided = [], []
@@ -1061,12 +1077,24 @@ def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
             dim = n - rank
             if price_fixed:
                 kind = "fixed-price"
+            elif bilinear == "scip-all":     # testing: decide every non-fixed-price family by SCIP
+                kind = "bilinear"
+                found_p = _equilibrium_scip(market, G, LS, S, pat, Amat, np.array(rhs), umin, eff.welfare,
+                                            L, eff.piece_values)
+                if found_p is not False:
+                    found.append(found_p)
+                continue
             elif dim == 0:
                 kind = "fixed-database"
             elif dim == 1 and not F.any():
                 kind = "ray"
             else:
-                undecided.append((pattern, S))
+                piece = _equilibrium_scip(market, G, LS, S, pat, Amat, np.array(rhs), umin, eff.welfare,
+                                          L, eff.piece_values) if use_scip else None
+                if piece is None and not use_scip:
+                    undecided.append((pattern, S))
+                elif piece is not False:
+                    found.append(piece)
                 continue
             piece = _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, np.array(rhs), umin, tol, eff.welfare,
                                     L, eff.piece_values)
@@ -1083,7 +1111,8 @@ def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
                             time.perf_counter() - t0)
 
 
-def _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, rhs, umin, tol, W0, L=None, piece_values=None):
+def _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, rhs, umin, tol, W0, L=None, piece_values=None,
+                    price=None):
     """One (face, pattern) family as an LP; None if it is empty.
 
     ``fixed-price``: variables (q, y), price ``λ^S(ω)`` constant on sellers.
@@ -1097,7 +1126,7 @@ def _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, rhs, umin, tol, W0, L
     theta = cp.Variable(len(S), nonneg=True)
     y = cp.Variable((m, n), nonneg=True)
     slack = cp.Variable()
-    p = LS.T @ theta                                          # a price on the face
+    p = LS.T @ theta if price is None else price            # a price on the face
     cons = [cp.sum(theta) == 1, slack <= 1.0]
     if G.shape[0]:
         cons.append(G @ cp.reshape(y, (m * n,), order="C") >= 0)
@@ -1134,7 +1163,8 @@ def _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, rhs, umin, tol, W0, L
         cons.append(cp.sum(cp.multiply(market.v, y)) >= LS[k] @ q)
     for w in np.flatnonzero(~Z):
         if kind == "fixed-price":
-            lhs = float(LS[0, w]) * q[w] + Uy[w] - rbar * q[w]
+            pw = float(LS[0, w]) if price is None else float(price[w])
+            lhs = pw * q[w] + Uy[w] - rbar * q[w]
         else:
             lhs = p[w] * float(q[w]) + Uy[w] - rbar * float(q[w])
         cons.append(lhs == 0 if pat[w] == MID else lhs >= 0)
@@ -1152,7 +1182,7 @@ def _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, rhs, umin, tol, W0, L
     prw = cp.Problem(cp.Maximize(wexpr), cons + [slack >= 0.5 * smax])
     _solve(prw, "equilibrium witness")
     yv = np.clip(np.asarray(y.value, float), 0, None)
-    pv = np.asarray(LS.T @ np.asarray(theta.value, float), float)
+    pv = np.asarray(LS.T @ np.asarray(theta.value, float), float) if price is None else np.asarray(price, float)
     if kind == "ray":
         t = 0.5 * tmax
         qv, yv = t * qconst, t * yv
@@ -1174,6 +1204,82 @@ def _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, rhs, umin, tol, W0, L
         zeta=_frozen(zeta), x=_frozen(x), price=_frozen(pv), welfare=witness_w,
         welfare_min=float(wmin), welfare_max=float(wmax),
         efficient=bool(witness_w >= W0 - efftol), all_efficient=bool(wmin >= W0 - efftol), kkt=kkt)
+
+
+def _equilibrium_scip(market, G, LS, S, pat, Amat, rhs, umin, W0, L, piece_values):
+    """A bilinear (face, pattern) family decided by SCIP (nonconvex QCP, global).
+
+    Same constraints as :func:`_equilibrium_lp` with the price ``p = Σ_k θ_k λ^k``
+    multiplying the database on sellers.  Returns an :class:`EquilibriumPiece`
+    (kind ``"bilinear"``), or ``False`` when the family is empty."""
+    import pyscipopt as ps
+
+    n, m = market.n, market.m
+    qbar, rbar = market.prior, market.reservation
+    Z, M_, F = pat == ZERO, pat == MID, pat == FULL
+    Gd = G.toarray() if G.shape[0] else np.zeros((0, m * n))
+
+    def build(objective: str, smin: float | None):
+        mdl = ps.Model()
+        mdl.hideOutput()
+        mdl.setParam("limits/time", 60.0)
+        th = [mdl.addVar(lb=0, ub=1) for _ in S]
+        q = [mdl.addVar(lb=0, ub=float(qbar[w])) for w in range(n)]
+        y = [[mdl.addVar(lb=0, ub=float(qbar[w])) for w in range(n)] for _ in range(m)]
+        sl = mdl.addVar(lb=-1, ub=1)
+        mdl.addCons(ps.quicksum(th) == 1)
+        for w in range(n):
+            mdl.addCons(ps.quicksum(y[a][w] for a in range(m)) == q[w])
+        for r in range(Gd.shape[0]):
+            nz = np.flatnonzero(Gd[r])
+            mdl.addCons(ps.quicksum(float(Gd[r, j]) * y[j // n][j % n] for j in nz) >= 0)
+        for r in range(len(Amat)):
+            mdl.addCons(ps.quicksum(float(Amat[r, w]) * q[w] for w in range(n) if Amat[r, w] != 0) == float(rhs[r]))
+        vy = ps.quicksum(float(market.v[a, w]) * y[a][w] for a in range(m) for w in range(n))
+        for k in range(len(S)):
+            mdl.addCons(vy >= ps.quicksum(float(LS[k, w]) * q[w] for w in range(n)))
+        for w in np.flatnonzero(Z):
+            mdl.addCons(ps.quicksum(float(LS[k, w]) * th[k] for k in range(len(S))) + float(umin[w]) <= rbar)
+        for w in np.flatnonzero(~Z):
+            lhs = (ps.quicksum(float(LS[k, w]) * th[k] * q[w] for k in range(len(S)))
+                   + ps.quicksum(float(market.u[a, w]) * y[a][w] for a in range(m)) - rbar * q[w])
+            mdl.addCons(lhs == 0 if pat[w] == MID else lhs >= 0)
+        for w in np.flatnonzero(M_):
+            mdl.addCons(sl <= q[w])
+            mdl.addCons(sl <= float(qbar[w]) - q[w])
+        if smin is not None:
+            mdl.addCons(sl >= smin)
+        wel = ps.quicksum(float(market.v[a, w] + market.u[a, w]) * y[a][w] for a in range(m) for w in range(n)) \
+            - rbar * ps.quicksum(q)
+        if objective == "slack":
+            mdl.setObjective(sl, "maximize")
+        else:
+            mdl.setObjective(wel, "maximize" if objective == "max" else "minimize")
+        mdl.optimize()
+        if mdl.getStatus() not in ("optimal",) or mdl.getNSols() == 0:
+            return None
+        sol = mdl.getBestSol()
+        return (mdl.getObjVal(), np.array([sol[t] for t in th]), np.array([sol[v] for v in q]),
+                np.array([[sol[y[a][w]] for w in range(n)] for a in range(m)]))
+
+    r = build("slack", None)
+    if r is None or r[0] <= SCIP_SLACK_TOL:
+        return False
+    smax = r[0]
+    lo, hi, wit = build("min", 0.0), build("max", 0.0), build("max", 0.5 * smax)
+    if wit is None or lo is None or hi is None:  # pragma: no cover
+        return False
+    # polish: with the price weights θ fixed the family is linear; the witness comes from HiGHS
+    pol = _equilibrium_lp(_cp(), market, G, LS, S, pat, "fixed-price", Amat, rhs, umin, 1e-7, W0, L,
+                          piece_values, price=LS.T @ wit[1])
+    if pol is None:
+        return False
+    return EquilibriumPiece(
+        pattern=pol.pattern, active=pol.active, kind="bilinear", q=pol.q, zeta=pol.zeta, x=pol.x,
+        price=pol.price, welfare=pol.welfare, welfare_min=min(float(lo[0]), pol.welfare),
+        welfare_max=max(float(hi[0]), pol.welfare), efficient=pol.efficient,
+        all_efficient=bool(min(float(lo[0]), pol.welfare) >= W0 - 1e-6 * max(1.0, abs(W0)) * _scale(market)),
+        kkt=pol.kkt)
 
 
 def _null_direction(A: np.ndarray) -> np.ndarray | None:

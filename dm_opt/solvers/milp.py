@@ -468,8 +468,9 @@ def to_highs(model: MilpModel, names: bool = False):
     """
     import highspy
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    from .highs import new_highs
+
+    h = new_highs()
     lp = highspy.HighsLp()
     lp.num_col_ = model.num_col
     lp.num_row_ = model.A.shape[0]

@@ -26,8 +26,6 @@ reproduces the welfare-maximising graph.
 from __future__ import annotations
 
 import itertools
-import os
-import sys
 import time
 from dataclasses import dataclass
 
@@ -179,29 +177,6 @@ def _solve_bnb(market, prob: BuyerProblem, node_limit: int = BNB_NODE_LIMIT) -> 
     return BuyerSolution(units, v, max(v, bound - c0) if status is not Termination.OPTIMAL else v, status, int(nodes))
 
 
-_BANNER_SILENCED = False
-
-
-def _silence_highs_banner() -> None:
-    """HiGHS prints a banner to fd 1 when the first ``Highs()`` is built, which
-    would corrupt ``dm-opt solve --json``; build the first one with fd 1 muted."""
-    global _BANNER_SILENCED
-    if _BANNER_SILENCED:
-        return
-    import highspy
-
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-    _BANNER_SILENCED = True
-
-
 def _solve_milp(market, prob: BuyerProblem, max_rounds: int = 200, time_limit: float | None = None) -> BuyerSolution:
     """Outer approximation with HiGHS: ``max y − Σ p_j x_j``, ``y ≤ f(z_t) + f'(z_t)(z − z_t)``
     for tangent points ``z_t``, ``z = Σ q_j x_j``; add a tangent at the incumbent until tight."""
@@ -209,7 +184,9 @@ def _solve_milp(market, prob: BuyerProblem, max_rounds: int = 200, time_limit: f
         raise ProblemError("method 'milp' needs the power family; use 'enumerate' for tables")
     import highspy
 
-    _silence_highs_banner()
+    from .highs import silence_banner
+
+    silence_banner()
     i, N = prob.buyer, market.n
     free, ub, m0, c0, fixed = _power_reduced(market, prob)
     a, b = float(market.alpha[i]), float(market.beta[i])

@@ -91,15 +91,24 @@ def test_wrong_backend_is_flagged(fake_backends):
 
 
 def test_cross_check_without_reference():
-    rows = [{"instance": "p", "problem": "equilibrium", "method": m, "status": "optimal", "objective": f,
-             "bound": f, "profile": "1", "agreement": "n/a", "tie_tol": 1e-12, "check_message": "",
-             "ref_objective": None} for m, f in (("x", 1.0), ("y", 1.1))]
+    def row(m, f, status="optimal", bound=None):
+        return {"instance": "p", "problem": "equilibrium", "method": m, "status": status, "objective": f,
+                "bound": f if bound is None else bound, "profile": "1", "agreement": "n/a", "tie_tol": 1e-12,
+                "check_message": "", "ref_objective": None}
+
+    # x claims optimal 1.0 but y holds a profile worth 1.1: x is provably wrong, y is not contradicted
+    rows = [row("x", 1.0), row("y", 1.1)]
     bad = check_agreement(rows)
-    assert len(bad) == 2 and "no enumeration reference" in bad[0]["check_message"]
-    rows[1]["objective"] = rows[1]["bound"] = 1.0
-    for r in rows:
-        r["agreement"] = "n/a"
-    assert check_agreement(rows) == [] and rows[0]["agreement"] == "consistent"
+    assert [r["method"] for r in bad] == ["x"] and "no enumeration reference" in bad[0]["check_message"]
+    assert rows[1]["agreement"] == "consistent"
+    # a time-limited run whose bound is below another method's incumbent
+    rows = [row("x", 1.0), row("z", 0.5, status="time_limit", bound=0.9)]
+    assert [r["method"] for r in check_agreement(rows)] == ["z"]
+    # agreeing methods; a lone method is unchecked
+    rows = [row("x", 1.0), row("y", 1.0), row("z", 0.8, status="time_limit", bound=1.3)]
+    assert check_agreement(rows) == [] and {r["agreement"] for r in rows} == {"consistent"}
+    rows = [row("x", 1.0)]
+    assert check_agreement(rows) == [] and rows[0]["agreement"] == "unchecked"
 
 
 def test_unknown_and_failing_methods_recorded(fake_backends):

@@ -40,3 +40,13 @@ def test_milp_refuses_non_gaussian_oracles():
     m = next(markets(0, n=4))
     with pytest.raises(dm_opt.ProblemError):
         dm_opt.solve(m, "equilibrium", "milp")
+
+
+def test_bnb_refuses_tables_violating_the_properties_its_bounds_need():
+    """A user table that is not submodular (Property 4) would make the bounds invalid: refused."""
+    t = np.zeros((4, 2))
+    t[1], t[2], t[3] = [0.1, 0.1], [0.2, 0.5], [0.9, 0.55]   # user 0's own marginal grows: 0.1 -> 0.7
+    m = TabulatedMarket(t, [1.5, 0.5])
+    with pytest.raises(dm_opt.ProblemError, match="Property 4"):
+        dm_opt.solve(m, "first_best", "bnb")
+    assert dm_opt.solve(m, "first_best", "enumerate").is_optimal   # enumeration needs no property

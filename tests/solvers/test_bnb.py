@@ -210,6 +210,8 @@ def test_lemma3_footnote10_ties_keep_the_optimum():
 class OracleOnly:
     """Exposes only the leakage-oracle protocol of a GaussianMarket (no posterior access)."""
 
+    properties_proven = True   # it is Gaussian MSE underneath (Lemma 1), so bnb need not check
+
     def __init__(self, market):
         self._m = market
 
@@ -412,3 +414,15 @@ def test_bnb_equals_enumeration_deeper_trees(problem):
         obj = m.objective(problem)
         tol = default_tol(m, obj)
         check_against_enumeration(m, obj, branch_and_bound(m, obj, tol=tol), tol)
+
+
+def test_generic_path_checks_properties_of_undeclared_oracles():
+    """An oracle that does not declare Properties 3-4 is checked before the search (and passes here)."""
+    m = dm_opt.GaussianMarket(G.wishart(6, 3), np.linspace(0.2, 1.8, 6))
+
+    class Undeclared(OracleOnly):
+        properties_proven = False
+
+    r = dm_opt.solve(Undeclared(m), "first_best", method="bnb")
+    ref = dm_opt.solve(m, "first_best", method="enumerate")
+    assert r.objective == pytest.approx(ref.objective, abs=1e-12)

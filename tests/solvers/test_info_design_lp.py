@@ -334,6 +334,19 @@ def test_two_type_efficient_equilibrium_at_the_kink():
     assert eff[0].pattern == (lp.FULL, lp.MID)
 
 
+def test_scip_path_reproduces_the_linear_families():
+    """The SCIP (bilinear) decision of a family, forced on the families that LPs describe
+    exactly, finds the same equilibria (two-type example with the kink equilibrium)."""
+    pytest.importorskip("pyscipopt", reason="needs SCIP (extra 'scip')")
+    market = InfoDesignMarket([1, 2], [0.4, 0.6], 1.2, 2.0, 0.0)
+    a = lp.equilibria(market)
+    b = lp.equilibria(market, bilinear="scip-all")
+    key = lambda E: sorted((p.pattern, tuple(np.round(p.q, 6)), tuple(np.round(p.price, 6)), p.efficient)
+                           for p in E.pieces)
+    assert key(a) == key(b)
+    assert any(p.kind == "bilinear" for p in b.pieces)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_merchant_weighted_full_disclosure_and_efficient_equilibria(seed):
     """Slides' Proposition: γ_u < γ_π ⇒ full disclosure (x(ω|ω) = 1 with A = Ω) is optimal at
@@ -414,22 +427,27 @@ def _equilibrium_at(market, q):
     return r.status == 0
 
 
-@pytest.mark.parametrize("seed", range(2))
-def test_equilibrium_enumeration_is_complete_on_a_grid(seed):
-    """|Ω| = 2: every grid database that supports an equilibrium (oracle LP) has the
-    supply pattern of a reported family, and equilibria are found iff the oracle finds some."""
-    rng = np.random.default_rng(700 + seed)
-    market = random_market(rng, 2, gu=rng.uniform(0.5, 2), gp=0.0)
+@pytest.mark.parametrize("seed, n, steps", [(700, 2, 21), (701, 2, 21), (7, 3, 7)])
+def test_equilibrium_enumeration_is_complete_on_a_grid(seed, n, steps):
+    """Every grid database that supports an equilibrium (oracle LP: for fixed q the
+    conditions are linear in (p, μ, y)) has the supply pattern of a reported family, and
+    every reported witness passes the oracle.  |Ω| = 3 exercises the bilinear families
+    decided by SCIP."""
+    if n >= 3:
+        pytest.importorskip("pyscipopt", reason="bilinear families need SCIP (extra 'scip')")
+    rng = np.random.default_rng(seed)
+    market = random_market(rng, n, gu=rng.uniform(0.5, 2), gp=rng.uniform(0, 0.4) if n == 3 else 0.0)
     E = lp.equilibria(market)
+    assert E.complete
+
     patterns = {p.pattern for p in E.pieces}
-    steps = 21
-    for q1 in np.linspace(0, market.prior[0], steps):
-        for q2 in np.linspace(0, market.prior[1], steps):
-            q = np.array([q1, q2])
-            if _equilibrium_at(market, q):
-                pat = tuple(int(lp.ZERO if v <= 1e-12 else (lp.FULL if v >= b - 1e-12 else lp.MID))
-                            for v, b in zip(q, market.prior))
-                assert pat in patterns, (q, pat, patterns)
+    axes = [np.linspace(0, market.prior[w], steps) for w in range(n)]
+    for q in itertools.product(*axes):
+        q = np.array(q)
+        if _equilibrium_at(market, q):
+            pat = tuple(int(lp.ZERO if v <= 1e-12 else (lp.FULL if v >= b - 1e-12 else lp.MID))
+                        for v, b in zip(q, market.prior))
+            assert pat in patterns, (q, pat, patterns)
     for p in E.pieces:
         assert _equilibrium_at(market, p.q)
 
