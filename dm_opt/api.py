@@ -146,8 +146,9 @@ def finish(market: GaussianMarket, objective: LeakageObjective, raw: RawSolution
     else:
         prices = np.zeros(n)
     status = raw.status
-    if status is Termination.OPTIMAL:
-        # proven optimal: the bound is the optimum; backends' bounds carry round-off
+    if status is Termination.OPTIMAL and raw.bound - value <= tol:
+        # proven optimal within the tie tolerance: the bound is the optimum (a backend's own
+        # bound differs from the exact re-evaluation by round-off only)
         bound = value
     else:
         bound = max(raw.bound, value)
