@@ -53,6 +53,13 @@ def _dask():
     return distributed
 
 
+def dask_available() -> bool:
+    """Whether Dask (``dask`` and ``distributed``) can be imported, without importing it twice."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("dask", "distributed"))
+
+
 @contextlib.contextmanager
 def open_client(scheduler: str | None = None, workers: int | None = None, *, processes: bool = True,
                 threads_per_worker: int = 1):

@@ -131,6 +131,7 @@ def test_figure3_rejects_non_pd_range():
 
 # ------------------------------------------------------------------ CLI and plotting
 def test_cli_figure_writes_png_csv_and_refuses_overwrite(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="figures need the optional extra 'plot'")
     out, csv = tmp_path / "f2.png", tmp_path / "f2.csv"
     assert main(["figure", "fig2", "--out", str(out), "--csv", str(csv), "--rho", "0.7"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

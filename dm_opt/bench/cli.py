@@ -84,7 +84,10 @@ def add_parser(sub, positive_float) -> None:
     b.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on an existing Dask cluster (e.g. tcp://host:8786)")
     b.add_argument("--workers", type=_pos_int, default=None,
-                   help="run on a local Dask cluster with N single-threaded worker processes")
+                   help="run on a local Dask cluster with N single-threaded worker processes (default 1: "
+                        "runs one at a time, so timings are not disturbed by each other)")
+    b.add_argument("--serial", action="store_true",
+                   help="run in this process without Dask (also the fallback when Dask is not installed)")
     b.add_argument("--reference-max-n", type=_nonneg_int, default=20,
                    help="also enumerate (as the reference) instances up to this n when 'enumerate' is not "
                         "among the methods (default 20)")
@@ -106,6 +109,8 @@ def run(args, usage_error) -> int:
 
     if args.scheduler and args.workers:
         raise usage_error("--scheduler and --workers are exclusive (the cluster at ADDRESS has its own workers)")
+    if args.serial and (args.scheduler or args.workers):
+        raise usage_error("--serial excludes --scheduler and --workers")
     if not args.families and not args.models:
         raise usage_error(f"nothing to run: give --families (one of {', '.join(FAMILIES)}) and/or --models PATH")
     for fam in args.families or ():
@@ -149,16 +154,23 @@ def run(args, usage_error) -> int:
     progress = (not args.no_progress) and sys.stderr.isatty()
     with contextlib.ExitStack() as stack:
         client = None
-        if args.scheduler or args.workers:
-            from ..distributed import open_client
-            client = stack.enter_context(open_client(args.scheduler, args.workers))
+        executor = "serial"
+        if not args.serial:
+            # Dask by default: a local cluster of one single-threaded worker unless told otherwise
+            from ..distributed import dask_available, open_client
+            if args.scheduler or args.workers or dask_available():
+                client = stack.enter_context(open_client(args.scheduler, args.workers or 1))
+                executor = args.scheduler or f"LocalCluster({args.workers or 1})"
+            else:
+                print("dm-opt: note: Dask is not installed (pip install 'dm-opt[dist]'); running serially",
+                      file=sys.stderr)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # disagreements are printed below, once, loudly
             grid = run_grid(instances, methods, args.problems, time_limit=args.time_limit, client=client,
                             progress=progress, memory=args.memory, reference_max_n=args.reference_max_n,
                             retries=args.retries)
     meta = {"args": {k: v for k, v in vars(args).items() if k != "command"}, "methods": methods, "problems": args.problems, "memory": args.memory,
-            "executor": args.scheduler or (f"LocalCluster({args.workers})" if args.workers else "serial")}
+            "executor": executor}
     paths = report.write_outputs(out_dir, grid, instances=instances, time_limit=args.time_limit, meta=meta)
     print(format_table(summarize(grid.rows, args.time_limit), args.time_limit))
     print("wrote " + ", ".join(paths.values()))

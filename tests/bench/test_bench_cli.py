@@ -8,7 +8,7 @@ import pytest
 from dm_opt.bench.cli import parse_range
 from dm_opt.cli import main
 
-TINY = ["bench", "--families", "wishart", "--n", "4:5", "--seeds", "1", "--time-limit", "10", "--no-progress"]
+TINY = ["bench", "--families", "wishart", "--n", "4:5", "--seeds", "1", "--time-limit", "10", "--no-progress", "--serial"]
 
 
 def test_parse_range():
@@ -36,7 +36,7 @@ def test_bench_writes_outputs(tmp_path, capsys):
 def test_bench_disagreement_exit_code(tmp_path, capsys, fake_backends):
     # straddle: half the users have v < 1 and share in every equilibrium (Lemma 3), so the
     # all-zero answer of wrong-test is certainly wrong
-    rc = main(["bench", "--families", "straddle", "--n", "4", "--seeds", "1", "--no-progress",
+    rc = main(["bench", "--families", "straddle", "--n", "4", "--seeds", "1", "--no-progress", "--serial",
                "--methods", "wrong-test", "--problems", "equilibrium", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 1 and "DISAGREE: wrong-test" in err
@@ -56,7 +56,7 @@ def test_bench_disagreement_exit_code(tmp_path, capsys, fake_backends):
     (["--models", "/nonexistent/x.toml"], "not found"),
 ])
 def test_bad_flags_exit_2_one_line(tmp_path, capsys, flags, needle):
-    rc = main(["bench", "--out", str(tmp_path / "o"), "--no-progress"] + flags)
+    rc = main(["bench", "--out", str(tmp_path / "o"), "--no-progress", "--serial"] + flags)
     err = capsys.readouterr().err
     assert rc == 2 and needle in err and err.count("\n") == 1
 
@@ -66,7 +66,7 @@ def test_bench_models(tmp_path, capsys):
     f.write_text('kind = "gaussian_market"\nsource = "test"\ncov = {family = "banded", n = 5, seed = 2}\n'
                  'values = {family = "straddle", n = 5, seed = 1}\n')
     rc = main(["bench", "--models", str(f), "--methods", "enumerate", "--out", str(tmp_path / "o"),
-               "--no-progress", "--memory", "none"])
+               "--no-progress", "--serial", "--memory", "none"])
     assert rc == 0
     data = json.loads((tmp_path / "o" / "runs.json").read_text())
     assert data["runs"][0]["instance"] == str(f) and data["runs"][0]["peak_mib"] is None
@@ -92,7 +92,7 @@ def test_ctrl_c_writes_partial_results_exit_130(tmp_path, capsys):
 
     base.register(Interrupting)
     try:
-        rc = main(["bench", "--families", "wishart", "--n", "4", "--seeds", "5", "--no-progress",
+        rc = main(["bench", "--families", "wishart", "--n", "4", "--seeds", "5", "--no-progress", "--serial",
                    "--methods", "ctrlc-cli-test", "--reference-max-n", "0", "--out", str(tmp_path / "o")])
     finally:
         base._REGISTRY.pop("ctrlc-cli-test", None)
@@ -112,7 +112,7 @@ def test_crashing_backend_is_an_error_row_not_a_crash(tmp_path, capsys):
 
     base.register(Crashing)
     try:
-        rc = main(["bench", "--families", "wishart", "--n", "4", "--seeds", "1", "--no-progress",
+        rc = main(["bench", "--families", "wishart", "--n", "4", "--seeds", "1", "--no-progress", "--serial",
                    "--methods", "enumerate,crash-test", "--out", str(tmp_path / "o")])
     finally:
         base._REGISTRY.pop("crash-test", None)
@@ -120,3 +120,19 @@ def test_crashing_backend_is_an_error_row_not_a_crash(tmp_path, capsys):
     rows = json.loads((tmp_path / "o" / "runs.json").read_text())["runs"]
     crash = [r for r in rows if r["method"] == "crash-test"][0]
     assert crash["status"] == "error" and "boom" in crash["message"]
+
+
+def test_default_executor_is_a_local_dask_cluster(tmp_path):
+    """Without --serial the grid runs on Dask (one single-threaded local worker) and gives the same answers."""
+    pytest.importorskip("distributed")
+    out_d, out_s = tmp_path / "d", tmp_path / "s"
+    base = ["bench", "--families", "wishart", "--n", "4", "--seeds", "1", "--time-limit", "10",
+            "--methods", "enumerate,bnb", "--no-progress"]
+    assert main(base + ["--out", str(out_d)]) == 0
+    assert main(base + ["--out", str(out_s), "--serial"]) == 0
+    rd = json.loads((out_d / "runs.json").read_text())
+    rs = json.loads((out_s / "runs.json").read_text())
+    assert rd["meta"]["executor"].startswith("LocalCluster") and rs["meta"]["executor"] == "serial"
+    key = lambda r: (r["instance"], r["method"], r["problem"])
+    assert [(key(r), r["objective"], r["profile"]) for r in sorted(rd["runs"], key=key)] == \
+           [(key(r), r["objective"], r["profile"]) for r in sorted(rs["runs"], key=key)]

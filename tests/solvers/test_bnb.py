@@ -427,3 +427,22 @@ def test_generic_path_checks_properties_of_undeclared_oracles():
     ref = dm_opt.solve(m, "first_best", method="enumerate")
     assert raw.status is Termination.OPTIMAL
     assert m.evaluate("first_best", raw.profile) == pytest.approx(ref.objective, abs=1e-12)
+
+
+@pytest.mark.parametrize("problem", ["first_best", "equilibrium", "decorrelated"])
+def test_regression_block_n18_and_mid_size_instances_vs_enumeration(problem):
+    """Regressions: an early bnb version claimed optimal 0.994657 < 0.998963 (block_n18, first best)
+    and a suboptimal equilibrium at n = 40 (community tests); mid-size instances vs enumeration."""
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    markets = [dm_opt.load(os.path.join(root, "models", "ammo", "block_n18.toml"))]
+    for seed in range(3):
+        n = 14 + 2 * seed
+        markets.append(dm_opt.GaussianMarket(G.block(n, sizes=[n // 2, n - n // 2], within=0.4, across=0.1),
+                                             G.straddle(n, seed)))
+        markets.append(dm_opt.GaussianMarket(G.wishart(n, seed), G.uniform(n, seed, 0.0, 2.0)))
+    for m in markets:
+        ref = dm_opt.solve(m, problem, method="enumerate")
+        got = dm_opt.solve(m, problem, method="bnb")
+        assert got.is_optimal
+        assert got.objective == pytest.approx(ref.objective, abs=ref.tie_tol + 1e-12)
