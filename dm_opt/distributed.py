@@ -30,8 +30,6 @@ import os
 import time
 import uuid
 
-import numpy as np
-
 from .errors import BackendUnavailable, LimitExceeded, ProblemError
 
 #: Default retries of a failed task (function raised or worker lost).
@@ -220,9 +218,8 @@ def enumerate_distributed(market, problem="equilibrium", client=None, chunk_bits
     from .markets.objectives import LeakageObjective
     from .result import Termination
     from .solvers.base import RawSolution
-    from .solvers.bounds import interval_bound
-    from .solvers.enumeration import (DEFAULT_MAX_OPTIMA, HARD_MAX_N, default_tol, mask_to_profile,
-                                      merge_chunks, plan_chunks, run_chunk)
+    from .solvers.enumeration import (DEFAULT_MAX_OPTIMA, HARD_MAX_N, default_tol, plan_chunks,
+                                      raw_from_chunks, run_chunk)
 
     if not isinstance(market, GaussianMarket):
         raise ProblemError(f"enumerate_distributed takes a GaussianMarket, got {type(market).__name__}")
@@ -274,11 +271,21 @@ def enumerate_distributed(market, problem="equilibrium", client=None, chunk_bits
                 for fut in batch:
                     cid = futures[fut]
                     if fut.status == "finished":
-                        done.append(fut.result())
+                        try:
+                            done.append(fut.result())
+                        except Exception:
+                            # the worker holding the result died before we fetched it: Dask
+                            # recomputes the chunk; wait for it again
+                            ac.add(fut)
+                            continue
                     elif fut.status == "error":
                         exc = fut.exception()
                         failed[cid] = f"{type(exc).__name__}: {exc}"
-                    else:  # cancelled or lost: never silently dropped
+                    elif fut.status in ("pending", "lost"):
+                        # computed on a worker that has since died: rescheduled by Dask
+                        ac.add(fut)
+                        continue
+                    else:  # cancelled: never silently dropped
                         failed[cid] = f"chunk {fut.status}"
                     if bar is not None:
                         bar.update(1)
@@ -308,8 +315,6 @@ def enumerate_distributed(market, problem="equilibrium", client=None, chunk_bits
         elapsed = time.perf_counter() - t0
 
     done.sort(key=lambda r: r.chunk_id)
-    finished = {r.chunk_id for r in done}
-    missing = sorted(set(range(plan.n_chunks)) - finished)
     if failed:
         status = Termination.ERROR
         ids = sorted(failed)
@@ -323,24 +328,8 @@ def enumerate_distributed(market, problem="equilibrium", client=None, chunk_bits
         raw = RawSolution(None, status if status is not Termination.OPTIMAL else Termination.ERROR,
                           float("inf"), None, 0, 0.0, elapsed, message or "no chunk finished", extra)
         return finish(market, objective, raw, method="enumerate", tol=tol)
-    merged = merge_chunks(done, tol)
-    bound = merged.best
-    for cid in missing:
-        fixed_in, free = plan.fixed_masks(cid)
-        bound = max(bound, interval_bound(market, objective, fixed_in, free))
-    if merged.overflow and all_optima and status is Termination.OPTIMAL:
-        raise LimitExceeded(f"more than {capacity} profiles tie within tol = {tol:.3g}; "
-                            f"raise max_optima or use all_optima=False")
-    canonical = int(merged.masks[0]) if merged.masks.size else None
-    if canonical is None or merged.overflow:
-        canonical = max(done, key=lambda r: r.best).best_mask
-    optima = None
-    if all_optima and status is Termination.OPTIMAL:
-        optima = [mask_to_profile(m, n) for m in merged.masks]
-    extra.update(walk_best=merged.best, ties=int(merged.masks.size))
-    raw = RawSolution(profile=mask_to_profile(canonical, n), status=status, bound=bound, optima=optima,
-                      nodes=merged.count, build_seconds=0.0, solve_seconds=elapsed,
-                      message=message or f"distributed over {threads} worker thread(s), {plan.n_chunks} chunks",
-                      extra=extra)
+    raw = raw_from_chunks(market, objective, plan, done, tol, all_optima=all_optima, max_optima=capacity,
+                          status=status, elapsed=elapsed, extra=extra,
+                          message=message or f"distributed over {threads} worker thread(s), {plan.n_chunks} chunks")
     return finish(market, objective, raw, method="enumerate", tol=tol)
 

@@ -20,6 +20,7 @@ from ..errors import InstanceError
 from ..markets.community import CommunityMarket
 from ..markets.objectives import PROBLEMS
 from . import check_keys
+from .gaussian import optima_lines, result_header, solve_for_cli
 
 DEFAULT_PROBLEM = "equilibrium"
 #: Per-user rows printed by the text table; larger markets are summarised per community.
@@ -42,25 +43,12 @@ def from_dict(data: dict, where: str | None = None) -> CommunityMarket:
 
 def run(market: CommunityMarket, problem: str, options: dict):
     """Solve for ``dm-opt solve``; returns ``(json_dict, text)``."""
-    from ..api import solve
-
-    res = solve(market, problem, options.get("method", "auto"),
-                all_optima=options.get("all_optima", False),
-                time_limit=options.get("time_limit"),
-                progress=options.get("progress", False))
+    res = solve_for_cli(market, problem, options)
     return res.to_dict(), format_result(market, res)
 
 
 def format_result(market: CommunityMarket, res) -> str:
-    title = market.name or "community market"
-    lines = [f"{title}: {res.problem}  (n = {market.n}, K = {market.K}, method = {res.method}, "
-             f"status = {res.status})"]
-    if market.source:
-        lines.append(f"source: {market.source}")
-    lines.append(f"objective {res.objective:.10g}   bound {res.bound:.10g}   gap {res.gap:.3g}   "
-                 f"surplus {res.surplus:.10g}   time {res.seconds:.3f}s")
-    if res.message:
-        lines.append(res.message)
+    lines = result_header(market.name or "community market", f"n = {market.n}, K = {market.K}", market, res)
     if not res.profile.size:
         return "\n".join(lines)
     lines.append("")
@@ -82,14 +70,7 @@ def format_result(market: CommunityMarket, res) -> str:
         for i in range(market.n):
             lines.append(f"{i:>5} {int(c[i]):>4} {v[i]:>9.4g} {int(a[i]):>6} {res.leakage[i]:>12.6g} "
                          f"{res.prices[i]:>12.6g}")
-    if res.optima is not None:
-        lines.append("")
-        lines.append(f"{len(res.optima)} optimal profile(s) (ties within {res.tie_tol:.2g}):")
-        for o in res.optima[:20]:
-            lines.append("  " + "".join(str(int(x)) for x in o[:200]) + ("…" if o.size > 200 else ""))
-        if len(res.optima) > 20:
-            lines.append(f"  ... and {len(res.optima) - 20} more (use --json for all)")
-    return "\n".join(lines)
+    return "\n".join(lines + optima_lines(res, limit=20, width=200))
 
 
 __all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM"]

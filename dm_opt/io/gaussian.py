@@ -42,42 +42,56 @@ def from_dict(data: dict, where: str | None = None) -> GaussianMarket:
     return GaussianMarket(cov, values, noise, name=name, source=data.get("source"), where=where)
 
 
-def run(market: GaussianMarket, problem: str, options: dict):
-    """Solve for ``dm-opt solve``; returns ``(json_dict, text_table)``."""
+def solve_for_cli(market, problem: str, options: dict):
+    """``dm_opt.solve`` with the ``dm-opt solve`` options (shared by the Gaussian-type kinds)."""
     from ..api import solve
 
-    res = solve(market, problem, options.get("method", "auto"),
-                all_optima=options.get("all_optima", False),
-                time_limit=options.get("time_limit"),
-                progress=options.get("progress", False))
-    d = res.to_dict()
-    return d, format_result(market, res)
+    return solve(market, problem, options.get("method", "auto"),
+                 all_optima=options.get("all_optima", False),
+                 time_limit=options.get("time_limit"),
+                 progress=options.get("progress", False))
 
 
-def format_result(market: GaussianMarket, res) -> str:
-    lines = []
-    title = market.name or "gaussian market"
-    lines.append(f"{title}: {res.problem}  (n = {market.n}, method = {res.method}, status = {res.status})")
+def run(market: GaussianMarket, problem: str, options: dict):
+    """Solve for ``dm-opt solve``; returns ``(json_dict, text_table)``."""
+    res = solve_for_cli(market, problem, options)
+    return res.to_dict(), format_result(market, res)
+
+
+def result_header(title: str, detail: str, market, res) -> list[str]:
+    """Title, source, objective/bound/gap line and message of a result table."""
+    lines = [f"{title}: {res.problem}  ({detail}, method = {res.method}, status = {res.status})"]
     if market.source:
         lines.append(f"source: {market.source}")
     lines.append(f"objective {res.objective:.10g}   bound {res.bound:.10g}   gap {res.gap:.3g}   "
                  f"surplus {res.surplus:.10g}   time {res.seconds:.3f}s")
     if res.message:
         lines.append(res.message)
+    return lines
+
+
+def optima_lines(res, limit: int = 50, width: int | None = None) -> list[str]:
+    """The tie set of a result, at most ``limit`` profiles of at most ``width`` users each."""
+    if res.optima is None:
+        return []
+    lines = ["", f"{len(res.optima)} optimal profile(s) (ties within {res.tie_tol:.2g}):"]
+    for o in res.optima[:limit]:
+        shown = o if width is None else o[:width]
+        lines.append("  " + "".join(str(int(x)) for x in shown) + ("…" if shown.size < o.size else ""))
+    if len(res.optima) > limit:
+        lines.append(f"  ... and {len(res.optima) - limit} more (use --json for all)")
+    return lines
+
+
+def format_result(market: GaussianMarket, res) -> str:
+    lines = result_header(market.name or "gaussian market", f"n = {market.n}", market, res)
     if res.profile.size:
         lines.append("")
         lines.append(f"{'user':>5} {'v':>9} {'shares':>6} {'leakage':>12} {'price':>12}")
         for i in range(market.n):
             lines.append(f"{i:>5} {market.values[i]:>9.4g} {int(res.profile[i]):>6} "
                          f"{res.leakage[i]:>12.6g} {res.prices[i]:>12.6g}")
-    if res.optima is not None:
-        lines.append("")
-        lines.append(f"{len(res.optima)} optimal profile(s) (ties within {res.tie_tol:.2g}):")
-        for o in res.optima[:50]:
-            lines.append("  " + "".join(str(int(x)) for x in o))
-        if len(res.optima) > 50:
-            lines.append(f"  ... and {len(res.optima) - 50} more (use --json for all)")
-    return "\n".join(lines)
+    return "\n".join(lines + optima_lines(res))
 
 
 __all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM"]

@@ -206,17 +206,31 @@ def enumerate_market(market, objective, *, tol: float | None = None, all_optima:
     if not done:
         return RawSolution(None, status, float("inf"), None, 0, 0.0, elapsed,
                            message or "time limit reached before the first chunk finished")
+    if pending_ids and not message:
+        message = (f"time limit {time_limit}s reached after {len(done)}/{plan.n_chunks} chunks; "
+                   f"bound from monotone interval bounds on the rest")
+    return raw_from_chunks(market, objective, plan, done, tol, all_optima=all_optima, max_optima=max_optima,
+                           status=status, message=message, elapsed=elapsed,
+                           extra={"chunks": plan.n_chunks, "chunks_done": len(done)})
+
+
+def raw_from_chunks(market, objective, plan: ChunkPlan, done, tol: float, *, all_optima: bool,
+                    max_optima: int, status: Termination, message: str, elapsed: float,
+                    extra: dict) -> RawSolution:
+    """Merge finished chunks into a raw answer (serial, threaded or distributed enumeration).
+
+    Chunks that never finished contribute their monotone interval bound (SPEC §1.3) to the
+    proven bound; the tie set is listed only for a complete (optimal) walk.
+    """
+    n = market.n
     merged = merge_chunks(done, tol)
     bound = merged.best
-    if pending_ids:
-        # proven bound over the chunks never walked (monotone interval bound, SPEC §1.3)
-        for cid in pending_ids:
+    finished = {r.chunk_id for r in done}
+    for cid in range(plan.n_chunks):
+        if cid not in finished:
             fixed_in, free = plan.fixed_masks(cid)
             bound = max(bound, interval_bound(market, objective, fixed_in, free))
-        if not message:
-            message = (f"time limit {time_limit}s reached after {len(done)}/{plan.n_chunks} chunks; "
-                       f"bound from monotone interval bounds on the rest")
-    if merged.overflow and all_optima:
+    if merged.overflow and all_optima and status is Termination.OPTIMAL:
         raise LimitExceeded(
             f"more than {max_optima} profiles tie within tol = {tol:.3g}; "
             f"raise max_optima or use all_optima=False"
@@ -230,8 +244,7 @@ def enumerate_market(market, objective, *, tol: float | None = None, all_optima:
     return RawSolution(
         profile=mask_to_profile(canonical, n), status=status, bound=bound, optima=optima,
         nodes=merged.count, build_seconds=0.0, solve_seconds=elapsed, message=message,
-        extra={"chunks": plan.n_chunks, "chunks_done": len(done), "walk_best": merged.best,
-               "ties": int(merged.masks.size)},
+        extra={**extra, "walk_best": merged.best, "ties": int(merged.masks.size)},
     )
 
 

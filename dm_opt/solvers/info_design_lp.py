@@ -47,8 +47,6 @@ compared with :data:`VALUE_TOL` relative to the instance's payoff scale.
 from __future__ import annotations
 
 import itertools
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -56,6 +54,7 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.sparse as sp
 
+from .highs import silence_banner
 from ..errors import InstanceError, LimitExceeded, SolverFailed
 from ..markets.info_design import InfoDesignMarket
 from ..result import Termination
@@ -69,33 +68,10 @@ CS_TOL = 1e-9
 #: Largest |Ω| for the exact piece enumeration (vertex enumeration in |Ω|−1 dimensions).
 PIECES_MAX_N = 6
 
-_BANNER_SILENCED = False
-
-
-def _silence_highs_banner() -> None:
-    """HiGHS prints a copyright banner to fd 1 when the first ``Highs()`` is built,
-    which would corrupt ``dm-opt solve --json`` output; build one with fd 1 muted."""
-    global _BANNER_SILENCED
-    if _BANNER_SILENCED:
-        return
-    import highspy
-
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-    _BANNER_SILENCED = True
-
-
 def _cp():
     import cvxpy as cp
 
-    _silence_highs_banner()
+    silence_banner()
     return cp
 
 
@@ -392,7 +368,7 @@ class PlatformHighs:
     def __init__(self, market: InfoDesignMarket):
         import highspy
 
-        _silence_highs_banner()
+        silence_banner()
         self.market = market
         m, n = market.m, market.n
         E = record_matrix(market)
