@@ -58,10 +58,26 @@ class Backend:
     general_objectives: ClassVar[bool] = True
     supports_all_optima: ClassVar[bool] = False
     supports_constraints: ClassVar[bool] = False
+    #: backend-specific keyword options accepted by ``dm_opt.solve(..., **options)``
+    OPTIONS: ClassVar[tuple] = ()
+    #: importable module the backend needs (optional dependency), checked without importing it
+    requires: ClassVar[str | None] = None
 
     @classmethod
     def is_available(cls) -> bool:
-        return True
+        if cls.requires is None:
+            return True
+        import importlib.util
+
+        return importlib.util.find_spec(cls.requires) is not None
+
+    @classmethod
+    def check_options(cls, options: dict) -> None:
+        """Reject unknown backend options with one message listing the allowed ones."""
+        unknown = set(options) - set(cls.OPTIONS)
+        if unknown:
+            raise ProblemError(f"unknown option(s) for method '{cls.name}': {', '.join(sorted(unknown))}; "
+                               f"allowed: {', '.join(sorted(cls.OPTIONS)) or 'none'}")
 
     def run(self, market, objective, *, all_optima: bool, time_limit: float | None,
             constraints, tol: float, progress: bool, options: dict) -> RawSolution:

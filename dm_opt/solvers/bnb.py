@@ -564,9 +564,6 @@ class BranchAndBound(Backend):
     OPTIONS = ("node_limit", "order", "search", "lemma3", "generic", "modular")
 
     def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
-        unknown = set(options) - set(self.OPTIONS)
-        if unknown:
-            raise ProblemError(f"unknown option(s) for method 'bnb': {', '.join(sorted(unknown))}; "
-                               f"allowed: {', '.join(self.OPTIONS)}")
+        self.check_options(options)
         return branch_and_bound(market, objective, constraints=constraints, tol=tol, time_limit=time_limit,
                                 progress=progress, **options)

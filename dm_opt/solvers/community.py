@@ -559,6 +559,7 @@ class CommunityBackend(Backend):
     problems = frozenset(PROBLEMS)
     general_objectives = False
     supports_all_optima = True
+    OPTIONS = ("strategy", "max_nodes", "max_optima")
 
     def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
         from ..markets.community import CommunityMarket
@@ -567,11 +568,7 @@ class CommunityBackend(Backend):
             raise ProblemError("method 'community' needs a CommunityMarket (dm_opt.CommunityMarket)")
         if constraints:
             raise ProblemError("method 'community' does not take side constraints")
-        allowed = {"strategy", "max_nodes", "max_optima"}
-        unknown = set(options) - allowed
-        if unknown:
-            raise ProblemError(f"unknown option(s) for method 'community': {', '.join(sorted(unknown))}; "
-                               f"allowed: {', '.join(sorted(allowed))}")
+        self.check_options(options)
         ref = market.objective(objective.name)
         if not all(np.array_equal(getattr(ref, f), getattr(objective, f)) for f in "cdek"):
             raise ProblemError("method 'community' solves the named problems only, not custom objectives")

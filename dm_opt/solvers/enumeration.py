@@ -254,15 +254,12 @@ class Enumeration(Backend):
 
     name = "enumerate"
     supports_all_optima = True
+    OPTIONS = ("max_optima", "workers", "max_n", "chunk_bits")
 
     def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
         if constraints:
             raise ProblemError("method 'enumerate' does not take side constraints")
-        allowed = {"max_optima", "workers", "max_n", "chunk_bits"}
-        unknown = set(options) - allowed
-        if unknown:
-            raise ProblemError(f"unknown option(s) for method 'enumerate': {', '.join(sorted(unknown))}; "
-                               f"allowed: {', '.join(sorted(allowed))}")
+        self.check_options(options)
         from ..markets.gaussian import GaussianMarket
 
         if not isinstance(market, GaussianMarket):

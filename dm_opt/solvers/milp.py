@@ -690,24 +690,14 @@ class Milp(Backend):
 
     name = "milp"
     supports_constraints = True
-
-    @classmethod
-    def is_available(cls) -> bool:
-        try:
-            import highspy  # noqa: F401
-        except ImportError:
-            return False
-        return True
+    requires = "highspy"
+    OPTIONS = ("n_tangents", "symmetric", "cuts", "tangent_form", "posterior_form", "rel_gap", "max_rounds",
+               "polish", "threads")
 
     def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
         if not isinstance(market, GaussianMarket):
             raise ProblemError(f"MILP backend is Gaussian-MSE-only (GaussianMarket); got {type(market).__name__}")
-        allowed = {"n_tangents", "symmetric", "cuts", "tangent_form", "posterior_form", "rel_gap", "max_rounds", "polish",
-                   "threads"}
-        unknown = set(options) - allowed
-        if unknown:
-            raise ProblemError(f"unknown option(s) for method 'milp': {', '.join(sorted(unknown))}; "
-                               f"allowed: {', '.join(sorted(allowed))}")
+        self.check_options(options)
         sc = SideConstraints.from_any(constraints, market.n)
         if sc is not None:
             sc.check_problem(objective.name)
