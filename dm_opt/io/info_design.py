@@ -128,8 +128,9 @@ def _check_options(problem: str, options: dict) -> str:
                            f"(only --problem and --json are used)")
     if options.get("all_optima"):
         raise ProblemError("--all-optima does not apply to info_design (ties are listed in the output)")
-    if options.get("time_limit") is not None:
-        raise ProblemError("--time-limit does not apply to info_design (its LPs are solved to optimality)")
+    if options.get("time_limit") is not None and problem != "efficiency":
+        raise ProblemError("--time-limit applies to info_design only with --problem efficiency "
+                           "(the other problems are LPs solved to optimality)")
     return method
 
 
@@ -173,7 +174,7 @@ def run(market: InfoDesignMarket, problem: str, options: dict):
             lines.append(f"{market.types[i]:>8.4g} {q[i]:>10.4g} {sol.supergradient[i]:>10.4g} {lo:>10.4g} "
                          f"{hi:>10.4g} {sol.consumer_utility[i]:>8.4g}")
     elif problem == "efficiency":
-        r = lp.constrained_efficiency(market, method=method)
+        r = lp.constrained_efficiency(market, method=method, time_limit=options.get("time_limit"))
         out.update(status=str(r.status), method=r.method, welfare=r.welfare, bound=r.bound, gap=r.gap,
                    q=_l(r.q), x=_l(r.x), platform_value=r.platform_value,
                    consumer_utility=_l(r.consumer_utility), pieces=_l(r.pieces),

@@ -737,19 +737,20 @@ class EfficiencyResult:
 
 
 def constrained_efficiency(market: InfoDesignMarket, *, method: str = "auto",
-                           pieces: ValuePieces | None = None) -> EfficiencyResult:
+                           pieces: ValuePieces | None = None, time_limit: float | None = None) -> EfficiencyResult:
     """Exact ``W°`` and a constrained-efficient allocation ``(q°, x°)``.
 
     ``method="pieces"`` (auto for ``|Ω| ≤`` :data:`PIECES_MAX_N`): one LP per
     piece of V (module docstring) — exact.  ``method="milp"``: the KKT
-    reformulation in :func:`constrained_efficiency_milp`.
+    reformulation in :func:`constrained_efficiency_milp`, which honours
+    ``time_limit`` (seconds; best allocation with bound and gap on expiry).
     """
     from ..errors import ProblemError
 
     if method == "auto":
         method = "pieces" if market.n <= PIECES_MAX_N else "milp"
     if method == "milp":
-        return constrained_efficiency_milp(market)
+        return constrained_efficiency_milp(market, time_limit=time_limit)
     if method != "pieces":
         raise ProblemError(f"unknown method {method!r} for constrained efficiency; use 'pieces' or 'milp'")
     t0 = time.perf_counter()

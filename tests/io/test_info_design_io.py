@@ -145,3 +145,12 @@ def test_cli_too_large_for_enumeration_exit_2(capsys):
     rc = main(["solve", str(GLP / "grid_10.toml"), "--problem", "equilibrium"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1
+
+
+def test_cli_efficiency_honours_time_limit(capsys):
+    """The KKT MILP stops at --time-limit and reports its best allocation with bound and gap."""
+    rc = main(["solve", str(GLP / "grid_10.toml"), "--problem", "efficiency", "--time-limit", "0.01", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert out["status"] == "time_limit"          # the MILP needs about a second here
+    assert out["bound"] >= out["welfare"] - 1e-9 and out["gap"] > 0

@@ -49,7 +49,10 @@ def test_cli_json_parses_and_exits_0(name, problem, capsys):
 
 
 def test_cli_text_and_default_problem(capsys):
-    assert main(["solve", str(MODELS / "remark_3_4.toml")]) == 0
+    assert main(["solve", str(MODELS / "remark_3_4.toml")]) == 0       # default: welfare (eq. 11)
+    out = capsys.readouterr().out
+    assert "welfare 11" in out and "status optimal" in out
+    assert main(["solve", str(MODELS / "remark_3_4.toml"), "--problem", "ordered_match"]) == 0
     out = capsys.readouterr().out
     assert "ordered_match" in out and "0 edges" in out
     assert main(["solve", str(MODELS / "example_3_5.toml"), "--problem", "stability"]) == 0
