@@ -122,8 +122,6 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    import os
-
     from .io import load
     from .markets.gaussian import GaussianMarket
     from .solvers.milp import export_model
