@@ -695,13 +695,20 @@ class Milp(Backend):
                "polish", "threads")
 
     def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
-        if not isinstance(market, GaussianMarket):
-            raise ProblemError(f"MILP backend is Gaussian-MSE-only (GaussianMarket); got {type(market).__name__}")
         self.check_options(options)
-        sc = SideConstraints.from_any(constraints, market.n)
-        if sc is not None:
-            sc.check_problem(objective.name)
+        sc = gaussian_side_constraints(market, objective, constraints)
         return solve_milp(market, objective, constraints=sc, time_limit=time_limit, tol=tol, **options)
+
+
+def gaussian_side_constraints(market, objective, constraints):
+    """The MILP/MISOCP backends' shared entry check: Gaussian MSE markets only (the
+    formulation is the posterior-precision one of SPEC §1.2), side constraints validated."""
+    if not isinstance(market, GaussianMarket):
+        raise ProblemError(f"MILP backend is Gaussian-MSE-only (GaussianMarket); got {type(market).__name__}")
+    sc = SideConstraints.from_any(constraints, market.n)
+    if sc is not None:
+        sc.check_problem(objective.name)
+    return sc
 
 
 def export_model(market: GaussianMarket, problem: str, path: str, fmt: str = "mps", *,

@@ -26,12 +26,10 @@ import time
 
 import numpy as np
 
-from ..errors import ProblemError, SolverFailed
-from ..markets.gaussian import GaussianMarket
+from ..errors import SolverFailed
 from ..result import Termination
 from .base import Backend, RawSolution, register
-from .constraints import SideConstraints
-from .milp import BINARY_TOL, DEFAULT_CUTS, DEFAULT_TANGENTS, build_model
+from .milp import BINARY_TOL, DEFAULT_CUTS, DEFAULT_TANGENTS, build_model, gaussian_side_constraints
 
 
 def solve_scip(market, objective, *, constraints=None, time_limit=None, tol=0.0,
@@ -122,10 +120,6 @@ class MilpScip(Backend):
     OPTIONS = ("n_tangents", "cuts", "threads")
 
     def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
-        if not isinstance(market, GaussianMarket):
-            raise ProblemError(f"MILP backend is Gaussian-MSE-only (GaussianMarket); got {type(market).__name__}")
         self.check_options(options)
-        sc = SideConstraints.from_any(constraints, market.n)
-        if sc is not None:
-            sc.check_problem(objective.name)
+        sc = gaussian_side_constraints(market, objective, constraints)
         return solve_scip(market, objective, constraints=sc, time_limit=time_limit, tol=tol, **options)
