@@ -22,11 +22,12 @@ Properties 1–4 (Appendix A, "Proof of Generalization of Lemma 3 under
 Properties 1–4"), which :func:`dm_opt.leakage.properties.check_properties`
 verifies for a given oracle.
 
-:class:`OracleMarketMixin` supplies, from ``leakage``/``own_leakage`` alone,
-the methods :func:`dm_opt.solve` needs to finish a result (``evaluate``,
-``prices``, ``surplus``, ``decorrelated_*``, ``objective``), plus the block
-evaluation :meth:`OracleMarketMixin.leakage_block` used by exhaustive
-enumeration (subclasses override it with a compiled walk where they can).
+:class:`OracleMarketMixin` adds to the shared market methods
+(:class:`~dm_opt.markets.base.LeakageMarketMethods`: ``evaluate``, ``prices``,
+``surplus``, ``decorrelated_*``, ``objective``) what an oracle needs besides:
+``sigma2`` as the largest leakage, and the block evaluation
+:meth:`OracleMarketMixin.leakage_block` used by exhaustive enumeration
+(subclasses override it with a compiled walk where they can).
 """
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import InstanceError
-from ..markets.objectives import LeakageObjective
-from ..validate import as_profile, as_vector
+from ..markets.base import LeakageMarketMethods, evaluate_objective, objective_values
+
+# evaluate_objective and objective_values are re-exported (used by the generic enumeration)
+__all__ = ["LeakageOracle", "OracleMarketMixin", "LeakageMarketMethods", "evaluate_objective",
+           "objective_values", "is_leakage_market", "masks_to_profiles", "missing_market_methods",
+           "SOLVE_METHODS"]
 
 
 @runtime_checkable
@@ -66,29 +70,14 @@ def masks_to_profiles(lo: int, count: int, n: int) -> np.ndarray:
     return ((masks[:, None] >> np.arange(n, dtype=np.int64)[None, :]) & 1).astype(np.int8)
 
 
-def objective_values(objective: LeakageObjective, profiles: np.ndarray, leak: np.ndarray,
-                     own: np.ndarray) -> np.ndarray:
-    """``f(a)`` for a batch: profiles, leak, own of shape (m, n) → values (m,)."""
-    a = profiles.astype(float)
-    sharer = objective.d * leak - objective.e * own - objective.k
-    return leak @ objective.c + np.einsum("mi,mi->m", a, sharer)
-
-
-class OracleMarketMixin:
-    """Market methods computed from ``leakage``/``own_leakage`` (any oracle).
+class OracleMarketMixin(LeakageMarketMethods):
+    """Market methods for any leakage oracle (see :class:`~dm_opt.markets.base.LeakageMarketMethods`).
 
     Subclasses set ``self._values`` (validated, read-only), ``self.name`` and
     ``self.source`` and implement ``n``, ``leakage`` and ``own_leakage``.
     """
 
     kind = "leakage_oracle"
-    name: str | None = None
-    source: str | None = None
-
-    # ------------------------------------------------------------------ data
-    @property
-    def values(self) -> np.ndarray:
-        return self._values
 
     @property
     def sigma2(self) -> np.ndarray:
@@ -104,20 +93,6 @@ class OracleMarketMixin:
             self._max_leakage = cached
         return cached
 
-    def _profile(self, profile) -> np.ndarray:
-        return as_profile("profile", profile, self.n)
-
-    # -------------------------------------------------------------- leakage
-    def leakage_and_own(self, profile) -> tuple[np.ndarray, np.ndarray]:
-        """``(I(a), own(a))`` in one call (subclasses share the work where they can)."""
-        a = self._profile(profile)
-        return np.asarray(self.leakage(a), float), np.asarray(self.own_leakage(a), float)
-
-    def leakage_without(self, profile) -> np.ndarray:
-        """``I_i(a_{−i}, 0)``: leakage about ``i`` from the others' data only."""
-        leak, own = self.leakage_and_own(profile)
-        return leak - own
-
     def leakage_block(self, lo: int, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Leakage and own-leakage for masks ``lo … lo+count−1``, each of shape (count, n).
 
@@ -130,68 +105,6 @@ class OracleMarketMixin:
         for r in range(count):
             leak[r], own[r] = self.leakage_and_own(profiles[r])
         return leak, own
-
-    # ------------------------------------------------------- prices/payoffs
-    def prices(self, profile, problem: str = "equilibrium") -> np.ndarray:
-        """Least prices sustaining ``profile`` (Thm 2: ``v_i own_i(a)``; Thm 6: ``v_i I_i(a)`` for sharers)."""
-        a = self._profile(profile)
-        if problem == "equilibrium":
-            return self.values * np.asarray(self.own_leakage(a), float)
-        if problem == "decorrelated":
-            return np.where(a == 1, self.values * np.asarray(self.leakage(a), float), 0.0)
-        if problem == "first_best":
-            return np.zeros(self.n)
-        LeakageObjective.for_problem(problem, self.values)  # raises the uniform error
-        raise AssertionError("unreachable")
-
-    def surplus(self, profile) -> float:
-        """Social surplus ``Σ (1 − v_i) I_i(a)`` (§3.1)."""
-        return float(np.dot(1.0 - self.values, self.leakage(self._profile(profile))))
-
-    def decorrelated_leakage(self, profile) -> np.ndarray:
-        """``Ĩ_i(a)`` of Lemma 5: ``I_i(a)`` for sharers, 0 for non-sharers."""
-        a = self._profile(profile)
-        return np.where(a == 1, np.asarray(self.leakage(a), float), 0.0)
-
-    def decorrelated_surplus(self, profile) -> float:
-        """``Σ (1 − v_i) Ĩ_i(a)`` (Thm 6)."""
-        return float(np.dot(1.0 - self.values, self.decorrelated_leakage(profile)))
-
-    def platform_profit(self, profile, prices=None) -> float:
-        """``U(a, p) = Σ_i I_i(a) − Σ_{i∈A} p_i`` (eq. 2); default prices of Thm 2."""
-        a = self._profile(profile)
-        p = self.prices(a) if prices is None else as_vector("prices", prices, self.n)
-        return float(np.sum(self.leakage(a)) - np.dot(a, p))
-
-    def user_payoffs(self, profile, prices=None) -> np.ndarray:
-        """``u_i = a_i p_i − v_i I_i(a)``, shape (n,); default prices of Thm 2."""
-        a = self._profile(profile)
-        p = self.prices(a) if prices is None else as_vector("prices", prices, self.n)
-        return a * p - self.values * np.asarray(self.leakage(a), float)
-
-    # ------------------------------------------------------------ objectives
-    def objective(self, problem: str) -> LeakageObjective:
-        return LeakageObjective.for_problem(problem, self.values)
-
-    def evaluate(self, objective: LeakageObjective | str, profile) -> float:
-        """Exact value of ``objective`` at ``profile`` (fresh oracle call)."""
-        return evaluate_objective(self, objective, profile)
-
-
-def evaluate_objective(market, objective: LeakageObjective | str, profile) -> float:
-    """``f(a) = Σ c I(a) + Σ_{i∈A}(d I(a) − e own(a) − k)`` from any protocol object."""
-    if isinstance(objective, str):
-        objective = LeakageObjective.for_problem(objective, np.asarray(market.values, float))
-    if objective.n != market.n:
-        raise InstanceError("objective", f"has {objective.n} weights for a market of {market.n} users")
-    a = as_profile("profile", profile, market.n)
-    if hasattr(market, "leakage_and_own"):
-        leak, own = market.leakage_and_own(a)
-    else:
-        leak, own = market.leakage(a), market.own_leakage(a)
-    leak = np.asarray(leak, float)
-    own = np.asarray(own, float)
-    return float(objective_values(objective, a[None, :], leak[None, :], own[None, :])[0])
 
 
 #: What :func:`dm_opt.solve` uses of a market besides the protocol (provided by :class:`OracleMarketMixin`).

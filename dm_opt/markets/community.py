@@ -64,7 +64,7 @@ import numpy as np
 
 from ..errors import InstanceError, LimitExceeded
 from ..validate import as_array, as_profile, as_vector
-from .objectives import LeakageObjective
+from .base import LeakageMarketMethods
 
 #: Largest n for which :meth:`CommunityMarket.to_gaussian` forms the dense Σ by default.
 DENSE_MAX_N = 5000
@@ -139,7 +139,7 @@ def community_values(sizes, spec, seed=None, where=None, field="values") -> np.n
     return np.concatenate(out) if out else np.empty(0)
 
 
-class CommunityMarket:
+class CommunityMarket(LeakageMarketMethods):
     """A Gaussian data market with ``K`` exchangeable communities (AMMO Example 2).
 
     Parameters
@@ -262,10 +262,6 @@ class CommunityMarket:
     def community_noise_var(self) -> np.ndarray:
         """``τ_k²`` per community, shape (K,)."""
         return self._tau2
-
-    @property
-    def values(self) -> np.ndarray:
-        return self._values
 
     @property
     def community(self) -> np.ndarray:
@@ -401,9 +397,6 @@ class CommunityMarket:
         return np.bincount(self._community, weights=a, minlength=self.K).astype(np.int64)
 
     # ------------------------------------------------------------ posterior
-    def _profile(self, profile) -> np.ndarray:
-        return as_profile("profile", profile, self.n)
-
     def posterior_var(self, profile) -> np.ndarray:
         """``diag P(a)`` per user, shape (n,) (from the K×K closed form)."""
         a = self._profile(profile)
@@ -423,51 +416,13 @@ class CommunityMarket:
 
     def own_leakage(self, profile) -> np.ndarray:
         """``I_i(a) − I_i(a_{−i}, 0) = g_i(P_ii)`` for sharers, 0 otherwise (Thm 2, eq. 5)."""
+        return self.leakage_and_own(profile)[1]
+
+    def leakage_and_own(self, profile) -> tuple[np.ndarray, np.ndarray]:
+        """``(I(a), own(a))`` from one K×K posterior."""
         a = self._profile(profile)
         x = self.posterior_var(a)
         t2 = self.noise_var
         xs = np.where(a == 1, x, 0.0)
-        return np.where(a == 1, xs * xs / (t2 - xs), 0.0)
+        return self.sigma2 - x, np.where(a == 1, xs * xs / (t2 - xs), 0.0)
 
-    def leakage_without(self, profile) -> np.ndarray:
-        return self.leakage(profile) - self.own_leakage(profile)
-
-    def prices(self, profile, problem: str = "equilibrium") -> np.ndarray:
-        """Least sustaining prices (Thm 2; Thm 6 for ``decorrelated``; zeros for first best)."""
-        a = self._profile(profile)
-        if problem == "equilibrium":
-            return self._values * self.own_leakage(a)
-        if problem == "decorrelated":
-            return np.where(a == 1, self._values * self.leakage(a), 0.0)
-        if problem == "first_best":
-            return np.zeros(self.n)
-        LeakageObjective.for_problem(problem, self._values)
-        raise AssertionError("unreachable")
-
-    def surplus(self, profile) -> float:
-        """Social surplus ``Σ (1 − v_i) I_i(a)`` (§3.1)."""
-        return float(np.dot(1.0 - self._values, self.leakage(profile)))
-
-    def decorrelated_leakage(self, profile) -> np.ndarray:
-        a = self._profile(profile)
-        return np.where(a == 1, self.leakage(a), 0.0)
-
-    def decorrelated_surplus(self, profile) -> float:
-        return float(np.dot(1.0 - self._values, self.decorrelated_leakage(profile)))
-
-    # ------------------------------------------------------------ objectives
-    def objective(self, problem: str) -> LeakageObjective:
-        return LeakageObjective.for_problem(problem, self._values)
-
-    def evaluate(self, objective, profile) -> float:
-        """Exact value of a :class:`LeakageObjective` at ``profile`` (K×K closed form)."""
-        if isinstance(objective, str):
-            objective = self.objective(objective)
-        if objective.n != self.n:
-            raise InstanceError("objective", f"has {objective.n} weights for a market of {self.n} users")
-        a = self._profile(profile)
-        x = self.posterior_var(a)
-        leak = self.sigma2 - x
-        own = self.own_leakage(a)
-        val = np.dot(objective.c, leak) + np.sum(a * (objective.d * leak - objective.e * own - objective.k))
-        return float(val)

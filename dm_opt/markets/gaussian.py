@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InstanceError, LimitExceeded
-from ..validate import as_covariance, as_profile, as_vector
-from .objectives import LeakageObjective
+from ..errors import LimitExceeded
+from ..validate import as_covariance, as_vector
+from .base import LeakageMarketMethods
 
 #: Tolerance deciding a user's indifference between sharing and not (user equilibria).
 INDIFFERENCE_TOL = 1e-10
@@ -39,7 +39,7 @@ class UserEquilibria:
     all: tuple | None = None
 
 
-class GaussianMarket:
+class GaussianMarket(LeakageMarketMethods):
     """A Gaussian data market (AMMO §2).
 
     Parameters
@@ -90,10 +90,6 @@ class GaussianMarket:
         return self._cov
 
     @property
-    def values(self) -> np.ndarray:
-        return self._values
-
-    @property
     def noise_var(self) -> np.ndarray:
         return self._noise_var
 
@@ -111,9 +107,6 @@ class GaussianMarket:
         return f"<GaussianMarket{label} n={self.n}>"
 
     # ------------------------------------------------------------ posterior
-    def _profile(self, profile) -> np.ndarray:
-        return as_profile("profile", profile, self.n)
-
     def posterior_cov(self, profile) -> np.ndarray:
         """Posterior covariance ``P(a)`` of ``X`` given ``S_A``, shape (n, n)."""
         a = self._profile(profile)
@@ -150,79 +143,18 @@ class GaussianMarket:
         For a sharer this is ``g_i(P_ii(a)) = P_ii² / (τ_i² − P_ii)`` (Thm 2,
         eq. 5, in posterior form — SPEC §1.1); for a non-sharer it is 0.
         """
+        return self.leakage_and_own(profile)[1]
+
+    def leakage_and_own(self, profile) -> tuple[np.ndarray, np.ndarray]:
+        """``(I(a), own(a))`` from one posterior solve."""
         a = self._profile(profile)
         x = self._posterior(np.flatnonzero(a), full=False)
-        return self._own_gain(a, x)
+        return self._sigma2 - x, self._own_gain(a, x)
 
     def _own_gain(self, a: np.ndarray, x: np.ndarray) -> np.ndarray:
         # g_i is only defined for sharers (P_ii < τ_i²); a non-sharer's P_ii may exceed τ_i².
         share = a == 1
         return np.where(share, own_signal_gain(np.where(share, x, 0.0), self._noise_var), 0.0)
-
-    def leakage_without(self, profile) -> np.ndarray:
-        """``I_i(a_{−i}, 0)``: leakage about ``i`` from the others' data only (the data externality)."""
-        return self.leakage(profile) - self.own_leakage(profile)
-
-    # ------------------------------------------------------- prices/payoffs
-    def prices(self, profile, problem: str = "equilibrium") -> np.ndarray:
-        """Least prices sustaining ``profile`` as a user equilibrium, shape (n,).
-
-        ``equilibrium``: ``p_i = v_i (I_i(a) − I_i(a_{−i},0))`` for sharers (Thm 2);
-        ``decorrelated``: ``p_i = v_i I_i(a)`` for sharers (Thm 6);
-        ``first_best``: zeros (the planner sets no prices).
-        """
-        a = self._profile(profile)
-        if problem == "equilibrium":
-            return self._values * self.own_leakage(a)
-        if problem == "decorrelated":
-            return np.where(a == 1, self._values * self.leakage(a), 0.0)
-        if problem == "first_best":
-            return np.zeros(self.n)
-        LeakageObjective.for_problem(problem, self._values)  # raises the uniform error
-        raise AssertionError("unreachable")
-
-    def surplus(self, profile) -> float:
-        """Social surplus ``Σ_i (1 − v_i) I_i(a)`` (§3.1); prices cancel."""
-        return float(np.dot(1.0 - self._values, self.leakage(profile)))
-
-    def decorrelated_leakage(self, profile) -> np.ndarray:
-        """``Ĩ_i(a)`` of Lemma 5: ``I_i(a)`` for sharers, 0 for non-sharers."""
-        a = self._profile(profile)
-        return np.where(a == 1, self.leakage(a), 0.0)
-
-    def decorrelated_surplus(self, profile) -> float:
-        """Social surplus after de-correlation ``Σ (1 − v_i) Ĩ_i(a)`` (Thm 6)."""
-        return float(np.dot(1.0 - self._values, self.decorrelated_leakage(profile)))
-
-    def platform_profit(self, profile, prices=None) -> float:
-        """``U(a, p) = Σ_i I_i(a) − Σ_{i∈A} p_i`` (eq. 2); default prices of Thm 2."""
-        a = self._profile(profile)
-        p = self.prices(a) if prices is None else as_vector("prices", prices, self.n)
-        return float(self.leakage(a).sum() - np.dot(a, p))
-
-    def user_payoffs(self, profile, prices=None) -> np.ndarray:
-        """``u_i = a_i p_i − v_i I_i(a)`` (§2.2), shape (n,); default prices of Thm 2."""
-        a = self._profile(profile)
-        p = self.prices(a) if prices is None else as_vector("prices", prices, self.n)
-        return a * p - self._values * self.leakage(a)
-
-    # ------------------------------------------------------------ objectives
-    def objective(self, problem: str) -> LeakageObjective:
-        """The weighted-leakage objective of ``problem`` (see :mod:`.objectives`)."""
-        return LeakageObjective.for_problem(problem, self._values)
-
-    def evaluate(self, objective: LeakageObjective | str, profile) -> float:
-        """Exact value of ``objective`` at ``profile`` (fresh Cholesky solve)."""
-        if isinstance(objective, str):
-            objective = self.objective(objective)
-        if objective.n != self.n:
-            raise InstanceError("objective", f"has {objective.n} weights for a market of {self.n} users")
-        a = self._profile(profile)
-        x = self._posterior(np.flatnonzero(a), full=False)
-        leak = self._sigma2 - x
-        own = self._own_gain(a, x)
-        val = np.dot(objective.c, leak) + np.sum(a * (objective.d * leak - objective.e * own - objective.k))
-        return float(val)
 
     # ------------------------------------------------------- user equilibria
     def _share_threshold(self, a: np.ndarray) -> np.ndarray:
