@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     fg.add_argument("--rho", type=float, help="correlation for fig1/fig2 (default 0.8)")
     fg.add_argument("--force", action="store_true", help="overwrite existing output files")
     fg.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    fg.add_argument("--workers", type=int, help="compute the grid on a local Dask cluster of N workers")
+    fg.add_argument("--scheduler", metavar="ADDRESS", help="compute the grid on an existing Dask cluster")
     return p
 
 
@@ -149,8 +151,16 @@ def _cmd_figure(args) -> int:
         if args.name == "fig3":
             raise _UsageError("--rho: fig3 sweeps rho itself (Example 2); use it with fig1 or fig2")
         params["rho"] = args.rho
-    make_figure(args.name, args.out, args.csv, force=True,
-                progress=(not args.no_progress) and sys.stderr.isatty(), **params)
+    if args.workers is not None and args.workers < 1:
+        raise _UsageError(f"--workers: must be a positive integer, got {args.workers}")
+    progress = (not args.no_progress) and sys.stderr.isatty()
+    if args.workers or args.scheduler:
+        from .distributed import open_client
+
+        with open_client(args.scheduler, args.workers) as client:
+            make_figure(args.name, args.out, args.csv, force=True, progress=progress, client=client, **params)
+    else:
+        make_figure(args.name, args.out, args.csv, force=True, progress=progress, **params)
     print(f"wrote {args.out}" + (f" and {args.csv}" if args.csv else ""), file=sys.stderr)
     return 0
 

@@ -24,6 +24,7 @@ Agg backend.
 from __future__ import annotations
 
 import csv
+import functools
 import os
 from dataclasses import dataclass, field
 
@@ -55,59 +56,81 @@ def _progress(it, total, desc, progress):
     return tqdm(it, total=total, desc=desc, leave=False)
 
 
+def _map_rows(fn, items, desc, progress, client):
+    """``[fn(x) for x in items]``: serially, or on Dask when ``client`` is given (same answers;
+    :func:`dm_opt.distributed.sweep` retries failed rows and never returns holes)."""
+    items = list(items)
+    if client is None:
+        return [fn(x) for x in _progress(items, len(items), desc, progress)]
+    from .distributed import sweep
+
+    return sweep(fn, items, client=client, progress=progress)
+
+
 def example1_lower_price(rho: float) -> float:
     """``(2−ρ²)²/(2(4−ρ²))``: Example 1's equilibrium price (used only for marking the plot)."""
     return (2 - rho ** 2) ** 2 / (2 * (4 - rho ** 2))
 
 
 # ------------------------------------------------------------------ Figure 1
-def figure1_data(rho: float = 0.8, grid: int = 121, pmax: float = 0.8, progress: bool = False) -> FigureData:
+def figure1_data(rho: float = 0.8, grid: int = 121, pmax: float = 0.8, progress: bool = False,
+                 client=None) -> FigureData:
     """User equilibria on a ``grid × grid`` price grid over ``[0, pmax]²`` (Example 1, ``v = 1``).
 
     Each grid point's label is the set of user equilibria, e.g. ``"00|11"``
-    (profile bits ``a1 a2``).
+    (profile bits ``a1 a2``).  Rows of the grid run on Dask when ``client`` is given.
     """
-    from .markets.gaussian import GaussianMarket
-
     if not (0 <= abs(rho) < 1):
         raise ProblemError(f"rho must lie in (-1, 1), got {rho}")
     if grid < 2 or pmax <= 0:
         raise ProblemError("grid must be >= 2 and pmax > 0")
-    market = GaussianMarket([[1.0, rho], [rho, 1.0]], [1.0, 1.0])
     ps = np.linspace(0.0, pmax, grid)
+    row_labels = _map_rows(functools.partial(_figure1_row, rho, ps), range(grid), "figure 1", progress, client)
     labels = np.empty((grid, grid), dtype=object)
     rows = []
-    cells = [(i, j) for i in range(grid) for j in range(grid)]
-    for i, j in _progress(cells, len(cells), "figure 1", progress):
-        eq = market.user_equilibria([ps[i], ps[j]], all=True).all
-        lab = "|".join(sorted("".join(str(int(x)) for x in a) for a in eq))
-        labels[i, j] = lab
-        rows.append((ps[i], ps[j], lab))
+    for i, labs in enumerate(row_labels):
+        for j, lab in enumerate(labs):
+            labels[i, j] = lab
+            rows.append((ps[i], ps[j], lab))
     return FigureData("fig1", ("p1", "p2", "equilibria"), rows,
                       {"p": ps, "labels": labels}, {"rho": rho})
 
 
-# ------------------------------------------------------------------ Figure 2
-def figure2_data(rho: float = 0.8, vmax: float = 3.0, points: int = 301, progress: bool = False) -> FigureData:
-    """Equilibrium and first-best surplus for ``v`` on ``[0, vmax]`` (two users, ``Σ12 = ρ``)."""
-    from .api import solve
+def _figure1_row(rho: float, ps: np.ndarray, i: int) -> list[str]:
+    """Labels of the user-equilibrium sets at prices ``(ps[i], p2)`` for every ``p2`` in ``ps``."""
     from .markets.gaussian import GaussianMarket
 
+    market = GaussianMarket([[1.0, rho], [rho, 1.0]], [1.0, 1.0])
+    out = []
+    for p2 in ps:
+        eq = market.user_equilibria([ps[i], p2], all=True).all
+        out.append("|".join(sorted("".join(str(int(x)) for x in a) for a in eq)))
+    return out
+
+
+# ------------------------------------------------------------------ Figure 2
+def figure2_data(rho: float = 0.8, vmax: float = 3.0, points: int = 301, progress: bool = False,
+                 client=None) -> FigureData:
+    """Equilibrium and first-best surplus for ``v`` on ``[0, vmax]`` (two users, ``Σ12 = ρ``)."""
     if not (0 < abs(rho) < 1):
         raise ProblemError(f"rho must lie in (-1, 1) and be nonzero, got {rho}")
     vs = np.linspace(0.0, vmax, points)
-    eq = np.empty(points)
-    fb = np.empty(points)
-    rows = []
-    for k in _progress(range(points), points, "figure 2", progress):
-        m = GaussianMarket([[1.0, rho], [rho, 1.0]], [vs[k], vs[k]])
-        re = solve(m, "equilibrium", method="enumerate")
-        rf = solve(m, "first_best", method="enumerate")
-        eq[k], fb[k] = re.surplus, rf.surplus
-        rows.append((vs[k], re.surplus, rf.surplus, "".join(map(str, re.profile)), "".join(map(str, rf.profile))))
+    rows = _map_rows(functools.partial(_figure2_point, rho), vs, "figure 2", progress, client)
+    eq = np.array([r[1] for r in rows])
+    fb = np.array([r[2] for r in rows])
     return FigureData("fig2", ("v", "equilibrium_surplus", "first_best_surplus", "equilibrium_profile",
                                "first_best_profile"), rows,
                       {"v": vs, "equilibrium": eq, "first_best": fb}, {"rho": rho})
+
+
+def _figure2_point(rho: float, v: float) -> tuple:
+    from .api import solve
+    from .markets.gaussian import GaussianMarket
+
+    m = GaussianMarket([[1.0, rho], [rho, 1.0]], [v, v])
+    re = solve(m, "equilibrium", method="enumerate")
+    rf = solve(m, "first_best", method="enumerate")
+    return (v, re.surplus, rf.surplus, "".join(map(str, re.profile)), "".join(map(str, rf.profile)))
 
 
 def equilibrium_surplus_two_users(rho: float, v: float, tol: float | None = None) -> float:
@@ -143,7 +166,7 @@ def _example2_surplus(market, vhs, v_l=0.9, size=10):
 
 def figure3_data(rho_points: int = 100, vh_points: int = 100, vh_max: float = 10.0,
                  rho_max: float | None = None, band_points: int = 60, bisect_tol: float = 1e-6,
-                 progress: bool = False) -> FigureData:
+                 progress: bool = False, client=None) -> FigureData:
     """Equilibrium surplus on a ``(ρ, v_h)`` grid for Example 2 and the zero-surplus curve.
 
     ``ρ`` runs over ``(0, rho_max]`` (default just below the PD limit 0.145),
@@ -163,7 +186,8 @@ def figure3_data(rho_points: int = 100, vh_points: int = 100, vh_max: float = 10
     platform switches to buying only from community 0 (surplus jumps back up).
     The paper's remark that surplus is positive "when ``v_h`` is very close to
     1" holds below the band.  Verified against enumeration on the dense ``Σ``
-    (``tests/test_figures.py``).  Rows of kind ``band`` in the CSV mark, per
+    (``tests/test_figures.py``).  The ``ρ`` rows run on Dask when ``client`` is
+    given (identical answers).  Rows of kind ``band`` in the CSV mark, per
     ``ρ``, the grid points below the curve with negative surplus.
     """
     if rho_max is None:
@@ -179,26 +203,14 @@ def figure3_data(rho_points: int = 100, vh_points: int = 100, vh_max: float = 10
     S = np.empty((rho_points, vhs.size))
     curve = np.full(rho_points, np.nan)
     rows = []
-    for i in _progress(range(rho_points), rho_points, "figure 3", progress):
-        market = example2_market(rhos[i])
-        out = _example2_surplus(market, vhs)
-        S[i] = out["surplus"]
+    results = _map_rows(functools.partial(_figure3_row, vhs, bisect_tol), rhos, "figure 3", progress, client)
+    for i, (surplus, counts, edge) in enumerate(results):
+        S[i] = surplus
         for j in range(vhs.size):
-            rows.append(("grid", rhos[i], vhs[j], S[i, j], int(out["counts"][j, 0]), int(out["counts"][j, 1])))
-        if S[i, -1] >= 0:
-            continue
-        nonneg = np.flatnonzero(S[i] >= 0)
-        top = nonneg[-1] if nonneg.size else -1          # last nonnegative point below the negative run
-        lo = vhs[top] if top >= 0 else 1.0
-        hi = vhs[top + 1]
-        while hi - lo > bisect_tol:
-            mid = 0.5 * (lo + hi)
-            if _example2_surplus(market, mid)["surplus"][0] < 0:
-                hi = mid
-            else:
-                lo = mid
-        curve[i] = 0.5 * (lo + hi)
-        rows.append(("curve", rhos[i], curve[i], 0.0, -1, -1))
+            rows.append(("grid", rhos[i], vhs[j], S[i, j], int(counts[j, 0]), int(counts[j, 1])))
+        if np.isfinite(edge):
+            curve[i] = edge
+            rows.append(("curve", rhos[i], curve[i], 0.0, -1, -1))
     for i in range(rho_points):
         below = vhs < (curve[i] if np.isfinite(curve[i]) else np.inf)
         for j in np.flatnonzero(below & (S[i] < 0)):
@@ -206,6 +218,27 @@ def figure3_data(rho_points: int = 100, vh_points: int = 100, vh_max: float = 10
     return FigureData("fig3", ("kind", "rho", "v_h", "equilibrium_surplus", "sharers_low", "sharers_high"),
                       rows, {"rho": rhos, "v_h": vhs, "surplus": S, "curve": curve},
                       {"v_l": 0.9, "size": 10, "within": 1 / 20})
+
+
+def _figure3_row(vhs: np.ndarray, bisect_tol: float, rho: float):
+    """Surplus and sharer counts along ``vhs`` at correlation ``rho``, and the zero-surplus
+    edge (bisection with the solver; ``nan`` when the top of the grid is not negative)."""
+    market = example2_market(rho)
+    out = _example2_surplus(market, vhs)
+    surplus = out["surplus"]
+    if surplus[-1] >= 0:
+        return surplus, out["counts"], float("nan")
+    nonneg = np.flatnonzero(surplus >= 0)
+    top = nonneg[-1] if nonneg.size else -1          # last nonnegative point below the negative run
+    lo = vhs[top] if top >= 0 else 1.0
+    hi = vhs[top + 1]
+    while hi - lo > bisect_tol:
+        mid = 0.5 * (lo + hi)
+        if _example2_surplus(market, mid)["surplus"][0] < 0:
+            hi = mid
+        else:
+            lo = mid
+    return surplus, out["counts"], 0.5 * (lo + hi)
 
 
 # ------------------------------------------------------------------ output

@@ -150,3 +150,21 @@ def test_missing_matplotlib_is_backend_unavailable(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)       # import matplotlib -> ImportError
     with pytest.raises(dm_opt.BackendUnavailable, match="matplotlib"):
         figures.make_figure("fig2", str(tmp_path / "x.png"))
+
+
+def test_figure_grids_on_dask_equal_serial():
+    """Issue 6: the figure grids can run on the Dask path; same data as the serial run."""
+    pytest.importorskip("distributed")
+    from dm_opt.distributed import open_client
+    from dm_opt.figures import figure1_data, figure2_data
+
+    with open_client(workers=2, processes=False) as client:
+        f3d = figure3_data(rho_points=4, vh_points=6, band_points=0, client=client)
+        f1d = figure1_data(rho=0.6, grid=5, client=client)
+        f2d = figure2_data(rho=0.6, points=7, client=client)
+    f3s = figure3_data(rho_points=4, vh_points=6, band_points=0)
+    np.testing.assert_array_equal(f3d.arrays["surplus"], f3s.arrays["surplus"])
+    np.testing.assert_array_equal(f3d.arrays["curve"], f3s.arrays["curve"])
+    assert f3d.rows == f3s.rows
+    assert f1d.rows == figure1_data(rho=0.6, grid=5).rows
+    assert f2d.rows == figure2_data(rho=0.6, points=7).rows
