@@ -86,6 +86,12 @@ def _cmd_solve(args) -> int:
         "time_limit": args.time_limit,
         "progress": (not args.no_progress) and (not args.json) and sys.stderr.isatty(),
     }
+    # a flag a kind does not use is refused, never silently ignored
+    used = getattr(mod, "CLI_OPTIONS", ("method", "all_optima", "time_limit"))
+    for flag, key, default in (("--method", "method", "auto"), ("--all-optima", "all_optima", False),
+                               ("--time-limit", "time_limit", None)):
+        if options[key] != default and key not in used:
+            raise _UsageError(f"{flag} does not apply to kind '{data['kind']}'")
     out, text = mod.run(market, problem, options)
     if args.json:
         print(json.dumps(out))

@@ -53,3 +53,16 @@ def test_console_script_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "cov: must be positive definite" in proc.stderr
+
+
+@pytest.mark.parametrize("path,flag", [
+    ("models/ammo/valuations_uniform.toml", ["--time-limit", "5"]),
+    ("models/ammo/taxes_example.toml", ["--all-optima"]),
+    ("models/ammo/two_platforms_example.toml", ["--method", "bnb"]),
+    ("models/rj/remark_3_4.toml", ["--time-limit", "5"]),
+])
+def test_flags_a_kind_does_not_use_are_refused(capsys, path, flag):
+    """A flag is never silently ignored: kinds that do not use it refuse it (exit 2, one line)."""
+    assert main(["solve", os.path.join(ROOT, path)] + flag) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and flag[0] in err and "does not apply" in err

@@ -29,6 +29,8 @@ from . import check_keys
 
 PROBLEMS = ("competition",)
 DEFAULT_PROBLEM = "competition"
+#: ``dm-opt solve`` flags this kind uses (the CLI refuses the others)
+CLI_OPTIONS = ()
 
 
 def from_dict(data: dict, where: str | None = None) -> TwoPlatformMarket:

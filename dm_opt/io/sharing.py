@@ -40,6 +40,8 @@ from . import check_keys
 
 PROBLEMS = ("ordered_match", "check", "stability", "welfare", "prices", "vcg", "mixed_vcg", "d_mixed_vcg")
 DEFAULT_PROBLEM = "welfare"   # defined for every instance (ordered_match refuses when Prop 3.1 fails)
+#: ``dm-opt solve`` flags this kind uses (the CLI refuses the others)
+CLI_OPTIONS = ("method",)
 #: Base quality ``w⁰`` used by ``--problem d_mixed_vcg`` (RJ eq. 32).
 D_MIXED_BASE_QUALITY = 0.5
 

@@ -28,6 +28,8 @@ from . import gaussian as _gaussian
 
 PROBLEMS = ("uniform_sweep", "pigovian", "post_tax_equilibrium", "first_best", "equilibrium", "decorrelated")
 DEFAULT_PROBLEM = "uniform_sweep"
+#: ``dm-opt solve`` flags this kind uses (the CLI refuses the others)
+CLI_OPTIONS = ("method",)
 
 _BASE = {"kind", "cov", "values", "source", "name", "noise_var", "description"}
 

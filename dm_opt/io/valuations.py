@@ -27,6 +27,8 @@ from . import gaussian as _gaussian
 
 PROBLEMS = ("mechanism", "vcg", "expected_payoff", "first_best", "equilibrium", "decorrelated")
 DEFAULT_PROBLEM = "mechanism"
+#: ``dm-opt solve`` flags this kind uses (the CLI refuses the others)
+CLI_OPTIONS = ("method",)
 
 _BASE = {"kind", "cov", "values", "source", "name", "noise_var", "description"}
 
