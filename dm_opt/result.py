@@ -47,7 +47,8 @@ def relative_gap(objective: float, bound: float) -> float:
     return diff / max(abs(objective), abs(bound), 1e-10)
 
 
-def _frozen(a: Any, dtype=None) -> np.ndarray:
+def frozen_array(a: Any, dtype=None) -> np.ndarray:
+    """A read-only copy of ``a`` (results never alias or expose mutable arrays)."""
     arr = np.array(a, dtype=dtype, copy=True)
     arr.setflags(write=False)
     return arr
@@ -117,12 +118,12 @@ class SolveResult:
 
     def __post_init__(self):
         object.__setattr__(self, "status", Termination(self.status))
-        object.__setattr__(self, "profile", _frozen(self.profile, np.int8))
-        object.__setattr__(self, "prices", _frozen(self.prices, float))
-        object.__setattr__(self, "leakage", _frozen(self.leakage, float))
+        object.__setattr__(self, "profile", frozen_array(self.profile, np.int8))
+        object.__setattr__(self, "prices", frozen_array(self.prices, float))
+        object.__setattr__(self, "leakage", frozen_array(self.leakage, float))
         if self.optima is not None:
             object.__setattr__(
-                self, "optima", tuple(_frozen(o, np.int8) for o in self.optima)
+                self, "optima", tuple(frozen_array(o, np.int8) for o in self.optima)
             )
         object.__setattr__(self, "extra", dict(self.extra))
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .kernels import posterior_full, shared_users
+from .kernels import _objective, posterior_full, shared_users
 
 #: state codes
 FREE, IN, OUT = 0, 1, 2
@@ -246,16 +246,9 @@ def choose_branch(state, Qlo, Qhi, x_lo, x_hi, sig2, tau2, c, d, e, k, work_x, w
     return best_j, best_in, best_out
 
 
-@njit(cache=True, nogil=True)
-def _value(x, a_in, sig2, tau2, c, d, e, k):
-    """Objective at a profile given its posterior variances ``x`` (``a_in[i]`` true for sharers)."""
-    val = 0.0
-    for i in range(x.shape[0]):
-        leak = sig2[i] - x[i]
-        val += c[i] * leak
-        if a_in[i]:
-            val += d[i] * leak - e[i] * _g(x[i], tau2[i]) - k[i]
-    return val
+# Objective at a profile given its posterior variances ``x`` (``a_in[i]`` true for sharers):
+# the same compiled evaluation the enumeration walk uses.
+_value = _objective
 
 
 @njit(cache=True, nogil=True)

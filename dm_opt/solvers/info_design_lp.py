@@ -57,7 +57,7 @@ import scipy.sparse as sp
 from .highs import silence_banner
 from ..errors import InstanceError, LimitExceeded, SolverFailed
 from ..markets.info_design import InfoDesignMarket
-from ..result import Termination
+from ..result import Termination, frozen_array
 
 #: Relative tolerance (× payoff scale × mass) for comparing LP values.
 VALUE_TOL = 1e-7
@@ -140,9 +140,7 @@ def _threshold_form(market: InfoDesignMarket) -> bool:
 # results
 
 def _frozen(a, dtype=float):
-    arr = np.array(a, dtype=dtype, copy=True)
-    arr.setflags(write=False)
-    return arr
+    return frozen_array(a, dtype)
 
 
 @dataclass(frozen=True)
