@@ -1,13 +1,17 @@
 """GLP information-design LPs (SPEC §2): timings measured in one run, with ratios.
 
-1. ``P_q`` at |Ω| = 200 (slides' payoffs, 200 fees): model build and solve time of the
-   compact (suffix-sum) obedience formulation, against the dense textbook formulation
-   (O(|A|²|Ω|) nonzeros) as the baseline of the same run; both values must agree.
-2. A sweep of ``--sweep`` databases q: one compiled model re-solved by changing the
-   cvxpy Parameter, and one live highspy model with warm starts (``PlatformHighs``),
-   against rebuilding the model for every q (baseline); every value is compared.
-3. Constrained efficiency W° for |Ω| = 2..20: the KKT MILP (time, status, gap) and,
-   up to |Ω| = 6, the exact piece enumeration, whose W° the MILP must match.
+1. ``P_q`` at |Ω| = |A| = 200 (slides' payoffs): the exact closed form (``bbm``, BBM
+   surplus triangle, dm_opt/solvers/info_design_bbm.py) against the compact LP in cvxpy
+   and in a live highspy model (baselines of the same run; every value is compared), and
+   optionally the dense textbook LP (O(|A|²|Ω|) nonzeros).
+2. A sweep of ``--sweep`` databases q with the LP: one compiled cvxpy model re-solved by
+   changing its Parameter, and one live highspy model with warm starts
+   (``PlatformHighs``), against rebuilding the model for every q (baseline); once on
+   independent random q's and once along a path of q's (neighbouring databases); the
+   closed form on the same q's.  Every value is compared.
+3. Constrained efficiency W°: the closed form (one LP in n+1 variables) for |Ω| up to
+   200, the KKT MILP (time, status, gap) up to |Ω| = 20, and the exact piece enumeration
+   with LP-found pieces up to |Ω| = 6; W° must agree wherever two methods are exact.
 
     python benchmarks/info_design.py                 # all three, default sizes
     python benchmarks/info_design.py --quick         # smaller sizes (smoke run)
@@ -22,6 +26,7 @@ import time
 import numpy as np
 
 from dm_opt import InfoDesignMarket
+from dm_opt.solvers import info_design_bbm as bbm
 from dm_opt.solvers import info_design_lp as lp
 
 
@@ -30,12 +35,23 @@ def market(n: int, seed: int = 0, gamma_u: float = 1.0, gamma_pi: float = 0.3) -
     return InfoDesignMarket(np.arange(1.0, n + 1.0), rng.dirichlet(np.ones(n)), 0.5 * n / 10, gamma_u, gamma_pi)
 
 
-def bench_platform(n: int, dense: bool) -> None:
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
+
+
+def bench_platform(n: int, dense: bool, lp_baseline: bool) -> None:
     m = market(n)
     q = m.prior * np.random.default_rng(1).uniform(0.2, 1.0, n)
     lp.PlatformLP(market(3)).solve(np.ones(3))      # warm-up: import cvxpy/HiGHS outside the timings
-    rows = []
-    for compact in ([True, False] if dense else [True]):
+    bbm.platform(market(3), np.ones(3))
+    t0 = time.perf_counter()
+    b1 = bbm.platform(m, q)                          # with the exact ∂V ranges
+    t1 = time.perf_counter()
+    b2 = bbm.platform(m, q * 0.9)
+    t2 = time.perf_counter()
+    rows = [("bbm (closed)", 0.0, t1 - t0, t2 - t1, b1.value, b2.value)]
+    forms = ([True, False] if dense else [True]) if lp_baseline else []
+    for compact in forms:
         t0 = time.perf_counter()
         P = lp.PlatformLP(m, compact=compact)
         t1 = time.perf_counter()
@@ -43,67 +59,96 @@ def bench_platform(n: int, dense: bool) -> None:
         t2 = time.perf_counter()
         s2 = P.solve(q * 0.9)                       # re-solve with the compiled problem
         t3 = time.perf_counter()
-        rows.append((("compact" if compact else "dense"), t1 - t0, t2 - t1, t3 - t2, s.value, s2.value))
+        rows.append((("LP compact" if compact else "LP dense"), t1 - t0, t2 - t1, t3 - t2, s.value, s2.value))
         print(f"  ({rows[-1][0]} done)", flush=True)
-    t0 = time.perf_counter()
-    H = lp.PlatformHighs(m)
-    h1 = H.solve(q)
-    t1 = time.perf_counter()
-    h2 = H.solve(q * 0.9)
-    t2 = time.perf_counter()
-    assert abs(h1.value - rows[0][4]) <= 1e-6 * max(1, abs(h1.value)) and abs(h2.value - rows[0][5]) <= 1e-6 * max(1, abs(h2.value))
-    rows.append(("highspy", 0.0, t1 - t0, t2 - t1, h1.value, h2.value))
+    if lp_baseline:
+        t0 = time.perf_counter()
+        H = lp.PlatformHighs(m)
+        h1 = H.solve(q)
+        t1 = time.perf_counter()
+        h2 = H.solve(q * 0.9)
+        t2 = time.perf_counter()
+        rows.append(("LP highspy", 0.0, t1 - t0, t2 - t1, h1.value, h2.value))
+    for r in rows[1:]:
+        assert _close(r[4], rows[0][4]) and _close(r[5], rows[0][5]), f"{r[0]} disagrees with the closed form"
     print(f"\n[1] P_q, |Ω| = |A| = {n}")
-    print(f"{'formulation':>12} {'build s':>9} {'1st solve s':>12} {'re-solve s':>11} {'V(q)':>14}"
-          "   (highspy: build included in 1st solve; re-solve warm-started)")
+    print(f"{'method':>13} {'build s':>9} {'1st solve s':>12} {'re-solve s':>11} {'V(q)':>14}"
+          "   (highspy: build included in 1st solve; re-solve warm-started; bbm includes ∂V ranges)")
     for r in rows:
-        print(f"{r[0]:>12} {r[1]:>9.3f} {r[2]:>12.3f} {r[3]:>11.3f} {r[4]:>14.8f}")
-    print(f"highspy warm re-solve vs cvxpy compact re-solve: {rows[0][3] / rows[-1][3]:.1f}x faster")
-    if dense:
-        assert abs(rows[0][4] - rows[1][4]) <= 1e-6 * max(1, abs(rows[0][4])), "formulations disagree"
-        tc, td = rows[0][1] + rows[0][2], rows[1][1] + rows[1][2]
-        print(f"dense / compact (build + first solve): {td / tc:.2f}x;  re-solve: {rows[1][3] / rows[0][3]:.2f}x")
+        print(f"{r[0]:>13} {r[1]:>9.4f} {r[2]:>12.4f} {r[3]:>11.4f} {r[4]:>14.8f}")
+    if lp_baseline:
+        tc = rows[1][1] + rows[1][2]
+        print(f"closed form vs LP compact (build + first solve): {tc / rows[0][2]:.0f}x faster; "
+              f"vs highspy cold: {rows[-1][2] / rows[0][2]:.0f}x")
+        if dense:
+            td = rows[2][1] + rows[2][2]
+            print(f"dense / compact LP (build + first solve): {td / tc:.2f}x;  re-solve: {rows[2][3] / rows[1][3]:.2f}x")
 
 
-def bench_sweep(n: int, count: int) -> None:
-    m = market(n, seed=2)
-    rng = np.random.default_rng(3)
-    Q = m.prior[None, :] * rng.uniform(0, 1, (count, n))
+def _sweep_once(m: InfoDesignMarket, Q: np.ndarray, label: str, rebuild_sample: int) -> None:
+    count = len(Q)
     t0 = time.perf_counter()
     P = lp.PlatformLP(m)
     reuse = np.array([P.solve(q).value for q in Q])
     t1 = time.perf_counter()
-    rebuild = np.array([lp.PlatformLP(m).solve(q).value for q in Q])
+    k = min(count, rebuild_sample)
+    rebuild = np.array([lp.PlatformLP(m).solve(q).value for q in Q[:k]])
     t2 = time.perf_counter()
     H = lp.PlatformHighs(m)
     warm = np.array([H.solve(q).value for q in Q])
     t3 = time.perf_counter()
-    err = float(max(np.max(np.abs(reuse - rebuild)), np.max(np.abs(warm - rebuild))))
+    closed = np.array([s.value for s in lp.platform_sweep(m, Q, method="bbm")])
+    t4 = time.perf_counter()
+    err = float(max(np.max(np.abs(reuse[:k] - rebuild)), np.max(np.abs(warm - reuse)), np.max(np.abs(closed - reuse))))
     assert err <= 1e-7, f"sweep values differ by {err}"
-    print(f"\n[2] sweep of {count} databases, |Ω| = {n}")
-    print(f"re-use compiled model: {t1 - t0:8.2f} s ({1e3 * (t1 - t0) / count:.2f} ms/q)")
-    print(f"rebuild every time:    {t2 - t1:8.2f} s ({1e3 * (t2 - t1) / count:.2f} ms/q)   (baseline)")
-    print(f"highspy warm start:    {t3 - t2:8.2f} s ({1e3 * (t3 - t2) / count:.2f} ms/q)")
-    print(f"speed-up of re-use over rebuild: {(t2 - t1) / (t1 - t0):.2f}x;  highspy warm start over rebuild: "
-          f"{(t2 - t1) / (t3 - t2):.2f}x   (max |ΔV| = {err:.1e})")
+    per = {"reuse": (t1 - t0) / count, "rebuild": (t2 - t1) / k, "warm": (t3 - t2) / count, "bbm": (t4 - t3) / count}
+    print(f"  {label}: {count} databases, |Ω| = {m.n}" + (f" (rebuild timed on the first {k})" if k < count else ""))
+    print(f"    rebuild every time (baseline): {1e3 * per['rebuild']:8.3f} ms/q")
+    print(f"    cvxpy compiled, Parameter:     {1e3 * per['reuse']:8.3f} ms/q   {per['rebuild'] / per['reuse']:7.2f}x")
+    print(f"    highspy live model, warm:      {1e3 * per['warm']:8.3f} ms/q   {per['rebuild'] / per['warm']:7.2f}x")
+    print(f"    closed form (bbm):             {1e3 * per['bbm']:8.3f} ms/q   {per['rebuild'] / per['bbm']:7.1f}x"
+          f"   (max |ΔV| = {err:.1e})")
 
 
-def bench_efficiency(sizes, time_limit: float) -> None:
-    print(f"\n[3] constrained efficiency W° (slides' payoffs, γ_u = 1, γ_π = 0.3), MILP time limit {time_limit:g}s")
-    print(f"{'|Ω|':>4} {'pieces s':>9} {'#pieces':>8} {'MILP s':>8} {'status':>10} {'gap':>8} {'W° (MILP)':>14} {'match':>6}")
+def bench_sweep(n: int, count: int, rebuild_sample: int) -> None:
+    m = market(n, seed=2)
+    rng = np.random.default_rng(3)
+    print(f"\n[2] sweeps of P_q: speed-up over rebuilding the model for each q")
+    _sweep_once(m, m.prior[None, :] * rng.uniform(0, 1, (count, n)), "independent random q", rebuild_sample)
+    a, b = m.prior * rng.uniform(0, 1, n), m.prior * rng.uniform(0, 1, n)
+    t = np.linspace(0.0, 1.0, count)[:, None]
+    _sweep_once(m, (1 - t) * a + t * b, "path q(t) = (1−t)q_a + t q_b", rebuild_sample)
+
+
+def bench_efficiency(sizes, milp_sizes, time_limit: float) -> None:
+    print(f"\n[3] constrained efficiency W° (slides' payoffs, γ_u = 1, γ_π = 0.3); MILP time limit {time_limit:g}s")
+    print(f"{'|Ω|':>4} {'bbm s':>8} {'W° (bbm)':>14} {'pieces s':>9} {'#pieces':>8} {'MILP s':>8} {'status':>10} "
+          f"{'gap':>8} {'W° (MILP)':>14} {'match':>6}")
     for n in sizes:
         m = market(n, seed=n)
+        t0 = time.perf_counter()
+        rb = lp.constrained_efficiency(m, method="bbm")
+        tb = time.perf_counter() - t0
         tp, K, wp = float("nan"), "", None
         if n <= lp.PIECES_MAX_N:
             t0 = time.perf_counter()
-            r = lp.constrained_efficiency(m, method="pieces")
+            r = lp.constrained_efficiency(m, method="pieces", pieces=lp.value_pieces(m, method="lp"))
             tp, K, wp = time.perf_counter() - t0, len(r.pieces), r.welfare
-        t0 = time.perf_counter()
-        rm = lp.constrained_efficiency_milp(m, time_limit=time_limit)
-        tm = time.perf_counter() - t0
-        match = "" if wp is None else ("yes" if abs(wp - rm.welfare) <= 1e-6 else "NO")
-        print(f"{n:>4} {tp:>9.2f} {K!s:>8} {tm:>8.2f} {rm.status.value:>10} {rm.gap:>8.1e} {rm.welfare:>14.8f} {match:>6}",
-              flush=True)
+        tm, st, gap, wm = float("nan"), "", float("nan"), float("nan")
+        if n in milp_sizes:
+            t0 = time.perf_counter()
+            rm = lp.constrained_efficiency_milp(m, time_limit=time_limit)
+            tm, st, gap, wm = time.perf_counter() - t0, rm.status.value, rm.gap, rm.welfare
+        checks = []
+        if wp is not None:
+            checks.append(abs(wp - rb.welfare) <= 1e-6)
+        if st == "optimal":
+            checks.append(abs(wm - rb.welfare) <= 1e-6)
+        if st and st != "optimal":
+            checks.append(wm <= rb.welfare + 1e-6)     # a time-limited MILP allocation cannot beat W°
+        match = "" if not checks else ("yes" if all(checks) else "NO")
+        print(f"{n:>4} {tb:>8.3f} {rb.welfare:>14.8f} {tp:>9.2f} {K!s:>8} {tm:>8.2f} {st:>10} {gap:>8.1e} "
+              f"{wm:>14.8f} {match:>6}", flush=True)
 
 
 def main(argv=None):
@@ -111,20 +156,24 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", choices=["platform", "sweep", "efficiency"])
     ap.add_argument("--n", type=int, default=200, help="|Ω| for [1]")
-    ap.add_argument("--no-dense", action="store_true", help="skip the dense baseline in [1]")
+    ap.add_argument("--dense", action="store_true", help="also time the dense textbook LP in [1]")
+    ap.add_argument("--no-lp", action="store_true", help="[1] without the LP baselines (about 20 s each at n = 200)")
     ap.add_argument("--sweep", type=int, default=1000)
     ap.add_argument("--sweep-n", type=int, default=20)
+    ap.add_argument("--rebuild-sample", type=int, default=1000,
+                    help="time the rebuild baseline on the first K databases of each sweep")
     ap.add_argument("--time-limit", type=float, default=120.0)
     a = ap.parse_args(argv)
     if a.quick:
-        a.n, a.sweep, a.sweep_n = 40, 100, 10
-    sizes = [2, 4, 6, 8] if a.quick else [2, 4, 6, 8, 10, 12, 16, 20]
+        a.n, a.sweep, a.sweep_n, a.rebuild_sample = 40, 100, 10, 100
+    sizes = [2, 4, 6, 8, 20, 50] if a.quick else [2, 4, 6, 8, 10, 12, 16, 20, 50, 100, 200]
+    milp_sizes = [2, 4, 6, 8] if a.quick else [2, 4, 6, 8, 10, 12, 16, 20]
     if a.only in (None, "platform"):
-        bench_platform(a.n, not a.no_dense)
+        bench_platform(a.n, a.dense, not a.no_lp)
     if a.only in (None, "sweep"):
-        bench_sweep(a.sweep_n, a.sweep)
+        bench_sweep(a.sweep_n, a.sweep, a.rebuild_sample)
     if a.only in (None, "efficiency"):
-        bench_efficiency(sizes, a.time_limit)
+        bench_efficiency(sizes, milp_sizes, a.time_limit)
 
 
 if __name__ == "__main__":

@@ -85,8 +85,9 @@ def solve(market, problem: str | LeakageObjective = "equilibrium", method: str =
         objective = market.objective(problem)
     else:
         raise ProblemError(f"problem must be one of {', '.join(PROBLEMS)} or a LeakageObjective")
-    if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
-        raise ProblemError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    from .limits import check_time_limit
+
+    time_limit = check_time_limit(time_limit)
     if tol is not None and not (isinstance(tol, (int, float)) and tol >= 0 and np.isfinite(tol)):
         raise ProblemError(f"tol must be a finite number >= 0, got {tol!r}")
     if not isinstance(method, str):

@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     fg.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     fg.add_argument("--workers", type=int, help="compute the grid on a local Dask cluster of N workers")
     fg.add_argument("--scheduler", metavar="ADDRESS", help="compute the grid on an existing Dask cluster")
+    fg.add_argument("--time-limit", type=_positive_float,
+                    help="seconds (checked between grid rows); writes the rows done, labelled PARTIAL, "
+                         "and exits 0 with a note on stderr (Ctrl-C: the same, exit 130)")
     return p
 
 
@@ -147,6 +150,8 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_figure(args) -> int:
+    """Exit 0 when written (also when ``--time-limit`` stopped it: the output is labelled partial
+    and stderr says so), 130 after Ctrl-C (the rows completed are written, labelled partial)."""
     from .figures import make_figure
 
     for flag, path in (("--out", args.out), ("--csv", args.csv)):
@@ -160,15 +165,22 @@ def _cmd_figure(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise _UsageError(f"--workers: must be a positive integer, got {args.workers}")
     progress = (not args.no_progress) and sys.stderr.isatty()
+    params["time_limit"] = args.time_limit
     if args.workers or args.scheduler:
         from .distributed import open_client
 
         with open_client(args.scheduler, args.workers) as client:
-            make_figure(args.name, args.out, args.csv, force=True, progress=progress, client=client, **params)
+            data = make_figure(args.name, args.out, args.csv, force=True, progress=progress, client=client,
+                               **params)
     else:
-        make_figure(args.name, args.out, args.csv, force=True, progress=progress, **params)
-    print(f"wrote {args.out}" + (f" and {args.csv}" if args.csv else ""), file=sys.stderr)
-    return 0
+        data = make_figure(args.name, args.out, args.csv, force=True, progress=progress, **params)
+    files = f"{args.out}" + (f" and {args.csv}" if args.csv else "")
+    if not data.partial:
+        print(f"wrote {files}", file=sys.stderr)
+        return 0
+    what = "interrupted" if str(data.status) == "interrupted" else "time limit"
+    print(f"dm-opt: {what}: wrote PARTIAL {files} ({data.message})", file=sys.stderr)
+    return 130 if str(data.status) == "interrupted" else 0
 
 
 COMMANDS = {"solve": _cmd_solve, "bench": _cmd_bench, "report": _cmd_report, "export": _cmd_export, "figure": _cmd_figure}

@@ -232,8 +232,9 @@ def enumerate_distributed(market, problem="equilibrium", client=None, chunk_bits
     n = market.n
     if n > min(max_n, HARD_MAX_N):
         raise LimitExceeded(f"distributed enumeration walks 2^n profiles; n = {n} exceeds max_n = {max_n}")
-    if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
-        raise ProblemError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    from .limits import check_time_limit
+
+    time_limit = check_time_limit(time_limit)
     if chunk_bits is not None and (isinstance(chunk_bits, bool) or not isinstance(chunk_bits, int)
                                    or not 0 <= chunk_bits <= n):
         raise ProblemError(f"chunk_bits must be an integer in [0, n = {n}], got {chunk_bits!r}")

@@ -19,6 +19,17 @@
 Closed forms are *not* used to produce data; the tests compare the data with
 them.  Plotting needs matplotlib (``pip install 'dm-opt[plot]'``) and uses the
 Agg backend.
+
+**Limits and interruption.**  Every ``figure*_data`` takes ``time_limit``
+(seconds, checked between grid rows — rows of ``p1`` for Figure 1, points ``v``
+for Figure 2, rows ``ρ`` for Figure 3 — the first row always runs) and stops
+cleanly on Ctrl-C.  The result then has ``status`` ``time_limit`` /
+``interrupted``, only the completed rows (``completed`` of ``total``; missing
+cells are NaN / ``None`` in the arrays), and :func:`plot` / :func:`write_csv`
+label the output *partial*: a red "PARTIAL" banner and masked (hatched) cells in
+the PNG, and a first CSV line ``# PARTIAL ...`` (a comment for pandas
+``comment="#"`` / numpy).  Every row written is exact; rows are never guessed.
+A Ctrl-C before the first row completes re-raises ``KeyboardInterrupt``.
 """
 
 from __future__ import annotations
@@ -31,21 +42,44 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import BackendUnavailable, ProblemError
+from .result import Termination
 
 FIGURES = ("fig1", "fig2", "fig3")
 #: Example 2's limit on the cross correlation (Σ ≻ 0 iff ρ < (1 + 9·(1/20))/10).
 EXAMPLE2_RHO_MAX = (1.0 + 9.0 / 20.0) / 10.0
+#: Colour of grid cells not computed (partial figures).
+_MISSING_COLOR = "#fcbba1"
 
 
 @dataclass
 class FigureData:
-    """Rows for the CSV and arrays for the plot of one figure."""
+    """Rows for the CSV and arrays for the plot of one figure.
+
+    ``status`` ``optimal`` = every grid row computed; ``time_limit`` / ``interrupted`` =
+    only ``completed`` of ``total`` rows (see the module docstring), ``message`` says which.
+    """
 
     name: str
     columns: tuple
     rows: list
     arrays: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+    status: Termination = Termination.OPTIMAL
+    completed: int = 0
+    total: int = 0
+    message: str = ""
+
+    @property
+    def partial(self) -> bool:
+        return self.status is not Termination.OPTIMAL
+
+
+def _require_optimal(res):
+    """A solve inside a figure row: Ctrl-C caught by the backend becomes KeyboardInterrupt again
+    (the row is discarded, never filled with a non-optimal answer)."""
+    if res.status is Termination.INTERRUPTED:
+        raise KeyboardInterrupt
+    return res.raise_for_status()
 
 
 def _progress(it, total, desc, progress):
@@ -56,15 +90,80 @@ def _progress(it, total, desc, progress):
     return tqdm(it, total=total, desc=desc, leave=False)
 
 
-def _map_rows(fn, items, desc, progress, client):
-    """``[fn(x) for x in items]``: serially, or on Dask when ``client`` is given (same answers;
-    :func:`dm_opt.distributed.sweep` retries failed rows and never returns holes)."""
-    items = list(items)
-    if client is None:
-        return [fn(x) for x in _progress(items, len(items), desc, progress)]
-    from .distributed import sweep
+def _map_rows(fn, items, desc, progress, client, deadline=None):
+    """``[fn(x) for x in items]``: serially, or on Dask when ``client`` is given (same answers).
 
-    return sweep(fn, items, client=client, progress=progress)
+    Returns ``(results, status, message)``; ``results[k]`` is ``None`` for rows not computed
+    when a ``deadline`` (checked between rows; the first row always runs) expires or Ctrl-C
+    arrives.  A row that fails (after Dask's retries) re-raises its exception.
+    """
+    items = list(items)
+    out = [None] * len(items)
+    status, message = Termination.OPTIMAL, ""
+    if client is None:
+        try:
+            for k, x in enumerate(_progress(items, len(items), desc, progress)):
+                if k > 0 and deadline is not None and deadline.expired():
+                    status, message = Termination.TIME_LIMIT, deadline.message()
+                    break
+                out[k] = fn(x)
+        except KeyboardInterrupt:
+            status, message = Termination.INTERRUPTED, "interrupted by the user"
+        return out, status, message
+    return _map_rows_dask(fn, items, desc, progress, client, deadline)
+
+
+def _map_rows_dask(fn, items, desc, progress, client, deadline):
+    import uuid
+
+    from .distributed import DEFAULT_RETRIES, _dask
+
+    distributed = _dask()
+    out = [None] * len(items)
+    status, message = Termination.OPTIMAL, ""
+    tag = uuid.uuid4().hex[:8]
+    futures = {client.submit(fn, x, key=f"dm_opt-{desc.replace(' ', '')}-{tag}-{k}", pure=False,
+                             retries=DEFAULT_RETRIES): k for k, x in enumerate(items)}
+    bar = _progress(None, len(items), desc, progress) if progress else None
+    done = 0
+    try:
+        left = None if deadline is None else deadline.remaining()
+        left = None if left is None else max(left, 0.0)
+        try:
+            for fut in distributed.as_completed(list(futures), timeout=left):
+                out[futures[fut]] = fut.result()          # a row that still failed after retries raises
+                done += 1
+                if bar is not None:
+                    bar.update(1)
+        except TimeoutError:
+            status, message = Termination.TIME_LIMIT, deadline.message()
+            if done == 0:                                 # the first row always runs
+                fut = next(iter(distributed.as_completed(list(futures))))
+                out[futures[fut]] = fut.result()
+    except KeyboardInterrupt:
+        status, message = Termination.INTERRUPTED, "interrupted by the user"
+    finally:
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            client.cancel(pending)
+        if bar is not None:
+            bar.close()
+    return out, status, message
+
+
+def _limits(time_limit):
+    from .markets.parametric import Deadline
+
+    return Deadline.of(time_limit)
+
+
+def _finish(data: FigureData, results: list, status, message: str, unit: str) -> FigureData:
+    data.status = Termination(status)
+    data.completed = sum(r is not None for r in results)
+    data.total = len(results)
+    if data.partial:
+        data.message = f"{message}: {data.completed} of {data.total} {unit} computed"
+    return data
 
 
 def example1_lower_price(rho: float) -> float:
@@ -74,26 +173,31 @@ def example1_lower_price(rho: float) -> float:
 
 # ------------------------------------------------------------------ Figure 1
 def figure1_data(rho: float = 0.8, grid: int = 121, pmax: float = 0.8, progress: bool = False,
-                 client=None) -> FigureData:
+                 client=None, time_limit: float | None = None) -> FigureData:
     """User equilibria on a ``grid × grid`` price grid over ``[0, pmax]²`` (Example 1, ``v = 1``).
 
     Each grid point's label is the set of user equilibria, e.g. ``"00|11"``
     (profile bits ``a1 a2``).  Rows of the grid run on Dask when ``client`` is given.
+    ``time_limit`` / Ctrl-C: rows ``p1`` not computed have label ``None`` (module docstring).
     """
     if not (0 <= abs(rho) < 1):
         raise ProblemError(f"rho must lie in (-1, 1), got {rho}")
     if grid < 2 or pmax <= 0:
         raise ProblemError("grid must be >= 2 and pmax > 0")
+    deadline = _limits(time_limit)
     ps = np.linspace(0.0, pmax, grid)
-    row_labels = _map_rows(functools.partial(_figure1_row, rho, ps), range(grid), "figure 1", progress, client)
-    labels = np.empty((grid, grid), dtype=object)
+    row_labels, status, message = _map_rows(functools.partial(_figure1_row, rho, ps), range(grid), "figure 1",
+                                            progress, client, deadline)
+    labels = np.full((grid, grid), None, dtype=object)
     rows = []
     for i, labs in enumerate(row_labels):
+        if labs is None:
+            continue
         for j, lab in enumerate(labs):
             labels[i, j] = lab
             rows.append((ps[i], ps[j], lab))
-    return FigureData("fig1", ("p1", "p2", "equilibria"), rows,
-                      {"p": ps, "labels": labels}, {"rho": rho})
+    return _finish(FigureData("fig1", ("p1", "p2", "equilibria"), rows,
+                              {"p": ps, "labels": labels}, {"rho": rho}), row_labels, status, message, "rows p1")
 
 
 def _figure1_row(rho: float, ps: np.ndarray, i: int) -> list[str]:
@@ -110,17 +214,24 @@ def _figure1_row(rho: float, ps: np.ndarray, i: int) -> list[str]:
 
 # ------------------------------------------------------------------ Figure 2
 def figure2_data(rho: float = 0.8, vmax: float = 3.0, points: int = 301, progress: bool = False,
-                 client=None) -> FigureData:
-    """Equilibrium and first-best surplus for ``v`` on ``[0, vmax]`` (two users, ``Σ12 = ρ``)."""
+                 client=None, time_limit: float | None = None) -> FigureData:
+    """Equilibrium and first-best surplus for ``v`` on ``[0, vmax]`` (two users, ``Σ12 = ρ``).
+
+    ``time_limit`` / Ctrl-C: points not computed are NaN in the arrays (module docstring).
+    """
     if not (0 < abs(rho) < 1):
         raise ProblemError(f"rho must lie in (-1, 1) and be nonzero, got {rho}")
+    deadline = _limits(time_limit)
     vs = np.linspace(0.0, vmax, points)
-    rows = _map_rows(functools.partial(_figure2_point, rho), vs, "figure 2", progress, client)
-    eq = np.array([r[1] for r in rows])
-    fb = np.array([r[2] for r in rows])
-    return FigureData("fig2", ("v", "equilibrium_surplus", "first_best_surplus", "equilibrium_profile",
-                               "first_best_profile"), rows,
-                      {"v": vs, "equilibrium": eq, "first_best": fb}, {"rho": rho})
+    results, status, message = _map_rows(functools.partial(_figure2_point, rho), vs, "figure 2", progress,
+                                         client, deadline)
+    rows = [r for r in results if r is not None]
+    eq = np.array([np.nan if r is None else r[1] for r in results])
+    fb = np.array([np.nan if r is None else r[2] for r in results])
+    return _finish(FigureData("fig2", ("v", "equilibrium_surplus", "first_best_surplus", "equilibrium_profile",
+                                       "first_best_profile"), rows,
+                              {"v": vs, "equilibrium": eq, "first_best": fb}, {"rho": rho}),
+                   results, status, message, "points v")
 
 
 def _figure2_point(rho: float, v: float) -> tuple:
@@ -128,8 +239,8 @@ def _figure2_point(rho: float, v: float) -> tuple:
     from .markets.gaussian import GaussianMarket
 
     m = GaussianMarket([[1.0, rho], [rho, 1.0]], [v, v])
-    re = solve(m, "equilibrium", method="enumerate")
-    rf = solve(m, "first_best", method="enumerate")
+    re = _require_optimal(solve(m, "equilibrium", method="enumerate"))
+    rf = _require_optimal(solve(m, "first_best", method="enumerate"))
     return (v, re.surplus, rf.surplus, "".join(map(str, re.profile)), "".join(map(str, rf.profile)))
 
 
@@ -143,8 +254,8 @@ def equilibrium_surplus_two_users(rho: float, v: float, tol: float | None = None
     from .api import solve
     from .markets.gaussian import GaussianMarket
 
-    return solve(GaussianMarket([[1.0, rho], [rho, 1.0]], [v, v]), "equilibrium", method="enumerate",
-                 tol=tol).surplus
+    return _require_optimal(solve(GaussianMarket([[1.0, rho], [rho, 1.0]], [v, v]), "equilibrium",
+                                  method="enumerate", tol=tol)).surplus
 
 
 # ------------------------------------------------------------------ Figure 3
@@ -166,7 +277,7 @@ def _example2_surplus(market, vhs, v_l=0.9, size=10):
 
 def figure3_data(rho_points: int = 100, vh_points: int = 100, vh_max: float = 10.0,
                  rho_max: float | None = None, band_points: int = 60, bisect_tol: float = 1e-6,
-                 progress: bool = False, client=None) -> FigureData:
+                 progress: bool = False, client=None, time_limit: float | None = None) -> FigureData:
     """Equilibrium surplus on a ``(ρ, v_h)`` grid for Example 2 and the zero-surplus curve.
 
     ``ρ`` runs over ``(0, rho_max]`` (default just below the PD limit 0.145),
@@ -189,6 +300,9 @@ def figure3_data(rho_points: int = 100, vh_points: int = 100, vh_max: float = 10
     (``tests/test_figures.py``).  The ``ρ`` rows run on Dask when ``client`` is
     given (identical answers).  Rows of kind ``band`` in the CSV mark, per
     ``ρ``, the grid points below the curve with negative surplus.
+
+    ``time_limit`` / Ctrl-C: rows ``ρ`` not computed are NaN in ``surplus`` and
+    ``curve`` and absent from the CSV rows (module docstring).
     """
     if rho_max is None:
         rho_max = EXAMPLE2_RHO_MAX * (1 - 1e-6)
@@ -200,11 +314,16 @@ def figure3_data(rho_points: int = 100, vh_points: int = 100, vh_max: float = 10
     vhs = np.linspace(1.0 + (vh_max - 1.0) / vh_points, vh_max, vh_points)
     if band_points:
         vhs = np.union1d(vhs, np.linspace(1.0 + 0.5 / band_points, min(1.5, vh_max), band_points))
-    S = np.empty((rho_points, vhs.size))
+    deadline = _limits(time_limit)
+    S = np.full((rho_points, vhs.size), np.nan)
     curve = np.full(rho_points, np.nan)
     rows = []
-    results = _map_rows(functools.partial(_figure3_row, vhs, bisect_tol), rhos, "figure 3", progress, client)
-    for i, (surplus, counts, edge) in enumerate(results):
+    results, status, message = _map_rows(functools.partial(_figure3_row, vhs, bisect_tol), rhos, "figure 3",
+                                         progress, client, deadline)
+    for i, res in enumerate(results):
+        if res is None:
+            continue
+        surplus, counts, edge = res
         S[i] = surplus
         for j in range(vhs.size):
             rows.append(("grid", rhos[i], vhs[j], S[i, j], int(counts[j, 0]), int(counts[j, 1])))
@@ -212,12 +331,14 @@ def figure3_data(rho_points: int = 100, vh_points: int = 100, vh_max: float = 10
             curve[i] = edge
             rows.append(("curve", rhos[i], curve[i], 0.0, -1, -1))
     for i in range(rho_points):
+        if results[i] is None:
+            continue
         below = vhs < (curve[i] if np.isfinite(curve[i]) else np.inf)
         for j in np.flatnonzero(below & (S[i] < 0)):
             rows.append(("band", rhos[i], vhs[j], S[i, j], -1, -1))
-    return FigureData("fig3", ("kind", "rho", "v_h", "equilibrium_surplus", "sharers_low", "sharers_high"),
-                      rows, {"rho": rhos, "v_h": vhs, "surplus": S, "curve": curve},
-                      {"v_l": 0.9, "size": 10, "within": 1 / 20})
+    return _finish(FigureData("fig3", ("kind", "rho", "v_h", "equilibrium_surplus", "sharers_low", "sharers_high"),
+                              rows, {"rho": rhos, "v_h": vhs, "surplus": S, "curve": curve},
+                              {"v_l": 0.9, "size": 10, "within": 1 / 20}), results, status, message, "rows rho")
 
 
 def _figure3_row(vhs: np.ndarray, bisect_tol: float, rho: float):
@@ -267,10 +388,11 @@ def plot(data: FigureData, out: str) -> None:
         colors = ["#f0f0f0", "#9ecae1", "#fdae6b", "#74c476", "#9e6ac8"]
         # any other set arises only on the grid lines p_i = thresholds, where a user is indifferent
         lab = data.arrays["labels"]
-        code = np.vectorize(lambda s: names.index(s) if s in names else len(names))(lab).astype(float)
+        code = np.vectorize(lambda s: np.nan if s is None else names.index(s) if s in names else len(names),
+                            otypes=[float])(lab)
         p = data.arrays["p"]
-        cmap = ListedColormap(colors + ["#636363"])
-        ax.imshow(code.T, origin="lower", extent=(p[0], p[-1], p[0], p[-1]), cmap=cmap,
+        cmap = ListedColormap(colors + ["#636363"]).with_extremes(bad=_MISSING_COLOR)
+        ax.imshow(np.ma.masked_invalid(code.T), origin="lower", extent=(p[0], p[-1], p[0], p[-1]), cmap=cmap,
                   vmin=-0.5, vmax=len(names) + 0.5, interpolation="nearest", aspect="equal")
         lo = example1_lower_price(rho)
         for x in (lo, 0.5):
@@ -283,12 +405,19 @@ def plot(data: FigureData, out: str) -> None:
         ax.legend(handles=[Patch(color=c, label=("a = " + n.replace("|", " and "))) for n, c in
                            zip(names, colors) if n in present]
                   + ([Patch(color="#636363", label="indifference (several sets)")]
-                     if present - set(names) else []), loc="upper left", fontsize=8)
+                     if present - set(names) - {None} else [])
+                  + ([Patch(color=_MISSING_COLOR, label="not computed (partial)")] if None in present else []),
+                  loc="upper left", fontsize=8)
     elif data.name == "fig2":
         rho = data.params["rho"]
         v = data.arrays["v"]
         ax.plot(v, data.arrays["first_best"], label="first-best surplus", lw=2, color="#2171b5")
         ax.plot(v, data.arrays["equilibrium"], label="equilibrium surplus", lw=2, color="#cb181d", ls="--")
+        missing = np.isnan(data.arrays["equilibrium"])
+        if missing.any():
+            ax.fill_between(v, 0, 1, where=missing, step="mid", transform=ax.get_xaxis_transform(),
+                            color=_MISSING_COLOR, label="not computed (partial)")
+            ax.set_xlim(v[0], v[-1])
         ax.axhline(0, color="k", lw=0.6)
         t = 4 / (2 - rho ** 2) ** 2
         for x, name in ((1.0, "1"), (t, "$4/(2-\\rho^2)^2$")):
@@ -303,13 +432,16 @@ def plot(data: FigureData, out: str) -> None:
         from matplotlib.colors import ListedColormap
         from matplotlib.patches import Patch
 
-        ax.pcolormesh(r, vh, (S < 0).T.astype(float), cmap=ListedColormap(["white", "#bdbdbd"]),
-                      vmin=0, vmax=1, shading="nearest")
+        shade = np.where(np.isnan(S), np.nan, (S < 0).astype(float))
+        cmap = ListedColormap(["white", "#bdbdbd"]).with_extremes(bad=_MISSING_COLOR)
+        ax.pcolormesh(r, vh, np.ma.masked_invalid(shade.T), cmap=cmap, vmin=0, vmax=1, shading="nearest")
         ok = np.isfinite(curve)
         ax.plot(r[ok], curve[ok], color="k", lw=2, label="zero equilibrium surplus")
         ax.plot([], [], " ", label="(thin band near $v_h$ = 1.1: all 20 share)")
         ax.legend(handles=ax.get_legend_handles_labels()[0] + [Patch(color="#bdbdbd",
-                  label="negative equilibrium surplus")], fontsize=8, loc="upper right")
+                  label="negative equilibrium surplus")]
+                  + ([Patch(color=_MISSING_COLOR, label="not computed (partial)")] if np.isnan(S).any() else []),
+                  fontsize=8, loc="upper right")
         ax.set_xlim(0, r[-1])
         ax.set_ylim(1, vh[-1])
         ax.set_xlabel("cross-community correlation $\\rho$")
@@ -317,13 +449,21 @@ def plot(data: FigureData, out: str) -> None:
         ax.set_title("Figure 3: negative equilibrium surplus (shaded), Example 2")
     else:  # pragma: no cover
         raise ProblemError(f"unknown figure {data.name}")
+    if data.partial:
+        ax.set_title(ax.get_title() + f"\nPARTIAL ({data.status}): {data.completed} of {data.total} computed",
+                     color="#cb181d")
+        ax.text(0.5, 0.5, "PARTIAL", transform=ax.transAxes, ha="center", va="center", fontsize=48,
+                color="#cb181d", alpha=0.25, rotation=30)
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
 
 
 def write_csv(data: FigureData, path: str) -> None:
+    """Write ``data.rows``; a partial figure gets a first line ``# PARTIAL (status): ...`` (a comment)."""
     with open(path, "w", newline="") as fh:
+        if data.partial:
+            fh.write(f"# PARTIAL ({data.status}): {data.message}; missing rows are not listed\n")
         w = csv.writer(fh)
         w.writerow(data.columns)
         for row in data.rows:
@@ -331,10 +471,13 @@ def write_csv(data: FigureData, path: str) -> None:
 
 
 def make_figure(name: str, out: str, csv_path: str | None = None, *, force: bool = False,
-                progress: bool = False, **params) -> FigureData:
+                progress: bool = False, time_limit: float | None = None, **params) -> FigureData:
     """Compute figure ``name`` (``fig1``, ``fig2``, ``fig3``) and write the PNG (and CSV).
 
     Refuses to overwrite existing files unless ``force`` (raises ``FileExistsError``).
+    ``time_limit`` (seconds) or Ctrl-C: the rows completed are written, labelled partial,
+    and the returned data has status ``time_limit``/``interrupted`` (module docstring);
+    a Ctrl-C before any row completed writes nothing and re-raises ``KeyboardInterrupt``.
     """
     if name not in FIGURES:
         raise ProblemError(f"unknown figure '{name}'; choose one of {', '.join(FIGURES)}")
@@ -343,7 +486,11 @@ def make_figure(name: str, out: str, csv_path: str | None = None, *, force: bool
             raise FileExistsError(path)
     _pyplot()  # fail fast (before computing) when matplotlib is missing
     fn = {"fig1": figure1_data, "fig2": figure2_data, "fig3": figure3_data}[name]
-    data = fn(progress=progress, **params)
+    data = fn(progress=progress, time_limit=time_limit, **params)
+    if data.completed == 0 and data.partial:
+        from .markets.parametric import no_partial_answer
+
+        no_partial_answer(data.status, f"{name}: {data.message}; nothing written")
     plot(data, out)
     if csv_path:
         write_csv(data, csv_path)

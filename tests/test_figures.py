@@ -168,3 +168,137 @@ def test_figure_grids_on_dask_equal_serial():
     assert f3d.rows == f3s.rows
     assert f1d.rows == figure1_data(rho=0.6, grid=5).rows
     assert f2d.rows == figure2_data(rho=0.6, points=7).rows
+
+
+# ------------------------------------------------------------------ limits and interruption (issue 10)
+from dm_opt.markets import parametric as PM  # noqa: E402
+from dm_opt.result import Termination  # noqa: E402
+
+
+def _interrupt_rows(monkeypatch, name, at):
+    """Make the ``at``-th row of figure ``name`` raise KeyboardInterrupt (Ctrl-C inside the grid loop)."""
+    real = getattr(figures, name)
+    calls = [0]
+
+    def row(*args, **kw):
+        calls[0] += 1
+        if calls[0] == at:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(figures, name, row)
+
+
+def test_cli_figure_ctrl_c_writes_partial_csv_png_and_exits_130(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib", reason="figures need the optional extra 'plot'")
+    full = figure2_data(rho=0.7)
+    _interrupt_rows(monkeypatch, "_figure2_point", 6)
+    out, csv = tmp_path / "f2.png", tmp_path / "f2.csv"
+    assert main(["figure", "fig2", "--out", str(out), "--csv", str(csv), "--rho", "0.7"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("dm-opt: interrupted: wrote PARTIAL") and "5 of 301" in err
+    lines = csv.read_text().splitlines()
+    assert lines[0].startswith("# PARTIAL (interrupted)") and "5 of 301 points v computed" in lines[0]
+    assert lines[1].startswith("v,equilibrium_surplus") and len(lines) == 2 + 5
+    expect = [",".join(f"{x:.12g}" if isinstance(x, float) else str(x) for x in r) for r in full.rows[:5]]
+    assert lines[2:] == expect                                    # the rows written are the exact ones
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_figure_ctrl_c_before_first_row_writes_nothing(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib", reason="figures need the optional extra 'plot'")
+    _interrupt_rows(monkeypatch, "_figure2_point", 1)
+    out, csv = tmp_path / "f2.png", tmp_path / "f2.csv"
+    assert main(["figure", "fig2", "--out", str(out), "--csv", str(csv)]) == 130
+    assert "interrupted" in capsys.readouterr().err and not out.exists() and not csv.exists()
+
+
+def test_cli_figure_time_limit_labels_partial_output_exit_0(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib", reason="figures need the optional extra 'plot'")
+    monkeypatch.setattr(PM.Deadline, "expired", lambda self: self.time_limit is not None)   # expired after row 1
+    out, csv = tmp_path / "f1.png", tmp_path / "f1.csv"
+    assert main(["figure", "fig1", "--out", str(out), "--csv", str(csv), "--time-limit", "30"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "dm-opt: time limit: wrote PARTIAL" in err and "1 of 121 rows p1" in err
+    lines = csv.read_text().splitlines()
+    assert lines[0].startswith("# PARTIAL (time_limit)") and len(lines) == 2 + 121
+    assert main(["figure", "fig1", "--out", str(out), "--time-limit", "-1", "--force"]) == 2
+
+
+def test_figure_partial_data_is_exact_and_masked(monkeypatch, tmp_path):
+    full3 = figure3_data(rho_points=5, vh_points=8, band_points=0)
+    full1 = figure1_data(rho=0.6, grid=6)
+    _interrupt_rows(monkeypatch, "_figure3_row", 3)
+    d3 = figure3_data(rho_points=5, vh_points=8, band_points=0)
+    assert d3.status is Termination.INTERRUPTED and d3.partial and (d3.completed, d3.total) == (2, 5)
+    np.testing.assert_array_equal(d3.arrays["surplus"][:2], full3.arrays["surplus"][:2])
+    assert np.isnan(d3.arrays["surplus"][2:]).all() and np.isnan(d3.arrays["curve"][2:]).all()
+    assert d3.rows == [r for r in full3.rows if r[1] in set(full3.arrays["rho"][:2])]
+    _interrupt_rows(monkeypatch, "_figure1_row", 4)
+    d1 = figure1_data(rho=0.6, grid=6)
+    assert d1.completed == 3 and all(x is None for x in d1.arrays["labels"][3:].ravel())
+    assert d1.rows == full1.rows[:18]
+    if pytest.importorskip("matplotlib", reason="plotting needs matplotlib"):
+        figures.plot(d3, str(tmp_path / "f3.png"))
+        figures.plot(d1, str(tmp_path / "f1.png"))
+
+
+def test_figure_row_with_backend_caught_ctrl_c_is_discarded(monkeypatch):
+    """A solve inside a row that caught Ctrl-C returns status 'interrupted': the row is dropped, never
+    written from a non-optimal answer."""
+    import dataclasses
+
+    real = dm_opt.api.solve
+    calls = [0]
+
+    def solve(*args, **kw):
+        calls[0] += 1
+        res = real(*args, **kw)
+        return dataclasses.replace(res, status=Termination.INTERRUPTED) if calls[0] == 7 else res
+
+    monkeypatch.setattr(dm_opt.api, "solve", solve)
+    d = figure2_data(rho=0.7, points=11)
+    assert d.status is Termination.INTERRUPTED and d.completed == 3 and len(d.rows) == 3
+    assert np.isnan(d.arrays["equilibrium"][3:]).all()
+
+
+def test_figure_unchanged_when_limit_not_hit_and_validation():
+    a, b = figure2_data(rho=0.7, points=9), figure2_data(rho=0.7, points=9, time_limit=300)
+    assert a.rows == b.rows and b.status is Termination.OPTIMAL and (b.completed, b.total) == (9, 9)
+    assert not b.partial and b.message == ""
+    with pytest.raises(dm_opt.ProblemError, match="time_limit must be a positive number"):
+        figure2_data(points=3, time_limit=0)
+
+
+def test_figure_time_limit_on_dask_keeps_completed_rows():
+    pytest.importorskip("distributed")
+    from dm_opt.distributed import open_client
+
+    serial = figure1_data(rho=0.6, grid=8)
+    with open_client(workers=2, processes=False) as client:
+        d = figure1_data(rho=0.6, grid=8, client=client, time_limit=1e-9)
+    assert d.status in (Termination.TIME_LIMIT, Termination.OPTIMAL) and d.completed >= 1
+    done = [i for i in range(8) if d.arrays["labels"][i, 0] is not None]
+    assert len(done) == d.completed
+    for i in done:
+        assert list(d.arrays["labels"][i]) == list(serial.arrays["labels"][i])
+
+
+@pytest.mark.slow   # real SIGINT to a subprocess (timing depends on the machine)
+def test_console_figure_real_sigint(tmp_path):
+    pytest.importorskip("matplotlib", reason="figures need the optional extra 'plot'")
+    import signal
+    import subprocess
+    import time
+
+    out, csv = tmp_path / "f1.png", tmp_path / "f1.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "dm_opt.cli", "figure", "fig1", "--out", str(out), "--csv",
+                             str(csv)], stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the figure finished before the signal")
+    assert proc.returncode == 130 and "Traceback" not in err and err.count("\n") == 1
+    if csv.exists():
+        assert csv.read_text().startswith("# PARTIAL (interrupted)") and "wrote PARTIAL" in err

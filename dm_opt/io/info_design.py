@@ -28,6 +28,7 @@ import numbers
 import numpy as np
 
 from ..errors import InstanceError, ProblemError
+from ..result import Termination
 from ..markets.info_design import InfoDesignMarket
 from . import check_keys
 
@@ -120,17 +121,17 @@ def from_dict(data: dict, where: str | None = None) -> InfoDesignMarket:
 def _check_options(problem: str, options: dict) -> str:
     method = options.get("method", "auto") or "auto"
     if problem == "efficiency":
-        if method not in ("auto", "pieces", "milp"):
+        if method not in ("auto", "bbm", "pieces", "milp"):
             raise ProblemError(f"--method {method!r} does not apply to info_design efficiency; "
-                               f"use auto, pieces or milp")
+                               f"use auto, bbm, pieces or milp")
+    elif problem == "platform":
+        if method not in ("auto", "bbm", "lp"):
+            raise ProblemError(f"--method {method!r} does not apply to info_design platform; use auto, bbm or lp")
     elif method != "auto":
         raise ProblemError(f"--method {method!r} does not apply to info_design problem '{problem}' "
                            f"(only --problem and --json are used)")
     if options.get("all_optima"):
         raise ProblemError("--all-optima does not apply to info_design (ties are listed in the output)")
-    if options.get("time_limit") is not None and problem != "efficiency":
-        raise ProblemError("--time-limit applies to info_design only with --problem efficiency "
-                           "(the other problems are LPs solved to optimality)")
     return method
 
 
@@ -152,7 +153,10 @@ def run(market: InfoDesignMarket, problem: str, options: dict):
 
     from ..solvers import info_design_lp as lp
 
+    from ..limits import Deadline
+
     method = _check_options(problem, options)
+    dl = Deadline(options.get("time_limit"), field="--time-limit")
     t0 = time.perf_counter()
     head = [market.describe()] + ([f"source: {market.source}"] if market.source else [])
     out: dict = {"kind": "info_design", "problem": problem, "status": "optimal", "n_types": market.n,
@@ -160,13 +164,19 @@ def run(market: InfoDesignMarket, problem: str, options: dict):
     if problem == "platform":
         q = getattr(market, "database_q", None)
         q = market.prior if q is None else q
-        sol = lp.PlatformLP(market).solve(q, intervals=market.n <= 50)
-        w = lp.welfare(market, q)
-        out.update(q=_l(q), value=sol.value, welfare=w.value, x=_l(sol.x), supergradient=_l(sol.supergradient),
+        pm = lp._platform_method(market, method)
+        sol = lp.solve_platform(market, q, intervals=pm == "bbm" or market.n <= 50, method=pm, time_limit=dl)
+        stopped = sol.status is not Termination.OPTIMAL
+        w = None if stopped else lp.welfare(market, q, method=pm)
+        out.update(status=str(sol.status), bound=sol.bound, gap=sol.gap, method=pm, q=_l(q), value=sol.value,
+                   welfare=None if w is None else w.value, x=_l(sol.x), supergradient=_l(sol.supergradient),
                    lower=None if sol.lower is None else _l(sol.lower),
                    upper=None if sol.upper is None else _l(sol.upper),
                    consumer_utility=_l(sol.consumer_utility))
-        lines = head + [f"P_q at q = {np.round(q, 6).tolist()}", f"V(q) = {sol.value:.10g}   W(q) = {w.value:.10g}",
+        vline = (f"V(q) = {sol.value:.10g}   W(q) = {w.value:.10g}" if not stopped else
+                 f"{sol.status}: best V(q) found {sol.value:.10g}, bound {sol.bound:.10g} (gap {sol.gap:.2e}); "
+                 f"duals unknown")
+        lines = head + [f"P_q ({pm}) at q = {np.round(q, 6).tolist()}", vline,
                         f"{'ω':>8} {'q':>10} {'λ':>10} {'λ min':>10} {'λ max':>10} {'U':>8}"]
         for i in range(market.n):
             lo = sol.lower[i] if sol.lower is not None else np.nan
@@ -174,7 +184,7 @@ def run(market: InfoDesignMarket, problem: str, options: dict):
             lines.append(f"{market.types[i]:>8.4g} {q[i]:>10.4g} {sol.supergradient[i]:>10.4g} {lo:>10.4g} "
                          f"{hi:>10.4g} {sol.consumer_utility[i]:>8.4g}")
     elif problem == "efficiency":
-        r = lp.constrained_efficiency(market, method=method, time_limit=options.get("time_limit"))
+        r = lp.constrained_efficiency(market, method=method, time_limit=dl)
         out.update(status=str(r.status), method=r.method, welfare=r.welfare, bound=r.bound, gap=r.gap,
                    q=_l(r.q), x=_l(r.x), platform_value=r.platform_value,
                    consumer_utility=_l(r.consumer_utility), pieces=_l(r.pieces),
@@ -183,7 +193,7 @@ def run(market: InfoDesignMarket, problem: str, options: dict):
                         f"q° = {np.round(r.q, 8).tolist()}", f"V(q°) = {r.platform_value:.10g}",
                         f"U(ω, x°) = {np.round(r.consumer_utility, 8).tolist()}", r.message]
     elif problem == "equilibrium":
-        r = lp.equilibria(market)
+        r = lp.equilibria(market, time_limit=dl)
         fams = [{"pattern": [lp._PATTERN_NAMES[s] for s in p.pattern], "active_pieces": list(p.active),
                  "kind": p.kind, "q": _l(p.q), "zeta": _l(p.zeta), "price": _l(p.price), "x": _l(p.x),
                  "welfare": p.welfare, "welfare_min": p.welfare_min, "welfare_max": p.welfare_max,
@@ -191,7 +201,10 @@ def run(market: InfoDesignMarket, problem: str, options: dict):
                  "kkt": p.kkt} for p in r.pieces]
         out.update(efficient_welfare=r.efficient_welfare, complete=r.complete, families=fams,
                    undecided=[{"pattern": list(u[0]), "active_pieces": list(u[1])} for u in r.undecided])
-        if not r.complete:
+        if r.status is not Termination.OPTIMAL:
+            out["status"] = str(r.status)
+            out["message"] = r.message
+        elif not r.complete:
             out["status"] = "incomplete"
         lines = head + [f"W° = {r.efficient_welfare:.10g}; {len(r.pieces)} equilibrium famil"
                         f"{'y' if len(r.pieces) == 1 else 'ies'}" + ("" if r.complete else
@@ -201,21 +214,22 @@ def run(market: InfoDesignMarket, problem: str, options: dict):
                          f"p = {np.round(p.price, 6).tolist()}  welfare ∈ [{p.welfare_min:.6g}, {p.welfare_max:.6g}]  "
                          f"{'efficient' if p.all_efficient else ('partly efficient' if p.welfare_max >= r.efficient_welfare - 1e-7 else 'inefficient')}")
     elif problem == "union":
-        r = lp.data_union(market)
-        out.update(value=r.value, welfare=r.welfare, q=_l(r.q), x=_l(r.x), prices=_l(r.prices),
+        r = lp.data_union(market, time_limit=dl)
+        out.update(status=str(r.status), bound=r.bound, gap=r.gap, value=r.value, welfare=r.welfare, q=_l(r.q), x=_l(r.x), prices=_l(r.prices),
                    platform_value=r.platform_value)
-        lines = head + [f"data union: members' welfare {r.value:.10g}, welfare − r̄ = {r.welfare:.10g}",
+        lines = head + [f"data union ({r.status}): members' welfare {r.value:.10g}, welfare − r̄ = {r.welfare:.10g}"
+                        + ("" if r.status is Termination.OPTIMAL else f"; bound {r.bound:.10g} (gap {r.gap:.2e})"),
                         f"q = {np.round(r.q, 8).tolist()}", f"payments p = {np.round(r.prices, 8).tolist()}"]
     elif problem == "taxes":
-        r = lp.data_taxes(market)
-        out.update(taxes=_l(r.taxes), prices=_l(r.prices), q=_l(r.q), x=_l(r.x), zeta=_l(r.zeta),
+        r = lp.data_taxes(market, time_limit=dl)
+        out.update(status=str(r.status), taxes=_l(r.taxes), prices=_l(r.prices), q=_l(r.q), x=_l(r.x), zeta=_l(r.zeta),
                    revenue=r.revenue, no_deficit=r.no_deficit, welfare=r.welfare,
                    efficient_welfare=r.efficient_welfare, is_equilibrium=r.is_equilibrium, checks=dict(r.checks))
-        lines = head + [f"data taxes τ* = {np.round(r.taxes, 8).tolist()}", f"prices p* = {np.round(r.prices, 8).tolist()}",
+        lines = head + [f"data taxes ({r.status}) τ* = {np.round(r.taxes, 8).tolist()}", f"prices p* = {np.round(r.prices, 8).tolist()}",
                         f"q° = {np.round(r.q, 8).tolist()}", f"revenue {r.revenue:.10g} (no deficit: {r.no_deficit}); "
                         f"welfare {r.welfare:.10g} vs W° {r.efficient_welfare:.10g}; equilibrium checks {dict(r.checks)}"]
     else:  # complete
-        r = lp.complete_markets(market)
+        r = lp.complete_markets(market, time_limit=dl)
         out.update(prices=_l(r.prices), y=_l(r.y), q=_l(r.q), x=_l(r.x), welfare=r.welfare,
                    platform_profit=r.platform_profit, is_equilibrium=r.is_equilibrium, checks=dict(r.checks))
         lines = head + [f"complete markets: welfare {r.welfare:.10g}, platform profit {r.platform_profit:.3g}",

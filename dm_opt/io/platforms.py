@@ -14,6 +14,10 @@
     base = [6.0, 6.0]
     slope = [0.01, 0.01]
     # or: table = [[...], ...]                # (2^n, n), row = bit mask of J
+
+``dm-opt solve FILE --time-limit S`` stops the price search after S seconds (Ctrl-C
+likewise, exit 130) and prints the equilibria among the candidate pairs examined so far,
+with ``status`` ``time_limit``/``interrupted`` and how much of the candidate set was covered.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from . import check_keys
 PROBLEMS = ("competition",)
 DEFAULT_PROBLEM = "competition"
 #: ``dm-opt solve`` flags this kind uses (the CLI refuses the others)
-CLI_OPTIONS = ()
+CLI_OPTIONS = ("time_limit",)
 
 
 def from_dict(data: dict, where: str | None = None) -> TwoPlatformMarket:
@@ -77,12 +81,14 @@ def run(tp: TwoPlatformMarket, problem: str, options: dict):
     """Equilibrium search within the candidate set; returns ``(json_dict, text)``."""
     opts = getattr(tp, "search_options", {"deviation": "paper", "max_candidates": 200, "levels": None})
     P = tp.candidate_prices(opts["levels"], max_candidates=opts["max_candidates"])
-    res = tp.search_equilibria(P, deviation=opts["deviation"])
+    res = tp.search_equilibria(P, deviation=opts["deviation"], time_limit=options.get("time_limit"))
     fb, fb_outcomes = tp.first_best()
     mono, mono_a = tp.monopoly()
     groups = Counter((e.outcome.describe(), round(e.outcome.surplus, 10), e.efficient) for e in res.equilibria)
     d = {
         "problem": "competition", "kind": "two_platforms", "n": tp.n,
+        "status": str(res.status), "message": res.message, "candidates_covered": res.candidates_covered,
+        "pairs_checked": res.pairs_checked,
         "assumption1": tp.assumption1.holds, "assumption1_violations": list(tp.assumption1.violations),
         "candidates": res.candidates, "pairs_without_user_equilibrium": res.pairs_without_user_equilibrium,
         "deviation": res.deviation, "first_best_surplus": fb, "monopoly_surplus": mono,
@@ -95,17 +101,24 @@ def run(tp: TwoPlatformMarket, problem: str, options: dict):
                         "surplus": e.outcome.surplus, "efficient": e.efficient}
                        for e in res.equilibria[:200]],
     }
-    lines = [f"{tp.name or 'two platforms'}: competition with data prices (n = {tp.n})"]
+    lines = [f"{tp.name or 'two platforms'}: competition with data prices (n = {tp.n}, status = {res.status})"]
     if tp.source:
         lines.append(f"source: {tp.source}")
+    if not res.complete:
+        lines.append(f"status: {res.status} -- PARTIAL SEARCH ({res.message}); pairs not examined may hold "
+                     f"further equilibria")
     lines.append(str(tp.assumption1))
     lines.append(f"first best surplus {fb:.10g}: " + " | ".join(o.describe() for o in fb_outcomes[:2]))
     lines.append(f"monopoly (all on one platform, Thm 1 sharing {''.join(map(str, mono_a))}) surplus {mono:.10g}")
-    lines.append(f"searched {res.candidates} candidate price vectors per platform ({res.candidates ** 2} pairs, "
+    scope = (f"{res.candidates} candidate price vectors per platform ({res.candidates ** 2} pairs, " if res.complete
+             else f"the first {res.candidates_covered} of {res.candidates} candidate price vectors per platform "
+                  f"({res.pairs_checked} of {res.candidates ** 2} pairs, ")
+    lines.append(f"searched {scope}"
                  f"{res.pairs_without_user_equilibrium} without a pure user equilibrium), deviation rule "
                  f"'{res.deviation}'; equilibria are relative to this candidate set only")
     if not res.equilibria:
-        lines.append("no pure equilibrium within the candidate set")
+        lines.append("no pure equilibrium within the candidate set" if res.complete
+                     else "no pure equilibrium among the pairs examined")
     for (desc, s, eff), c in sorted(groups.items()):
         lines.append(f"  {c:>6} price pairs -> {desc}; surplus {s:.10g} "
                      f"({'efficient' if eff else 'inefficient'}; {'>' if s > mono else '<=' } monopoly)")

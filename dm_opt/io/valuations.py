@@ -14,6 +14,12 @@ Problems: ``mechanism`` (Thm B-2 allocation and exact payments at the reported
 values), ``vcg`` (Prop B-1), ``expected_payoff`` (Thm B-2: exact for discrete
 tables, Monte Carlo with a 95% CI otherwise), and the three problems of
 ``gaussian_market`` at the reported values.
+
+``--time-limit S`` bounds all the solves of a problem together; the output then
+carries ``status`` (``optimal``, ``time_limit``, ``interrupted`` after Ctrl-C —
+``dm-opt`` exits 130 for the latter) and, when stopped, what is proven: payments
+of some users with intervals for the others, VCG prices with intervals, a partial
+exact expectation with a proven interval or a smaller Monte Carlo sample.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import numbers
 
 from ..errors import InstanceError
+from ..markets.parametric import Deadline
 from ..markets.valuations import (ValuationMarket, expected_platform_payoff, mechanism, vcg)
 from . import check_keys
 from . import gaussian as _gaussian
@@ -28,7 +35,7 @@ from . import gaussian as _gaussian
 PROBLEMS = ("mechanism", "vcg", "expected_payoff", "first_best", "equilibrium", "decorrelated")
 DEFAULT_PROBLEM = "mechanism"
 #: ``dm-opt solve`` flags this kind uses (the CLI refuses the others)
-CLI_OPTIONS = ("method",)
+CLI_OPTIONS = ("method", "time_limit")
 
 _BASE = {"kind", "cov", "values", "source", "name", "noise_var", "description"}
 
@@ -55,37 +62,69 @@ def from_dict(data: dict, where: str | None = None) -> ValuationMarket:
     return vm
 
 
+def _fmt(x: float, spec: str = ".6g") -> str:
+    return "-" if x != x else format(x, spec)          # NaN = not computed
+
+
+def _status_lines(status, message: str) -> list[str]:
+    if str(status) == "optimal":
+        return []
+    return [f"status: {status} -- PARTIAL RESULT, not optimal ({message})"]
+
+
 def run(vm: ValuationMarket, problem: str, options: dict):
     method = options.get("method", "auto")
     if problem in ("first_best", "equilibrium", "decorrelated"):
         return _gaussian.run(vm.market, problem, options)
+    time_limit = Deadline(options.get("time_limit"), field="--time-limit")
     if problem == "mechanism":
-        out = mechanism(vm, method=method)
+        out = mechanism(vm, method=method, time_limit=time_limit)
         d = out.to_dict()
-        lines = [f"{vm.name or 'gaussian market'}: optimal mechanism with unknown valuations (Thm B-2), n = {vm.n}"]
+        lines = [f"{vm.name or 'gaussian market'}: optimal mechanism with unknown valuations (Thm B-2), n = {vm.n}"
+                 f"   (status = {out.status})"]
         if vm.source:
             lines.append(f"source: {vm.source}")
-        lines.append(f"virtual objective {out.virtual_objective:.10g}   platform payoff {out.platform_payoff:.10g}"
+        lines += _status_lines(out.status, out.message)
+        pp = (f"{out.platform_payoff:.10g}" if out.complete else
+              f"in [{out.platform_payoff_bounds[0]:.10g}, {out.platform_payoff_bounds[1]:.10g}]")
+        lines.append(f"virtual objective {out.virtual_objective:.10g}   platform payoff {pp}"
                      f"   surplus {out.surplus:.10g}")
-        lines.append(f"{'user':>5} {'v':>9} {'Phi(v)':>9} {'shares':>6} {'A_i':>12} {'payment':>12} {'rent':>12}")
+        lines.append(f"{'user':>5} {'v':>9} {'Phi(v)':>9} {'shares':>6} {'A_i':>12} {'payment':>12} {'rent':>12}"
+                     + ("" if out.complete else "   payment bounds"))
         for i in range(vm.n):
-            lines.append(f"{i:>5} {out.reported[i]:>9.4g} {out.virtual_values[i]:>9.4g} {int(out.profile[i]):>6} "
-                         f"{out.allocation[i]:>12.6g} {out.payments[i]:>12.6g} {out.rents[i]:>12.6g}")
+            row = (f"{i:>5} {out.reported[i]:>9.4g} {out.virtual_values[i]:>9.4g} {int(out.profile[i]):>6} "
+                   f"{out.allocation[i]:>12.6g} {_fmt(out.payments[i]):>12} {_fmt(out.rents[i]):>12}")
+            if not out.payments_exact[i]:
+                lo, hi = out.payment_bounds[i]
+                row += f"   [{lo:.8g}, {hi:.8g}]"
+            lines.append(row)
         for s in out.steps:
             if s is not None:
-                lines.append(f"user {s.user}: A_i(x) steps at x = {', '.join(f'{e:.10g}' for e in s.edges)}")
+                lines.append(f"user {s.user}: A_i(x) steps at x = {', '.join(f'{e:.10g}' for e in s.edges)}"
+                             + ("" if s.complete else " (last intervals unresolved: bounds only)"))
         return d, "\n".join(lines)
     if problem == "vcg":
-        out = vcg(vm.market, method=method)
+        out = vcg(vm.market, method=method, time_limit=time_limit)
         lines = [f"{vm.name or 'gaussian market'}: VCG pricing (Prop B-1), first-best profile "
-                 f"{''.join(str(int(x)) for x in out.profile)}, surplus {out.surplus:.10g}",
-                 f"{'user':>5} {'v':>9} {'price':>12}"]
-        lines += [f"{i:>5} {out.reported[i]:>9.4g} {out.prices[i]:>12.6g}" for i in range(vm.n)]
+                 f"{''.join(str(int(x)) for x in out.profile)}, surplus {out.surplus:.10g}   (status = {out.status})"]
+        lines += _status_lines(out.status, out.message)
+        lines.append(f"{'user':>5} {'v':>9} {'price':>12}" + ("" if out.complete else "   price bounds"))
+        for i in range(vm.n):
+            row = f"{i:>5} {out.reported[i]:>9.4g} {_fmt(out.prices[i]):>12}"
+            if out.prices[i] != out.prices[i]:
+                row += f"   [{out.price_bounds[i][0]:.8g}, {out.price_bounds[i][1]:.8g}]"
+            lines.append(row)
         return out.to_dict(), "\n".join(lines)
     if problem == "expected_payoff":
-        e = expected_platform_payoff(vm, samples=vm.samples, seed=vm.seed, method=method)
-        text = (f"expected platform payoff (Thm B-2, {e.method}, {e.samples} report vectors): {e.mean:.10g}"
-                + (f"  95% CI [{e.ci_low:.6g}, {e.ci_high:.6g}] (seed {e.seed})" if e.method == "monte_carlo" else ""))
+        e = expected_platform_payoff(vm, samples=vm.samples, seed=vm.seed, method=method, time_limit=time_limit)
+        if e.method == "exact" and str(e.status) != "optimal":
+            text = (f"expected platform payoff (Thm B-2, exact, {e.samples} of {e.requested} report vectors summed): "
+                    f"proven in [{e.lower:.10g}, {e.upper:.10g}]   (status = {e.status})")
+        else:
+            text = (f"expected platform payoff (Thm B-2, {e.method}, {e.samples} report vectors): {e.mean:.10g}"
+                    + (f"  95% CI [{e.ci_low:.6g}, {e.ci_high:.6g}] (seed {e.seed})" if e.method == "monte_carlo"
+                       else "") + f"   (status = {e.status})")
+        text = "\n".join([text] + _status_lines(e.status, e.message))
         return e.to_dict(), text
     raise InstanceError("problem", f"unknown problem {problem!r}")
 

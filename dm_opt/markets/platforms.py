@@ -47,7 +47,9 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InstanceError, LimitExceeded
+from ..result import Termination
 from ..validate import as_array, as_vector
+from .parametric import Deadline
 
 #: Largest n for the exact 5^n enumeration of joint user actions (5^6 = 15625 actions).
 MAX_PLATFORM_N = 6
@@ -254,7 +256,14 @@ class PriceEquilibrium:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """Outcome of :meth:`TwoPlatformMarket.search_equilibria` (see the module docstring for its limits)."""
+    """Outcome of :meth:`TwoPlatformMarket.search_equilibria` (see the module docstring for its limits).
+
+    ``status`` ``optimal`` = every pair of ``𝒫²`` was examined.  After a time limit or Ctrl-C
+    (``time_limit``/``interrupted``) only the pairs with both prices among the first
+    ``candidates_covered`` candidates were examined (``pairs_checked`` of ``candidates²``):
+    each equilibrium listed is still verified against the *full* deviation set 𝒟, but pairs
+    not examined may hold more equilibria (``efficient_exists`` False proves nothing then).
+    """
 
     equilibria: tuple
     candidates: int
@@ -263,6 +272,22 @@ class SearchResult:
     first_best_surplus: float
     monopoly_surplus: float
     extra: dict = field(default_factory=dict)
+    status: Termination = Termination.OPTIMAL
+    candidates_covered: int | None = None
+    message: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "status", Termination(self.status))
+        if self.candidates_covered is None:
+            object.__setattr__(self, "candidates_covered", self.candidates)
+
+    @property
+    def complete(self) -> bool:
+        return self.status is Termination.OPTIMAL
+
+    @property
+    def pairs_checked(self) -> int:
+        return int(self.candidates_covered) ** 2
 
     @property
     def efficient_exists(self) -> bool:
@@ -511,7 +536,8 @@ class TwoPlatformMarket:
         return np.array(list(itertools.product(*levels)), dtype=float)
 
     def search_equilibria(self, candidates=None, *, deviation: str = "paper", tol: float = PLATFORM_TOL,
-                          max_candidates: int = 200, eps: float | None = None) -> SearchResult:
+                          max_candidates: int = 200, eps: float | None = None,
+                          time_limit: float | None = None) -> SearchResult:
         """Pure price equilibria within the candidate set ``𝒫`` (rows of ``candidates``; default :meth:`candidate_prices`).
 
         For every ``(p¹, p²) ∈ 𝒫²`` all pure user equilibria are enumerated; a
@@ -527,7 +553,17 @@ class TwoPlatformMarket:
         counted as undecided.  ``efficient`` compares the surplus with
         :meth:`first_best`.  ``eps`` defaults to ``1e-6 ×`` the largest
         leakage ``Σ_i 𝓘_i(V)``.
+
+        The candidates are processed in order: step ``s`` computes both platforms'
+        best deviations against candidate ``s`` and decides the pairs ``(j, s)``,
+        ``(s, j)`` with ``j ≤ s``, so after ``c`` steps exactly the pairs in the first
+        ``c`` candidates squared are decided.  ``time_limit`` (seconds, ``None`` = no
+        limit; checked between steps, the first step always runs) and Ctrl-C stop
+        after the last complete step and return those pairs' equilibria with status
+        ``time_limit``/``interrupted`` (:class:`SearchResult`).  Ctrl-C during the
+        first step re-raises ``KeyboardInterrupt`` (nothing decided).
         """
+        deadline = Deadline.of(time_limit)
         if deviation not in ("paper", "robust"):
             raise InstanceError("deviation", f"must be 'paper' or 'robust', got {deviation!r}")
         P = self.candidate_prices(max_candidates=max_candidates) if candidates is None else \
@@ -555,39 +591,67 @@ class TwoPlatformMarket:
         def excluding(top, row):                            # a "deviation" to the current price is none
             return top[2] if top[1] == row else top[0]
 
-        # platform 2's deviation values against p¹ = P[j]: top_two over q ∈ 𝒟
-        tops2 = []
-        und2 = np.zeros(K, dtype=np.int64)
-        for j in range(K):
-            ok = self._eq_matrix_rows(D, P[j], first=False, tol=tol)
+        def deviations(ok, U):                              # (top_two of the best deviation values, undecided)
             has = ok.any(axis=1)
-            und2[j] = int((~has).sum())
             vals = np.full(D.shape[0], -np.inf)
-            vals[has] = pick(ok[has], U2_of[has])
-            tops2.append(top_two(vals))
+            vals[has] = pick(ok[has], U[has])
+            return top_two(vals), int((~has).sum())
+
         fb, _ = self.first_best(tol)
         mono, _ = self.monopoly()
-        found = []
+        tops1, und1 = [], []        # platform 1's deviations against p² = P[l]
+        tops2, und2 = [], []        # platform 2's deviations against p¹ = P[j]
+        found = []                  # ((l, j, r), equilibrium): sorted at the end (p² index, p¹ index, action)
         empty = 0
-        for l in range(K):
-            # rows: platform 1's price q ∈ 𝒟 against p² = P[l]; the first K rows are the candidates
-            ok = self._eq_matrix_rows(D, P[l], first=True, tol=tol)
-            has = ok.any(axis=1)
-            und1 = int((~has).sum())
-            vals = np.full(D.shape[0], -np.inf)
-            vals[has] = pick(ok[has], U1_of[has])
-            top1 = top_two(vals)
-            empty += int((~has[:K]).sum())
-            best1 = np.array([excluding(top1, j) for j in range(K)])
-            best2 = np.array([excluding(tops2[j], l) for j in range(K)])
-            good = ok[:K] & (best1[:, None] <= U1_of[:K] + tol) & (best2[:, None] <= U2_of[l][None, :] + tol)
-            for j, r in zip(*np.nonzero(good)):
-                out = self._outcome(int(r), P[j], P[l])
-                found.append(PriceEquilibrium(P[j].copy(), P[l].copy(), out,
-                                              bool(out.surplus >= fb - max(tol, 1e-9 * abs(fb))),
-                                              int(und1 + und2[j])))
-        return SearchResult(tuple(found), K, empty, deviation, fb, mono, {"deviation_set": int(D.shape[0]),
-                                                                          "eps": eps})
+        covered = 0
+        status, message = Termination.OPTIMAL, ""
+        try:
+            for s in range(K):
+                if s > 0 and deadline.expired():
+                    status, message = Termination.TIME_LIMIT, deadline.message()
+                    break
+                # ok2[q, r]: r is a user equilibrium at (P[s], D[q]); ok1[q, r]: at (D[q], P[s])
+                ok2 = self._eq_matrix_rows(D, P[s], first=False, tol=tol)
+                ok1 = self._eq_matrix_rows(D, P[s], first=True, tol=tol)
+                t2, u2 = deviations(ok2, U2_of)
+                t1, u1 = deviations(ok1, U1_of)
+                T1, UN1, T2, UN2 = tops1 + [t1], und1 + [u1], tops2 + [t2], und2 + [u2]
+                # pairs (j, s), j ≤ s: p¹ = P[j], p² = P[s] (rows j of ok1)
+                J = np.arange(s + 1)
+                b1 = np.array([excluding(T1[s], j) for j in J])
+                b2 = np.array([excluding(T2[j], s) for j in J])
+                good = ok1[:s + 1] & (b1[:, None] <= U1_of[:s + 1] + tol) & (b2[:, None] <= U2_of[s][None, :] + tol)
+                new = [((s, int(j), int(r)), int(j), s) for j, r in zip(*np.nonzero(good))]
+                new_empty = int((~ok1[:s + 1].any(axis=1)).sum())
+                # pairs (s, l), l < s: p¹ = P[s], p² = P[l] (rows l of ok2)
+                if s:
+                    L = np.arange(s)
+                    b1 = np.array([excluding(T1[l], s) for l in L])
+                    b2 = np.array([excluding(T2[s], l) for l in L])
+                    good = ok2[:s] & (b1[:, None] <= U1_of[s][None, :] + tol) & (b2[:, None] <= U2_of[:s] + tol)
+                    new += [((int(l), s, int(r)), s, int(l)) for l, r in zip(*np.nonzero(good))]
+                    new_empty += int((~ok2[:s].any(axis=1)).sum())
+                eqs = []
+                for key, j, l in new:
+                    out = self._outcome(key[2], P[j], P[l])
+                    eqs.append((key, PriceEquilibrium(P[j].copy(), P[l].copy(), out,
+                                                      bool(out.surplus >= fb - max(tol, 1e-9 * abs(fb))),
+                                                      int(UN1[l] + UN2[j]))))
+                # commit the step (a Ctrl-C above leaves the previous steps intact)
+                tops1, und1, tops2, und2 = T1, UN1, T2, UN2
+                found += eqs
+                empty += new_empty
+                covered = s + 1
+        except KeyboardInterrupt:
+            if covered == 0:
+                raise
+            status, message = Termination.INTERRUPTED, "interrupted by the user"
+        found.sort(key=lambda x: x[0])
+        if status is not Termination.OPTIMAL:
+            message = (f"{message}: examined the pairs within the first {covered} of {K} candidates "
+                       f"({covered ** 2} of {K ** 2} pairs)")
+        return SearchResult(tuple(e for _, e in found), K, empty, deviation, fb, mono,
+                            {"deviation_set": int(D.shape[0]), "eps": eps}, status, covered, message)
 
     def _eq_matrix_rows(self, Q, p_other, *, first: bool, tol: float):
         """``ok[q, r]``: action ``r`` is a user equilibrium when one platform posts ``Q[q]`` and the other ``p_other``."""

@@ -51,10 +51,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ProblemError
+from ..result import Termination
 from ..validate import as_vector
 from .gaussian import GaussianMarket
 from .objectives import LeakageObjective
-from .parametric import Line, envelope_pieces
+from .parametric import Deadline, Line, Stopped, envelope_search, json_num, no_partial_answer
 
 
 @dataclass(frozen=True)
@@ -128,11 +129,30 @@ class TaxOutcome:
                 "tax_revenue": self.tax_revenue, "implements_first_best": self.implements_first_best}
 
 
-def verify_taxes(market: GaussianMarket, taxes, *, method: str = "enumerate") -> TaxOutcome:
-    """Solve the post-tax equilibrium (all optima) and compare with the first best."""
+def _stopped_note(stop: Stopped) -> str:
+    res = stop.result
+    if res is None or not res.has_solution:
+        return ""
+    return (f"; best profile found {''.join(str(int(x)) for x in res.profile)} with objective "
+            f"{res.objective:.10g} <= optimum <= {res.bound:.10g}")
+
+
+def verify_taxes(market: GaussianMarket, taxes, *, method: str = "enumerate", time_limit=None) -> TaxOutcome:
+    """Solve the post-tax equilibrium (all optima) and compare with the first best.
+
+    ``time_limit`` (seconds, ``None`` = no limit) bounds both solves together.  The outcome is
+    all-or-nothing (every optimum is needed to decide ``implements_first_best``): on expiry
+    :class:`~dm_opt.errors.LimitExceeded` (naming the incumbent and its proven bound), on
+    Ctrl-C ``KeyboardInterrupt``.
+    """
+    deadline = Deadline.of(time_limit)
     obj = post_tax_objective(market, taxes)
-    res = _solve(market, obj, method, all_optima=True)
-    fb = _solve(market, "first_best", method)
+    try:
+        res = deadline.solve(market, obj, method, all_optima=True)
+        fb = deadline.solve(market, "first_best", method)
+    except Stopped as s:
+        no_partial_answer(s.status, f"post-tax equilibrium / first best not proven optimal ({s.message})"
+                          f"{_stopped_note(s)}")
     surpl = [market.surplus(o) for o in res.optima]
     tol = 1e-9 * max(1.0, float(np.sum(np.abs(1 - market.values) * market.sigma2)))
     return TaxOutcome(obj.k.copy(), res.profile, tuple(res.optima), market.surplus(res.profile),
@@ -140,15 +160,27 @@ def verify_taxes(market: GaussianMarket, taxes, *, method: str = "enumerate") ->
                       float(np.dot(res.profile, obj.k)), tol)
 
 
-def pigovian_taxes(market: GaussianMarket, *, method: str = "auto") -> np.ndarray:
-    """Personalised taxes implementing the first best (§6.1): 0 on first-best sharers, prohibitive otherwise."""
-    fb = _solve(market, "first_best", method)
+def pigovian_taxes(market: GaussianMarket, *, method: str = "auto", time_limit=None) -> np.ndarray:
+    """Personalised taxes implementing the first best (§6.1): 0 on first-best sharers, prohibitive otherwise.
+
+    ``time_limit``: one exact first-best solve; if it is not proven optimal in time,
+    :class:`~dm_opt.errors.LimitExceeded` (Ctrl-C: ``KeyboardInterrupt``).
+    """
+    try:
+        fb = Deadline.of(time_limit).solve(market, "first_best", method)
+    except Stopped as s:
+        no_partial_answer(s.status, f"first best not proven optimal ({s.message}){_stopped_note(s)}")
     return np.where(fb.profile == 1, 0.0, prohibitive_tax(market))
 
 
 @dataclass(frozen=True)
 class TaxPiece:
-    """Uniform taxes ``t ∈ [lo, hi]`` with the same post-tax equilibrium ``profile`` (``sharers`` = |A|)."""
+    """Uniform taxes ``t ∈ [lo, hi]`` with the same post-tax equilibrium ``profile`` (``sharers`` = |A|).
+
+    ``surplus_min``/``surplus_max`` range over the platform's tied optima on the piece;
+    ``ties_checked`` is False (and they are NaN) when a time limit or Ctrl-C came before that
+    check — the piece itself (its profile and ``surplus``) is still proven.
+    """
 
     lo: float
     hi: float
@@ -157,11 +189,12 @@ class TaxPiece:
     surplus: float
     surplus_min: float
     surplus_max: float
+    ties_checked: bool = True
 
     def to_dict(self):
         return {"lo": self.lo, "hi": self.hi, "profile": [int(x) for x in self.profile],
-                "sharers": self.sharers, "surplus": self.surplus, "surplus_min": self.surplus_min,
-                "surplus_max": self.surplus_max}
+                "sharers": self.sharers, "surplus": self.surplus, "surplus_min": json_num(self.surplus_min),
+                "surplus_max": json_num(self.surplus_max), "ties_checked": self.ties_checked}
 
 
 @dataclass(frozen=True)
@@ -171,6 +204,13 @@ class UniformTaxSweep:
     ``pieces`` left to right; ``best`` the piece with the largest surplus (ties: lowest tax);
     ``best_tax`` its midpoint; ``shutdown_tax`` the smallest ``t`` from which nobody shares
     (``None`` if some sharing survives up to ``t_max``); ``solver_calls``.
+
+    Limits: ``status`` ``optimal`` = the whole range was swept.  After a time limit or Ctrl-C
+    (``time_limit``/``interrupted``) the pieces are exact but tile only ``[0, covered]``
+    (``covered < t_max``; the search resolves the range left to right), ``best``/``best_tax``
+    are the best *within* ``[0, covered]``, and nothing is claimed about ``(covered, t_max]``.
+    ``shutdown_tax`` stays valid when found: the number of sharers is nonincreasing in ``t``
+    (slope of the convex envelope), so nobody shares beyond it.
     """
 
     pieces: tuple
@@ -179,11 +219,28 @@ class UniformTaxSweep:
     shutdown_tax: float | None
     t_max: float
     solver_calls: int
+    status: Termination = Termination.OPTIMAL
+    covered: float | None = None
+    message: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "status", Termination(self.status))
+        if self.covered is None:
+            object.__setattr__(self, "covered", self.t_max)
+
+    @property
+    def complete(self) -> bool:
+        return self.status is Termination.OPTIMAL
 
     def surplus_at(self, t: float) -> float:
         for p in self.pieces:
             if p.lo <= t <= p.hi:
                 return p.surplus
+        if self.shutdown_tax is not None and self.shutdown_tax <= t <= self.t_max:
+            return 0.0
+        if not self.complete and self.covered < t <= self.t_max:
+            raise ProblemError(f"tax {t} was not reached: the sweep stopped ({self.status}) after covering "
+                               f"[0, {self.covered}] of [0, {self.t_max}]")
         raise ProblemError(f"tax {t} outside the swept range [0, {self.t_max}]")
 
     @property
@@ -191,14 +248,22 @@ class UniformTaxSweep:
         return np.array([p.hi for p in self.pieces[:-1]])
 
     def to_dict(self):
-        return {"pieces": [p.to_dict() for p in self.pieces], "best_tax": self.best_tax,
+        return {"status": str(self.status), "message": self.message, "covered": self.covered,
+                "pieces": [p.to_dict() for p in self.pieces], "best_tax": self.best_tax,
                 "best_surplus": self.best.surplus, "shutdown_tax": self.shutdown_tax,
                 "t_max": self.t_max, "solver_calls": self.solver_calls}
 
 
 def uniform_tax_sweep(market: GaussianMarket, *, t_max: float | None = None,
-                      method: str = "enumerate") -> UniformTaxSweep:
-    """Exact sweep of a uniform per-transaction tax ``t ∈ [0, t_max]`` (default :func:`prohibitive_tax`)."""
+                      method: str = "enumerate", time_limit=None) -> UniformTaxSweep:
+    """Exact sweep of a uniform per-transaction tax ``t ∈ [0, t_max]`` (default :func:`prohibitive_tax`).
+
+    ``time_limit`` (seconds, ``None`` = no limit) bounds all solves together; on expiry or
+    Ctrl-C the pieces proven so far are returned with status ``time_limit``/``interrupted``
+    (see :class:`UniformTaxSweep`).  If not even ``t = 0`` was solved:
+    :class:`~dm_opt.errors.LimitExceeded` (time limit) or ``KeyboardInterrupt`` (Ctrl-C).
+    """
+    deadline = Deadline.of(time_limit)
     if t_max is None:
         t_max = prohibitive_tax(market)
     if not (isinstance(t_max, (int, float)) and np.isfinite(t_max) and t_max > 0):
@@ -208,27 +273,46 @@ def uniform_tax_sweep(market: GaussianMarket, *, t_max: float | None = None,
 
     def evaluate(t: float) -> Line:
         calls[0] += 1
-        res = _solve(market, post_tax_objective(market, np.full(n, t)), method)
+        res = deadline.solve(market, post_tax_objective(market, np.full(n, t)), method)
         s = float(res.profile.sum())
         return Line(res.objective + t * s, s, res)
 
     scale = float(np.sum((1 + market.values) * market.sigma2)) + t_max * n
-    pieces = envelope_pieces(evaluate, 0.0, float(t_max), 1e-9 * scale)
+    env = envelope_search(evaluate, 0.0, float(t_max), 1e-9 * scale)
+    status, message = env.status, env.message
+    if not env.pieces:
+        no_partial_answer(status, f"uniform tax sweep: {message} before any piece of [0, {t_max}] was proven")
     out = []
-    for p in pieces:
-        mid = 0.5 * (p.lo + p.hi)
-        # all optima at the midpoint: the platform's ties on this piece (same |A| ⇒ parallel lines)
-        res = _solve(market, post_tax_objective(market, np.full(n, mid)), method,
-                     **({"all_optima": True} if method in ("enumerate", "auto") and n <= 20 else {}))
-        calls[0] += 1
-        optima = res.optima or (res.profile,)
-        surpl = [market.surplus(o) for o in optima]
+    for p in env.pieces:
         prof = p.line.payload.profile
-        out.append(TaxPiece(p.lo, p.hi, prof, int(prof.sum()), market.surplus(prof), min(surpl), max(surpl)))
+        surplus = market.surplus(prof)
+        if status is Termination.OPTIMAL:
+            mid = 0.5 * (p.lo + p.hi)
+            # all optima at the midpoint: the platform's ties on this piece (same |A| ⇒ parallel lines)
+            try:
+                res = deadline.solve(market, post_tax_objective(market, np.full(n, mid)), method,
+                                     **({"all_optima": True} if method in ("enumerate", "auto") and n <= 20 else {}))
+                calls[0] += 1
+                optima = res.optima or (res.profile,)
+                surpl = [market.surplus(o) for o in optima]
+                out.append(TaxPiece(p.lo, p.hi, prof, int(prof.sum()), surplus, min(surpl), max(surpl)))
+                continue
+            except Stopped as s:
+                status, message = s.status, s.message
+            except KeyboardInterrupt:
+                status, message = Termination.INTERRUPTED, "interrupted by the user"
+        out.append(TaxPiece(p.lo, p.hi, prof, int(prof.sum()), surplus, np.nan, np.nan, False))
     best = max(out, key=lambda q: (q.surplus, -q.lo))
+    # sharers are nonincreasing in t, so a zero-sharer piece means nobody shares from there on
     shutdown = next((q.lo for q in out if q.sharers == 0 and all(r.sharers == 0 for r in out[out.index(q):])),
                     None)
-    return UniformTaxSweep(tuple(out), best, 0.5 * (best.lo + best.hi), shutdown, float(t_max), calls[0])
+    covered = out[-1].hi if env.complete else env.covered_hi
+    if status is not Termination.OPTIMAL:
+        unchecked = sum(not q.ties_checked for q in out)
+        message = (f"{message}: swept [0, {covered:.10g}] of [0, {float(t_max):.10g}]"
+                   + (f"; tie ranges not checked on {unchecked} piece(s)" if unchecked else ""))
+    return UniformTaxSweep(tuple(out), best, 0.5 * (best.lo + best.hi), shutdown, float(t_max), calls[0],
+                           status, covered, message)
 
 
 __all__ = ["TaxedMarket", "post_tax_objective", "prohibitive_tax", "TaxOutcome", "verify_taxes", "pigovian_taxes",

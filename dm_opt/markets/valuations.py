@@ -56,10 +56,12 @@ import numpy as np
 from scipy import optimize, stats
 
 from ..errors import InstanceError, LimitExceeded, ProblemError
+from ..result import Termination
 from ..validate import as_vector
 from .gaussian import GaussianMarket
 from .objectives import LeakageObjective
-from .parametric import Piece, envelope_pieces, Line
+from .parametric import (Deadline, Line, Piece, Stopped, envelope_search, interrupted, json_num,  # noqa: F401
+                         no_partial_answer)
 
 #: Grid size used by the (numerical) check of Assumption 2 for continuous distributions.
 ASSUMPTION2_GRID = 2001
@@ -364,6 +366,18 @@ def _solve(market, objective, method, **kw):
     return solve(market, objective, method, **kw)
 
 
+def _assumption2_ok(vm: "ValuationMarket", i: int) -> bool:
+    return not any(f"user {i} " in msg for msg in vm.assumption2_failures)
+
+
+def _incumbent_note(stop: Stopped) -> str:
+    res = stop.result
+    if res is None or not res.has_solution:
+        return ""
+    return (f"; best profile found {''.join(str(int(x)) for x in res.profile)} with objective "
+            f"{res.objective:.10g} <= optimum <= {res.bound:.10g}")
+
+
 @dataclass(frozen=True)
 class AllocationSteps:
     """``A_i(x, v_{−i})`` over ``x ∈ [x_lo, x_hi]`` as a nonincreasing step function.
@@ -371,6 +385,13 @@ class AllocationSteps:
     ``edges`` (K+1,) ascending in ``x``; ``A`` (K,) value on ``[edges[k], edges[k+1]]``;
     ``phi_edges`` the breakpoints in virtual-value space (exact envelope breakpoints).
     ``A`` is 0 beyond ``edges[-1]``.
+
+    A search stopped by a time limit or Ctrl-C (``status`` ``time_limit``/``interrupted``)
+    keeps its proven steps (a prefix of the range) and covers the rest by intervals on which
+    only ``A_lower[k] ≤ A_i ≤ A_upper[k]`` is proven (``A[k]`` is NaN there): the slopes of the
+    optimal lines at the interval's two ends, because ``A_i`` is minus a subgradient of the convex
+    envelope in ``φ`` (nonincreasing) and ``Φ_i`` is nondecreasing (Assumption 2).  For a complete
+    search ``A_lower == A_upper == A``.
     """
 
     user: int
@@ -378,10 +399,33 @@ class AllocationSteps:
     phi_edges: np.ndarray
     A: np.ndarray
     solver_calls: int
+    A_lower: np.ndarray | None = None
+    A_upper: np.ndarray | None = None
+    status: Termination = Termination.OPTIMAL
+    message: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "status", Termination(self.status))
+        if self.A_lower is None:
+            object.__setattr__(self, "A_lower", self.A)
+        if self.A_upper is None:
+            object.__setattr__(self, "A_upper", self.A)
+
+    @property
+    def complete(self) -> bool:
+        return self.status is Termination.OPTIMAL
 
     def integral(self) -> float:
-        """``∫_{edges[0]}^{edges[-1]} A(x) dx`` (exact finite sum)."""
+        """``∫_{edges[0]}^{edges[-1]} A(x) dx`` (exact finite sum; complete searches only)."""
+        if not self.complete:
+            raise ProblemError(f"A_{self.user}(x) was not fully resolved ({self.status}: {self.message}); "
+                               f"use integral_bounds()")
         return float(np.dot(self.A, np.diff(self.edges)))
+
+    def integral_bounds(self) -> tuple[float, float]:
+        """Proven ``(lower, upper)`` on ``∫ A(x) dx`` (equal, the exact integral, when complete)."""
+        w = np.diff(self.edges)
+        return float(np.dot(self.A_lower, w)), float(np.dot(self.A_upper, w))
 
     def __call__(self, x: float) -> float:
         """``A_i(x)`` for ``x ≥ edges[0]`` (0 beyond ``edges[-1]``)."""
@@ -389,57 +433,81 @@ class AllocationSteps:
             raise ProblemError(f"x = {x} is below the searched range starting at {self.edges[0]}")
         if x > self.edges[-1]:
             return 0.0
-        k = int(np.searchsorted(self.edges, x, side="right")) - 1
-        return float(self.A[min(max(k, 0), self.A.size - 1)])
+        k = min(max(int(np.searchsorted(self.edges, x, side="right")) - 1, 0), self.A.size - 1)
+        if np.isnan(self.A[k]):
+            raise ProblemError(f"A_{self.user}({x}) was not resolved ({self.status}); proven bounds "
+                               f"[{self.A_lower[k]:.10g}, {self.A_upper[k]:.10g}]")
+        return float(self.A[k])
 
 
-def allocation_steps(vm: ValuationMarket, user: int, reported, *, method: str = "auto",
-                     x_lo: float | None = None) -> AllocationSteps:
-    """Exact breakpoints of ``x ↦ A_i(x, v_{−i})`` on ``[x_lo, v_max]`` (default ``x_lo = v_i``).
+def _phi_range(vm: "ValuationMarket", i: int, x_lo: float) -> tuple[float, float]:
+    """``[Φ_i(x_lo), min(Φ_i(v_max), φ_cap)]`` (see :func:`allocation_steps`)."""
+    d = vm.valuations[i]
+    m = vm.market
+    g_min = float(m.own_leakage(np.ones(m.n, dtype=np.int8))[i])
+    phi_cap = float(np.sum(m.sigma2)) / g_min * (1 + 1e-12)
+    phi_lo = float(d.virtual_value(x_lo))
+    phi_hi = min(float(d.virtual_value(d.upper)) if np.isfinite(d.upper) else math.inf, phi_cap)
+    return phi_lo, max(phi_hi, phi_lo)
 
-    Searches the envelope over ``φ ∈ [Φ_i(x_lo), φ_cap]`` where
-    ``φ_cap = min(Φ_i(v_max), Σ_j σ_j² / g_i(P_ii(1)))``: above ``Σσ²/g_i(P_ii(1))`` user ``i``
-    never shares, because any profile with ``i`` sharing has value at most
-    ``Σ_j σ_j² − φ g_i(P_ii(a)) < 0 = f(∅)`` (``g_i`` is increasing and ``P_ii(a) ≥ P_ii(1)``).
-    """
+
+def _allocation_steps(vm, user, reported, method, x_lo, deadline: Deadline):
+    """(steps or None if nothing was proven, envelope search)."""
     d = vm.valuations[user]
     if d.is_discrete:
         raise ProblemError("allocation_steps is for continuous distributions; discrete tables are summed exactly")
     i = int(user)
-    if vm.assumption2_failures and any(f"user {i} " in m for m in vm.assumption2_failures):
+    if not _assumption2_ok(vm, i):
         raise ProblemError(f"Assumption 2 fails for user {i}: the payments of Thm B-2 need Φ nondecreasing "
                            f"(Myerson ironing is not implemented)")
     v = vm._reported(reported)
     m = vm.market
     phi_all = vm.virtual_values(v)
     x_lo = float(v[i]) if x_lo is None else float(x_lo)
-    g_min = float(m.own_leakage(np.ones(m.n, dtype=np.int8))[i])
-    phi_cap = float(np.sum(m.sigma2)) / g_min * (1 + 1e-12)
-    phi_lo = float(d.virtual_value(x_lo))
-    phi_hi = min(float(d.virtual_value(d.upper)) if np.isfinite(d.upper) else math.inf, phi_cap)
-    phi_hi = max(phi_hi, phi_lo)
+    phi_lo, phi_hi = _phi_range(vm, i, x_lo)
 
     def evaluate(phi: float) -> Line:
         w = phi_all.copy()
         w[i] = phi
-        res = _solve(m, virtual_objective(w), method)
+        res = deadline.solve(m, virtual_objective(w), method)
         s = float(m.own_leakage(res.profile)[i])
         return Line(res.objective + phi * s, s, res)
 
     tol = 1e-9 * (float(np.sum(m.sigma2)) * (1 + float(np.max(np.abs(phi_all)))) + phi_hi * float(np.max(m.sigma2)))
-    calls = [0]
-
-    def counted(phi):
-        calls[0] += 1
-        return evaluate(phi)
-
-    pieces = envelope_pieces(counted, phi_lo, phi_hi, tol)
-    phi_edges = np.array([pieces[0].lo] + [p.hi for p in pieces])
-    A = np.array([p.line.slope for p in pieces])
-    edges = np.array([x_lo] + [d.inverse_virtual_value(p.hi) for p in pieces])
+    env = envelope_search(evaluate, phi_lo, phi_hi, tol)
+    if not env.pieces and not env.gaps:
+        return None, env
+    pieces, gaps = env.pieces, env.gaps
+    phi_edges = np.array([pieces[0].lo if pieces else gaps[0].lo] + [p.hi for p in pieces] + [g.hi for g in gaps])
+    slopes = [p.line.slope for p in pieces]
+    A = np.array(slopes + [math.nan] * len(gaps))
+    A_lower = np.array(slopes + [(g.right.slope if g.right is not None else 0.0) for g in gaps])   # A_i >= 0
+    A_upper = np.array(slopes + [g.left.slope for g in gaps])
+    edges = np.array([x_lo] + [d.inverse_virtual_value(p) for p in phi_edges[1:]])
     edges[0] = x_lo
     edges = np.maximum.accumulate(edges)
-    return AllocationSteps(i, edges, phi_edges, A, calls[0])
+    return AllocationSteps(i, edges, phi_edges, A, env.evaluations, A_lower, A_upper, env.status, env.message), env
+
+
+def allocation_steps(vm: ValuationMarket, user: int, reported, *, method: str = "auto",
+                     x_lo: float | None = None, time_limit=None) -> AllocationSteps:
+    """Exact breakpoints of ``x ↦ A_i(x, v_{−i})`` on ``[x_lo, v_max]`` (default ``x_lo = v_i``).
+
+    Searches the envelope over ``φ ∈ [Φ_i(x_lo), φ_cap]`` where
+    ``φ_cap = min(Φ_i(v_max), Σ_j σ_j² / g_i(P_ii(1)))``: above ``Σσ²/g_i(P_ii(1))`` user ``i``
+    never shares, because any profile with ``i`` sharing has value at most
+    ``Σ_j σ_j² − φ g_i(P_ii(a)) < 0 = f(∅)`` (``g_i`` is increasing and ``P_ii(a) ≥ P_ii(1)``).
+
+    ``time_limit`` (seconds, ``None`` = no limit; or a :class:`~dm_opt.markets.parametric.Deadline`
+    shared with a caller) bounds all the solves together; on expiry or Ctrl-C the proven steps
+    and bounds are returned with that ``status`` (see :class:`AllocationSteps`).  If not even
+    ``A_i(x_lo)`` was solved: :class:`~dm_opt.errors.LimitExceeded` (time) or ``KeyboardInterrupt``.
+    """
+    deadline = Deadline.of(time_limit)
+    st, env = _allocation_steps(vm, user, reported, method, x_lo, deadline)
+    if st is None:
+        no_partial_answer(env.status, f"allocation steps of user {user}: {env.message} before A_i(x_lo) was solved")
+    return st
 
 
 @dataclass(frozen=True)
@@ -451,6 +519,17 @@ class MechanismOutcome:
     ``virtual_objective`` the maximised virtual objective; ``platform_payoff``
     ``Σ I_i(a) − Σ p_i``; ``surplus`` ``Σ (1 − v_i) I_i(a)`` at the reported values;
     ``steps`` the exact step functions used for continuous users (``None`` for discrete).
+
+    Limits: ``status`` is ``optimal`` when every payment is exact.  After a time limit or
+    Ctrl-C (``time_limit``/``interrupted``) the allocation is still a proven optimum (it is
+    solved first; without it there is no outcome), ``payments_exact[i]`` says whose payments
+    were completed, the others are NaN (so are their rents and ``platform_payoff``), and
+    ``payment_bounds[i] = (lo, hi)`` / ``platform_payoff_bounds`` are proven intervals
+    (equal to the payment for exact users).  For a user not reached, ``A_i(x) ∈ [0, A_i(v_i)]``
+    on ``[v_i, x_max]`` and 0 beyond (``A_i`` nonincreasing: envelope slope, Φ nondecreasing),
+    so ``p_i ∈ [v_i A_i, v_i A_i + A_i (x_max − v_i)]``; partly searched users use the proven
+    steps and the gap bounds of :class:`AllocationSteps` (discrete tables: the levels solved
+    so far, ``0 ≤ A_m ≤`` the last solved level).
     """
 
     reported: np.ndarray
@@ -464,60 +543,165 @@ class MechanismOutcome:
     surplus: float
     steps: tuple = field(default_factory=tuple)
     result: object = None
+    status: Termination = Termination.OPTIMAL
+    payment_bounds: np.ndarray | None = None
+    payments_exact: np.ndarray | None = None
+    platform_payoff_bounds: tuple | None = None
+    message: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "status", Termination(self.status))
+        if self.payment_bounds is None:
+            object.__setattr__(self, "payment_bounds", np.column_stack([self.payments, self.payments]))
+        if self.payments_exact is None:
+            object.__setattr__(self, "payments_exact", np.ones(len(self.payments), dtype=bool))
+        if self.platform_payoff_bounds is None:
+            object.__setattr__(self, "platform_payoff_bounds", (self.platform_payoff, self.platform_payoff))
+
+    @property
+    def complete(self) -> bool:
+        return self.status is Termination.OPTIMAL
 
     def to_dict(self) -> dict:
+        num = lambda xs: [json_num(x) for x in xs]   # noqa: E731  (NaN = not computed -> null)
         return {
+            "status": str(self.status), "message": self.message,
             "reported": self.reported.tolist(), "virtual_values": self.virtual_values.tolist(),
-            "profile": [int(x) for x in self.profile], "payments": self.payments.tolist(),
-            "allocation": self.allocation.tolist(), "rents": self.rents.tolist(),
-            "virtual_objective": self.virtual_objective, "platform_payoff": self.platform_payoff,
+            "profile": [int(x) for x in self.profile], "payments": num(self.payments),
+            "payments_exact": [bool(x) for x in self.payments_exact],
+            "payment_bounds": [num(b) for b in self.payment_bounds],
+            "allocation": self.allocation.tolist(), "rents": num(self.rents),
+            "virtual_objective": self.virtual_objective, "platform_payoff": json_num(self.platform_payoff),
+            "platform_payoff_bounds": num(self.platform_payoff_bounds),
             "surplus": self.surplus,
             "breakpoints": {str(s.user): s.edges.tolist() for s in self.steps if s is not None},
         }
 
 
-def _discrete_payment(vm: ValuationMarket, i: int, v: np.ndarray, phi: np.ndarray, method: str) -> float:
+def _coarse_payment_bounds(vm: ValuationMarket, i: int, v: np.ndarray, A_v: float) -> tuple[float, float]:
+    """``p_i ∈ [v_i A_i(v_i), v_i A_i(v_i) + top (x_max − v_i)]`` without any further solve (see MechanismOutcome)."""
+    d = vm.valuations[i]
+    m = vm.market
+    if _assumption2_ok(vm, i):
+        top = A_v                                            # A_i nonincreasing in x
+    else:                                                    # any sharer's own leakage is at most g_i(P_ii({i}))
+        top = float(m.own_leakage(np.eye(m.n, dtype=np.int8)[i])[i])
+    if d.is_discrete:
+        x_hi = d.upper
+    else:
+        x_hi = max(d.inverse_virtual_value(_phi_range(vm, i, float(v[i]))[1]), float(v[i]))
+    base = float(v[i]) * A_v
+    return base, base + top * (x_hi - float(v[i]))
+
+
+def _discrete_payment(vm: ValuationMarket, i: int, v: np.ndarray, phi: np.ndarray, method: str,
+                      deadline: Deadline, A_k: float):
+    """(lower, upper, stop or None): the exact sum ``v^k A_k + Σ_{m>k} (v^m − v^{m−1}) A_m`` when every level
+    was solved (``A_k`` is the allocation's own term); after a stop, the unsolved ``A_m ∈ [0, A_last]``."""
     d = vm.valuations[i]
     k = d.index(float(v[i]))
     m = vm.market
     A = np.zeros(d.values.size)
-    for j in range(k, d.values.size):
-        w = phi.copy()
-        w[i] = d.phi_table[j]
-        res = _solve(m, virtual_objective(w), method)
-        A[j] = float(m.own_leakage(res.profile)[i])
+    A[k] = A_k                                   # = the solve at Φ_i = φ^k, which is the allocation itself
+    done = k + 1
+    stop = None
+    try:
+        for j in range(k + 1, d.values.size):
+            w = phi.copy()
+            w[i] = d.phi_table[j]
+            res = deadline.solve(m, virtual_objective(w), method)
+            A[j] = float(m.own_leakage(res.profile)[i])
+            done = j + 1
+    except Stopped as s:
+        stop = s
+    except KeyboardInterrupt:
+        stop = interrupted()
     gaps = np.diff(d.values)
-    return float(d.values[k] * A[k] + np.dot(gaps[k:], A[k + 1:]))
+    if stop is None:
+        exact = float(d.values[k] * A[k] + np.dot(gaps[k:], A[k + 1:]))
+        return exact, exact, None
+    known = float(d.values[k] * A[k] + np.dot(gaps[k:done - 1], A[k + 1:done]))
+    top = A[done - 1] if _assumption2_ok(vm, i) else float(m.own_leakage(np.eye(m.n, dtype=np.int8)[i])[i])
+    return known, known + float(top) * float(np.sum(gaps[done - 1:])), stop
 
 
-def mechanism(vm: ValuationMarket, reported=None, *, method: str = "auto") -> MechanismOutcome:
-    """The platform's optimal mechanism (Thm B-2) at reports ``reported`` (default: the market's values)."""
-    v = vm._reported(reported)
+def _mechanism(vm: ValuationMarket, v: np.ndarray, method: str, deadline: Deadline) -> MechanismOutcome:
+    """Thm B-2 at ``v``; raises :class:`Stopped` if the allocation itself is not proven optimal."""
     m = vm.market
     phi = vm.virtual_values(v)
-    res = _solve(m, virtual_objective(phi), method)
+    res = deadline.solve(m, virtual_objective(phi), method)
     a = res.profile
     own = m.own_leakage(a)
     payments = np.zeros(m.n)
+    bounds = np.zeros((m.n, 2))
+    exact = np.ones(m.n, dtype=bool)
     steps = []
+    stop = None
     for i in range(m.n):
         if a[i] == 0:
             steps.append(None)       # A_i(x) ≤ A_i(v_i) = 0 for x ≥ v_i: payment 0
             continue
-        if vm.valuations[i].is_discrete:
-            payments[i] = _discrete_payment(vm, i, v, phi, method)
-            steps.append(None)
+        d = vm.valuations[i]
+        if not d.is_discrete and not _assumption2_ok(vm, i):
+            raise ProblemError(f"Assumption 2 fails for user {i}: the payments of Thm B-2 need Φ nondecreasing "
+                               f"(Myerson ironing is not implemented)")
+        lo = hi = None
+        st = None
+        if stop is None:
+            try:
+                if d.is_discrete:
+                    lo, hi, stop = _discrete_payment(vm, i, v, phi, method, deadline, float(own[i]))
+                else:
+                    st, env = _allocation_steps(vm, i, v, method, None, deadline)
+                    if st is not None:
+                        blo, bhi = st.integral_bounds()
+                        lo, hi = blo + v[i] * own[i], bhi + v[i] * own[i]
+                    if not env.complete:
+                        stop = Stopped(env.status, env.message)
+                exact[i] = stop is None
+            except KeyboardInterrupt:
+                stop = interrupted()
+                exact[i] = False
+                lo = hi = None
         else:
-            st = allocation_steps(vm, i, v, method=method)
-            payments[i] = st.integral() + v[i] * own[i]
-            steps.append(st)
+            exact[i] = False
+        if lo is None:
+            lo, hi = _coarse_payment_bounds(vm, i, v, float(own[i]))
+        bounds[i] = lo, hi
+        payments[i] = lo if exact[i] else math.nan
+        steps.append(st)
     leak = m.leakage(a)
+    status = Termination.OPTIMAL if stop is None else stop.status
+    message = "" if stop is None else (
+        f"{stop.message}: payments exact for users {np.flatnonzero(exact & (a == 1)).tolist()}, "
+        f"proven bounds for users {np.flatnonzero(~exact).tolist()}")
+    total = float(leak.sum())
     return MechanismOutcome(
         reported=v, virtual_values=phi, profile=a, payments=payments, allocation=own,
         rents=payments - v * own, virtual_objective=float(res.objective),
-        platform_payoff=float(leak.sum() - payments.sum()), surplus=float(np.dot(1 - v, leak)),
-        steps=tuple(steps), result=res,
+        platform_payoff=float(total - payments.sum()), surplus=float(np.dot(1 - v, leak)),
+        steps=tuple(steps), result=res, status=status, payment_bounds=bounds, payments_exact=exact,
+        platform_payoff_bounds=(total - float(bounds[:, 1].sum()), total - float(bounds[:, 0].sum())),
+        message=message,
     )
+
+
+def mechanism(vm: ValuationMarket, reported=None, *, method: str = "auto", time_limit=None) -> MechanismOutcome:
+    """The platform's optimal mechanism (Thm B-2) at reports ``reported`` (default: the market's values).
+
+    ``time_limit``: seconds for all solves together (``None`` = no limit).  On expiry or Ctrl-C
+    the outcome has status ``time_limit``/``interrupted``, exact payments for the users completed
+    and proven bounds for the others (:class:`MechanismOutcome`).  If the allocation itself was
+    not proven optimal there is no mechanism: :class:`~dm_opt.errors.LimitExceeded` (time limit)
+    or ``KeyboardInterrupt`` (Ctrl-C).
+    """
+    deadline = Deadline.of(time_limit)
+    v = vm._reported(reported)
+    try:
+        return _mechanism(vm, v, method, deadline)
+    except Stopped as s:
+        no_partial_answer(s.status, f"Thm B-2 allocation not proven optimal ({s.message}){_incumbent_note(s)}; "
+                          f"no payments computed")
 
 
 def user_utility(vm: ValuationMarket, user: int, true_value: float, outcome: MechanismOutcome) -> tuple[float, float]:
@@ -534,7 +718,12 @@ def user_utility(vm: ValuationMarket, user: int, true_value: float, outcome: Mec
 
 @dataclass(frozen=True)
 class ICReport:
-    """Largest gains from misreporting on a grid: ``rent_gain`` (B-17) and ``full_gain`` (§2.2 payoff)."""
+    """Largest gains from misreporting on a grid: ``rent_gain`` (B-17) and ``full_gain`` (§2.2 payoff).
+
+    ``checked`` of ``grid_size`` grid points were evaluated; with ``status`` ``time_limit`` /
+    ``interrupted`` (``checked < grid_size``) the gains are those of the points checked — lower
+    bounds on the grid's largest gains.
+    """
 
     user: int
     true_value: float
@@ -542,10 +731,19 @@ class ICReport:
     rent_argmax: float
     full_gain: float
     full_argmax: float
+    status: Termination = Termination.OPTIMAL
+    checked: int = 0
+    grid_size: int = 0
+    message: str = ""
 
 
-def ic_violations(vm: ValuationMarket, user: int, reported=None, *, grid=None, method: str = "auto") -> ICReport:
-    """Best misreport of ``user`` on ``grid`` (default: 41 points over the support, or the table)."""
+def ic_violations(vm: ValuationMarket, user: int, reported=None, *, grid=None, method: str = "auto",
+                  time_limit=None) -> ICReport:
+    """Best misreport of ``user`` on ``grid`` (default: 41 points over the support, or the table).
+
+    ``time_limit`` (seconds) / Ctrl-C: the grid points checked so far are reported with that status.
+    """
+    deadline = Deadline.of(time_limit)
     v = vm._reported(reported)
     i = int(user)
     d = vm.valuations[i]
@@ -555,19 +753,38 @@ def ic_violations(vm: ValuationMarket, user: int, reported=None, *, grid=None, m
         else:
             hi = d.upper if np.isfinite(d.upper) else float(d.dist.ppf(1 - 1e-6))
             grid = np.linspace(d.lower, hi, 41)
-    truth = mechanism(vm, v, method=method)
+    grid = np.asarray(grid, dtype=float)
+    try:
+        truth = _mechanism(vm, v, method, deadline)
+    except Stopped as s:
+        no_partial_answer(s.status, f"IC check of user {i}: truthful mechanism not solved ({s.message})")
+    if not truth.payments_exact[i]:
+        no_partial_answer(truth.status, f"IC check of user {i}: truthful payment not computed ({truth.message})")
     r0, f0 = user_utility(vm, i, v[i], truth)
     best_r, arg_r, best_f, arg_f = 0.0, float(v[i]), 0.0, float(v[i])
-    for x in np.asarray(grid, dtype=float):
-        w = v.copy()
-        w[i] = x
-        out = mechanism(vm, w, method=method)
-        r, f = user_utility(vm, i, v[i], out)
-        if r - r0 > best_r:
-            best_r, arg_r = r - r0, float(x)
-        if f - f0 > best_f:
-            best_f, arg_f = f - f0, float(x)
-    return ICReport(i, float(v[i]), best_r, arg_r, best_f, arg_f)
+    status, message, checked = Termination.OPTIMAL, "", 0
+    try:
+        for x in grid:
+            w = v.copy()
+            w[i] = x
+            out = _mechanism(vm, w, method, deadline)
+            if out.payments_exact[i]:                # only user i's payment matters here
+                r, f = user_utility(vm, i, v[i], out)
+                if r - r0 > best_r:
+                    best_r, arg_r = r - r0, float(x)
+                if f - f0 > best_f:
+                    best_f, arg_f = f - f0, float(x)
+                checked += 1
+            if not out.complete:                     # stopped inside: do not start another point
+                status, message = out.status, out.message
+                break
+    except Stopped as s:
+        status, message = s.status, s.message
+    except KeyboardInterrupt:
+        status, message = Termination.INTERRUPTED, "interrupted by the user"
+    if status is not Termination.OPTIMAL:
+        message = f"{message}: {checked} of {grid.size} grid points checked"
+    return ICReport(i, float(v[i]), best_r, arg_r, best_f, arg_f, status, checked, int(grid.size), message)
 
 
 # ---------------------------------------------------------------------------
@@ -576,7 +793,16 @@ def ic_violations(vm: ValuationMarket, user: int, reported=None, *, grid=None, m
 @dataclass(frozen=True)
 class ExpectedPayoff:
     """``E_v[platform payoff]`` (Thm B-2).  ``method`` is ``"exact"`` (discrete tables, a finite sum;
-    ``std_error = 0``) or ``"monte_carlo"`` (``samples`` draws with ``seed``; 95% normal CI)."""
+    ``std_error = 0``) or ``"monte_carlo"`` (``samples`` draws with ``seed``; 95% normal CI).
+
+    Limits: ``status`` ``optimal`` = every requested term was computed.  After a time limit or
+    Ctrl-C: *exact* — ``mean`` is NaN and ``[lower, upper]`` (also ``ci_low``, ``ci_high``) is a
+    proven interval for the expectation: the ``samples`` report vectors done contribute exactly,
+    each remaining one between 0 (nobody shares) and ``F(φ_min)`` — the optimum at the smallest
+    virtual values, the objective being nonincreasing in every ``Φ_j`` — or ``Σ_j I_j(1)`` if that
+    vector was not solved; *Monte Carlo* — mean and CI of the ``samples`` draws done (of
+    ``requested``), a smaller but still unbiased sample.  ``lower``/``upper`` are NaN for Monte Carlo.
+    """
 
     mean: float
     ci_low: float
@@ -585,19 +811,37 @@ class ExpectedPayoff:
     method: str
     samples: int
     seed: int | None = None
+    status: Termination = Termination.OPTIMAL
+    lower: float = math.nan
+    upper: float = math.nan
+    requested: int | None = None
+    message: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "status", Termination(self.status))
+        if self.requested is None:
+            object.__setattr__(self, "requested", self.samples)
 
     def to_dict(self):
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        d["status"] = str(self.status)
+        for k in ("mean", "ci_low", "ci_high", "std_error", "lower", "upper"):
+            d[k] = json_num(d[k])
+        return d
 
 
 def expected_platform_payoff(vm: ValuationMarket, *, samples: int = 1000, seed: int = 0,
-                             method: str = "auto", max_profiles: int = MAX_EXACT_PROFILES) -> ExpectedPayoff:
+                             method: str = "auto", max_profiles: int = MAX_EXACT_PROFILES,
+                             time_limit=None) -> ExpectedPayoff:
     """``E_v[max_a Σ (1 − Φ_i(v_i)) I_i(a) + Φ_i(v_i) I_i(a_{−i}, 0)]`` (Thm B-2).
 
     All-discrete: exact sum over ``Π_i |support_i|`` report vectors (at most
     ``max_profiles``).  Otherwise Monte Carlo with ``samples`` seeded draws and a
-    95% confidence interval ``mean ± 1.96 · sd / √samples``.
+    95% confidence interval ``mean ± 1.96 · sd / √samples``.  ``time_limit`` (seconds) /
+    Ctrl-C: partial sums with proven bounds, or fewer draws (see :class:`ExpectedPayoff`);
+    with nothing computed (or fewer than 2 draws) LimitExceeded / KeyboardInterrupt.
     """
+    deadline = Deadline.of(time_limit)
     m = vm.market
     if all(d.is_discrete for d in vm.valuations):
         sizes = [d.values.size for d in vm.valuations]
@@ -605,23 +849,61 @@ def expected_platform_payoff(vm: ValuationMarket, *, samples: int = 1000, seed: 
         if total > max_profiles:
             raise LimitExceeded(f"exact expectation sums {total} report vectors > max_profiles = {max_profiles}; "
                                 f"pass a larger max_profiles")
-        mean = 0.0
-        for idx in itertools.product(*(range(s) for s in sizes)):
-            prob = float(np.prod([d.probs[k] for d, k in zip(vm.valuations, idx)]))
-            phi = np.array([d.phi_table[k] for d, k in zip(vm.valuations, idx)])
-            mean += prob * _solve(m, virtual_objective(phi), method).objective
-        return ExpectedPayoff(mean, mean, mean, 0.0, "exact", total, None)
+        idx_min = tuple(int(np.argmin(d.phi_table)) for d in vm.valuations)
+        mean = mass = 0.0
+        done = 0
+        top = None
+        stop = None
+        try:
+            for idx in itertools.product(*(range(s) for s in sizes)):
+                prob = float(np.prod([d.probs[k] for d, k in zip(vm.valuations, idx)]))
+                phi = np.array([d.phi_table[k] for d, k in zip(vm.valuations, idx)])
+                value = deadline.solve(m, virtual_objective(phi), method).objective
+                mean += prob * value
+                mass += prob
+                done += 1
+                if idx == idx_min:
+                    top = float(value)
+        except Stopped as s:
+            stop = s
+        except KeyboardInterrupt:
+            stop = interrupted()
+        if stop is None:
+            return ExpectedPayoff(mean, mean, mean, 0.0, "exact", total, None, lower=mean, upper=mean)
+        if done == 0:
+            no_partial_answer(stop.status, f"expected payoff: {stop.message} before the first report vector")
+        if top is None:
+            top = float(np.sum(m.leakage(np.ones(m.n, dtype=np.int8))))
+        rest = max(0.0, 1.0 - mass)
+        lo, hi = mean, mean + rest * top
+        return ExpectedPayoff(math.nan, lo, hi, math.nan, "exact", done, None, stop.status, lo, hi, total,
+                              f"{stop.message}: {done} of {total} report vectors summed "
+                              f"(probability {mass:.6g}); the rest bounded in [0, {top:.6g}] each")
     if not (isinstance(samples, int) and samples >= 2):
         raise ProblemError(f"samples must be an integer >= 2, got {samples!r}")
     rng = np.random.default_rng(seed)
     draws = np.column_stack([d.sample(rng, samples) for d in vm.valuations])
     vals = np.empty(samples)
-    for s in range(samples):
-        phi = np.array([float(d.virtual_value(x)) for d, x in zip(vm.valuations, draws[s])])
-        vals[s] = _solve(m, virtual_objective(phi), method).objective
+    done = 0
+    stop = None
+    try:
+        for s in range(samples):
+            phi = np.array([float(d.virtual_value(x)) for d, x in zip(vm.valuations, draws[s])])
+            vals[s] = deadline.solve(m, virtual_objective(phi), method).objective
+            done += 1
+    except Stopped as st:
+        stop = st
+    except KeyboardInterrupt:
+        stop = interrupted()
+    if stop is not None and done < 2:
+        no_partial_answer(stop.status, f"expected payoff: {stop.message} after {done} Monte Carlo draws (need 2)")
+    vals = vals[:done]
     mean = float(vals.mean())
-    se = float(vals.std(ddof=1) / math.sqrt(samples))
-    return ExpectedPayoff(mean, mean - 1.96 * se, mean + 1.96 * se, se, "monte_carlo", samples, seed)
+    se = float(vals.std(ddof=1) / math.sqrt(done))
+    if stop is None:
+        return ExpectedPayoff(mean, mean - 1.96 * se, mean + 1.96 * se, se, "monte_carlo", samples, seed)
+    return ExpectedPayoff(mean, mean - 1.96 * se, mean + 1.96 * se, se, "monte_carlo", done, seed, stop.status,
+                          requested=samples, message=f"{stop.message}: {done} of {samples} draws")
 
 
 # ---------------------------------------------------------------------------
@@ -641,7 +923,14 @@ def prop_b2_bound(vm: ValuationMarket, reported=None) -> float:
 
 @dataclass(frozen=True)
 class VCGOutcome:
-    """Prop B-1: first-best ``profile`` for the reports and prices ``p_i ≥ 0`` paid to every user."""
+    """Prop B-1: first-best ``profile`` for the reports and prices ``p_i ≥ 0`` paid to every user.
+
+    Limits: after a time limit or Ctrl-C (``status``) the first best is still proven (it is
+    solved first), ``prices[i]``/``h_min[i]`` are NaN for users whose ``min_a h_i`` was not
+    proven, and ``price_bounds[i] = (lo, hi)`` is a proven interval: from the stopped solve's
+    incumbent and bound when it has one, else ``min_a h_i ∈ [Σ_j min(w_j, 0) I_j(1), h_i(∅) = 0]``
+    (leakage is monotone, ``0 ≤ I_j(a) ≤ I_j(1)``).
+    """
 
     reported: np.ndarray
     profile: np.ndarray
@@ -649,17 +938,33 @@ class VCGOutcome:
     surplus: float
     h_at_profile: np.ndarray
     h_min: np.ndarray
+    status: Termination = Termination.OPTIMAL
+    price_bounds: np.ndarray | None = None
+    message: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "status", Termination(self.status))
+        if self.price_bounds is None:
+            object.__setattr__(self, "price_bounds", np.column_stack([self.prices, self.prices]))
+
+    @property
+    def complete(self) -> bool:
+        return self.status is Termination.OPTIMAL
 
     def utility(self, market: GaussianMarket, user: int, true_value: float) -> float:
         """``p_i − v_i I_i(a)`` for user ``i`` with true value ``true_value``."""
         return float(self.prices[user] - true_value * market.leakage(self.profile)[user])
 
     def to_dict(self):
-        return {"reported": self.reported.tolist(), "profile": [int(x) for x in self.profile],
-                "prices": self.prices.tolist(), "surplus": self.surplus}
+        return {"status": str(self.status), "message": self.message,
+                "reported": self.reported.tolist(), "profile": [int(x) for x in self.profile],
+                "prices": [json_num(x) for x in self.prices],
+                "price_bounds": [[json_num(x) for x in b] for b in self.price_bounds],
+                "surplus": self.surplus}
 
 
-def vcg(market: GaussianMarket | ValuationMarket, reported=None, *, method: str = "auto") -> VCGOutcome:
+def vcg(market: GaussianMarket | ValuationMarket, reported=None, *, method: str = "auto",
+        time_limit=None) -> VCGOutcome:
     """VCG-style pricing of Prop B-1 (one first-best solve plus one extra solve per user).
 
     ``a(v) = argmax_a Σ (1 − v_j) I_j(a)`` and
@@ -668,24 +973,54 @@ def vcg(market: GaussianMarket | ValuationMarket, reported=None, *, method: str 
     User ``i``'s utility ``p_i − v_i I_i(a)`` equals the reported-values surplus at
     ``a`` minus a term independent of her report, so truth-telling is dominant and
     the implemented profile is the first best for the true values.
+
+    ``time_limit`` (seconds) / Ctrl-C: prices for the users done, proven bounds for the others
+    (:class:`VCGOutcome`); if the first best is not proven, LimitExceeded / KeyboardInterrupt.
     """
+    deadline = Deadline.of(time_limit)
     m = market.market if isinstance(market, ValuationMarket) else market
     v = m.values if reported is None else as_vector("reported", reported, m.n, nonnegative=True)
     v = np.asarray(v, dtype=float)
-    fb = _solve(m, LeakageObjective.for_problem("first_best", v), method)
+    try:
+        fb = deadline.solve(m, LeakageObjective.for_problem("first_best", v), method)
+    except Stopped as s:
+        no_partial_answer(s.status, f"VCG: first best not proven optimal ({s.message}){_incumbent_note(s)}; "
+                          f"no prices computed")
     a = fb.profile
     leak = m.leakage(a)
+    leak_all = m.leakage(np.ones(m.n, dtype=np.int8))
     h_at = np.empty(m.n)
-    h_min = np.empty(m.n)
+    h_min = np.full(m.n, math.nan)
+    f_bounds = np.zeros((m.n, 2))             # proven [lower, upper] on max_a Σ (−w_j) I_j(a) = −min_a h_i
     zeros = np.zeros(m.n)
+    stop = None
     for i in range(m.n):
         w = 1.0 - v.copy()
         w[i] = 1.0
         h_at[i] = float(np.dot(w, leak))
-        res = _solve(m, LeakageObjective.weighted(-w, zeros, name="vcg_min"), method)
-        h_min[i] = -float(res.objective)
+        f_bounds[i] = 0.0, float(np.sum(np.maximum(-w, 0.0) * leak_all))
+        if stop is not None:
+            continue
+        try:
+            res = deadline.solve(m, LeakageObjective.weighted(-w, zeros, name="vcg_min"), method)
+            h_min[i] = -float(res.objective)
+            f_bounds[i] = res.objective, res.objective
+        except Stopped as s:
+            stop = s
+            if s.result is not None and s.result.has_solution:
+                f_bounds[i] = max(0.0, s.result.objective), min(f_bounds[i, 1], s.result.bound)
+        except KeyboardInterrupt:
+            stop = interrupted()
+    # bounds that meet prove the minimum without a solve (e.g. all w_j >= 0: min_a h_i = h_i(∅) = 0)
+    met = np.isnan(h_min) & (f_bounds[:, 0] == f_bounds[:, 1])
+    h_min[met] = -f_bounds[met, 0]
     prices = h_at - h_min
-    return VCGOutcome(v, a, prices, float(np.dot(1 - v, leak)), h_at, h_min)
+    bounds = np.column_stack([h_at + f_bounds[:, 0], h_at + f_bounds[:, 1]])
+    if stop is None:
+        return VCGOutcome(v, a, prices, float(np.dot(1 - v, leak)), h_at, h_min)
+    return VCGOutcome(v, a, prices, float(np.dot(1 - v, leak)), h_at, h_min, stop.status, bounds,
+                      f"{stop.message}: prices exact for users {np.flatnonzero(np.isfinite(h_min)).tolist()}, "
+                      f"proven bounds for the others")
 
 
 # ---------------------------------------------------------------------------
@@ -776,9 +1111,14 @@ def valuation_report(vm: ValuationMarket, reported=None, *, method: str = "auto"
     at the reports, Prop B-2's bound, the Thm B-3 case, and the VCG (Prop B-1) surplus = first best."""
     v = vm._reported(reported)
     out = mechanism(vm, v, method=method)
+    if out.status is Termination.INTERRUPTED:       # Ctrl-C caught inside a solve: stop the report too
+        raise KeyboardInterrupt
     case = thm_b3_case(vm, v)
     bound = prop_b2_bound(vm, v)
-    fb = _solve(vm.market, LeakageObjective.for_problem("first_best", v), method)
+    try:
+        fb = Deadline().solve(vm.market, LeakageObjective.for_problem("first_best", v), method)
+    except Stopped as s:
+        no_partial_answer(s.status, f"first best not proven optimal ({s.message})")
     d = {"virtual_values": out.virtual_values.tolist(), "mechanism_profile": [int(x) for x in out.profile],
          "mechanism_surplus": out.surplus, "first_best_surplus": fb.surplus, "prop_b2_bound": bound,
          "thm_b3_case": case.case, "low_phi": list(case.low_phi),

@@ -85,16 +85,67 @@ LP_OPTIONS = {"simplex_strategy": 4}
 #: (with crossover, so duals stay basic): at |Ω| = |A| = 200 it took 61 s against 178 s
 #: for primal simplex on the same (loaded) machine; warm re-solves stay on simplex.
 LARGE_LP = 2500
+#: HiGHS simplex strategy for warm re-solves of a live model after a change of q (dual).
+WARM_SIMPLEX_STRATEGY = 1
+#: A live (warm-started) model uses the dense obedience rows up to this many nonzeros
+#: ``m(m−1)n``: warm dual simplex was faster on them than on the suffix-sum form at
+#: |Ω| = |A| = 10, 20, 40 (0.52/2.8/38 ms against 0.65/3.5/42 ms per random q).
+DENSE_WARM_MAX_NNZ = 100_000
 LARGE_LP_OPTIONS = {"highs_options": {"solver": "ipm"}}
 
 
-def _solve(prob, what: str, large: bool = False):
+#: HiGHS is given at least this many seconds when a deadline is nearly spent.
+MIN_SOLVE_SECONDS = 1e-3
+
+
+def _solve(prob, what: str, large: bool = False, time_limit: float | None = None):
+    """Solve a cvxpy LP with HiGHS; returns cvxpy's status (``"user_limit"`` when
+    ``time_limit`` seconds ran out first)."""
     cp = _cp()
+    opts = dict(LARGE_LP_OPTIONS if large else LP_OPTIONS)
+    if time_limit is not None:
+        t = max(float(time_limit), MIN_SOLVE_SECONDS)
+        if "highs_options" in opts:
+            opts["highs_options"] = {**opts["highs_options"], "time_limit": t}
+        else:
+            opts["time_limit"] = t
+    import warnings
+
     try:
-        prob.solve(solver=cp.HIGHS, **(LARGE_LP_OPTIONS if large else LP_OPTIONS))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # cvxpy's "may be inaccurate" at a time limit
+            prob.solve(solver=cp.HIGHS, **opts)
     except cp.error.SolverError as exc:  # pragma: no cover - backend failure
         raise SolverFailed(f"HiGHS failed on {what}: {exc}") from None
     return prob.status
+
+
+def _stopped_status(status: str) -> bool:
+    return status in ("user_limit", "optimal_inaccurate", "infeasible_inaccurate", "unbounded_inaccurate")
+
+
+def relaxation_bound(market: InfoDesignMarket, q) -> float:
+    """Proven upper bound on ``V(q)`` without obedience: ``Σ_ω q(ω) max_a v(a,ω)``."""
+    return float(np.asarray(q, float) @ market.v.max(axis=0))
+
+
+def no_information(market: InfoDesignMarket, q) -> np.ndarray:
+    """An obedient ``y`` (m, n) at every ``q``: recommend to everybody the merchant's best
+    action under the prior ``q`` (``argmax_a Σ_ω π(a,ω) q(ω)``, ties to the platform's
+    best), which is obedient because it is the merchant's own optimum."""
+    q = np.asarray(q, float)
+    prof = market.pi @ q
+    best = np.flatnonzero(prof >= prof.max() - 1e-12 * max(1.0, abs(prof.max())))
+    a0 = int(best[np.argmax(market.v[best] @ q)])
+    y = np.zeros((market.m, market.n))
+    y[a0] = q
+    return y
+
+
+def planner_bound(market: InfoDesignMarket) -> float:
+    """Proven upper bound on ``W°`` (drop obedience and the platform's optimality):
+    ``Σ_ω q̄(ω) max(0, max_a (v + u)(a,ω) − r̄)``."""
+    return float(market.prior @ np.maximum(0.0, (market.v + market.u).max(axis=0) - market.reservation))
 
 
 def _scale(market: InfoDesignMarket) -> float:
@@ -163,6 +214,11 @@ class PlatformSolution:
     supergradients : (k, n) or None   genuine elements of ``∂V(q)``: the
                          optimal duals attaining each bound above (distinct rows)
     consumer_utility : (n,)   ``U(ω, x)``
+    bound, gap : float   proven upper bound on ``V(q)`` (= ``value`` when optimal) and
+                         relative gap.  When ``status`` is ``time_limit`` or
+                         ``interrupted``, ``y``/``x`` are the best obedient mechanism
+                         known (at worst :func:`no_information`), ``bound`` is
+                         :func:`relaxation_bound`, and the dual fields are NaN.
     """
 
     status: Termination
@@ -177,6 +233,12 @@ class PlatformSolution:
     upper: np.ndarray | None = None
     supergradients: np.ndarray | None = None
     seconds: float = 0.0
+    bound: float | None = None
+    gap: float = 0.0
+
+    def __post_init__(self):
+        if self.bound is None:
+            object.__setattr__(self, "bound", self.value)
 
     @property
     def unique_supergradient(self) -> bool | None:
@@ -265,14 +327,29 @@ class PlatformLP:
         self.build_seconds = time.perf_counter() - t0
         self._face = None
 
-    def solve(self, q, *, intervals: bool = False) -> PlatformSolution:
+    def solve(self, q, *, intervals: bool = False, time_limit=None) -> PlatformSolution:
         """Solve ``P_q``; with ``intervals=True`` also the per-coordinate range of
-        ``∂V(q)`` from 2n LPs over the optimal dual face."""
+        ``∂V(q)`` from 2n LPs over the optimal dual face.
+
+        ``time_limit`` (seconds or a shared :class:`~dm_opt.limits.Deadline`): when
+        HiGHS runs out of time, or on Ctrl-C, the best obedient mechanism known is
+        returned with status ``time_limit``/``interrupted`` and the proven
+        :func:`relaxation_bound` (see :class:`PlatformSolution`); interval LPs not
+        finished in time are left NaN.
+        """
+        from ..limits import Deadline
+
         market = self.market
         q = market.database(q)
+        dl = Deadline.of(time_limit)
         t0 = time.perf_counter()
         self.q.value = q
-        status = _solve(self.problem, "P_q", large=market.m * market.n > LARGE_LP)
+        try:
+            status = _solve(self.problem, "P_q", large=market.m * market.n > LARGE_LP, time_limit=dl.remaining())
+        except KeyboardInterrupt:
+            return _partial_platform(market, q, Termination.INTERRUPTED, None, t0)
+        if _stopped_status(status):
+            return _partial_platform(market, q, Termination.TIME_LIMIT, self.y.value, t0)
         if status != "optimal":
             raise SolverFailed(f"P_q: HiGHS returned status {status!r}")
         y = np.clip(np.asarray(self.y.value, float), 0.0, None)
@@ -285,7 +362,7 @@ class PlatformLP:
         x = mechanism_from_y(market, y, q)
         lower = upper = pts = None
         if intervals:
-            lower, upper, pts = self.dual_face_ranges(q, value)
+            lower, upper, pts = self.dual_face_ranges(q, value, deadline=dl)
         return PlatformSolution(
             status=Termination.OPTIMAL, q=_frozen(q), value=value, y=_frozen(y), x=_frozen(x),
             supergradient=_frozen(lam), obedience_duals=_frozen(mu),
@@ -315,13 +392,14 @@ class PlatformLP:
         self._flam = lam
         self._fprob = cp.Problem(cp.Minimize(self._fc @ lam), cons)
 
-    def dual_face_ranges(self, q, value) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def dual_face_ranges(self, q, value, *, deadline=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``min``/``max`` of each ``λ(ω)`` over ``{(λ,μ) ∈ D : λ·q ≤ V(q) + tol}``.
 
         ``tol = FACE_TOL × scale × max(1, Σq)`` absorbs the error of ``V(q)``.
         Returns ``(lower, upper, points)``; ``upper[ω] = inf`` when the LP is
         unbounded (always when ``q(ω) = 0``); ``points`` are the distinct
-        optimal λ's found (each an element of ∂V(q) up to ``tol``).
+        optimal λ's found (each an element of ∂V(q) up to ``tol``).  Coordinates not
+        reached before ``deadline`` (a :class:`~dm_opt.limits.Deadline`) are NaN.
         """
         if self._face is None:
             self._build_face()
@@ -330,14 +408,19 @@ class PlatformLP:
         tol = FACE_TOL * _scale(self.market) * max(1.0, float(np.sum(q)))
         self._fq.value = q
         self._fV.value = value + tol
-        lower, upper, pts = np.empty(n), np.empty(n), []
+        lower, upper, pts = np.full(n, np.nan), np.full(n, np.nan), []
         for w in range(n):
+            if deadline is not None and deadline.expired():
+                break
             for sign in (1.0, -1.0):
                 c = np.zeros(n)
                 c[w] = sign
                 self._fc.value = c
-                st = _solve(self._fprob, "dual face")
-                if st in ("unbounded", "unbounded_inaccurate", "infeasible_or_unbounded"):
+                st = _solve(self._fprob, "dual face",
+                            time_limit=None if deadline is None else deadline.remaining())
+                if _stopped_status(st):
+                    val = np.nan
+                elif st in ("unbounded", "unbounded_inaccurate", "infeasible_or_unbounded"):
                     val = -np.inf
                 elif st == "optimal":
                     val = float(self._fprob.value)
@@ -352,25 +435,53 @@ class PlatformLP:
         return lower, upper, P
 
 
+def _partial_platform(market: InfoDesignMarket, q: np.ndarray, status: Termination, y_candidate,
+                      t0: float) -> PlatformSolution:
+    """The best obedient mechanism known when ``P_q`` was stopped early, with its proven bound."""
+    from ..result import relative_gap
+
+    tol = VALUE_TOL * _scale(market) * max(1.0, float(q.sum()))
+    y = no_information(market, q)
+    if y_candidate is not None:
+        yc = np.clip(np.asarray(y_candidate, float), 0.0, None)
+        feasible = (np.all(np.abs(yc.sum(axis=0) - q) <= tol) and _obedient(market, yc, tol))
+        if feasible and float(np.sum(market.v * yc)) > float(np.sum(market.v * y)):
+            y = yc
+    value = float(np.sum(market.v * y))
+    bound = max(relaxation_bound(market, q), value)
+    x = mechanism_from_y(market, y, q)
+    nan_n, nan_m = np.full(market.n, np.nan), np.full((market.m, market.m), np.nan)
+    return PlatformSolution(
+        status=status, q=_frozen(q), value=value, y=_frozen(y), x=_frozen(x), supergradient=_frozen(nan_n),
+        obedience_duals=_frozen(nan_m), consumer_utility=_frozen(market.consumer_utility(x)),
+        seconds=time.perf_counter() - t0, bound=bound, gap=relative_gap(value, bound))
+
+
 class PlatformHighs:
     """``P_q`` held in one live ``highspy.Highs`` model for long sweeps: a new ``q``
     only changes the bounds of the record-count rows, and HiGHS re-optimises from
     the previous optimal basis (warm start), which cvxpy's interface does not do
-    (it builds a new ``Highs`` object per solve).  Same formulation as
-    :class:`PlatformLP` (compact suffix sums for the slides' merchant, dense
-    otherwise); returns :class:`PlatformSolution` without intervals.
+    (it builds a new ``Highs`` object per solve).  Formulation: the dense
+    obedience rows up to :data:`DENSE_WARM_MAX_NNZ` nonzeros, the suffix-sum
+    form of :class:`PlatformLP` above (slides' merchant only; ``compact``
+    overrides); returns :class:`PlatformSolution` without intervals.
     The row duals of HiGHS for this maximisation are ``∂V/∂q`` directly
     (checked against :class:`PlatformLP` in the tests).
     """
 
-    def __init__(self, market: InfoDesignMarket):
+    def __init__(self, market: InfoDesignMarket, *, compact: bool | None = None):
         import highspy
 
         silence_banner()
         self.market = market
         m, n = market.m, market.n
         E = record_matrix(market)
-        if _threshold_form(market):
+        if compact is None:
+            compact = _threshold_form(market) and m * (m - 1) * n > DENSE_WARM_MAX_NNZ
+        if compact and not _threshold_form(market):
+            raise InstanceError("payoffs", "the compact obedience form needs the slides' merchant payoff")
+        self.compact = compact
+        if compact:
             N1 = n + 1
             idx = np.arange(m * N1).reshape(m, N1)
             r_ = idx[:, :n].ravel()
@@ -431,6 +542,11 @@ class PlatformHighs:
         self.h.run()
         if cold:
             self.h.setOptionValue("solver", "simplex")     # later solves warm-start from this basis
+        if not self._solved:
+            # a new q only moves row bounds, so the previous optimal basis stays dual feasible:
+            # dual simplex is the warm-start method (1.2–1.3x fewer seconds and 2–3x fewer
+            # iterations than primal at |Ω| = 20–100 on random q, benchmarks/info_design.py)
+            self.h.setOptionValue("simplex_strategy", WARM_SIMPLEX_STRATEGY)
         self._solved = True
         if self.h.getModelStatus() != self._highspy.HighsModelStatus.kOptimal:
             raise SolverFailed(f"P_q (highspy): {self.h.modelStatusToString(self.h.getModelStatus())}")
@@ -451,9 +567,64 @@ class PlatformHighs:
             consumer_utility=_frozen(market.consumer_utility(x)), seconds=time.perf_counter() - t0)
 
 
-def solve_platform(market: InfoDesignMarket, q, *, intervals: bool = True) -> PlatformSolution:
-    """One-off ``P_q`` (builds the model; use :class:`PlatformLP` for sweeps)."""
-    return PlatformLP(market).solve(q, intervals=intervals)
+#: Methods for ``P_q`` / ``W(q)``: the closed form needs the slides' merchant with ``Ω ⊆ A``.
+PLATFORM_METHODS = ("auto", "bbm", "lp")
+
+
+def _platform_method(market: InfoDesignMarket, method: str) -> str:
+    from ..errors import ProblemError
+    from . import info_design_bbm as bbm
+
+    if method not in PLATFORM_METHODS:
+        raise ProblemError(f"unknown method {method!r} for P_q; use one of {', '.join(PLATFORM_METHODS)}")
+    if method == "auto":
+        return "bbm" if bbm.applies(market) else "lp"
+    return method
+
+
+def solve_platform(market: InfoDesignMarket, q, *, intervals: bool = True, method: str = "auto",
+                   time_limit=None) -> PlatformSolution:
+    """One-off ``P_q``.
+
+    ``method="bbm"`` (auto when it applies: slides' payoffs, positive types,
+    ``Ω ⊆ A``) is the exact closed form of :mod:`.info_design_bbm`, O(n²);
+    ``method="lp"`` builds the LP (use :class:`PlatformLP` or
+    :class:`PlatformHighs` to re-solve it for many ``q``).  ``time_limit``: see
+    :meth:`PlatformLP.solve` (the closed form needs no limit).
+    """
+    from ..limits import check_time_limit
+
+    check_time_limit(time_limit)
+    if _platform_method(market, method) == "bbm":
+        from . import info_design_bbm as bbm
+
+        return bbm.platform(market, q, intervals=intervals)
+    return PlatformLP(market).solve(q, intervals=intervals, time_limit=time_limit)
+
+
+def platform_sweep(market: InfoDesignMarket, databases, *, method: str = "auto",
+                   intervals: bool = False) -> list[PlatformSolution]:
+    """``P_q`` for every row of ``databases`` (shape (k, n)), re-using one model.
+
+    ``method="bbm"`` (auto when it applies) evaluates the closed form per row;
+    ``"lp"`` keeps one live :class:`PlatformHighs` model and warm-starts each
+    solve from the previous optimal basis (order the rows along a path when you
+    can: neighbouring databases share bases).  ``intervals`` (closed form only)
+    adds the exact ranges of ``∂V(q)``.
+    """
+    from ..validate import as_array
+
+    Q = as_array("databases", databases, ndim=2)
+    if Q.shape[1] != market.n:
+        raise InstanceError("databases", f"expected shape (k, {market.n}) (one column per type), got {Q.shape}")
+    if _platform_method(market, method) == "bbm":
+        from . import info_design_bbm as bbm
+
+        return [bbm.platform(market, q, intervals=intervals) for q in Q]
+    if intervals:
+        raise InstanceError("intervals", "the LP sweep does not compute ∂V ranges; use PlatformLP.solve(q, intervals=True)")
+    H = PlatformHighs(market)
+    return [H.solve(q) for q in Q]
 
 
 # ---------------------------------------------------------------------------
@@ -520,8 +691,13 @@ class WelfareSolution:
     consumer_utility: np.ndarray
 
 
-def welfare(market: InfoDesignMarket, q, *, face: FaceLP | None = None) -> WelfareSolution:
-    """``W(q)``: solve ``P_q``, then maximise ``Σ u y`` over its optimal face (:class:`FaceLP`)."""
+def welfare(market: InfoDesignMarket, q, *, face: FaceLP | None = None, method: str = "auto") -> WelfareSolution:
+    """``W(q)``: solve ``P_q``, then maximise ``Σ u y`` over its optimal face (:class:`FaceLP`);
+    ``method`` as in :func:`solve_platform` (a given ``face`` means the LP)."""
+    if face is None and _platform_method(market, method) == "bbm":
+        from . import info_design_bbm as bbm
+
+        return bbm.welfare(market, q)
     face = face or FaceLP(market)
     q = market.database(q)
     sol, y = face.solve(q)
@@ -539,12 +715,17 @@ class ValuePieces:
     """The linear pieces of ``V``: ``V(q) = min_k gradients[k]·q`` on ``q ≥ 0``.
 
     ``gradients`` (K, n) are the vertices of ``proj_λ D`` (each has a
-    full-dimensional region); ``lp_solves`` counts P_q solves used.
+    full-dimensional region); ``lp_solves`` counts P_q solves used.  A
+    ``status`` other than optimal (time limit, Ctrl-C) means the list may be
+    incomplete: every listed gradient is still an optimal LP dual somewhere
+    (an element of ``proj_λ D``), so ``V ≤ min_k gradients[k]·q`` holds, but
+    not necessarily with equality.
     """
 
     gradients: np.ndarray
     lp_solves: int
     seconds: float
+    status: Termination = Termination.OPTIMAL
 
     def value(self, q) -> float:
         return float(np.min(self.gradients @ np.asarray(q, float)))
@@ -603,17 +784,29 @@ def _region_vertices(L: np.ndarray, k: int, tol: float) -> np.ndarray | None:
 
 
 def value_pieces(market: InfoDesignMarket, *, platform: PlatformLP | None = None,
-                 max_n: int = PIECES_MAX_N, max_rounds: int = 10_000) -> ValuePieces:
+                 max_n: int = PIECES_MAX_N, max_rounds: int = 10_000, method: str = "auto",
+                 time_limit=None) -> ValuePieces:
     """Every linear piece of ``V`` (exact up to LP tolerances), for ``|Ω| ≤ max_n``.
 
-    Algorithm (module docstring): start from the duals at the simplex vertices
-    and barycentre; repeatedly enumerate the vertices of each region of
-    ``V_Λ = min_{λ∈Λ} λ·q`` on the simplex and add the LP dual wherever
-    ``V < V_Λ``.  Terminates because LP duals are basic (finitely many).
+    ``method="bbm"`` (auto when it applies and no ``platform`` is given) returns
+    the closed-form pieces (:func:`.info_design_bbm.value_pieces`) for any ``|Ω|``.
+    Otherwise (``"lp"``), the algorithm of the module docstring: start from the
+    duals at the simplex vertices and barycentre; repeatedly enumerate the
+    vertices of each region of ``V_Λ = min_{λ∈Λ} λ·q`` on the simplex and add
+    the LP dual wherever ``V < V_Λ``.  Terminates because LP duals are basic
+    (finitely many).  ``time_limit`` (seconds or a shared Deadline) and Ctrl-C
+    stop the search with the pieces found so far (``status`` says why).
     """
+    if _platform_method(market, method if platform is None else "lp") == "bbm":
+        from . import info_design_bbm as bbm
+
+        return bbm.value_pieces(market)
     if market.n > max_n:
         raise LimitExceeded(f"piece enumeration is for |Ω| ≤ {max_n} (got {market.n}); "
                             f"use method='milp' for constrained efficiency")
+    from ..limits import Deadline, Stopped
+
+    dl = Deadline.of(time_limit)
     t0 = time.perf_counter()
     plat = platform or PlatformLP(market)
     n = market.n
@@ -625,7 +818,11 @@ def value_pieces(market: InfoDesignMarket, *, platform: PlatformLP | None = None
         nonlocal solves
         key = np.round(q, 12).tobytes()
         if key not in cache:
-            cache[key] = plat.solve(q)
+            dl.check()
+            s = plat.solve(q, time_limit=dl)
+            if s.status is not Termination.OPTIMAL:
+                raise Stopped(s.status, "P_q stopped")
+            cache[key] = s
             solves += 1
         return cache[key]
 
@@ -638,28 +835,39 @@ def value_pieces(market: InfoDesignMarket, *, platform: PlatformLP | None = None
         L.append(np.asarray(lam, float))
         return True
 
-    for q in list(np.eye(n)) + [np.full(n, 1.0 / n)]:
-        add(solve_at(q).supergradient)
-    for _ in range(max_rounds):
-        changed = False
-        Lm = np.array(L)
-        for k in range(len(Lm)):
-            verts = _region_vertices(Lm, k, 1e-10)
-            if verts is None:
-                continue
-            for qv in verts:
-                s = solve_at(qv)
-                if s.value < float(Lm[k] @ qv) - tol:
-                    changed |= add(s.supergradient)
-        if not changed:
-            break
-    else:  # pragma: no cover
-        raise SolverFailed("value_pieces: no convergence")
+    status = Termination.OPTIMAL
+    try:
+        for q in list(np.eye(n)) + [np.full(n, 1.0 / n)]:
+            add(solve_at(q).supergradient)
+        for _ in range(max_rounds):
+            changed = False
+            Lm = np.array(L)
+            for k in range(len(Lm)):
+                verts = _region_vertices(Lm, k, 1e-10)
+                if verts is None:
+                    continue
+                for qv in verts:
+                    s = solve_at(qv)
+                    if s.value < float(Lm[k] @ qv) - tol:
+                        changed |= add(s.supergradient)
+            if not changed:
+                break
+        else:  # pragma: no cover
+            raise SolverFailed("value_pieces: no convergence")
+    except Stopped as stop:
+        status = stop.status
+    except KeyboardInterrupt:
+        status = Termination.INTERRUPTED
+    if not L:
+        return ValuePieces(_frozen(np.zeros((0, n))), solves, time.perf_counter() - t0, status)
     Lm = np.array(L)
+    if status is not Termination.OPTIMAL:     # no time for the pruning below: keep every dual found
+        order = np.lexsort(Lm.T[::-1])
+        return ValuePieces(_frozen(Lm[order]), solves, time.perf_counter() - t0, status)
     keep = [k for k in range(len(Lm)) if _region_vertices(Lm, k, 1e-9) is not None]
     G = Lm[keep]
     order = np.lexsort(G.T[::-1])
-    return ValuePieces(_frozen(G[order]), solves, time.perf_counter() - t0)
+    return ValuePieces(_frozen(G[order]), solves, time.perf_counter() - t0, status)
 
 
 # ---------------------------------------------------------------------------
@@ -693,9 +901,15 @@ class PieceLP:
             obj = welfare_expr
         self.problem = cp.Problem(cp.Maximize(obj), cons)
 
-    def solve(self, lam):
+    def solve(self, lam, time_limit: float | None = None):
+        """``(value, q, y, P)`` of the piece LP, ``None`` if infeasible; raises
+        :class:`~dm_opt.limits.Stopped` when ``time_limit`` seconds run out."""
+        from ..limits import Stopped
+
         self.lam.value = np.asarray(lam, float)
-        st = _solve(self.problem, "planner piece LP")
+        st = _solve(self.problem, "planner piece LP", time_limit=time_limit)
+        if _stopped_status(st):
+            raise Stopped(Termination.TIME_LIMIT, "planner piece LP stopped by the time limit")
         if st not in ("optimal", "infeasible", "infeasible_inaccurate"):  # pragma: no cover
             raise SolverFailed(f"planner piece LP: status {st!r}")
         if st != "optimal":
@@ -735,42 +949,80 @@ class EfficiencyResult:
 
 
 def constrained_efficiency(market: InfoDesignMarket, *, method: str = "auto",
-                           pieces: ValuePieces | None = None, time_limit: float | None = None) -> EfficiencyResult:
+                           pieces: ValuePieces | None = None, time_limit=None) -> EfficiencyResult:
     """Exact ``W°`` and a constrained-efficient allocation ``(q°, x°)``.
 
-    ``method="pieces"`` (auto for ``|Ω| ≤`` :data:`PIECES_MAX_N`): one LP per
-    piece of V (module docstring) — exact.  ``method="milp"``: the KKT
-    reformulation in :func:`constrained_efficiency_milp`, which honours
-    ``time_limit`` (seconds; best allocation with bound and gap on expiry).
+    ``method="bbm"`` (auto whenever it applies: slides' payoffs, positive
+    types, ``Ω ⊆ A``; any ``|Ω|``): the closed form of
+    :func:`.info_design_bbm.constrained_efficiency` — exact, one small LP.
+    ``method="pieces"`` (auto otherwise for ``|Ω| ≤`` :data:`PIECES_MAX_N`, or
+    when ``pieces`` is given): one LP per piece of V (module docstring) —
+    exact.  ``method="milp"``: the KKT reformulation in
+    :func:`constrained_efficiency_milp`.  ``time_limit`` (seconds or a shared
+    :class:`~dm_opt.limits.Deadline`) and Ctrl-C: the MILP and the piece method
+    return the best allocation found (no trade if none) with a proven bound and
+    gap and status ``time_limit``/``interrupted``; the closed form needs no limit.
     """
     from ..errors import ProblemError
+    from . import info_design_bbm as bbm
 
     if method == "auto":
-        method = "pieces" if market.n <= PIECES_MAX_N else "milp"
+        if pieces is None and bbm.applies(market):
+            method = "bbm"
+        else:
+            method = "pieces" if market.n <= PIECES_MAX_N or pieces is not None else "milp"
+    from ..limits import Deadline, Stopped
+    from ..result import relative_gap
+
+    dl = Deadline.of(time_limit)
+    if method == "bbm":
+        return bbm.constrained_efficiency(market)
     if method == "milp":
-        return constrained_efficiency_milp(market, time_limit=time_limit)
+        left = dl.remaining()
+        return constrained_efficiency_milp(market, time_limit=None if left is None else max(left, MIN_SOLVE_SECONDS))
     if method != "pieces":
-        raise ProblemError(f"unknown method {method!r} for constrained efficiency; use 'pieces' or 'milp'")
+        raise ProblemError(f"unknown method {method!r} for constrained efficiency; use 'bbm', 'pieces' or 'milp'")
     t0 = time.perf_counter()
-    pieces = pieces or value_pieces(market)
-    lp = PieceLP(market)
-    sols = [lp.solve(lam) for lam in pieces.gradients]
-    vals = np.array([s[0] if s is not None else -np.inf for s in sols])
-    best = float(np.max(vals))
+    pieces = pieces or value_pieces(market, time_limit=dl)
+    status = pieces.status
+    sols: list = []
+    if status is Termination.OPTIMAL:
+        try:
+            lp = PieceLP(market)
+            for lam in pieces.gradients:
+                dl.check()
+                sols.append(lp.solve(lam, time_limit=dl.remaining()))
+        except Stopped as stop:
+            status = stop.status
+        except KeyboardInterrupt:
+            status = Termination.INTERRUPTED
+    K = len(pieces.gradients)
+    vals = np.array([s[0] if s is not None else -np.inf for s in sols] + [np.nan] * (K - len(sols)))
+    solved = np.isfinite(vals)
     tol = VALUE_TOL * _scale(market) * 10
-    winners = tuple(int(k) for k in np.flatnonzero(vals >= best - tol))
-    k = int(np.argmax(vals))
-    _, q, y, _ = sols[k]
+    if solved.any():
+        best = float(np.nanmax(np.where(solved, vals, -np.inf)))
+        winners = tuple(int(k) for k in np.flatnonzero(solved & (vals >= best - tol)))
+        _, q, y, _ = sols[winners[0]]
+    else:                              # stopped before any piece: no trade is bilevel-feasible
+        best, winners = 0.0, ()
+        q, y = np.zeros(market.n), np.zeros((market.m, market.n))
     x = mechanism_from_y(market, y, q)
     allocs = tuple((_frozen(sols[j][1]), _frozen(mechanism_from_y(market, sols[j][2], sols[j][1])))
                    for j in winners)
+    optimal = status is Termination.OPTIMAL
+    bound = best if optimal else max(best, planner_bound(market))
+    msg = f"{K} pieces of V, {pieces.lp_solves} P_q solves"
+    if not optimal:
+        msg += (f"; stopped ({status}) after {len(sols)} of {K} piece LPs"
+                + ("" if pieces.status is Termination.OPTIMAL else " (piece list incomplete)")
+                + "; bound from dropping obedience (planner_bound)")
     return EfficiencyResult(
-        status=Termination.OPTIMAL, method="pieces", welfare=best, bound=best, gap=0.0,
+        status=status, method="pieces", welfare=best, bound=bound, gap=relative_gap(best, bound),
         q=_frozen(q), x=_frozen(x), y=_frozen(y), platform_value=float(np.sum(market.v * y)),
         consumer_utility=_frozen(market.consumer_utility(x)), pieces=pieces.gradients,
         optimal_pieces=winners, allocations=allocs, seconds=time.perf_counter() - t0,
-        message=f"{len(pieces.gradients)} pieces of V, {pieces.lp_solves} P_q solves",
-        piece_values=_frozen(vals))
+        message=msg, piece_values=_frozen(vals))
 
 
 #: Default bound on the KKT multipliers in the MILP, × payoff scale.
@@ -930,7 +1182,10 @@ class EquilibriaResult:
     ``complete`` is False when some (face, pattern) combination needed a
     bilinear (price weight × database) description that is not solved exactly
     here; those combinations are listed in ``undecided`` as
-    ``(pattern, active)``.  ``efficient_welfare`` is ``W°``.
+    ``(pattern, active)``.  ``efficient_welfare`` is ``W°``.  ``status`` is
+    ``time_limit``/``interrupted`` when the enumeration was stopped: the
+    families listed are genuine equilibria but the list is incomplete
+    (``complete`` is False and ``message`` says how far it got).
     """
 
     pieces: tuple
@@ -939,6 +1194,8 @@ class EquilibriaResult:
     undecided: tuple
     gradients: np.ndarray
     seconds: float
+    status: Termination = Termination.OPTIMAL
+    message: str = ""
 
     @property
     def all_efficient(self) -> bool:
@@ -980,7 +1237,7 @@ def _faces(L: np.ndarray, tol: float) -> list[tuple]:
 
 def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
                efficiency: EfficiencyResult | None = None,
-               max_n: int = EQUILIBRIA_MAX_N, bilinear: str = "auto") -> EquilibriaResult:
+               max_n: int = EQUILIBRIA_MAX_N, bilinear: str = "auto", time_limit=None) -> EquilibriaResult:
     """Every competitive equilibrium of a small economy (GLP Definition (a)–(d)).
 
     An equilibrium is ``q* = ζ* q̄``, ``x*`` optimal in ``P_{q*}``,
@@ -1008,13 +1265,26 @@ def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
     in the no-trade equilibrium of the two-type example), and the smallest
     price in ``∂V`` for that coordinate (raising ``p(ω)`` along ``e_ω`` only
     attracts sellers).
+
+    ``time_limit`` (seconds or a shared :class:`~dm_opt.limits.Deadline`) and
+    Ctrl-C stop the enumeration between (pattern, face) combinations; the
+    families found so far are returned with ``complete=False`` and the status.
     """
+    from ..limits import Deadline, Stopped
+
     cp = _cp()
     if market.n > max_n:
         raise LimitExceeded(f"equilibrium enumeration is for |Ω| ≤ {max_n} (got {market.n})")
+    dl = Deadline.of(time_limit)
     t0 = time.perf_counter()
-    pieces = pieces or value_pieces(market)
-    eff = efficiency or constrained_efficiency(market, pieces=pieces)
+    pieces = pieces or value_pieces(market, time_limit=dl)
+    eff = efficiency or (constrained_efficiency(market, pieces=pieces, time_limit=dl)
+                         if pieces.status is Termination.OPTIMAL else None)
+    if eff is None or eff.status is not Termination.OPTIMAL:
+        st = pieces.status if eff is None else eff.status
+        return EquilibriaResult((), np.nan if eff is None else eff.welfare, False, (),
+                                np.asarray(pieces.gradients), time.perf_counter() - t0, st,
+                                "stopped before W° was known (pieces of V / constrained efficiency)")
     L = np.asarray(pieces.gradients)
     K = L.shape[0]
     n, m = market.n, market.m
@@ -1036,7 +1306,36 @@ def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
     faces_all = tuple(range(K))
     found, undecided = [], []
     choices = [(ZERO,) if qbar[w] <= 0 else (ZERO, MID, FULL) for w in range(n)]
+    status, done, total = Termination.OPTIMAL, [0], int(np.prod([len(c) for c in choices]))
+    try:
+        _equilibria_loop(market, choices, faces, faces_all, L, qbar, G, umin, tol, eff, bilinear, use_scip,
+                         cp, found, undecided, dl, done)
+    except Stopped as stop:
+        status = stop.status
+    except KeyboardInterrupt:
+        status = Termination.INTERRUPTED
+    # the same equilibria can be found from a face and its sub-faces; keep distinct families
+    uniq = []
+    for p in found:
+        if not any(p.pattern == o.pattern and np.allclose(p.q, o.q, atol=1e-7) and np.allclose(p.price, o.price, atol=1e-7)
+                   and abs(p.welfare_min - o.welfare_min) <= tol and abs(p.welfare_max - o.welfare_max) <= tol
+                   for o in uniq):
+            uniq.append(p)
+    stopped = status is not Termination.OPTIMAL
+    msg = f"stopped ({status}) after {done[0]} of {total} supply patterns" if stopped else ""
+    return EquilibriaResult(tuple(uniq), eff.welfare, not undecided and not stopped, tuple(undecided), L,
+                            time.perf_counter() - t0, status, msg)
+
+
+def _equilibria_loop(market, choices, faces, faces_all, L, qbar, G, umin, tol, eff, bilinear, use_scip,
+                     cp, found, undecided, dl, done) -> None:
+    """The (supply pattern × face) enumeration of :func:`equilibria`; appends to
+    ``found``/``undecided`` (and counts patterns in ``done[0]``) so a stop keeps
+    everything decided so far."""
+    n = market.n
     for pattern in itertools.product(*choices):
+        dl.check()
+        done[0] += 1
         pat = np.array(pattern)
         Z, M_, F = pat == ZERO, pat == MID, pat == FULL
         pos = ~Z
@@ -1075,15 +1374,6 @@ def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
                                     L, eff.piece_values)
             if piece is not None:
                 found.append(piece)
-    # the same equilibria can be found from a face and its sub-faces; keep distinct families
-    uniq = []
-    for p in found:
-        if not any(p.pattern == o.pattern and np.allclose(p.q, o.q, atol=1e-7) and np.allclose(p.price, o.price, atol=1e-7)
-                   and abs(p.welfare_min - o.welfare_min) <= tol and abs(p.welfare_max - o.welfare_max) <= tol
-                   for o in uniq):
-            uniq.append(p)
-    return EquilibriaResult(tuple(uniq), eff.welfare, not undecided, tuple(undecided), L,
-                            time.perf_counter() - t0)
 
 
 def _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, rhs, umin, tol, W0, L=None, piece_values=None,
@@ -1282,7 +1572,10 @@ class UnionResult:
     ``value`` is the union's objective (participating consumers' welfare,
     ``Σ p q̄ + Σ u y + Σ (q̄ − q) r̄``); ``prices`` (n,) the per-member payments
     ``p(ω)`` (``Σ p q̄ = V(q)``); ``welfare`` = ``value − r̄`` is the
-    constrained-efficiency objective of the union's allocation.
+    constrained-efficiency objective of the union's allocation.  ``bound`` is a
+    proven upper bound on ``value`` (= ``value`` when ``status`` is optimal;
+    after a time limit or Ctrl-C, ``planner_bound + r̄``: the union's objective
+    is the planner's plus ``r̄`` under extra constraints).
     """
 
     value: float
@@ -1292,27 +1585,53 @@ class UnionResult:
     prices: np.ndarray
     platform_value: float
     seconds: float
+    status: Termination = Termination.OPTIMAL
+    bound: float | None = None
+    gap: float = 0.0
+
+    def __post_init__(self):
+        if self.bound is None:
+            object.__setattr__(self, "bound", self.value)
 
 
-def data_union(market: InfoDesignMarket, *, pieces: ValuePieces | None = None) -> UnionResult:
+def data_union(market: InfoDesignMarket, *, pieces: ValuePieces | None = None, time_limit=None) -> UnionResult:
     """Solve the slides' data-union problem exactly: one LP per piece of V with
     the payments ``P(ω) = p(ω) q̄(ω)`` as variables, budget ``Σ P = V(q)`` and
     participation ``P(ω) + Σ_a u(a,ω) y(a,ω) − r̄ q(ω) ≥ 0`` (the slides'
-    constraint multiplied by ``q̄(ω)``)."""
+    constraint multiplied by ``q̄(ω)``).  ``time_limit`` (seconds or a shared
+    Deadline) and Ctrl-C return the best piece solved so far (no trade if none)
+    with the bound of :class:`UnionResult`."""
+    from ..limits import Deadline, Stopped
+    from ..result import relative_gap
+
+    dl = Deadline.of(time_limit)
     t0 = time.perf_counter()
-    pieces = pieces or value_pieces(market)
-    lp = PieceLP(market, union=True)
+    pieces = pieces or value_pieces(market, time_limit=dl)
+    status = pieces.status
     best = None
-    for lam in pieces.gradients:
-        r = lp.solve(lam)
-        if r is not None and (best is None or r[0] > best[0]):
-            best = r
+    if status is Termination.OPTIMAL:
+        try:
+            lp = PieceLP(market, union=True)
+            for lam in pieces.gradients:
+                dl.check()
+                r = lp.solve(lam, time_limit=dl.remaining())
+                if r is not None and (best is None or r[0] > best[0]):
+                    best = r
+        except Stopped as stop:
+            status = stop.status
+        except KeyboardInterrupt:
+            status = Termination.INTERRUPTED
+    if best is None:      # nobody sells: members keep r̄, no payments
+        n = market.n
+        best = (market.reservation * float(market.prior.sum()), np.zeros(n), np.zeros((market.m, n)), np.zeros(n))
     val, q, y, P = best
     with np.errstate(divide="ignore", invalid="ignore"):
         prices = np.where(market.prior > 0, P / np.where(market.prior > 0, market.prior, 1), 0.0)
     x = mechanism_from_y(market, y, q)
+    bound = val if status is Termination.OPTIMAL else max(val, planner_bound(market) + market.reservation)
     return UnionResult(val, val - market.reservation * float(market.prior.sum()), _frozen(q), _frozen(x),
-                       _frozen(prices), float(np.sum(market.v * y)), time.perf_counter() - t0)
+                       _frozen(prices), float(np.sum(market.v * y)), time.perf_counter() - t0,
+                       status, bound, relative_gap(val, bound))
 
 
 @dataclass(frozen=True)
@@ -1337,14 +1656,25 @@ class TaxResult:
     efficient_welfare: float
     is_equilibrium: bool
     checks: Mapping[str, bool]
+    status: Termination = Termination.OPTIMAL
 
 
-def data_taxes(market: InfoDesignMarket, *, efficiency: EfficiencyResult | None = None) -> TaxResult:
-    """Taxes implementing a constrained-efficient allocation, with the checks."""
-    eff = efficiency or constrained_efficiency(market)
+def data_taxes(market: InfoDesignMarket, *, efficiency: EfficiencyResult | None = None,
+               time_limit=None) -> TaxResult:
+    """Taxes implementing a constrained-efficient allocation, with the checks.
+
+    ``time_limit`` (seconds or a shared Deadline) and Ctrl-C apply to the
+    constrained-efficiency solve; if it stops early the taxes implement the best
+    allocation found, ``status`` says so and ``efficient_welfare`` is that
+    allocation's welfare (not a proven ``W°``).  ``P_q°`` itself is an LP
+    solved to optimality (or the closed form).
+    """
+    from ..limits import Deadline
+
+    dl = Deadline.of(time_limit)
+    eff = efficiency or constrained_efficiency(market, time_limit=dl)
     q, x = np.asarray(eff.q), np.asarray(eff.x)
-    plat = PlatformLP(market)
-    sol = plat.solve(q)
+    sol = solve_platform(market, q, intervals=False)
     p = np.asarray(sol.supergradient)
     U = market.consumer_utility(x)
     tau = p + U - market.reservation
@@ -1369,7 +1699,7 @@ def data_taxes(market: InfoDesignMarket, *, efficiency: EfficiencyResult | None 
     checks = {"price_is_supergradient": bool(zero_profit and in_D), "mechanism_optimal": bool(x_opt),
               "consumers_optimal": consumers, "market_clears": clearing}
     return TaxResult(_frozen(tau), _frozen(p), _frozen(q), _frozen(x), _frozen(zeta), revenue,
-                     revenue >= -tol, welfare, eff.welfare, all(checks.values()), checks)
+                     revenue >= -tol, welfare, eff.welfare, all(checks.values()), checks, eff.status)
 
 
 def _obedient(market, y, tol) -> bool:
@@ -1415,7 +1745,7 @@ class CompleteMarketResult:
         return all(self.checks.values())
 
 
-def complete_markets(market: InfoDesignMarket) -> CompleteMarketResult:
+def complete_markets(market: InfoDesignMarket, *, time_limit=None) -> CompleteMarketResult:
     """Equilibrium with use-contingent prices ``p(a, ω)``.
 
     Derivation (the slides state the result, not the construction): the
@@ -1428,7 +1758,14 @@ def complete_markets(market: InfoDesignMarket) -> CompleteMarketResult:
     ``p + u = r̄ + β(ω) ≥ r̄`` from any use, with β(ω) > 0 only if all of type
     ω sell — so ``y*`` clears every market.  Both conditions are re-checked
     numerically here.
+
+    ``time_limit`` (seconds or a shared Deadline): prices need the optimal
+    duals, so there is no partial answer — a stopped LP raises
+    :class:`~dm_opt.errors.LimitExceeded`.
     """
+    from ..limits import Deadline
+
+    dl = Deadline.of(time_limit)
     cp = _cp()
     m, n = market.m, market.n
     y = cp.Variable((m, n), nonneg=True)
@@ -1437,7 +1774,9 @@ def complete_markets(market: InfoDesignMarket) -> CompleteMarketResult:
     if G.shape[0]:
         cons.append(G @ cp.reshape(y, (m * n,), order="C") >= 0)
     prob = cp.Problem(cp.Maximize(cp.sum(cp.multiply(market.v + market.u - market.reservation, y))), cons)
-    _solve(prob, "complete markets")
+    if _stopped_status(_solve(prob, "complete markets", time_limit=dl.remaining())):
+        raise LimitExceeded(f"complete markets: the LP did not finish ({dl.message()}); prices need its "
+                            f"optimal duals, so there is no partial answer")
     yv = np.clip(np.asarray(y.value, float), 0, None)
     beta = np.clip(np.asarray(cons[0].dual_value, float), 0, None)
     prices = market.reservation + beta[None, :] - market.u
@@ -1449,7 +1788,8 @@ def complete_markets(market: InfoDesignMarket) -> CompleteMarketResult:
     if G.shape[0]:
         pc.append(G @ cp.reshape(z, (m * n,), order="C") >= 0)
     pp = cp.Problem(cp.Maximize(cp.sum(cp.multiply(market.v - prices, z))), pc)
-    _solve(pp, "complete-market platform")
+    if _stopped_status(_solve(pp, "complete-market platform", time_limit=dl.remaining())):
+        raise LimitExceeded(f"complete markets: the platform check did not finish ({dl.message()})")
     profit = float(np.sum((market.v - prices) * yv))
     checks = {
         "platform_optimal": bool(pp.value <= tol and abs(profit) <= tol),
@@ -1463,9 +1803,10 @@ def complete_markets(market: InfoDesignMarket) -> CompleteMarketResult:
 
 
 __all__ = [
-    "PlatformLP", "PlatformHighs", "PlatformSolution", "solve_platform", "FaceLP", "WelfareSolution", "welfare",
+    "PlatformLP", "PlatformHighs", "PlatformSolution", "solve_platform", "PLATFORM_METHODS", "platform_sweep", "FaceLP", "WelfareSolution", "welfare",
     "ValuePieces", "value_pieces", "PieceLP", "EfficiencyResult", "constrained_efficiency",
     "record_matrix", "obedience_matrix", "mechanism_from_y", "VALUE_TOL", "PIECES_MAX_N",
     "EquilibriumPiece", "EquilibriaResult", "equilibria", "UnionResult", "data_union",
     "TaxResult", "data_taxes", "CompleteMarketResult", "complete_markets", "EQUILIBRIA_MAX_N",
+    "relaxation_bound", "planner_bound", "no_information",
 ]

@@ -11,6 +11,16 @@
 Undirected graphs are returned as ``edges``: an int array of shape (E, 2) with
 ``i < j`` per row, sorted.  Preference comparisons use the absolute tolerance
 ``tol`` (default :data:`PREF_TOL`): ``A ≻ B`` means ``value(A) > value(B) + tol``.
+
+**Limits and interruption.**  :func:`check_stability`, :func:`stable_outcomes`
+and :func:`ordered_match` take ``time_limit`` (seconds; ``deadline``: an
+absolute :func:`time.perf_counter` value shared with a caller).  The compiled
+searches run in chunks and the clock and Ctrl-C are checked between chunks.  A
+stability check that stops says *undecided* (``stable=None``), never stable; a
+deviation found before the stop is a proven "not stable".  An enumeration of
+outcomes that stops returns the stable graphs found so far, with a
+non-optimal status.  A partial ordered match is not an outcome, so a time limit
+raises :class:`~dm_opt.errors.LimitExceeded` and Ctrl-C propagates.
 """
 
 from __future__ import annotations
@@ -24,7 +34,9 @@ import numpy as np
 
 from ..errors import DmOptError, LimitExceeded, ProblemError
 from ..markets.sharing import MAX_TABLE_AGENTS, SharingMarket, members
+from ..result import Termination
 from . import sharing_kernels as K
+from .sharing_welfare import expired, make_deadline, stop_message
 
 #: Default absolute tolerance for strict preference in the §3 checks.
 PREF_TOL = 1e-12
@@ -33,6 +45,12 @@ PREF_TOL = 1e-12
 MAX_STABILITY_AGENTS = 20
 #: Largest N for enumerating every graph in :func:`stable_outcomes` (2^(N(N−1)/2) graphs).
 MAX_OUTCOME_AGENTS = 6
+#: Coalitions in the first compiled call of :func:`check_stability`; later calls adapt to take
+#: about :data:`CHUNK_SECONDS` (the time limit and Ctrl-C are checked between calls).
+STABILITY_CHUNK = 256
+#: Oracle calls per compiled call of the power-family ordered match (about 0.1 s).
+ORDERED_MATCH_CHUNK_CALLS = 2_000_000
+CHUNK_SECONDS = 0.05
 
 
 class AssumptionError(DmOptError):
@@ -287,7 +305,8 @@ class OrderedMatchResult:
 
 
 def ordered_match(market: SharingMarket, order=None, *, on_violation: str = "raise",
-                  check: bool = True, tol: float = PREF_TOL) -> OrderedMatchResult:
+                  check: bool = True, tol: float = PREF_TOL, time_limit: float | None = None,
+                  deadline: float | None = None) -> OrderedMatchResult:
     """Ordered match (RJ Prop 3.1): agents in rank order, each swiping the
     lower-ranked agents; ``n`` proposes to ``ℓ`` iff ``S_n ∪ {ℓ} ≻_n S_n`` (1)
     and ``ℓ`` accepts iff ``S_ℓ ∪ {n} ≻_ℓ S_ℓ`` (2).
@@ -304,16 +323,31 @@ def ordered_match(market: SharingMarket, order=None, *, on_violation: str = "rai
     check : bool
         Run the assumption checks (exhaustive for N ≤ 16; closed form for the
         power family with recipient-independent costs).
+    time_limit : float, optional
+        Seconds (``deadline``: absolute :func:`time.perf_counter` value).  The
+        match proceeds agent by agent in compiled chunks; a partial pass is not
+        an outcome (Prop 3.1 needs every agent to have swiped), so expiry raises
+        :class:`~dm_opt.errors.LimitExceeded` and Ctrl-C propagates as
+        ``KeyboardInterrupt``.
     """
     if on_violation not in ("raise", "warn", "ignore"):
         raise ProblemError(f"on_violation must be 'raise', 'warn' or 'ignore', got {on_violation!r}")
     t0 = time.perf_counter()
+    dl = make_deadline(time_limit, deadline, t0)
     o = _as_order(market, order)
+
+    def out_of_time(done: str):
+        if expired(dl):
+            raise LimitExceeded(f"time limit reached {done}; a partial ordered match is not an outcome of "
+                                "RJ Prop 3.1 (every agent must swipe): give more time")
+
     checks: tuple = ()
     holds = None
     if check:
         ta = check_top_agent(market, o, tol=tol)
+        out_of_time("while checking the top agent property")
         lc = check_limited_complementarity(market, o, tol=tol) if ta.holds else None
+        out_of_time("while checking limited complementarity")
         checks = (ta,) if lc is None else (ta, lc)
         holds = all(c.holds for c in checks) if all(c.holds is not None for c in checks) else None
         if ta.holds is False:
@@ -330,9 +364,22 @@ def ordered_match(market: SharingMarket, order=None, *, on_violation: str = "rai
         cost = market.cost_data
         is_mat = market.cost_kind == "matrix"
         cost2 = cost if is_mat else cost.reshape(-1, 1)
-        edges, calls = K.ordered_match_power(o, market.samples.astype(float), market.query_samples.astype(float),
-                                             market.alpha.astype(float), market.beta.astype(float),
-                                             np.ascontiguousarray(cost2, dtype=float), is_mat)
+        N = market.n
+        qs, al, be = (market.query_samples.astype(float), market.alpha.astype(float), market.beta.astype(float))
+        cost2 = np.ascontiguousarray(cost2, dtype=float)
+        m, mp = K.ordered_match_power_state(market.samples.astype(float), be)
+        parts, calls, a = [], 0, 0
+        while a < N:
+            out_of_time(f"during ordered match after {a} of {N} agents")
+            rows, work = 0, 0
+            while a + rows < N and (rows == 0 or work < ORDERED_MATCH_CHUNK_CALLS):
+                work += N - (a + rows) - 1
+                rows += 1
+            e, c = K.ordered_match_power_range(o, qs, al, be, cost2, is_mat, m, mp, a, a + rows)
+            parts.append(e)
+            calls += int(c)
+            a += rows
+        edges = np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
         edges = np.sort(edges, axis=1)
         edges = edges[np.lexsort((edges[:, 1], edges[:, 0]))] if len(edges) else edges.reshape(0, 2)
     else:
@@ -341,6 +388,7 @@ def ordered_match(market: SharingMarket, order=None, *, on_violation: str = "rai
         nbr = np.zeros(N, dtype=np.int64)
         calls = 0
         for a in range(N):
+            out_of_time(f"during ordered match after {a} of {N} agents")
             n = int(o[a])
             for b in range(a + 1, N):
                 l = int(o[b])
@@ -360,19 +408,29 @@ def ordered_match(market: SharingMarket, order=None, *, on_violation: str = "rai
 class StabilityResult:
     """Exhaustive strong-stability check (RJ Def 3.2).
 
-    ``stable`` True when no coalition has a profitable deviation.  Otherwise
-    ``coalition`` (agents), ``deviation`` (edges of the new graph) and
-    ``gains`` (new − old value for each coalition member) give a witness:
-    every gain ≥ −tol and one > tol.
+    ``stable`` True when no coalition has a profitable deviation, False when
+    one has (then ``coalition`` (agents), ``deviation`` (edges of the new graph)
+    and ``gains`` (new − old value for each coalition member) give a witness:
+    every gain ≥ −tol and one > tol), and None when a time limit or Ctrl-C
+    stopped the check first (undecided: ``coalitions_examined`` of
+    ``coalitions_total`` had no deviation).  ``status`` is ``optimal`` when
+    decided, else ``time_limit`` / ``interrupted``; ``message`` says why.
     """
 
-    stable: bool
+    stable: bool | None
     edges: np.ndarray
     coalition: tuple = ()
     deviation: np.ndarray | None = None
     gains: tuple = ()
     coalitions_examined: int = 0
     seconds: float = 0.0
+    status: Termination = Termination.OPTIMAL
+    coalitions_total: int = 0
+    message: str = ""
+
+    @property
+    def decided(self) -> bool:
+        return self.stable is not None
 
 
 def _coalitions(N: int) -> np.ndarray:
@@ -383,26 +441,70 @@ def _coalitions(N: int) -> np.ndarray:
     return masks[np.argsort(pop, kind="stable")]
 
 
-def check_stability(market: SharingMarket, edges, *, tol: float = PREF_TOL, _P=None, _coal=None) -> StabilityResult:
+def check_stability(market: SharingMarket, edges, *, tol: float = PREF_TOL, time_limit: float | None = None,
+                    deadline: float | None = None, _P=None, _coal=None) -> StabilityResult:
     """Is the undirected graph ``edges`` strongly stable (RJ Def 3.2)?
 
     Exhaustive over all ``2^N − 1`` coalitions (smallest first) and, per
     coalition, a depth-first search over the graphs it can form (see
     :func:`dm_opt.solvers.sharing_kernels.find_deviation`).  ``N ≤``
     :data:`MAX_STABILITY_AGENTS`.
+
+    ``time_limit`` (seconds; ``deadline``: absolute :func:`time.perf_counter`
+    value) and Ctrl-C stop the search between compiled chunks of coalitions;
+    the answer is then ``stable=None`` (undecided) with status ``time_limit`` /
+    ``interrupted`` — stability is only claimed after every coalition was
+    examined.
     """
     N = market.n
     if N > MAX_STABILITY_AGENTS:
         raise LimitExceeded(f"exhaustive stability check is limited to N <= {MAX_STABILITY_AGENTS}, got N = {N}")
     t0 = time.perf_counter()
-    P = _table(market, MAX_STABILITY_AGENTS) if _P is None else _P
-    coal = _coalitions(N) if _coal is None else _coal
+    dl = make_deadline(time_limit, deadline, t0)
     nbr = _masks_from_edges(N, edges)
-    S, newnbr, examined = K.find_deviation(P, nbr, coal, tol)
     edges_arr = _edges_from_masks(nbr)
-    if S < 0:
-        return StabilityResult(True, edges_arr, coalitions_examined=int(examined), seconds=time.perf_counter() - t0)
-    S = int(S)
+    total = (1 << N) - 1
+    found = None               # (S, newnbr) of a deviation, committed only after a kernel call returned
+    examined = 0
+    stop = None
+    P = _P
+    try:
+        if P is None:
+            P = _table(market, MAX_STABILITY_AGENTS)
+        coal = _coalitions(N) if _coal is None else _coal
+        best = np.empty((N, 1 << N))
+        sup = np.empty((N, 1 << N))
+        pos, chunk = 0, STABILITY_CHUNK
+        while pos < len(coal):
+            if expired(dl):
+                stop = Termination.TIME_LIMIT
+                break
+            end = min(pos + chunk, len(coal))
+            t = time.perf_counter()
+            res = K.find_deviation_range(P, nbr, coal, pos, end, tol, best, sup)
+            if res[0] >= 0:
+                found = res
+                examined += int(res[2])
+                break
+            examined += end - pos
+            pos = end
+            dt = time.perf_counter() - t
+            if dt < CHUNK_SECONDS / 2:
+                chunk = min(chunk * 2, 1 << 20)
+            elif dt > 2 * CHUNK_SECONDS and chunk > 1:
+                chunk //= 2
+    except KeyboardInterrupt:
+        if found is None:
+            stop = Termination.INTERRUPTED
+    if found is None:
+        if stop is None:
+            return StabilityResult(True, edges_arr, coalitions_examined=examined, seconds=time.perf_counter() - t0,
+                                   coalitions_total=total)
+        return StabilityResult(None, edges_arr, coalitions_examined=examined, seconds=time.perf_counter() - t0,
+                               status=stop, coalitions_total=total,
+                               message=stop_message(stop, f"{examined} of {total} coalitions without a "
+                                                    "profitable deviation: stability undecided"))
+    S, newnbr = int(found[0]), found[1]
     mem = members(S)
     new = nbr.copy()
     # members' new neighbourhoods; keep consistency for outsiders
@@ -417,37 +519,67 @@ def check_stability(market: SharingMarket, edges, *, tol: float = PREF_TOL, _P=N
                 m |= 1 << i
         new[j] = (nbr[j] & ~S) | m
     gains = tuple(float(P[i, new[i]] - P[i, nbr[i]]) for i in mem)
-    return StabilityResult(False, edges_arr, mem, _edges_from_masks(new), gains, int(examined),
-                           time.perf_counter() - t0)
+    return StabilityResult(False, edges_arr, mem, _edges_from_masks(new), gains, examined,
+                           time.perf_counter() - t0, coalitions_total=total)
 
 
 @dataclass(frozen=True)
 class StableOutcomes:
-    """Every strongly stable graph of a small instance (RJ Def 3.2)."""
+    """Every strongly stable graph of a small instance (RJ Def 3.2).
+
+    ``graphs`` the stable graphs among the first ``graphs_checked`` of
+    ``graphs_total`` graphs (in the order of their edge bit masks); complete
+    only when ``status`` is ``optimal``.  A time limit or Ctrl-C leaves status
+    ``time_limit`` / ``interrupted``: every listed graph is proven stable, but
+    the unchecked graphs may hold more (or, for an empty list, some).
+    """
 
     graphs: tuple
     graphs_checked: int
     seconds: float = 0.0
+    status: Termination = Termination.OPTIMAL
+    graphs_total: int = 0
+    message: str = ""
 
 
-def stable_outcomes(market: SharingMarket, *, tol: float = PREF_TOL) -> StableOutcomes:
+def stable_outcomes(market: SharingMarket, *, tol: float = PREF_TOL, time_limit: float | None = None,
+                    deadline: float | None = None) -> StableOutcomes:
     """Enumerate all ``2^(N(N−1)/2)`` undirected graphs and keep the stable ones
-    (``N ≤`` :data:`MAX_OUTCOME_AGENTS`).  RJ Example 3.5 has none."""
+    (``N ≤`` :data:`MAX_OUTCOME_AGENTS`).  RJ Example 3.5 has none.
+
+    ``time_limit`` (seconds; ``deadline``: absolute :func:`time.perf_counter`
+    value) and Ctrl-C are checked between graphs; see :class:`StableOutcomes`
+    for what a stopped enumeration means."""
     N = market.n
     if N > MAX_OUTCOME_AGENTS:
         raise LimitExceeded(f"enumerating all graphs is limited to N <= {MAX_OUTCOME_AGENTS}, got N = {N}")
     t0 = time.perf_counter()
-    P = _table(market)
-    coal = _coalitions(N)
+    dl = make_deadline(time_limit, deadline, t0)
     pairs = [(i, j) for i in range(N) for j in range(i + 1, N)]
+    total = 1 << len(pairs)
     found = []
-    for g in range(1 << len(pairs)):
-        edges = [pairs[e] for e in range(len(pairs)) if (g >> e) & 1]
-        nbr = _masks_from_edges(N, edges)
-        S, _, _ = K.find_deviation(P, nbr, coal, tol)
-        if S < 0:
-            found.append(np.array(edges, dtype=np.int64).reshape(-1, 2))
-    return StableOutcomes(tuple(found), 1 << len(pairs), time.perf_counter() - t0)
+    checked = 0
+    stop = None
+    try:
+        P = _table(market)
+        coal = _coalitions(N)
+        best = np.empty((N, 1 << N))
+        sup = np.empty((N, 1 << N))
+        for g in range(total):
+            if expired(dl):
+                stop = Termination.TIME_LIMIT
+                break
+            edges = [pairs[e] for e in range(len(pairs)) if (g >> e) & 1]
+            nbr = _masks_from_edges(N, edges)
+            res = K.find_deviation_range(P, nbr, coal, 0, len(coal), tol, best, sup)
+            if res[0] < 0:
+                found.append(np.array(edges, dtype=np.int64).reshape(-1, 2))
+            checked += 1
+    except KeyboardInterrupt:
+        stop = Termination.INTERRUPTED
+    msg = "" if stop is None else stop_message(stop, f"{checked} of {total} graphs: the list of stable graphs "
+                                               "is incomplete")
+    return StableOutcomes(tuple(found), checked, time.perf_counter() - t0, stop or Termination.OPTIMAL, total, msg)
 
 
 @dataclass(frozen=True)

@@ -81,25 +81,23 @@ def limited_complementarity_violation(P, order, tol):
 
 # ------------------------------------------------------------ ordered match
 @njit(cache=True)
-def ordered_match_power(order, samples, qs, alpha, beta, cost, cost_is_matrix):
-    """Ordered match (RJ Prop 3.1) for the power family, ``O(N²)`` oracle calls.
+def ordered_match_power_range(order, qs, alpha, beta, cost, cost_is_matrix, m, mp, a0, a1):
+    """Rows ``a0 ≤ a < a1`` of ordered match (RJ Prop 3.1) for the power family.
 
-    Agent ``n``'s gain from adding partner ``ℓ`` is
-    ``α_n (m_n^(−β_n) − (m_n + q_ℓ)^(−β_n)) − c_n(ℓ)`` with ``m_n`` its current
-    total samples; (1) and (2) are strict (``> 0``).
+    Agent ``n = order[a]`` swipes the lower-ranked agents; its gain from adding
+    partner ``ℓ`` is ``α_n (m_n^(−β_n) − (m_n + q_ℓ)^(−β_n)) − c_n(ℓ)`` with ``m_n``
+    its current total samples; (1) and (2) are strict (``> 0``).  ``m`` (total
+    samples) and ``mp`` (``m^(−β)``) carry the state between calls and are
+    updated in place, so consecutive ranges give exactly the one-call result
+    (the Python caller checks its time limit between ranges).
     Returns (edges (E, 2) in agent indices, oracle calls).
     """
     N = order.shape[0]
-    m = samples.copy()
-    # cache m_k^(−β_k): one power per oracle call instead of two
-    mp = np.empty(N)
-    for k in range(N):
-        mp[k] = m[k] ** (-beta[k])
     cap = 1024
     edges = np.empty((cap, 2), dtype=np.int64)
     E = 0
     calls = 0
-    for a in range(N):
+    for a in range(a0, a1):
         n = order[a]
         for b in range(a + 1, N):
             l = order[b]
@@ -126,11 +124,45 @@ def ordered_match_power(order, samples, qs, alpha, beta, cost, cost_is_matrix):
     return edges[:E].copy(), calls
 
 
+@njit(cache=True)
+def ordered_match_power_state(samples, beta):
+    """Initial state ``(m, mp)`` of :func:`ordered_match_power_range`: total samples and
+    the cached ``m_k^(−β_k)`` (one power per oracle call instead of two)."""
+    N = samples.shape[0]
+    m = samples.copy()
+    mp = np.empty(N)
+    for k in range(N):
+        mp[k] = m[k] ** (-beta[k])
+    return m, mp
+
+
+@njit(cache=True)
+def ordered_match_power(order, samples, qs, alpha, beta, cost, cost_is_matrix):
+    """Ordered match (RJ Prop 3.1) for the power family in one call, ``O(N²)`` oracle calls
+    (:func:`ordered_match_power_range` over all rows).  Returns (edges (E, 2), oracle calls)."""
+    m, mp = ordered_match_power_state(samples, beta)
+    return ordered_match_power_range(order, qs, alpha, beta, cost, cost_is_matrix, m, mp, 0, order.shape[0])
+
+
 # ------------------------------------------------------------ stability
 @njit(cache=True)
 def find_deviation(P, nbr, coalitions, tol):
-    """Exhaustive strong-stability check (RJ Def 3.2) of the graph with
-    neighbour masks ``nbr``.
+    """Exhaustive strong-stability check (RJ Def 3.2) over every coalition in
+    ``coalitions`` in one call (:func:`find_deviation_range` with its own workspace).
+    Returns (coalition mask or -1, new neighbour masks (N,), coalitions examined)."""
+    N = P.shape[0]
+    M = 1 << N
+    best = np.empty((N, M))
+    sup = np.empty((N, M))
+    return find_deviation_range(P, nbr, coalitions, 0, coalitions.shape[0], tol, best, sup)
+
+
+@njit(cache=True)
+def find_deviation_range(P, nbr, coalitions, start, stop, tol, best, sup):
+    """Strong-stability check (RJ Def 3.2) of the graph with neighbour masks
+    ``nbr`` over the coalitions ``coalitions[start:stop]``; ``best`` and ``sup``
+    are (N, 2^N) float workspaces owned by the caller (reused between ranges,
+    so a time-limited caller can check its clock between calls).
 
     A coalition ``S`` may add or delete any edge inside ``S`` and delete edges
     from its members to outsiders; the other edges stay.  Each member's new
@@ -149,15 +181,12 @@ def find_deviation(P, nbr, coalitions, tol):
     fixed to it (superset-max table ``sup``).
 
     Returns (coalition mask or -1, new neighbour masks of the members (N,),
-    coalitions examined).
+    coalitions examined in this range).
     """
     N = P.shape[0]
-    M = 1 << N
     cur = np.empty(N)
     for i in range(N):
         cur[i] = P[i, nbr[i]]
-    best = np.empty((N, M))
-    sup = np.empty((N, M))
     mem = np.empty(N, dtype=np.int64)
     full_ = np.empty(N, dtype=np.int64)
     sub_ = np.empty(N, dtype=np.int64)
@@ -166,7 +195,7 @@ def find_deviation(P, nbr, coalitions, tol):
     incoming = np.zeros(N, dtype=np.int64)
     newnbr = np.zeros(N, dtype=np.int64)
     examined = 0
-    for ci in range(coalitions.shape[0]):
+    for ci in range(start, stop):
         S = coalitions[ci]
         examined += 1
         m = 0
@@ -314,17 +343,11 @@ def find_deviation(P, nbr, coalitions, tol):
 
 # ------------------------------------------------------- per-buyer problems
 @njit(cache=True)
-def buyer_bnb(m0, alpha, beta, sizes, costs, ub, node_limit):
-    """Exact per-buyer problem (RJ eq. 9/11) for the power family by branch and bound:
+def buyer_bnb_items(sizes, costs, ub):
+    """Unit copies of the items of the per-buyer problem, sorted by cost per sample.
 
-        max_x  α (1 − (m0 + Σ_k s_k x_k)^(−β)) − Σ_k c_k x_k,   x_k ∈ {0, …, ub_k}.
-
-    Items are expanded into unit copies and sorted by cost per sample
-    ``c_k / s_k``; the bound at a node is the continuous relaxation over the
-    remaining items, solved exactly: concave objective over a box, so the
-    optimum takes items in increasing ratio while the marginal value
-    ``αβ m^(−β−1)`` exceeds the ratio, and the crossing item fractionally.
-    Returns (x (K,), value, bound, nodes).
+    Returns (sizes, costs, seller index, ratio) of the ``Σ ub_k`` unit items in
+    increasing ``c_k / s_k`` (stable: ties keep the seller order).
     """
     K = sizes.shape[0]
     total = 0
@@ -342,24 +365,37 @@ def buyer_bnb(m0, alpha, beta, sizes, costs, ub, node_limit):
             t += 1
     ratio = it_c / it_s
     perm = np.argsort(ratio, kind="mergesort")
-    it_s = it_s[perm]
-    it_c = it_c[perm]
-    it_k = it_k[perm]
-    ratio = ratio[perm]
-    n = total
-    best_val = alpha * (1.0 - m0 ** (-beta))
-    best_x = np.zeros(n, dtype=np.bool_)
-    x = np.zeros(n, dtype=np.bool_)
-    # DFS stack: depth d decides item d; state 0 = try take, 1 = try skip, 2 = done
-    state = np.zeros(n + 1, dtype=np.int64)
-    mm = np.empty(n + 1)
-    cc = np.empty(n + 1)
-    mm[0] = m0
-    cc[0] = 0.0
-    d = 0
-    nodes = 0
-    root_bound = np.inf
-    stopped = False
+    return it_s[perm].copy(), it_c[perm].copy(), it_k[perm].copy(), ratio[perm].copy()
+
+
+@njit(cache=True)
+def buyer_bnb_run(m0, alpha, beta, it_s, it_c, ratio, x, best_x, state, mm, cc, bnd, ctl, fl, max_nodes):
+    """Resume the depth-first branch and bound of the per-buyer problem (RJ eq. 9/11),
+    power family, for at most ``max_nodes`` nodes:
+
+        max_x  α (1 − (m0 + Σ_t s_t x_t)^(−β)) − Σ_t c_t x_t,   x_t ∈ {0, 1} (unit items).
+
+    The bound at a node is the continuous relaxation over the remaining items,
+    solved exactly: concave objective over a box, so the optimum takes items in
+    increasing ratio while the marginal value ``αβ m^(−β−1)`` exceeds the
+    ratio, and the crossing item fractionally.
+
+    State (all updated in place; start with ``ctl = [0, 0]``, ``state = 0``,
+    ``mm[0] = m0``, ``cc[0] = 0``, ``fl[0] = α (1 − m0^(−β))``, ``best_x = x = False``):
+    ``ctl = [depth d, nodes evaluated]`` (``d = −1`` when the search is
+    complete), ``fl[0]`` the incumbent value, ``best_x`` its items;
+    ``state[d]`` 0 = node not evaluated yet, 1 = take branch open (skip branch
+    pending), 2 = skip branch open; ``bnd[d]`` the relaxation bound of the node
+    at depth ``d`` on the current path.  The search pauses only before
+    evaluating a node, so the open part of the tree is exactly the current node
+    and the skip branches of the path nodes in state 1
+    (:func:`buyer_bnb_open_bound`).
+    """
+    n = it_s.shape[0]
+    d = ctl[0]
+    nodes = ctl[1]
+    best_val = fl[0]
+    done = 0
     while d >= 0:
         if d == n:
             v = alpha * (1.0 - mm[d] ** (-beta)) - cc[d]
@@ -369,10 +405,10 @@ def buyer_bnb(m0, alpha, beta, sizes, costs, ub, node_limit):
             d -= 1
             continue
         if state[d] == 0:
-            nodes += 1
-            if nodes > node_limit:
-                stopped = True
+            if done >= max_nodes:
                 break
+            done += 1
+            nodes += 1
             # bound: continuous relaxation over items d..n-1 from (mm[d], cc[d])
             mcur = mm[d]
             val = alpha * (1.0 - mcur ** (-beta)) - cc[d]
@@ -389,8 +425,7 @@ def buyer_bnb(m0, alpha, beta, sizes, costs, ub, node_limit):
                     val += alpha * (mcur ** (-beta) - mstar ** (-beta)) - ratio[r] * (mstar - mcur)
                     mcur = mstar
                     break
-            if d == 0:
-                root_bound = val
+            bnd[d] = val
             # also the incumbent at this node with no more items
             v0 = alpha * (1.0 - mm[d] ** (-beta)) - cc[d]
             if v0 > best_val:
@@ -418,9 +453,60 @@ def buyer_bnb(m0, alpha, beta, sizes, costs, ub, node_limit):
             state[d] = 0
             x[d] = False
             d -= 1
-    out = np.zeros(K, dtype=np.int64)
+    ctl[0] = d
+    ctl[1] = nodes
+    fl[0] = best_val
+
+
+@njit(cache=True)
+def buyer_bnb_open_bound(state, bnd, ctl, best_val):
+    """Proven upper bound of a paused :func:`buyer_bnb_run` search.
+
+    Complete (``d = −1``): the incumbent.  Paused before evaluating the node at
+    depth ``d ≥ 1``: the unexplored solutions lie in that node's subtree, bounded
+    by its parent's relaxation ``bnd[d−1]`` (a child's relaxation is the
+    parent's with one more variable fixed), or in the pending skip branch of a
+    path node in state 1, bounded by that node's ``bnd``; everything else was
+    explored or pruned (pruning within ``1e-12`` relative of the incumbent).
+    ``+inf`` when the root was never evaluated.
+    """
+    d = ctl[0]
+    if d < 0:
+        return best_val
+    if d == 0:
+        return np.inf
+    b = max(best_val, bnd[d - 1])
+    for k in range(d):
+        if state[k] == 1 and bnd[k] > b:
+            b = bnd[k]
+    return b
+
+
+@njit(cache=True)
+def buyer_bnb(m0, alpha, beta, sizes, costs, ub, node_limit):
+    """Exact per-buyer problem (RJ eq. 9/11) for the power family by branch and bound
+    in one call (:func:`buyer_bnb_run` with at most ``node_limit`` nodes):
+
+        max_x  α (1 − (m0 + Σ_k s_k x_k)^(−β)) − Σ_k c_k x_k,   x_k ∈ {0, …, ub_k}.
+
+    Returns (x (K,), value, bound, nodes, complete); ``bound`` is the proven
+    bound of :func:`buyer_bnb_open_bound` (the value when complete).
+    """
+    it_s, it_c, it_k, ratio = buyer_bnb_items(sizes, costs, ub)
+    n = it_s.shape[0]
+    x = np.zeros(n, dtype=np.bool_)
+    best_x = np.zeros(n, dtype=np.bool_)
+    state = np.zeros(n + 1, dtype=np.int64)
+    mm = np.empty(n + 1)
+    cc = np.empty(n + 1)
+    bnd = np.full(n + 1, np.inf)
+    mm[0] = m0
+    cc[0] = 0.0
+    ctl = np.zeros(2, dtype=np.int64)
+    fl = np.array([alpha * (1.0 - m0 ** (-beta))])
+    buyer_bnb_run(m0, alpha, beta, it_s, it_c, ratio, x, best_x, state, mm, cc, bnd, ctl, fl, node_limit)
+    out = np.zeros(sizes.shape[0], dtype=np.int64)
     for t in range(n):
         if best_x[t]:
             out[it_k[t]] += 1
-    bound = best_val if not stopped else max(best_val, root_bound)
-    return out, best_val, bound, nodes
+    return out, fl[0], buyer_bnb_open_bound(state, bnd, ctl, fl[0]), ctl[1], ctl[0] < 0

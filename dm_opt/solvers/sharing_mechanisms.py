@@ -40,6 +40,16 @@ Mixed-VCG allows ``ω ∈ [0, ∞)`` (upward = adding data, Assumption 5.3);
 D-mixed-VCG starts from the base weight ``w⁰`` (eq. 32–34) and may only lift
 it up to 1 (the undistorted data).  Agents whose target is unreachable are
 listed in ``unreachable``.
+
+**Limits and interruption.**  :func:`mixed_vcg` takes one ``time_limit``
+(seconds) for ``G*`` and all pivots, and stops cleanly on Ctrl-C.  Every
+welfare value then comes as an interval: ``G*`` is the feasible graph found,
+``welfare_bound`` bounds ``Σ V_i(G*)`` (RJ eq. 18), and each pivot lies in
+``[pivot_welfare, pivot_bound]`` (see :func:`_pivots` for the proof), so the
+Clarke payment of RJ eq. 19 *for the returned allocation* lies in
+``[clarke, clarke_bound]``.  The redistribution, payments and distortion are
+then computed from the lower ends (``clarke``) and are not the mechanism's
+payments: only ``status == "optimal"`` results are VCG / mixed-VCG outcomes.
 """
 
 from __future__ import annotations
@@ -51,9 +61,9 @@ import numpy as np
 
 from ..errors import ProblemError
 from ..markets.sharing import SharingMarket
-from ..result import Termination
-from .sharing_welfare import (BuyerProblem, WelfareResult, _allowed_upper, buyer_value, solve_buyer,
-                              welfare_max)
+from ..result import Termination, relative_gap
+from .sharing_welfare import (EXPIRED, BuyerProblem, WelfareResult, _allowed_upper, buyer_relaxation, buyer_value,
+                              expired, make_deadline, solve_buyer, stop_message, welfare_max)
 
 #: Tolerance for feasibility of a distortion weight and for sign decisions on Δ.
 MECH_TOL = 1e-9
@@ -120,6 +130,17 @@ class MechanismResult:
     ``sw_agents`` = ``SW^A = Σ (V_i(Ĝ*) − t_i)`` (eq. 15); ``vcg_sw_total`` =
     ``Σ V_i(G*)``, ``vcg_sw_agents`` = ``Σ V_i(G*) − Δ`` (standard VCG).
     ``unreachable`` lists agents whose distortion target cannot be met.
+
+    ``status`` is ``optimal`` only when ``G*`` and every pivot were solved
+    exactly.  Otherwise (limits, Ctrl-C; ``message`` says what was done):
+    ``welfare_bound`` ≥ the optimal ``Σ V_i(G*)`` (``gap`` relative to
+    ``vcg_sw_total``), ``pivot_welfare[i] ≤ Σ_{j≠i} V_j(G*_{−i}) ≤
+    pivot_bound[i]``, and for the returned allocation ``share`` the Clarke
+    payment ``Σ_{j≠i} V_j(G*_{−i}) − Σ_{j≠i} V_j(share)`` lies in
+    ``[clarke[i], clarke_bound[i]]``; the later fields are computed from
+    ``clarke`` and are not the mechanism's payments.  For an optimal result
+    ``pivot_bound = pivot_welfare``, ``clarke_bound = clarke`` and
+    ``welfare_bound = vcg_sw_total``.
     """
 
     mechanism: str
@@ -142,10 +163,32 @@ class MechanismResult:
     welfare_solves: int
     buyer_solves: int
     seconds: float
+    pivot_bound: np.ndarray | None = None
+    clarke_bound: np.ndarray | None = None
+    welfare_bound: float | None = None
+    message: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "status", Termination(self.status))
+        if self.pivot_bound is None:
+            object.__setattr__(self, "pivot_bound", np.array(self.pivot_welfare, dtype=float, copy=True))
+        if self.clarke_bound is None:
+            object.__setattr__(self, "clarke_bound", np.array(self.clarke, dtype=float, copy=True))
+        if self.welfare_bound is None:
+            object.__setattr__(self, "welfare_bound", float(self.vcg_sw_total))
 
     @property
     def feasible(self) -> bool:
         return not self.unreachable
+
+    @property
+    def is_optimal(self) -> bool:
+        return self.status is Termination.OPTIMAL
+
+    @property
+    def gap(self) -> float:
+        """Relative gap between ``Σ V_i(share)`` (``vcg_sw_total``) and ``welfare_bound``."""
+        return relative_gap(self.vcg_sw_total, self.welfare_bound)
 
 
 def _received_units_value(market, i, units, omega):
@@ -177,43 +220,88 @@ def _solve_quality(market, i, units, base: float, target: float, omega_max: floa
     return float(min(max(w, 0.0), omega_max))
 
 
-def _pivots(market, G: WelfareResult, method: str, base: float, reuse: bool, **kw):
-    """``Σ_{j≠i} V_j(G*_{−i})`` for every ``i``; re-solve only buyers that used ``i`` when ``reuse``."""
+def _pivots(market, G: WelfareResult, method: str, base: float, reuse: bool, deadline=None, **kw):
+    """``Σ_{j≠i} V_j(G*_{−i})`` for every ``i`` as proven intervals ``[lo, hi]``; re-solve only
+    buyers that used ``i`` when ``reuse``.
+
+    Buyer ``j``'s problem in the economy without ``i`` is its problem with seller
+    ``i`` removed.  If ``j``'s bundle in ``G`` does not use ``i`` it stays feasible,
+    so ``G.buyer_values[j]`` is a lower bound, and removing a seller cannot raise an
+    optimum, so ``G.buyer_bounds[j]`` is an upper bound (both exact when ``G`` is
+    optimal: excluding a seller ``j`` does not use cannot change ``j``'s optimum).
+    Otherwise the re-solved problem gives ``[value, bound]`` (``bound`` also capped
+    by ``G.buyer_bounds[j]``); a problem not reached before the deadline or Ctrl-C
+    gets :func:`~dm_opt.solvers.sharing_welfare.buyer_relaxation`.  Summing the
+    independent buyer intervals (RJ eq. 11) bounds the pivot.
+    """
     N = market.n
     C = market.cost_matrix()
-    piv = np.zeros(N)
+    lo = np.zeros(N)
+    hi = np.zeros(N)
     buyer_solves = 0
     welfare_solves = 0
-    status = Termination.OPTIMAL
+    stop = None
+    limited = None
+    done = 0
     for i in range(N):
         if not reuse:
-            r = welfare_max(market, method, exclude_agent=i, quality=base, **kw)
-            welfare_solves += 1
-            buyer_solves += N - 1
-            piv[i] = r.welfare
-            if r.status is not Termination.OPTIMAL:
-                status = r.status
+            if stop is None:
+                try:
+                    r = welfare_max(market, method, exclude_agent=i, quality=base, deadline=deadline, **kw)
+                except KeyboardInterrupt:
+                    stop = Termination.INTERRUPTED
+            if stop is not None:
+                r = welfare_max(market, method, exclude_agent=i, quality=base, deadline=EXPIRED, **kw)
+            else:
+                welfare_solves += 1
+                buyer_solves += N - 1
+                if r.status in (Termination.TIME_LIMIT, Termination.INTERRUPTED):
+                    stop = r.status
+                elif r.status is not Termination.OPTIMAL:
+                    limited = r.status
+                else:
+                    done += 1
+            lo[i], hi[i] = r.welfare, r.bound
             continue
-        total = 0.0
+        tot_lo = tot_hi = 0.0
+        exact = True
         for j in range(N):
             if j == i:
                 continue
             if G.share[i, j] == 0:
-                # excluding a seller j does not use cannot change j's optimum
-                total += G.buyer_values[j]
+                tot_lo += G.buyer_values[j]
+                tot_hi += G.buyer_bounds[j]
+                exact = exact and G.buyer_bounds[j] == G.buyer_values[j]
                 continue
-            sol = solve_buyer(market, BuyerProblem(j, C[:, j].copy(), _allowed_upper(market, j, (i,)), base),
-                              method, **kw)
-            buyer_solves += 1
-            total += sol.value
-            if sol.status is not Termination.OPTIMAL:
-                status = sol.status
-        piv[i] = total
-    return piv, status, welfare_solves, buyer_solves
+            prob = BuyerProblem(j, C[:, j].copy(), _allowed_upper(market, j, (i,)), base)
+            sol = None
+            if stop is None and expired(deadline):
+                stop = Termination.TIME_LIMIT
+            if stop is None:
+                try:
+                    sol = solve_buyer(market, prob, method, deadline=deadline, **kw)
+                    buyer_solves += 1
+                except KeyboardInterrupt:
+                    stop = Termination.INTERRUPTED
+            if sol is None:
+                sol = buyer_relaxation(market, prob, stop)
+            elif sol.status in (Termination.TIME_LIMIT, Termination.INTERRUPTED):
+                stop = sol.status
+            elif sol.status is not Termination.OPTIMAL:
+                limited = sol.status
+            exact = exact and sol.status is Termination.OPTIMAL
+            tot_lo += sol.value
+            tot_hi += min(sol.bound, G.buyer_bounds[j])
+        lo[i], hi[i] = tot_lo, max(tot_lo, tot_hi)
+        done += exact
+    status = stop or limited or Termination.OPTIMAL
+    message = "" if stop is None else stop_message(stop, f"{done} of {N} pivots (RJ eq. 20) solved exactly")
+    return lo, hi, status, message, welfare_solves, buyer_solves
 
 
 def mixed_vcg(market: SharingMarket, *, method: str = "auto", mechanism: str = "mixed_vcg",
-              base_quality: float = 1.0, reuse: bool = True, **kw) -> MechanismResult:
+              base_quality: float = 1.0, reuse: bool = True, time_limit: float | None = None,
+              deadline: float | None = None, **kw) -> MechanismResult:
     """Run VCG, mixed-VCG (RJ Def 5.3) or D-mixed-VCG (eqs. 32–34) on the reported types ``market``.
 
     Parameters
@@ -226,6 +314,12 @@ def mixed_vcg(market: SharingMarket, *, method: str = "auto", mechanism: str = "
         Compute ``G*_{−i}`` by re-solving only the buyers whose bundle in
         ``G*`` contains ``i`` (exact); ``False`` runs all N + 1 welfare
         optimisations in full.
+    time_limit : float, optional
+        Seconds for ``G*`` and every pivot together (``deadline``: an absolute
+        :func:`time.perf_counter` value shared with a caller).  On expiry or
+        Ctrl-C the result has status ``time_limit`` / ``interrupted`` and
+        proven intervals (see :class:`MechanismResult`) instead of payments.
+    node_limit, max_rounds : per buyer problem (see :func:`~dm_opt.solvers.sharing_welfare.welfare_max`).
     """
     if mechanism not in ("vcg", "mixed_vcg", "d_mixed_vcg"):
         raise ProblemError(f"unknown mechanism {mechanism!r}; choose 'vcg', 'mixed_vcg' or 'd_mixed_vcg'")
@@ -234,11 +328,15 @@ def mixed_vcg(market: SharingMarket, *, method: str = "auto", mechanism: str = "
     if mechanism != "d_mixed_vcg" and base_quality != 1.0:
         raise ProblemError("base_quality < 1 is the D-mixed-VCG base distortion; use mechanism='d_mixed_vcg'")
     t0 = time.perf_counter()
+    dl = make_deadline(time_limit, deadline, t0)
     N = market.n
-    G = welfare_max(market, method, quality=base_quality, **kw)
-    piv, status, wsolves, bsolves = _pivots(market, G, method, base_quality, reuse, **kw)
+    G = welfare_max(market, method, quality=base_quality, deadline=dl, **kw)
+    # after Ctrl-C in G*, the pivots are bounded without solving anything
+    piv_dl = EXPIRED if G.status is Termination.INTERRUPTED else dl
+    piv, piv_hi, status, message, wsolves, bsolves = _pivots(market, G, method, base_quality, reuse, piv_dl, **kw)
     if G.status is not Termination.OPTIMAL:
         status = G.status
+        message = "; ".join(x for x in (f"G*: {G.message}" if G.message else f"G*: {G.status}", message) if x)
     C = market.cost_matrix()
     share = np.asarray(G.share)
     sold_cost = (share * C).sum(axis=1)
@@ -246,6 +344,7 @@ def mixed_vcg(market: SharingMarket, *, method: str = "auto", mechanism: str = "
     v_star = u_star - sold_cost
     W = float(v_star.sum())
     clarke = piv - (W - v_star)                               # eq. 19 / 33
+    clarke_hi = piv_hi - (W - v_star)
     delta = float(clarke.sum())                               # eq. 21
     if mechanism == "vcg":
         td = np.zeros(N)
@@ -264,9 +363,15 @@ def mixed_vcg(market: SharingMarket, *, method: str = "auto", mechanism: str = "
         else:
             quality[i] = w
     values = np.array([_received_units_value(market, i, share[:, i], quality[i]) for i in range(N)]) - sold_cost
+    if status is not Termination.OPTIMAL:
+        message = (message + "; " if message else "") + (
+            "payments, distortion and SW are computed from the lower ends of the Clarke intervals "
+            "[clarke, clarke_bound]: not the mechanism's outcome")
+    welfare_bound = W if G.status is Termination.OPTIMAL else max(W, float(G.bound))
     return MechanismResult(mechanism, share, base_quality, clarke, piv, delta, td, pay, quality, v_star, values,
                            float(values.sum()), float((values - pay).sum()), W, W - delta, tuple(unreachable),
-                           status, wsolves + 1, bsolves + N, time.perf_counter() - t0)
+                           status, wsolves + 1, bsolves + N, time.perf_counter() - t0, piv_hi, clarke_hi,
+                           welfare_bound, message)
 
 
 def realized_utilities(true_market: SharingMarket, outcome: MechanismResult) -> np.ndarray:

@@ -21,17 +21,30 @@ buyer ``i`` receives from seller ``j``.  Each buyer problem is solved by
 charges ``c_i(j)`` per unit), the payments of eq. 6, the price range of
 Prop 4.2 and an independent check that each buyer's demand at those prices
 reproduces the welfare-maximising graph.
+
+**Limits and interruption.**  :func:`welfare_max` and :func:`competitive_prices`
+take a global ``time_limit`` (seconds) shared by every buyer problem and stop
+cleanly on Ctrl-C (``KeyboardInterrupt``): the buyers solved so far keep their
+exact optimum; the others get a feasible bundle and the proven bound of
+:func:`buyer_relaxation`, so the result always carries a feasible graph, a
+proven ``bound``, ``gap`` and an honest ``status`` (``time_limit``,
+``interrupted``; never ``optimal`` unless every buyer was solved exactly).
+Deadlines are absolute :func:`time.perf_counter` values (:func:`make_deadline`)
+so that one limit can be shared by several calls (mechanisms, the CLI).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+import numbers
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import LimitExceeded, ProblemError, SolverFailed
+from ..limits import check_time_limit
 from ..markets.sharing import MAX_TABLE_AGENTS, SharingMarket
 from ..result import Termination, relative_gap
 from . import sharing_kernels as K
@@ -45,6 +58,45 @@ VALUE_TOL = 1e-9
 MILP_GAP_TOL = 1e-7
 #: Node limit of the branch and bound per buyer problem.
 BNB_NODE_LIMIT = 50_000_000
+#: Nodes of the first compiled branch-and-bound call of a buyer problem; later calls adapt so that
+#: one call takes about :data:`BNB_CHUNK_SECONDS` (the time limit and Ctrl-C are checked between calls).
+BNB_CHUNK_NODES = 1 << 15
+BNB_CHUNK_SECONDS = 0.05
+#: ``deadline`` value meaning "already expired" (stop before solving anything).
+EXPIRED = -math.inf
+
+
+# ------------------------------------------------------------------ limits
+def make_deadline(time_limit=None, deadline=None, start: float | None = None) -> float | None:
+    """Absolute deadline (a :func:`time.perf_counter` value) from a ``time_limit`` in
+    seconds counted from ``start`` (default now) and/or an inherited ``deadline``
+    (the earlier wins); None when neither is given."""
+    tl = check_time_limit(time_limit)
+    if deadline is not None:
+        if isinstance(deadline, (bool, np.bool_)) or not isinstance(deadline, (numbers.Real, np.number)) \
+                or math.isnan(deadline):
+            raise ProblemError(f"deadline must be a time.perf_counter() value or None, got {deadline!r}")
+        deadline = float(deadline)
+    if tl is None:
+        return deadline
+    end = (time.perf_counter() if start is None else start) + tl
+    return end if deadline is None else min(end, deadline)
+
+
+def expired(deadline: float | None) -> bool:
+    """True when ``deadline`` (from :func:`make_deadline`) has passed."""
+    return deadline is not None and time.perf_counter() >= deadline
+
+
+def remaining(deadline: float | None) -> float | None:
+    """Seconds left before ``deadline`` (None = no limit; may be ≤ 0)."""
+    return None if deadline is None else deadline - time.perf_counter()
+
+
+def stop_message(status: Termination, what: str) -> str:
+    """One phrase saying why a run stopped (``what`` = the progress made)."""
+    why = "interrupted by the user" if status is Termination.INTERRUPTED else "time limit reached"
+    return f"{why} after {what}"
 
 
 @dataclass(frozen=True)
@@ -95,6 +147,127 @@ def buyer_value(market: SharingMarket, i: int, units, prices, quality: float = 1
     w = units.astype(float) * quality
     w[i] = 0.0
     return market.power_value(i, float(w @ market.query_samples)) - pay
+
+
+def buyer_relaxation(market: SharingMarket, prob: BuyerProblem,
+                     status: Termination = Termination.TIME_LIMIT) -> BuyerSolution:
+    """A proven upper bound of one buyer problem and a feasible bundle, without search.
+
+    Used for the buyers a time limit or Ctrl-C left unsolved (and to tighten a
+    stopped search).  ``bound`` is proven as follows.
+
+    * Power family: the continuous relaxation ``max f(m0 + Σ_j s_j y_j) − Σ_j p_j y_j``
+      over ``0 ≤ y_j ≤ ub_j`` (``f(m) = α_i (1 − m^(−β_i))``, ``s_j = q_j × quality``),
+      solved exactly.  For a total ``z = Σ s_j y_j`` the cheapest ``y`` is the
+      fractional knapsack in increasing ``p_j / s_j``, whose cost ``c(z)`` is convex
+      piecewise linear; ``f(m0 + z) − c(z)`` is concave, so the optimum fills
+      sellers in that order while the marginal value ``α β m^(−β−1)`` exceeds the
+      ratio, the crossing seller fractionally.  Every integer bundle is feasible for
+      the relaxation, hence ``bound ≥`` the optimum (the same relaxation bounds the
+      nodes of the branch and bound).
+    * Table family: ``U_i(∅) + quality·(max_S U_i(S) − U_i(∅)) + Σ_j max(−p_j, 0) ub_j − (fixed
+      payments)`` with the maximum over the partner sets allowed by ``upper`` and
+      ``fixed``: the value of a bundle is at most its utility, and its payment is at
+      least the payment to sellers with negative prices (non-negative costs in RJ
+      eq. 4, so for welfare it is just the best utility of the row).
+
+    The bundle is the better (exactly evaluated) of the empty bundle and the
+    relaxation rounded down and up (power family) or the best-utility set (table).
+    """
+    i, N = prob.buyer, market.n
+    fixed = dict(prob.fixed)
+    if market.family == "table":
+        U = market.utility_table()[i]
+        u0 = float(U[0])
+        allowed = 0
+        fin = 0
+        for j in range(N):
+            if prob.upper[j] > 0 and j not in fixed and j != i:
+                allowed |= 1 << j
+        for j, k in fixed.items():
+            if k:
+                fin |= 1 << int(j)
+        masks = np.arange(1 << N, dtype=np.int64)
+        ok = ((masks & ~(allowed | fin)) == 0) & ((masks & fin) == fin)
+        cand = masks[ok]
+        best_mask = int(cand[int(np.argmax(U[cand]))])
+        c0 = sum(float(prob.prices[j]) * k for j, k in fixed.items())
+        neg = sum(max(-float(prob.prices[j]), 0.0) * int(prob.upper[j]) for j in members_of(allowed))
+        bound = u0 + prob.quality * (float(U[best_mask]) - u0) + neg - c0
+        bundles = []
+        for m in (fin, best_mask):
+            units = np.zeros(N, dtype=np.int64)
+            for j in members_of(m):
+                units[j] = 1
+            for j, k in fixed.items():
+                units[j] = k
+            bundles.append(units)
+    else:
+        free, ub, m0, c0, fixed = _power_reduced(market, prob)
+        a, b = float(market.alpha[i]), float(market.beta[i])
+        s = market.query_samples[free] * prob.quality
+        p = prob.prices[free].astype(float)
+        u = ub[free].astype(np.int64)
+        ratio = p / s
+        take = np.zeros(len(free), dtype=np.int64)
+        mcur = m0
+        val = a * (1.0 - m0 ** (-b)) - c0
+        crossing = None
+        for k in np.lexsort((np.arange(len(free)), ratio)):
+            if u[k] == 0:
+                continue
+            r = ratio[k]
+            if a * b * mcur ** (-b - 1.0) <= r:
+                break
+            mstar = (a * b / r) ** (1.0 / (b + 1.0)) if r > 0 else np.inf
+            block = u[k] * s[k]
+            if mstar >= mcur + block:
+                val += a * (mcur ** (-b) - (mcur + block) ** (-b)) - p[k] * u[k]
+                mcur += block
+                take[k] = u[k]
+            else:
+                val += a * (mcur ** (-b) - mstar ** (-b)) - r * (mstar - mcur)
+                crossing = (k, (mstar - mcur) / s[k])
+                mcur = mstar
+                break
+        bound = float(val)
+        bundles = []
+        options = [take]
+        if crossing is not None:
+            k, y = crossing
+            lo = take.copy()
+            lo[k] = min(int(np.floor(y)), u[k])
+            hi = take.copy()
+            hi[k] = min(int(np.ceil(y)), u[k])
+            options = [lo, hi]
+        for opt in [np.zeros(len(free), dtype=np.int64)] + options:
+            units = np.zeros(N, dtype=np.int64)
+            units[free] = opt
+            for j, k in fixed.items():
+                units[j] = k
+            bundles.append(units)
+    vals = [buyer_value(market, i, x, prob.prices, prob.quality) for x in bundles]
+    best = int(np.argmax(vals))
+    v = float(vals[best])
+    return BuyerSolution(bundles[best], v, max(v, float(bound)), Termination(status), 0)
+
+
+def members_of(mask: int):
+    """Agents in the bit mask ``mask``, ascending."""
+    j = 0
+    while mask:
+        if mask & 1:
+            yield j
+        mask >>= 1
+        j += 1
+
+
+def _improve(market, prob: BuyerProblem, sol: BuyerSolution) -> BuyerSolution:
+    """A stopped buyer search, tightened with :func:`buyer_relaxation`: the better bundle,
+    the smaller of the two proven bounds."""
+    r = buyer_relaxation(market, prob, sol.status)
+    units, v = (sol.units, sol.value) if sol.value >= r.value else (r.units, r.value)
+    return BuyerSolution(units, v, max(v, min(sol.bound, r.bound)), sol.status, sol.nodes)
 
 
 def _solve_enumerate(market, prob: BuyerProblem) -> BuyerSolution:
@@ -157,29 +330,76 @@ def _power_reduced(market, prob: BuyerProblem):
     return free, ub, float(m0), float(c0), fixed
 
 
-def _solve_bnb(market, prob: BuyerProblem, node_limit: int = BNB_NODE_LIMIT) -> BuyerSolution:
+def _solve_bnb(market, prob: BuyerProblem, node_limit: int = BNB_NODE_LIMIT,
+               deadline: float | None = None) -> BuyerSolution:
+    """Branch and bound (:func:`~dm_opt.solvers.sharing_kernels.buyer_bnb_run`) in compiled
+    calls of adaptive size; between calls the node limit, the ``deadline`` and Ctrl-C are
+    honoured (the first call always runs).  When stopped, the bound is the larger of the
+    incumbent and the relaxation bounds of the open nodes
+    (:func:`~dm_opt.solvers.sharing_kernels.buyer_bnb_open_bound`)."""
     if market.family != "power":
         raise ProblemError("method 'bnb' needs the power family; use 'enumerate' for tables")
     i, N = prob.buyer, market.n
     free, ub, m0, c0, fixed = _power_reduced(market, prob)
     if np.any(prob.prices[free] < 0):
         raise ProblemError("method 'bnb' needs non-negative prices")
-    x, val, bound, nodes = K.buyer_bnb(m0, float(market.alpha[i]), float(market.beta[i]),
-                                       np.ascontiguousarray(market.query_samples[free] * prob.quality, dtype=float),
-                                       np.ascontiguousarray(prob.prices[free], dtype=float),
-                                       np.ascontiguousarray(ub[free], dtype=np.int64), int(node_limit))
+    alpha, beta = float(market.alpha[i]), float(market.beta[i])
+    it_s, it_c, it_k, ratio = K.buyer_bnb_items(
+        np.ascontiguousarray(market.query_samples[free] * prob.quality, dtype=float),
+        np.ascontiguousarray(prob.prices[free], dtype=float), np.ascontiguousarray(ub[free], dtype=np.int64))
+    n = it_s.shape[0]
+    x = np.zeros(n, dtype=np.bool_)
+    best_x = np.zeros(n, dtype=np.bool_)
+    state = np.zeros(n + 1, dtype=np.int64)
+    mm = np.empty(n + 1)
+    cc = np.empty(n + 1)
+    bnd = np.full(n + 1, np.inf)
+    mm[0], cc[0] = m0, 0.0
+    ctl = np.zeros(2, dtype=np.int64)
+    fl = np.array([alpha * (1.0 - m0 ** (-beta))])
+    status = Termination.OPTIMAL
+    chunk = max(1, int(BNB_CHUNK_NODES))
+    try:
+        while ctl[0] >= 0:
+            left = int(node_limit) - int(ctl[1])
+            if left <= 0:
+                status = Termination.NODE_LIMIT
+                break
+            if ctl[1] > 0 and expired(deadline):
+                status = Termination.TIME_LIMIT
+                break
+            t = time.perf_counter()
+            K.buyer_bnb_run(m0, alpha, beta, it_s, it_c, ratio, x, best_x, state, mm, cc, bnd, ctl, fl,
+                            min(chunk, left))
+            dt = time.perf_counter() - t
+            if dt < BNB_CHUNK_SECONDS / 2:
+                chunk = min(chunk * 2, 1 << 24)
+            elif dt > 2 * BNB_CHUNK_SECONDS and chunk > 64:
+                chunk //= 2
+    except KeyboardInterrupt:
+        # the kernel updates its state only when a call returns: what is left is consistent
+        status = Termination.INTERRUPTED
     units = np.zeros(N, dtype=np.int64)
-    units[free] = x
+    np.add.at(units, free[it_k[best_x]], 1)
     for j, k in fixed.items():
         units[j] = k
     v = buyer_value(market, i, units, prob.prices, prob.quality)
-    status = Termination.OPTIMAL if nodes <= node_limit else Termination.NODE_LIMIT
-    return BuyerSolution(units, v, max(v, bound - c0) if status is not Termination.OPTIMAL else v, status, int(nodes))
+    if status is Termination.OPTIMAL:
+        return BuyerSolution(units, v, v, status, int(ctl[1]))
+    bound = float(K.buyer_bnb_open_bound(state, bnd, ctl, fl[0])) - c0
+    return BuyerSolution(units, v, max(v, bound), status, int(ctl[1]))
 
 
-def _solve_milp(market, prob: BuyerProblem, max_rounds: int = 200, time_limit: float | None = None) -> BuyerSolution:
+def _solve_milp(market, prob: BuyerProblem, max_rounds: int = 200, time_limit: float | None = None,
+                deadline: float | None = None) -> BuyerSolution:
     """Outer approximation with HiGHS: ``max y − Σ p_j x_j``, ``y ≤ f(z_t) + f'(z_t)(z − z_t)``
-    for tangent points ``z_t``, ``z = Σ q_j x_j``; add a tangent at the incumbent until tight."""
+    for tangent points ``z_t``, ``z = Σ q_j x_j``; add a tangent at the incumbent until tight.
+
+    Each HiGHS run gets the smaller of ``time_limit`` (this buyer) and what is left
+    before ``deadline``; when stopped (time, Ctrl-C) the last integer-feasible
+    incumbent is returned (the empty bundle if there is none) with HiGHS' dual
+    bound of the last finished MILP, which bounds the true problem because the
+    tangent cuts only over-estimate the concave value (a relaxation)."""
     if market.family != "power":
         raise ProblemError("method 'milp' needs the power family; use 'enumerate' for tables")
     import highspy
@@ -206,8 +426,6 @@ def _solve_milp(market, prob: BuyerProblem, max_rounds: int = 200, time_limit: f
     # tight feasibility so the tangent cuts bind to ~1e-9 (defaults 1e-7/1e-6 leave y above f(z))
     h.setOptionValue("primal_feasibility_tolerance", 1e-9)
     h.setOptionValue("mip_feasibility_tolerance", 1e-9)
-    if time_limit is not None:
-        h.setOptionValue("time_limit", float(time_limit))
     inf = highspy.kHighsInf
     # columns: x_0..x_{n-1} (integer), y (free above, value of data)
     cost = np.concatenate([-prob.prices[free], [1.0]])
@@ -234,35 +452,57 @@ def _solve_milp(market, prob: BuyerProblem, max_rounds: int = 200, time_limit: f
     x = np.zeros(n)
     rounds = 0
     bound = np.inf
-    while True:
-        rounds += 1
-        h.run()
-        ms = h.getModelStatus()
-        if ms != highspy.HighsModelStatus.kOptimal:
-            if ms == highspy.HighsModelStatus.kTimeLimit:
-                status = Termination.TIME_LIMIT
+    t_start = time.perf_counter()
+    try:
+        while True:
+            left = []
+            if time_limit is not None:
+                left.append(float(time_limit) - (time.perf_counter() - t_start))
+            if deadline is not None:
+                left.append(remaining(deadline))
+            if left:
+                if min(left) <= 0:
+                    status = Termination.TIME_LIMIT
+                    break
+                h.setOptionValue("time_limit", float(min(left)))
+            rounds += 1
+            h.run()
+            ms = h.getModelStatus()
+            if ms != highspy.HighsModelStatus.kOptimal:
+                if ms == highspy.HighsModelStatus.kTimeLimit:
+                    status = Termination.TIME_LIMIT
+                elif ms == highspy.HighsModelStatus.kInterrupt:
+                    status = Termination.INTERRUPTED
+                else:
+                    raise SolverFailed(f"HiGHS stopped with status {h.modelStatusToString(ms)} on buyer {i}")
+            info = h.getInfo()
+            if status is Termination.OPTIMAL or info.primal_solution_status == 2:   # 2 = feasible
+                sol = np.asarray(h.getSolution().col_value)
+                x = np.clip(np.round(sol[:n]), 0, ub[free])
+                y = sol[n]
             else:
-                raise SolverFailed(f"HiGHS stopped with status {h.modelStatusToString(ms)} on buyer {i}")
-        sol = np.asarray(h.getSolution().col_value)
-        x = np.round(sol[:n])
-        y = sol[n]
-        z = float(q @ x) if n else 0.0
-        bound = float(h.getInfo().mip_dual_bound)
-        if status is not Termination.OPTIMAL:
-            break
-        if y <= f(z) + 1e-10 * max(1.0, abs(a)) or z in tried or rounds >= max_rounds:
-            if rounds >= max_rounds and y > f(z) + 1e-10 * max(1.0, abs(a)):
-                status = Termination.NODE_LIMIT
-            break
-        tried.add(z)
-        add_tangent(z)
+                x, y = np.zeros(n), -np.inf                # no incumbent: the empty bundle
+            z = float(q @ x) if n else 0.0
+            bound = min(bound, float(info.mip_dual_bound))
+            if status is not Termination.OPTIMAL:
+                break
+            if y <= f(z) + 1e-10 * max(1.0, abs(a)) or z in tried or rounds >= max_rounds:
+                if rounds >= max_rounds and y > f(z) + 1e-10 * max(1.0, abs(a)):
+                    status = Termination.NODE_LIMIT
+                break
+            tried.add(z)
+            add_tangent(z)
+    except KeyboardInterrupt:
+        # x and bound are those of the last finished round: feasible, and a valid bound
+        status = Termination.INTERRUPTED
     units = np.zeros(N, dtype=np.int64)
     units[free] = x.astype(np.int64)
     for j, k in fixed.items():
         units[j] = k
     v = buyer_value(market, i, units, prob.prices, prob.quality)
     # HiGHS' dual bound of the last (relaxed, tangent-cut) MILP bounds the true optimum up to
-    # its tolerances; report it rather than claiming the incumbent is exact.
+    # its tolerances; report it rather than claiming the incumbent is exact.  (Every round's
+    # MILP is a relaxation of the true problem, so the smallest dual bound seen is valid.)
     bound = max(v, bound - c0)
     if status is Termination.OPTIMAL and relative_gap(v, bound) > MILP_GAP_TOL:
         status = Termination.NODE_LIMIT
@@ -275,21 +515,58 @@ def _auto(market) -> str:
     return "bnb"
 
 
-def solve_buyer(market: SharingMarket, prob: BuyerProblem, method: str = "auto", **kw) -> BuyerSolution:
-    """Solve one buyer problem exactly with ``method`` (see module docstring).
+_BUYER_OPTIONS = ("node_limit", "time_limit", "max_rounds")
 
-    Limits: ``node_limit`` (bnb), ``time_limit`` seconds / ``max_rounds`` (milp); when
-    hit, the best bundle is returned with a proven bound and a non-optimal status.
-    """
+
+def _check_method(market, method: str) -> str:
     if method not in METHODS:
         raise ProblemError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "auto":
         method = _auto(market)
+    if method in ("bnb", "milp") and market.family != "power":
+        raise ProblemError(f"method '{method}' needs the power family; use 'enumerate' for tables")
+    return method
+
+
+def _check_options(kw: dict, allowed) -> None:
+    for key in kw:
+        if key not in allowed:
+            raise ProblemError(f"unknown option {key!r}; options: {', '.join(allowed)}")
+    nl = kw.get("node_limit")
+    if nl is not None and (isinstance(nl, (bool, np.bool_)) or not isinstance(nl, (numbers.Integral, np.integer))
+                           or nl < 1):
+        raise ProblemError(f"node_limit must be a positive integer, got {nl!r}")
+    mr = kw.get("max_rounds")
+    if mr is not None and (isinstance(mr, (bool, np.bool_)) or not isinstance(mr, (numbers.Integral, np.integer))
+                           or mr < 1):
+        raise ProblemError(f"max_rounds must be a positive integer, got {mr!r}")
+    if "time_limit" in kw:
+        check_time_limit(kw["time_limit"])
+
+
+def solve_buyer(market: SharingMarket, prob: BuyerProblem, method: str = "auto", *,
+                deadline: float | None = None, **kw) -> BuyerSolution:
+    """Solve one buyer problem exactly with ``method`` (see module docstring).
+
+    Limits: ``node_limit`` (bnb), ``time_limit`` seconds / ``max_rounds`` (milp),
+    ``deadline`` (absolute :func:`time.perf_counter` value, bnb and milp; the
+    vectorised enumeration runs to the end).  When a limit is hit, or on Ctrl-C
+    inside the bnb/milp search, the best bundle is returned with a proven bound
+    (tightened with :func:`buyer_relaxation`) and a non-optimal status.
+    """
+    method = _check_method(market, method)
+    _check_options(kw, _BUYER_OPTIONS)
+    kw = {k: v for k, v in kw.items() if v is not None}
     if method == "enumerate":
-        return _solve_enumerate(market, prob)
-    if method == "bnb":
-        return _solve_bnb(market, prob, **{k: v for k, v in kw.items() if k == "node_limit"})
-    return _solve_milp(market, prob, **{k: v for k, v in kw.items() if k in ("max_rounds", "time_limit")})
+        sol = _solve_enumerate(market, prob)
+    elif method == "bnb":
+        sol = _solve_bnb(market, prob, deadline=deadline, **{k: v for k, v in kw.items() if k == "node_limit"})
+    else:
+        sol = _solve_milp(market, prob, deadline=deadline,
+                          **{k: v for k, v in kw.items() if k in ("max_rounds", "time_limit")})
+    if sol.status is not Termination.OPTIMAL:
+        sol = _improve(market, prob, sol)
+    return sol
 
 
 # ----------------------------------------------------------------- welfare
@@ -298,11 +575,17 @@ class WelfareResult:
     """Welfare-maximising directed sharing graph (RJ eq. 11).
 
     ``share[j, i]`` units of ``j``'s data received by buyer ``i`` (``S_i^I`` =
-    column ``i``); ``welfare`` = ``Σ_i V_i`` at ``share`` (evaluated exactly
-    with :meth:`SharingMarket.welfare`, or the weighted sum when
-    ``exclude_agent``/``quality`` are set); ``buyer_values[i]`` = ``φ_i``;
-    ``bound``/``gap`` proven; ``exclude_agent`` the agent isolated and left out
-    of the objective (``G*_{−i}`` of RJ eq. 20), or None.
+    column ``i``); ``welfare`` (also ``objective``) = ``Σ_i V_i`` at ``share``
+    (evaluated exactly with :func:`buyer_value`; equal to
+    :meth:`SharingMarket.welfare`, or the sum without the excluded agent when
+    ``exclude_agent`` is set); ``buyer_values[i]`` = ``φ_i`` at ``share``;
+    ``buyer_bounds[i]`` a proven upper bound of buyer ``i``'s problem (its value
+    when solved exactly); ``bound = Σ_i buyer_bounds[i]`` proven and ``gap`` the
+    :func:`~dm_opt.result.relative_gap`; ``status`` why it stopped
+    (``optimal`` only when every buyer problem was solved exactly);
+    ``unsolved`` the buyers not solved exactly (limits, Ctrl-C); ``message``
+    says why; ``exclude_agent`` the agent isolated and left out of the
+    objective (``G*_{−i}`` of RJ eq. 20), or None.
     """
 
     share: np.ndarray
@@ -316,53 +599,113 @@ class WelfareResult:
     quality: float = 1.0
     nodes: int = 0
     seconds: float = 0.0
+    buyer_bounds: np.ndarray | None = None
+    unsolved: tuple = ()
+    message: str = ""
 
     def __post_init__(self):
-        for name in ("share", "buyer_values"):
+        if self.buyer_bounds is None:
+            object.__setattr__(self, "buyer_bounds", self.buyer_values)
+        for name in ("share", "buyer_values", "buyer_bounds"):
             arr = np.array(getattr(self, name), copy=True)
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
         object.__setattr__(self, "status", Termination(self.status))
+        object.__setattr__(self, "unsolved", tuple(int(i) for i in self.unsolved))
+
+    @property
+    def objective(self) -> float:
+        """``welfare`` (the objective of RJ eq. 11 at ``share``)."""
+        return self.welfare
+
+    @property
+    def is_optimal(self) -> bool:
+        return self.status is Termination.OPTIMAL
 
 
 def welfare_max(market: SharingMarket, method: str = "auto", *, exclude_agent: int | None = None,
-                quality: float = 1.0, **kw) -> WelfareResult:
+                quality: float = 1.0, time_limit: float | None = None, deadline: float | None = None,
+                **kw) -> WelfareResult:
     """Welfare-maximising directed graph by the per-buyer decomposition (RJ eq. 11).
 
     ``exclude_agent = i`` gives ``G*_{−i}`` of RJ eq. (20): agent ``i`` is
     isolated (neither buys nor sells) and its value is left out, so the
     objective is ``Σ_{j≠i} V_j``.  ``quality`` < 1 is the fixed base
     distortion ``w⁰`` of D-mixed-VCG (RJ eq. 32).
+
+    Limits
+    ------
+    time_limit : seconds for the whole call (None = no limit); ``deadline`` an
+        absolute :func:`time.perf_counter` value shared with a caller (the
+        earlier wins).  Buyers are solved in turn; a buyer search that is
+        running when the deadline passes stops at its best bundle (bnb, milp),
+        and the buyers not reached are not solved.  Ctrl-C stops the same way
+        (status ``interrupted``).
+    node_limit : nodes per buyer problem (bnb); max_rounds : outer-approximation
+        rounds per buyer (milp).
+
+    A buyer not solved exactly keeps the better of its search incumbent and the
+    bundles of :func:`buyer_relaxation`, and contributes the smaller of its
+    search bound and the relaxation bound.  Since welfare is the sum of the
+    independent buyer problems (eq. 11), ``bound = Σ_i buyer_bounds[i]`` is a
+    proven upper bound on the optimal welfare; ``share`` is always a feasible
+    graph (every bundle respects ``max_queries`` and the exclusion).
     """
     t0 = time.perf_counter()
+    dl = make_deadline(time_limit, deadline, t0)
     N = market.n
     if not 0.0 < quality <= 1.0:
         raise ProblemError(f"quality must be in (0, 1], got {quality}")
+    used = _check_method(market, method)
+    _check_options(kw, ("node_limit", "max_rounds"))
+    if exclude_agent is not None:
+        exclude_agent = market._check_agent(exclude_agent)
     C = market.cost_matrix()
+    excl = () if exclude_agent is None else (exclude_agent,)
+    buyers = [i for i in range(N) if i not in excl]
+    probs = {i: BuyerProblem(i, C[:, i].copy(), _allowed_upper(market, i, excl), quality) for i in buyers}
+    sols: dict = {}
+    stop = None
+    try:
+        for i in buyers:
+            if expired(dl):
+                stop = Termination.TIME_LIMIT
+                break
+            sol = solve_buyer(market, probs[i], used, deadline=dl, **kw)
+            sols[i] = sol
+            if sol.status in (Termination.TIME_LIMIT, Termination.INTERRUPTED):
+                stop = sol.status
+                break
+    except KeyboardInterrupt:
+        stop = Termination.INTERRUPTED
+    solved = sum(1 for sol in sols.values() if sol.status is Termination.OPTIMAL)
+    for i in buyers:
+        if i not in sols:
+            sols[i] = buyer_relaxation(market, probs[i], stop)
     share = np.zeros((N, N), dtype=np.int64)
     vals = np.zeros(N)
-    bound = 0.0
-    status = Termination.OPTIMAL
+    bounds = np.zeros(N)
     nodes = 0
-    excl = () if exclude_agent is None else (int(exclude_agent),)
-    for i in range(N):
-        if i in excl:
-            continue
-        prob = BuyerProblem(i, C[:, i].copy(), _allowed_upper(market, i, excl), quality)
-        sol = solve_buyer(market, prob, method, **kw)
-        share[:, i] = sol.units
-        vals[i] = sol.value
-        bound += sol.bound
-        nodes += sol.nodes
-        if sol.status is not Termination.OPTIMAL:
-            status = sol.status
+    for i in buyers:
+        share[:, i] = sols[i].units
+        vals[i] = sols[i].value
+        bounds[i] = sols[i].bound
+        nodes += sols[i].nodes
+    unsolved = tuple(i for i in buyers if sols[i].status is not Termination.OPTIMAL)
+    if stop is not None:
+        status = stop
+        message = (stop_message(stop, f"{solved} of {len(buyers)} buyer problems solved exactly")
+                   + "; the other buyers keep their best bundle, bounded by the continuous relaxation")
+    elif unsolved:
+        status = next(sols[i].status for i in unsolved)
+        message = f"buyer problems {list(unsolved)} stopped at a limit ({status}); their bounds are proven"
+    else:
+        status, message = Termination.OPTIMAL, ""
     welfare = float(vals.sum())
-    if status is Termination.OPTIMAL:
-        bound = welfare
-    used = _auto(market) if method == "auto" else method
+    bound = welfare if status is Termination.OPTIMAL else max(welfare, float(bounds.sum()))
     return WelfareResult(share, welfare, bound, relative_gap(welfare, bound), status, used, vals,
                          None if exclude_agent is None else int(exclude_agent), quality, nodes,
-                         time.perf_counter() - t0)
+                         time.perf_counter() - t0, bounds, unsolved, message)
 
 
 # ------------------------------------------------------------------ prices
@@ -374,24 +717,32 @@ class PriceResult:
     unit; ``payments[i]`` = ``t_i`` of RJ eq. 6 (bought − sold);
     ``price_max[j, i]`` = ``p_j^max(i)``: the largest price ``j`` may charge
     ``i`` (others fixed) at which ``i`` still demands its bundle (``inf`` when
-    ``i`` buys nothing from ``j``); ``demand_ok`` says every buyer's demand at
+    ``i`` buys nothing from ``j``; ``nan`` when a limit stopped the run before it
+    was computed exactly); ``demand_ok`` says every buyer's demand at
     ``prices`` (solved independently with ``demand_method``) attains the same
     value as its bundle in ``share`` — so ``share`` is a demand —
-    ``demand_values`` being those optimal values.
+    ``demand_values`` being those optimal values (the best values found when
+    stopped).  ``demand_ok`` is None when a limit stopped the check before it was
+    decided (False is always proven: a strictly better bundle was found).
+    ``status`` is ``optimal`` only when the welfare graph is optimal and every
+    check finished; ``message`` says what was left undone.
     """
 
     share: np.ndarray
     prices: np.ndarray
     payments: np.ndarray
     price_max: np.ndarray
-    demand_ok: bool
+    demand_ok: bool | None
     demand_values: np.ndarray
     demand_method: str
     utilities: np.ndarray
+    status: Termination = Termination.OPTIMAL
+    message: str = ""
 
 
 def competitive_prices(market: SharingMarket, welfare: WelfareResult | None = None, *, method: str = "auto",
-                       demand_method: str | None = None, tol: float = VALUE_TOL) -> PriceResult:
+                       demand_method: str | None = None, tol: float = VALUE_TOL,
+                       time_limit: float | None = None, deadline: float | None = None) -> PriceResult:
     """Prices of RJ Prop 4.1 for the welfare-maximising graph, with the range of Prop 4.2.
 
     ``p_j^max(i)`` for a seller ``j`` whose ``w*_j ≥ 1`` units buyer ``i``
@@ -399,11 +750,22 @@ def competitive_prices(market: SharingMarket, welfare: WelfareResult | None = No
     of ``j`` by ``δk``; the bundle stays optimal iff
     ``δ (w*_j − k) ≤ φ* − max_{x: x_j = k} φ(x)`` for every ``k < w*_j``, so
     ``p^max = c_j(i) + min_k (φ* − φ*_{x_j=k}) / (w*_j − k)``.
+
+    ``time_limit`` (seconds) / ``deadline`` cover the whole call, including
+    :func:`welfare_max` when ``welfare`` is not given; on expiry or Ctrl-C the
+    result says what is proven: ``demand_ok`` False (a violation was found) or
+    None (undecided), ``price_max`` ``nan`` where not computed exactly, and a
+    non-optimal ``status``.  Prop 4.1's prices support the welfare-maximising
+    graph; for a graph that is not proven optimal (``welfare.status``) the
+    status says so.
     """
+    t0 = time.perf_counter()
+    dl = make_deadline(time_limit, deadline, t0)
     if welfare is None:
-        welfare = welfare_max(market, method)
+        welfare = welfare_max(market, method, deadline=dl)
     if welfare.exclude_agent is not None or welfare.quality != 1.0:
         raise ProblemError("competitive prices are defined for the undistorted welfare graph with every agent")
+    method = _check_method(market, method)
     N = market.n
     C = market.cost_matrix()
     share = np.asarray(welfare.share)
@@ -412,29 +774,84 @@ def competitive_prices(market: SharingMarket, welfare: WelfareResult | None = No
     if demand_method is None:
         demand_method = {"enumerate": "bnb" if market.family == "power" else "enumerate",
                          "bnb": "milp", "milp": "bnb"}.get(welfare.method, "enumerate")
-    dvals = np.zeros(N)
-    ok = True
-    for i in range(N):
-        d = solve_buyer(market, BuyerProblem(i, prices[:, i].copy(), _allowed_upper(market, i)), demand_method)
-        dvals[i] = d.value
-        mine = buyer_value(market, i, share[:, i], prices[:, i])
-        if d.value > mine + tol * max(1.0, abs(mine)):
-            ok = False
+    demand_method = _check_method(market, demand_method)
+    dvals = np.full(N, np.nan)
     pmax = np.full((N, N), np.inf)
     np.fill_diagonal(pmax, np.nan)
     for i in range(N):
-        phi_star = buyer_value(market, i, share[:, i], prices[:, i])
-        for j in np.flatnonzero(share[:, i]):
-            w = int(share[j, i])
-            best = np.inf
-            for k in range(w):
-                alt = solve_buyer(market, BuyerProblem(i, prices[:, i].copy(), _allowed_upper(market, i),
-                                                       fixed=((int(j), k),)), method)
-                best = min(best, (phi_star - alt.value) / (w - k))
-            pmax[j, i] = C[j, i] + max(best, 0.0)
+        pmax[np.flatnonzero(share[:, i]), i] = np.nan        # filled below when computed exactly
+    violated = False
+    decided = 0
+    pmax_done = 0
+    pmax_total = int(np.count_nonzero(share))
+    stop = None
+    if welfare.status is Termination.INTERRUPTED:
+        stop = Termination.INTERRUPTED
+    try:
+        for i in range(N) if stop is None else ():
+            if expired(dl):
+                stop = Termination.TIME_LIMIT
+                break
+            d = solve_buyer(market, BuyerProblem(i, prices[:, i].copy(), _allowed_upper(market, i)), demand_method,
+                            deadline=dl)
+            dvals[i] = d.value
+            mine = buyer_value(market, i, share[:, i], prices[:, i])
+            if d.value > mine + tol * max(1.0, abs(mine)):
+                violated = True                                   # a strictly better bundle: proven
+                decided += 1
+            elif d.status is Termination.OPTIMAL or d.bound <= mine + tol * max(1.0, abs(mine)):
+                decided += 1
+            if d.status in (Termination.TIME_LIMIT, Termination.INTERRUPTED):
+                stop = d.status
+                break
+        for i in range(N) if stop is None else ():
+            phi_star = buyer_value(market, i, share[:, i], prices[:, i])
+            for j in np.flatnonzero(share[:, i]):
+                w = int(share[j, i])
+                best = np.inf
+                exact = True
+                for k in range(w):
+                    if expired(dl):
+                        stop = Termination.TIME_LIMIT
+                        break
+                    alt = solve_buyer(market, BuyerProblem(i, prices[:, i].copy(), _allowed_upper(market, i),
+                                                           fixed=((int(j), k),)), method, deadline=dl)
+                    if alt.status is not Termination.OPTIMAL:
+                        exact = False
+                        if alt.status in (Termination.TIME_LIMIT, Termination.INTERRUPTED):
+                            stop = alt.status
+                            break
+                    best = min(best, (phi_star - alt.value) / (w - k))
+                if stop is not None:
+                    break
+                if exact:
+                    pmax[j, i] = C[j, i] + max(best, 0.0)
+                    pmax_done += 1
+            if stop is not None:
+                break
+    except KeyboardInterrupt:
+        stop = Termination.INTERRUPTED
+    ok = False if violated else (True if decided == N else None)
     util = market.agent_values(share) - payments
-    return PriceResult(share, prices, payments, pmax, ok, dvals, demand_method, util)
+    notes = []
+    if stop is not None:
+        notes.append(stop_message(stop, f"{decided} of {N} demand checks and {pmax_done} of {pmax_total} "
+                                  "price maxima (Prop 4.2)"))
+    if welfare.status is not Termination.OPTIMAL:
+        notes.append(f"the sharing graph is not proven welfare-maximising (welfare status {welfare.status})")
+    if stop is None and pmax_done < pmax_total:
+        notes.append("some price maxima are nan: a buyer problem stopped at a limit")
+    if stop is not None:
+        status = stop
+    elif welfare.status is not Termination.OPTIMAL:
+        status = welfare.status
+    elif ok is None or pmax_done < pmax_total:
+        status = Termination.NODE_LIMIT
+    else:
+        status = Termination.OPTIMAL
+    return PriceResult(share, prices, payments, pmax, ok, dvals, demand_method, util, status, "; ".join(notes))
 
 
 __all__ = ["welfare_max", "WelfareResult", "competitive_prices", "PriceResult", "solve_buyer", "BuyerProblem",
-           "BuyerSolution", "buyer_value", "METHODS"]
+           "BuyerSolution", "buyer_value", "buyer_relaxation", "METHODS", "make_deadline", "check_time_limit",
+           "expired"]

@@ -96,3 +96,35 @@ def test_bad_instances_exit_2_with_one_line(tmp_path, capsys, text, needle):
 def test_two_platforms_rejects_other_problems(capsys):
     assert main(["solve", TWO, "--problem", "equilibrium"]) == 2
     assert "competition" in capsys.readouterr().err
+
+
+def test_two_platforms_cli_time_limit_and_ctrl_c(monkeypatch, capsys):
+    """--time-limit applies to the price search; a stopped search prints its status and coverage
+    (JSON and table); Ctrl-C prints the partial result and exits 130."""
+    from dm_opt.markets import parametric as PM
+
+    assert main(["solve", TWO, "--json", "--time-limit", "600"]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert full["status"] == "optimal" and full["candidates_covered"] == full["candidates"]
+    monkeypatch.setattr(PM.Deadline, "expired", lambda self: self.time_limit is not None)   # expires after step 1
+    assert main(["solve", TWO, "--json", "--time-limit", "600"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "time_limit" and out["candidates_covered"] == 1 and out["pairs_checked"] == 1
+    assert main(["solve", TWO, "--time-limit", "600"]) == 0
+    text = capsys.readouterr().out
+    assert "status: time_limit -- PARTIAL SEARCH" in text and "the first 1 of" in text
+    real = TwoPlatformMarket._eq_matrix_rows
+    calls = [0]
+
+    def rows(self, *args, **kw):
+        calls[0] += 1
+        if calls[0] == 7:
+            raise KeyboardInterrupt
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(TwoPlatformMarket, "_eq_matrix_rows", rows)
+    assert main(["solve", TWO, "--json"]) == 130
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "interrupted" and out["candidates_covered"] == 3 and out["pairs_checked"] == 9
+    assert main(["solve", TWO, "--time-limit", "0"]) == 2
+    assert "--time-limit" in capsys.readouterr().err

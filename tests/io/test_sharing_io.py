@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ from dm_opt import InstanceError, SharingMarket
 from dm_opt.cli import main
 from dm_opt.io import from_dict
 from dm_opt.io import sharing as io_sharing
+from dm_opt.solvers import sharing_kernels as K
+from dm_opt.solvers import sharing_welfare as W
 
 MODELS = Path(__file__).resolve().parents[2] / "models" / "rj"
 FILES = sorted(MODELS.glob("*.toml"))
@@ -155,3 +158,142 @@ def test_power_generator_tables():
     m = from_dict(power(samples={"family": "uniform", "low": 10, "high": 100, "seed": 3}, n=40,
                         alpha={"family": "uniform", "low": 1, "high": 2, "seed": 4}, beta=0.4, cost=0.001))
     assert m.n == 40 and np.all((m.samples >= 10) & (m.samples <= 100)) and np.all(m.beta == 0.4)
+
+
+# ------------------------------------------------- limits and interruption
+def test_cli_time_limit_not_hit_gives_the_exact_answer(capsys):
+    f = str(MODELS / "power_family_12.toml")
+    assert main(["solve", f, "--json"]) == 0
+    ref = json.loads(capsys.readouterr().out)
+    assert main(["solve", f, "--time-limit", "600", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "optimal" and out["gap"] == 0 and out["time_limit"] == 600
+    for k in ("objective", "bound", "share", "buyer_values"):
+        assert out[k] == ref[k]
+    assert main(["solve", f, "--time-limit", "600"]) == 0
+    assert "status optimal" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("problem", ["welfare", "prices", "vcg", "mixed_vcg", "d_mixed_vcg"])
+def test_cli_time_limit_hit_reports_status_bound_gap(capsys, problem):
+    f = str(MODELS / "power_queries.toml")
+    assert main(["solve", f, "--problem", problem, "--time-limit", "1e-9", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "time_limit" and "time limit reached" in out["message"]
+    exact = W.welfare_max(dm_opt.load(f))
+    if problem in ("welfare", "prices"):
+        assert out["objective"] <= exact.welfare + 1e-9 <= out["bound"] + 2e-9
+        assert out["unsolved"] == list(range(6))
+    else:
+        assert out["welfare"] <= out["bound"] and out["gap"] >= 0
+        assert all(lo <= hi + 1e-12 for lo, hi in zip(out["clarke"], out["clarke_bound"]))
+    if problem == "prices":
+        assert out["demand_ok"] is None
+    assert main(["solve", f, "--problem", problem, "--time-limit", "1e-9"]) == 0
+    text = capsys.readouterr().out
+    assert "status time_limit" in text and "bound" in text
+
+
+def test_cli_time_limit_stability_and_checks(capsys):
+    assert main(["solve", str(MODELS / "example_3_5.toml"), "--problem", "stability", "--time-limit", "1e-9",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "time_limit" and out["complete"] is False and out["graphs_checked"] < 8
+    assert main(["solve", str(MODELS / "example_3_5.toml"), "--problem", "check", "--time-limit", "1e-9"]) == 0
+    assert "status time_limit" in capsys.readouterr().out
+    # no partial ordered match exists: one line, exit 2
+    assert main(["solve", str(MODELS / "power_family_12.toml"), "--problem", "ordered_match",
+                 "--time-limit", "1e-9"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "time limit" in err
+
+
+def test_cli_stability_check_undecided_when_interrupted(capsys, monkeypatch):
+    """N > 6: ordered match, then the exhaustive check, which says UNDECIDED when stopped."""
+    real = K.find_deviation_range
+    calls = []
+
+    def flaky(*a):
+        out = real(*a)
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(K, "find_deviation_range", flaky)
+    assert main(["solve", str(MODELS / "power_family_12.toml"), "--problem", "stability", "--json"]) == 130
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "interrupted" and out["stable"] is None and out["coalitions_examined"] > 0
+    calls.clear()
+    assert main(["solve", str(MODELS / "power_family_12.toml"), "--problem", "stability"]) == 130
+    assert "UNDECIDED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("problem", ["welfare", "prices", "vcg"])
+def test_cli_ctrl_c_prints_partial_result_and_exits_130(capsys, monkeypatch, problem):
+    real = K.buyer_bnb_run
+    calls = []
+
+    def run(*args):
+        real(*args)
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt               # Ctrl-C during the fourth buyer problem
+        return None
+
+    monkeypatch.setattr(K, "buyer_bnb_run", run)
+    f = str(MODELS / "power_family_12.toml")
+    assert main(["solve", f, "--problem", problem, "--json"]) == 130
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "interrupted" and "interrupted by the user" in out["message"]
+    assert out["bound"] >= out.get("welfare", out["objective"])
+    if problem != "vcg":
+        assert out["unsolved"] == list(range(3, 12))
+        assert "prices" not in out
+    calls.clear()
+    assert main(["solve", f, "--problem", problem]) == 130
+    text = capsys.readouterr().out
+    assert "status interrupted" in text and "bound" in text
+
+
+def _hard_file(tmp_path):
+    """N = 400 agents with pair costs and up to 20 queries per seller: the per-buyer
+    branch and bound needs minutes (it hits its node limit on some buyers)."""
+    rng = np.random.default_rng(5)
+    N = 400
+    f = tmp_path / "hard.toml"
+    f.write_text('kind = "sharing_network"\nsource = "test: random power family"\nfamily = "power"\n'
+                 f"samples = {rng.integers(5, 150, N).astype(float).tolist()}\n"
+                 f"alpha = {rng.uniform(0.5, 2, N).tolist()}\nbeta = {rng.uniform(0.2, 1.0, N).tolist()}\n"
+                 f"cost = {rng.uniform(0, 0.06, (N, N)).tolist()}\nmax_queries = 20\n")
+    return f
+
+
+def test_cli_subprocess_time_limit_on_a_hard_instance(tmp_path):
+    f = _hard_file(tmp_path)
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "dm_opt.cli", "solve", str(f), "--time-limit", "0.5", "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert time.perf_counter() - t < 60
+    out = json.loads(r.stdout)
+    assert out["status"] == "time_limit" and out["seconds"] < 5
+    assert out["objective"] <= out["bound"] and 0 < out["gap"] < 1e-3 and len(out["unsolved"]) > 300
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["bnb", "milp"])
+def test_cli_subprocess_real_ctrl_c(tmp_path, method):
+    """A real SIGINT: the partial result is printed (JSON) and the exit status is 130."""
+    import signal
+
+    f = _hard_file(tmp_path)
+    p = subprocess.Popen([sys.executable, "-m", "dm_opt.cli", "solve", str(f), "--method", method, "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)                         # start-up and a few buyer problems
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    d = json.loads(out)
+    assert d["status"] == "interrupted" and d["objective"] <= d["bound"] and "interrupted by the user" in d["message"]
+    assert "Traceback" not in err

@@ -247,3 +247,80 @@ def test_mixed_user_equilibria_exist_where_pure_ones_do_not():
     with pytest.raises(dm_opt.LimitExceeded):
         TwoPlatformMarket(dm_opt.GaussianMarket(np.eye(3), [1, 1, 1]),
                           JoiningValues.linear([9.0] * 3, [0.1] * 3)).mixed_user_equilibria(np.zeros(3), np.zeros(3))
+
+
+# ---------------------------------------------------------------- limits and interruption (issue 10)
+from dm_opt.markets import parametric as PM  # noqa: E402
+from dm_opt.result import Termination  # noqa: E402
+
+
+def _key(P, e):
+    j = int(np.flatnonzero(np.all(P == e.p1, axis=1))[0])
+    l = int(np.flatnonzero(np.all(P == e.p2, axis=1))[0])
+    return j, l, tuple(e.outcome.b), tuple(e.outcome.a), e.efficient, e.undecided_deviations
+
+
+def _check_partial_search(full, res, P, covered, status):
+    assert res.status is status and not res.complete and res.candidates_covered == covered
+    assert res.pairs_checked == covered ** 2 and res.candidates == full.candidates and res.message
+    expect = [k for k in map(lambda e: _key(P, e), full.equilibria) if k[0] < covered and k[1] < covered]
+    assert [_key(P, e) for e in res.equilibria] == expect       # same equilibria, same order, all verified
+    assert res.first_best_surplus == full.first_best_surplus and res.monopoly_surplus == full.monopoly_surplus
+
+
+@pytest.mark.parametrize("deviation", ["paper", "robust"])
+def test_search_ctrl_c_keeps_the_decided_pairs(monkeypatch, deviation):
+    tp = slide_market(v2=0.5)
+    P = tp.candidate_prices()[::5]
+    full = tp.search_equilibria(P, deviation=deviation)
+    assert full.complete and full.candidates_covered == P.shape[0] and full.equilibria
+    real = TwoPlatformMarket._eq_matrix_rows
+    calls = [0, None]
+
+    def rows(self, *args, **kw):
+        calls[0] += 1
+        if calls[0] == calls[1]:
+            raise KeyboardInterrupt
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(TwoPlatformMarket, "_eq_matrix_rows", rows)
+    for stop in (3, 4, 12, 2 * P.shape[0] - 1, 2 * P.shape[0]):     # two matrices per candidate step
+        calls[:] = [0, stop]
+        res = tp.search_equilibria(P, deviation=deviation)
+        _check_partial_search(full, res, P, (stop - 1) // 2, Termination.INTERRUPTED)
+    calls[:] = [0, 2]
+    with pytest.raises(KeyboardInterrupt):                           # nothing decided yet
+        tp.search_equilibria(P, deviation=deviation)
+
+
+def test_search_time_limit_covers_a_prefix_of_the_candidates(monkeypatch):
+    tp = slide_market(v2=5.0)
+    P = tp.candidate_prices()[::4]
+    full = tp.search_equilibria(P)
+    again = tp.search_equilibria(P, time_limit=1e6)                # unchanged when the limit is not hit
+    assert again.complete and [_key(P, e) for e in again.equilibria] == [_key(P, e) for e in full.equilibria]
+    checks = [0, None]
+
+    def expired(self):
+        checks[0] += 1
+        return self.time_limit is not None and checks[0] >= checks[1]
+
+    monkeypatch.setattr(PM.Deadline, "expired", expired)
+    for covered in (1, 7, P.shape[0] - 1):
+        checks[:] = [0, covered]
+        res = tp.search_equilibria(P, time_limit=30.0)
+        _check_partial_search(full, res, P, covered, Termination.TIME_LIMIT)
+        assert "time limit of 30 s" in res.message
+    with pytest.raises(dm_opt.ProblemError, match="time_limit must be a positive number"):
+        tp.search_equilibria(P, time_limit=-1.0)
+
+
+def test_search_real_time_limit_is_honest():
+    tp = slide_market(v2=0.5)
+    P = tp.candidate_prices()
+    res = tp.search_equilibria(P, time_limit=0.02)
+    if res.complete:
+        return
+    assert res.status is Termination.TIME_LIMIT and 1 <= res.candidates_covered < P.shape[0]
+    full = tp.search_equilibria(P)
+    _check_partial_search(full, res, P, res.candidates_covered, Termination.TIME_LIMIT)

@@ -135,3 +135,145 @@ def test_sweep_with_bnb_matches_enumeration():
     a, b = T.uniform_tax_sweep(m, method="enumerate"), T.uniform_tax_sweep(m, method="bnb")
     assert np.allclose([p.hi for p in a.pieces], [p.hi for p in b.pieces], rtol=1e-9)
     assert np.allclose([p.surplus for p in a.pieces], [p.surplus for p in b.pieces], atol=1e-12)
+
+
+# ----------------------------------------------------------------- limits and interruption (issue 10)
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+
+from dm_opt.markets import parametric as PM  # noqa: E402
+from dm_opt.result import Termination  # noqa: E402
+
+
+class Budget:
+    """Deterministic time limit / Ctrl-C, counted in calls of ``dm_opt.api.solve`` (see test_valuations.py)."""
+
+    def __init__(self, monkeypatch):
+        self.calls, self.expire_at, self.interrupt = 0, None, None
+        real = dm_opt.api.solve
+
+        def solve(*args, **kw):
+            self.calls += 1
+            if self.interrupt is not None and self.calls == self.interrupt[0]:
+                if not self.interrupt[1]:
+                    raise KeyboardInterrupt
+                return dataclasses.replace(real(*args, **kw), status=Termination.INTERRUPTED)
+            return real(*args, **kw)
+
+        monkeypatch.setattr(dm_opt.api, "solve", solve)
+        monkeypatch.setattr(PM.Deadline, "remaining",
+                            lambda d: None if d.time_limit is None else (0.0 if self.expired() else 1e9))
+        monkeypatch.setattr(PM.Deadline, "expired", lambda d: d.time_limit is not None and self.expired())
+
+    def expired(self):
+        return self.expire_at is not None and self.calls >= self.expire_at
+
+    def expire_after(self, k):
+        self.calls, self.expire_at, self.interrupt = 0, k, None
+        return self
+
+    def interrupt_at(self, k, caught=False):
+        self.calls, self.expire_at, self.interrupt = 0, None, (k, caught)
+        return self
+
+
+def check_partial_sweep(full, sw, status):
+    assert sw.status is status and not sw.complete and sw.message
+    assert 0 < sw.covered <= sw.t_max and sw.pieces[0].lo == 0.0 and sw.pieces[-1].hi == sw.covered
+    assert all(p.hi == q.lo for p, q in zip(sw.pieces[:-1], sw.pieces[1:]))
+    for p in sw.pieces:
+        # every proven piece lies inside one piece of the full sweep, with the same profile and surplus
+        q = next(q for q in full.pieces if q.lo <= p.lo + 1e-12 and p.hi <= q.hi + 1e-12)
+        assert np.array_equal(p.profile, q.profile) and p.surplus == q.surplus
+        if p.ties_checked:
+            assert (p.surplus_min, p.surplus_max) == (q.surplus_min, q.surplus_max)
+        else:
+            assert math.isnan(p.surplus_min) and math.isnan(p.surplus_max)
+    assert sw.best.surplus == max(p.surplus for p in sw.pieces) <= full.best.surplus
+    if sw.covered < sw.t_max and sw.shutdown_tax is None:
+        with pytest.raises(dm_opt.ProblemError, match="not reached"):
+            sw.surplus_at(0.5 * (sw.covered + sw.t_max))
+    d = sw.to_dict()
+    json.dumps(d, allow_nan=False)
+    assert d["status"] == str(status) and d["covered"] == sw.covered
+
+
+def test_uniform_sweep_limit_at_every_solve(monkeypatch):
+    m = random_market(6, 5)
+    full = T.uniform_tax_sweep(m)
+    assert full.complete and full.covered == full.t_max and len(full.pieces) >= 3
+    budget = Budget(monkeypatch)
+    again = T.uniform_tax_sweep(m, time_limit=1e6)                     # unchanged when the limit is not hit
+    assert again.to_dict() == full.to_dict()
+    total = budget.calls
+    statuses = set()
+    first = None
+    for k in range(1, total):
+        budget.expire_after(k)
+        if first is None:   # until an intersection is confirmed no piece is proven: a clear error, no answer
+            try:
+                sw = T.uniform_tax_sweep(m, time_limit=10.0)
+            except dm_opt.LimitExceeded as exc:
+                assert "before any piece" in str(exc) and k < total - len(full.pieces)
+                continue
+            first = k
+        else:
+            sw = T.uniform_tax_sweep(m, time_limit=10.0)
+        check_partial_sweep(full, sw, Termination.TIME_LIMIT)
+        statuses.add((sw.covered < sw.t_max, all(p.ties_checked for p in sw.pieces)))
+    assert (True, False) in statuses and (False, False) in statuses    # stops in both phases
+    budget.expire_after(0)
+    with pytest.raises(dm_opt.LimitExceeded, match="uniform tax sweep"):
+        T.uniform_tax_sweep(m, time_limit=10.0)
+
+
+@pytest.mark.parametrize("caught", [False, True])
+def test_uniform_sweep_ctrl_c(monkeypatch, caught):
+    m = random_market(6, 5)
+    full = T.uniform_tax_sweep(m)
+    budget = Budget(monkeypatch)
+    envelope_solves = full.solver_calls - len(full.pieces)         # then one tie solve per piece
+    for k in (envelope_solves, envelope_solves + 1, full.solver_calls):
+        budget.interrupt_at(k, caught)
+        check_partial_sweep(full, T.uniform_tax_sweep(m), Termination.INTERRUPTED)
+    budget.interrupt_at(1, caught)
+    with pytest.raises(KeyboardInterrupt):
+        T.uniform_tax_sweep(m)
+
+
+def test_pigovian_and_post_tax_limits_are_all_or_nothing(monkeypatch):
+    m = random_market(5, 1)
+    budget = Budget(monkeypatch)
+    budget.expire_after(1)
+    with pytest.raises(dm_opt.LimitExceeded, match="not proven optimal"):
+        T.verify_taxes(m, np.zeros(5), time_limit=10.0)
+    budget.interrupt_at(1, caught=True)
+    with pytest.raises(KeyboardInterrupt):
+        T.pigovian_taxes(m)
+    with pytest.raises(dm_opt.ProblemError, match="time_limit must be a positive number"):
+        T.uniform_tax_sweep(m, time_limit=-1)
+    with pytest.raises(dm_opt.ProblemError, match="time_limit"):
+        T.verify_taxes(m, np.zeros(5), time_limit=0)
+
+
+def test_cli_sweep_time_limit_json_and_ctrl_c(monkeypatch, capsys):
+    from dm_opt.cli import main
+    path = "models/ammo/taxes_example.toml"
+    assert main(["solve", path, "--time-limit", "60", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["status"] == "optimal" and d["covered"] == d["t_max"]
+    budget = Budget(monkeypatch)
+    budget.expire_after(3)
+    assert main(["solve", path, "--time-limit", "60", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["status"] == "time_limit" and d["covered"] <= d["t_max"] and d["pieces"]
+    budget.expire_after(None)
+    main(["solve", path])
+    budget.interrupt_at(budget.calls)                 # Ctrl-C in the last solve (a tie check)
+    capsys.readouterr()
+    assert main(["solve", path]) == 130
+    out = capsys.readouterr().out
+    assert "status: interrupted -- PARTIAL RESULT" in out and "best uniform tax within the swept" in out
+    budget.expire_after(1)
+    assert main(["solve", path, "--problem", "pigovian", "--time-limit", "60"]) == 2
+    assert "not proven optimal" in capsys.readouterr().err

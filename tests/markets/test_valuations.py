@@ -5,6 +5,7 @@ closed-form virtual values, and the exact upper envelope of all 2^n lines for th
 """
 
 import itertools
+import json
 import math
 import subprocess
 import sys
@@ -389,3 +390,291 @@ def test_other_exact_backend_agrees_with_enumeration():
     a, b = V.mechanism(vm, method="enumerate"), V.mechanism(vm, method="bnb")
     assert np.array_equal(a.profile, b.profile) and np.allclose(a.payments, b.payments, rtol=1e-9, atol=1e-12)
     assert np.allclose(V.vcg(m, method="enumerate").prices, V.vcg(m, method="bnb").prices, rtol=1e-9, atol=1e-12)
+
+
+# ----------------------------------------------------------------- limits and interruption (issue 10)
+from dm_opt.markets import parametric as PM  # noqa: E402
+from dm_opt.result import Termination  # noqa: E402
+
+
+class Budget:
+    """Deterministic stand-ins for a time limit and Ctrl-C, counted in calls of ``dm_opt.api.solve``.
+
+    ``expire_after(k)``: a ``Deadline`` with a time limit expires once ``k`` solves have run.
+    ``interrupt_at(k, caught)``: the ``k``-th solve raises KeyboardInterrupt (``caught=False``) or
+    returns its answer with status ``interrupted`` (``caught=True``: what a backend does on Ctrl-C).
+    """
+
+    def __init__(self, monkeypatch):
+        import dataclasses
+
+        self.calls = 0
+        self.expire_at = None
+        self.interrupt = None
+        real = dm_opt.api.solve
+
+        def solve(*args, **kw):
+            self.calls += 1
+            if self.interrupt is not None and self.calls == self.interrupt[0]:
+                if not self.interrupt[1]:
+                    raise KeyboardInterrupt
+                return dataclasses.replace(real(*args, **kw), status=Termination.INTERRUPTED)
+            return real(*args, **kw)
+
+        def remaining(deadline):
+            if deadline.time_limit is None:
+                return None
+            return 0.0 if self.expired() else 1e9
+
+        monkeypatch.setattr(dm_opt.api, "solve", solve)
+        monkeypatch.setattr(PM.Deadline, "remaining", remaining)
+        monkeypatch.setattr(PM.Deadline, "expired", lambda d: d.time_limit is not None and self.expired())
+
+    def expired(self):
+        return self.expire_at is not None and self.calls >= self.expire_at
+
+    def expire_after(self, k):
+        self.calls, self.expire_at, self.interrupt = 0, k, None
+        return self
+
+    def interrupt_at(self, k, caught=False):
+        self.calls, self.expire_at, self.interrupt = 0, None, (k, caught)
+        return self
+
+
+def mixed_market():
+    m = market(4, 11, [0.3, 0.5, 0.6, 0.2])
+    return V.ValuationMarket(m, [V.uniform(0, 1.5), V.truncated_exponential(scale=0.6, upper=2.0),
+                                 V.discrete([0.2, 0.6, 0.9, 1.4], [0.3, 0.3, 0.2, 0.2]), V.uniform(0, 1.2)])
+
+
+def check_partial_mechanism(full, out, status):
+    assert out.status is status and not out.complete and out.message
+    assert np.array_equal(out.profile, full.profile) and out.virtual_objective == full.virtual_objective
+    assert not out.payments_exact.all()
+    for i in range(len(full.payments)):
+        lo, hi = out.payment_bounds[i]
+        assert lo <= full.payments[i] + 1e-12 and full.payments[i] <= hi + 1e-12, (i, lo, full.payments[i], hi)
+        if out.payments_exact[i]:
+            assert out.payments[i] == full.payments[i] and lo == hi
+        else:
+            assert math.isnan(out.payments[i]) and math.isnan(out.rents[i])
+    lo, hi = out.platform_payoff_bounds
+    assert math.isnan(out.platform_payoff) and lo - 1e-12 <= full.platform_payoff <= hi + 1e-12
+    d = out.to_dict()
+    json.dumps(d, allow_nan=False)                     # NaN is written as null, never as invalid JSON
+    assert d["status"] == str(status) and None in d["payments"]
+
+
+def test_mechanism_limit_at_every_solve_gives_proven_payment_bounds(monkeypatch):
+    """Stop after k solves for every k: the allocation is exact, payments are exact for the users done
+    and every bound contains the exact payment; without the limit nothing changes."""
+    vm = mixed_market()
+    full = V.mechanism(vm)
+    assert full.complete and full.payments_exact.all() and full.profile.sum() >= 3
+    budget = Budget(monkeypatch)
+    V.mechanism(vm, time_limit=1e6)
+    total = budget.calls
+    assert total > 5
+    assert all(np.array_equal(getattr(V.mechanism(vm, time_limit=1e6), f), getattr(full, f))
+               for f in ("payments", "rents", "profile"))
+    seen_gap = False
+    for k in range(1, total):
+        out = V.mechanism(vm, time_limit=10.0) if budget.expire_after(k) else None
+        check_partial_mechanism(full, out, Termination.TIME_LIMIT)
+        seen_gap |= any(s is not None and not s.complete and np.isnan(s.A).any() for s in out.steps)
+    assert seen_gap                                     # some stops fell inside an envelope search
+    budget.expire_after(0)
+    with pytest.raises(dm_opt.LimitExceeded, match="allocation not proven optimal"):
+        V.mechanism(vm, time_limit=10.0)
+
+
+@pytest.mark.parametrize("caught", [False, True])
+def test_mechanism_ctrl_c_returns_partial_interrupted(monkeypatch, caught):
+    vm = mixed_market()
+    full = V.mechanism(vm)
+    budget = Budget(monkeypatch)
+    for k in (2, 4, 7):
+        budget.interrupt_at(k, caught)
+        check_partial_mechanism(full, V.mechanism(vm), Termination.INTERRUPTED)
+    budget.interrupt_at(1, caught)                      # Ctrl-C during the allocation: nothing to report
+    with pytest.raises(KeyboardInterrupt):
+        V.mechanism(vm)
+
+
+def test_allocation_steps_partial_bounds_contain_exact_integral(monkeypatch):
+    vm = mixed_market()
+    full = V.allocation_steps(vm, 0, vm.market.values)
+    budget = Budget(monkeypatch)
+    for k in range(1, full.solver_calls):
+        st = V.allocation_steps(vm, 0, vm.market.values, time_limit=5.0) if budget.expire_after(k) else None
+        assert st.status is Termination.TIME_LIMIT and not st.complete
+        lo, hi = st.integral_bounds()
+        assert lo - 1e-12 <= full.integral() <= hi + 1e-12
+        assert np.all(st.A_lower <= st.A_upper + 1e-15) and st.edges[0] == full.edges[0]
+        assert st.edges[-1] == pytest.approx(full.edges[-1], rel=1e-12)
+        with pytest.raises(dm_opt.ProblemError, match="integral_bounds"):
+            st.integral()
+        x_gap = 0.5 * (st.edges[-2] + st.edges[-1])
+        if np.isnan(st.A[-1]) and st.edges[-2] < st.edges[-1]:
+            with pytest.raises(dm_opt.ProblemError, match="not resolved"):
+                st(x_gap)
+    budget.expire_after(0)
+    with pytest.raises(dm_opt.LimitExceeded):
+        V.allocation_steps(vm, 0, vm.market.values, time_limit=5.0)
+
+
+def test_envelope_search_stops_with_proven_prefix_and_gaps():
+    """Unit test of the partial envelope: pieces are exact on a prefix, gaps bound F on the rest."""
+    rng = np.random.default_rng(3)
+    knots = np.sort(rng.uniform(0, 5, 25))        # tangents of the convex (t − 2)² / 3 + a dominated line
+    lines = [(4 / 3 - k * k / 3, -(2 * k - 4) / 3) for k in knots] + [(-1.0, 0.0)]
+    F = lambda t: max(b - t * s for b, s in lines)                       # noqa: E731
+    assert all(abs(F(k) - (k - 2) ** 2 / 3) < 1e-12 for k in knots)
+
+    def evaluate(t):
+        b, s = max(lines, key=lambda l: (l[0] - t * l[1], -l[1]))
+        return PM.Line(b, s)
+
+    full = PM.envelope_search(evaluate, 0.0, 5.0, 1e-12)
+    assert full.complete and not full.gaps and full.covered_hi == 5.0 and len(full.pieces) == 25
+    assert [(p.lo, p.hi) for p in full.pieces] == [(p.lo, p.hi) for p in PM.envelope_pieces(evaluate, 0.0, 5.0, 1e-12)]
+    for k in range(1, full.evaluations):
+        count = [0]
+
+        def limited(t):
+            count[0] += 1
+            if count[0] > k:
+                raise PM.Stopped(Termination.TIME_LIMIT, "limit")
+            return evaluate(t)
+
+        env = PM.envelope_search(limited, 0.0, 5.0, 1e-12)
+        assert env.status is Termination.TIME_LIMIT and env.evaluations == k + 1
+        if k == 1:
+            assert not env.pieces and len(env.gaps) == 1 and env.gaps[0].right is None
+        cuts = [env.lo] + [p.hi for p in env.pieces]
+        assert all(p.lo == c for p, c in zip(env.pieces, cuts))        # pieces tile a prefix ...
+        ends = [env.covered_hi] + [g.hi for g in env.gaps]
+        assert all(g.lo == e for g, e in zip(env.gaps, ends)) and ends[-1] == 5.0   # ... gaps the rest
+        for p in env.pieces:
+            for t in np.linspace(p.lo, p.hi, 5):
+                assert p.line.value(t) == pytest.approx(F(t), abs=1e-12)
+        for g in env.gaps:
+            for t in np.linspace(g.lo, g.hi, 7):
+                lo = g.left.value(t) if g.right is None else max(g.left.value(t), g.right.value(t))
+                assert lo <= F(t) + 1e-12
+                if g.right is not None:
+                    chord = g.left.value(g.lo) + (g.right.value(g.hi) - g.left.value(g.lo)) * (t - g.lo) / (g.hi - g.lo)
+                    assert F(t) <= chord + 1e-12
+    with pytest.raises(dm_opt.LimitExceeded):
+        PM.envelope_pieces(lambda t: (_ for _ in ()).throw(PM.Stopped("time_limit", "x")), 0.0, 1.0, 1e-9)
+
+
+def test_vcg_limit_and_ctrl_c_give_proven_price_bounds(monkeypatch):
+    m = market(5, 4, [0.3, 1.4, 0.8, 1.9, 0.5])
+    full = V.vcg(m)
+    budget = Budget(monkeypatch)
+    for k in range(1, 6):
+        for out in (V.vcg(m, time_limit=5.0) if budget.expire_after(k) else None,
+                    V.vcg(m) if budget.interrupt_at(k + 1, caught=bool(k % 2)) else None):
+            assert out.status in (Termination.TIME_LIMIT, Termination.INTERRUPTED) and not out.complete
+            assert np.array_equal(out.profile, full.profile)
+            done = np.isfinite(out.prices)
+            # a caught Ctrl-C hands back the incumbent and its bound, which may already prove the price
+            assert (not done.all() or out.status is Termination.INTERRUPTED) and \
+                np.allclose(out.prices[done], full.prices[done], rtol=1e-12, atol=1e-12)
+            assert np.all(out.price_bounds[:, 0] <= full.prices + 1e-12)
+            assert np.all(full.prices <= out.price_bounds[:, 1] + 1e-12)
+            json.dumps(out.to_dict(), allow_nan=False)
+    budget.expire_after(0)
+    with pytest.raises(dm_opt.LimitExceeded, match="first best"):
+        V.vcg(m, time_limit=5.0)
+
+
+def test_expected_payoff_limits(monkeypatch):
+    m = market(3, 4, [0.2, 0.6, 1.4])
+    table = V.discrete([0.2, 0.6, 1.4], [0.5, 0.3, 0.2])
+    vm = V.ValuationMarket(m, [table] * 3)
+    exact = V.expected_platform_payoff(vm)
+    assert exact.status is Termination.OPTIMAL and exact.lower == exact.upper == exact.mean
+    mc_vm = V.ValuationMarket(m, [V.uniform(0, 1.5)] * 3)
+    mc = V.expected_platform_payoff(mc_vm, samples=30, seed=2)
+    budget = Budget(monkeypatch)
+    for k in (1, 5, 26):
+        e = V.expected_platform_payoff(vm, time_limit=5.0) if budget.expire_after(k) else None
+        assert e.status is Termination.TIME_LIMIT and e.samples == k and e.requested == 27
+        assert math.isnan(e.mean) and e.lower <= exact.mean + 1e-12 and exact.mean <= e.upper + 1e-12
+        assert (e.ci_low, e.ci_high) == (e.lower, e.upper)
+        json.dumps(e.to_dict(), allow_nan=False)
+    budget.interrupt_at(10)
+    e = V.expected_platform_payoff(mc_vm, samples=30, seed=2)
+    assert e.status is Termination.INTERRUPTED and e.samples == 9 and e.requested == 30
+    assert e.ci_low <= e.mean <= e.ci_high and e.mean != mc.mean
+    budget.expire_after(1)
+    with pytest.raises(dm_opt.LimitExceeded, match="need 2"):
+        V.expected_platform_payoff(mc_vm, samples=30, seed=2, time_limit=5.0)
+    budget.expire_after(None)
+    assert V.expected_platform_payoff(mc_vm, samples=30, seed=2, time_limit=100.0) == mc   # unchanged
+
+
+def test_ic_violations_partial_grid(monkeypatch):
+    vm = V.ValuationMarket(market(3, 1, [0.3, 0.6, 0.9]), [V.uniform(0, 1.5)] * 3)
+    full = V.ic_violations(vm, 0, grid=np.linspace(0, 1.5, 6))
+    assert full.status is Termination.OPTIMAL and full.checked == full.grid_size == 6
+    budget = Budget(monkeypatch)
+    V.ic_violations(vm, 0, grid=np.linspace(0, 1.5, 6))
+    budget.interrupt_at(budget.calls // 2)
+    rep = V.ic_violations(vm, 0, grid=np.linspace(0, 1.5, 6))
+    assert rep.status is Termination.INTERRUPTED and 0 < rep.checked < 6 and "grid points" in rep.message
+    assert rep.rent_gain <= full.rent_gain and rep.full_gain <= full.full_gain
+
+
+def test_time_limit_validation_names_the_field():
+    vm = mixed_market()
+    for bad in (-1.0, 0, float("nan"), float("inf"), "5", True):
+        with pytest.raises(dm_opt.ProblemError, match="time_limit must be a positive number"):
+            V.mechanism(vm, time_limit=bad)
+    with pytest.raises(dm_opt.ProblemError, match="time_limit"):
+        V.vcg(vm, time_limit=-2)
+    with pytest.raises(dm_opt.ProblemError, match="time_limit"):
+        V.expected_platform_payoff(vm, time_limit=-2)
+
+
+def test_real_clock_limit_is_honest():
+    """A real (tiny) time limit: whatever the machine's speed, the answer is exact or labelled partial."""
+    vm = mixed_market()
+    full = V.mechanism(vm)
+    try:
+        out = V.mechanism(vm, time_limit=0.002)
+    except dm_opt.LimitExceeded:
+        return
+    if out.complete:
+        assert np.array_equal(out.payments, full.payments)
+    else:
+        check_partial_mechanism(full, out, Termination.TIME_LIMIT)
+
+
+def test_cli_time_limit_json_and_ctrl_c(monkeypatch, capsys):
+    from dm_opt.cli import main
+    path = "models/ammo/valuations_uniform.toml"
+    assert main(["solve", path, "--time-limit", "60", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["status"] == "optimal" and all(d["payments_exact"])
+    budget = Budget(monkeypatch)
+    budget.expire_after(3)
+    assert main(["solve", path, "--time-limit", "60", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["status"] == "time_limit" and not all(d["payments_exact"])
+    assert all(lo <= hi for lo, hi in d["payment_bounds"])
+    budget.interrupt_at(3)
+    assert main(["solve", path]) == 130                  # partial result printed, exit like Ctrl-C
+    out = capsys.readouterr().out
+    assert "status: interrupted -- PARTIAL RESULT" in out and "payment bounds" in out
+    budget.interrupt_at(2)
+    assert main(["solve", path, "--problem", "vcg", "--json"]) == 130
+    assert json.loads(capsys.readouterr().out)["status"] == "interrupted"
+    budget.expire_after(0)
+    assert main(["solve", path, "--time-limit", "60"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "allocation not proven optimal" in err
+    assert main(["solve", path, "--time-limit", "-1"]) == 2

@@ -173,11 +173,14 @@ def test_supergradient_interval_of_two_type_kink():
     np.testing.assert_allclose([s.lower, s.upper], [[0.8, 0], [0.8, 0]], atol=1e-7)
 
 
+@pytest.mark.parametrize("method", ["lp", "auto"])
 @pytest.mark.parametrize("seed", range(3))
-def test_value_pieces_represent_V(seed):
+def test_value_pieces_represent_V(seed, method):
     rng = np.random.default_rng(200 + seed)
     market = random_market(rng, 3 if seed < 2 else 4, general=seed == 1)
-    pcs = lp.value_pieces(market)
+    pcs = lp.value_pieces(market, method=method)
+    if method == "lp":
+        assert pcs.lp_solves > 0
     for _ in range(15):
         q = rand_q(rng, market)
         assert abs(pcs.value(q) - oracle_V(market, q)[0]) <= 1e-6
@@ -185,14 +188,15 @@ def test_value_pieces_represent_V(seed):
         assert oracle_in_D(market, lam, 1e-6)
 
 
+@pytest.mark.parametrize("method", ["lp", "auto"])
 @pytest.mark.parametrize("seed", range(3))
-def test_welfare_W_matches_oracle(seed):
+def test_welfare_W_matches_oracle(seed, method):
     rng = np.random.default_rng(300 + seed)
     market = random_market(rng, 3, general=seed == 2)
-    face = lp.FaceLP(market)
+    face = lp.FaceLP(market) if method == "lp" else None
     for _ in range(5):
         q = rand_q(rng, market)
-        w = lp.welfare(market, q, face=face)
+        w = lp.welfare(market, q, face=face, method=method)
         assert abs(w.value - oracle_W(market, q)) <= 1e-6
 
 
@@ -210,12 +214,18 @@ def _grid_best(market, steps):
     (0, 2, 25), (2, 2, 15), (3, 3, 6),
     pytest.param(1, 2, 81, marks=pytest.mark.slow), pytest.param(4, 3, 15, marks=pytest.mark.slow),
     pytest.param(5, 3, 15, marks=pytest.mark.slow)])
-def test_constrained_efficiency_vs_grid_search(seed, n, steps):
+@pytest.mark.parametrize("method", ["auto", "pieces-lp"])
+def test_constrained_efficiency_vs_grid_search(seed, n, steps, method):
     """W° ≥ every grid point's W(q) − r̄Σq (oracle), and the returned (q°, x°) attains W°
-    in the oracle with x° optimal in P_q°."""
+    in the oracle with x° optimal in P_q°.  ``auto`` is the closed form (bbm) on the
+    slides' payoffs; ``pieces-lp`` the piece method with pieces found by LP duals."""
     rng = np.random.default_rng(400 + seed)
     market = random_market(rng, n, general=seed == 2)
-    r = lp.constrained_efficiency(market)
+    if method == "auto":
+        r = lp.constrained_efficiency(market)
+        assert r.method == ("pieces" if market.is_general else "bbm")
+    else:
+        r = lp.constrained_efficiency(market, method="pieces", pieces=lp.value_pieces(market, method="lp"))
     assert r.status.value == "optimal"
     grid = _grid_best(market, steps)
     assert grid <= r.welfare + 1e-6
@@ -233,7 +243,7 @@ def test_milp_matches_piece_enumeration(seed):
     rng = np.random.default_rng(1000 + seed)
     market = random_market(rng, 2 + seed % 3, gu=rng.uniform(0.5, 2), gp=rng.uniform(0, 0.4),
                            general=seed == 5)
-    a = lp.constrained_efficiency(market, method="pieces")
+    a = lp.constrained_efficiency(market, method="pieces", pieces=lp.value_pieces(market, method="lp"))
     b = lp.constrained_efficiency(market, method="milp")
     assert b.status.value == "optimal"
     assert abs(a.welfare - b.welfare) <= 1e-7

@@ -1,6 +1,7 @@
 """Bilateral sharing (RJ §3): assumption checks, ordered match, strong stability."""
 
 import itertools
+import time
 import warnings
 from pathlib import Path
 
@@ -316,3 +317,139 @@ def test_closed_form_pair_check_agrees_with_exhaustive():
         assert fast.holds == exact.holds
         seen.add(fast.holds)
     assert seen == {True, False}
+
+
+# ------------------------------------------------- limits and interruption
+from dm_opt.result import Termination  # noqa: E402
+from dm_opt.solvers import sharing_kernels as K  # noqa: E402
+
+
+def _power_market(N, seed):
+    rng = np.random.default_rng(seed)
+    return SharingMarket.power(rng.choice(np.arange(10, 2000), N, replace=False).astype(float),
+                               alpha=rng.uniform(0.5, 3, N), beta=0.5, cost=rng.uniform(0.0005, 0.01, N))
+
+
+def test_stability_limit_not_hit_and_one_coalition_chunks_give_the_same_answers(monkeypatch):
+    rng = np.random.default_rng(2)
+    m = SharingMarket.from_table(rng.integers(0, 4, (4, 16)).astype(float))
+    graphs = list(all_graphs(4))
+    ref = [B.check_stability(m, g) for g in graphs]
+    monkeypatch.setattr(B, "STABILITY_CHUNK", 1)
+    monkeypatch.setattr(B, "CHUNK_SECONDS", 0.0)
+    assert {r.stable for r in ref} == {True, False}
+    for g, a in zip(graphs, ref):
+        b = B.check_stability(m, g, time_limit=600)
+        assert b.status is Termination.OPTIMAL and b.decided and b.coalitions_total == 15
+        assert (a.stable, a.coalition, a.gains, a.coalitions_examined) == \
+            (b.stable, b.coalition, b.gains, b.coalitions_examined)
+
+
+def test_stability_time_limit_says_undecided_never_stable(monkeypatch):
+    m = _power_market(13, 2)
+    om = B.ordered_match(m)
+    assert B.check_stability(m, om.edges).stable is True              # the complete check: stable
+    r = B.check_stability(m, om.edges, time_limit=1e-9)
+    assert r.stable is None and not r.decided and r.status is Termination.TIME_LIMIT
+    assert r.coalitions_examined == 0 and r.coalitions_total == 2 ** 13 - 1 and "undecided" in r.message
+    real = K.find_deviation_range
+    calls = []
+
+    def slow(*a):
+        calls.append(1)
+        out = real(*a)
+        if len(calls) == 2:
+            time.sleep(0.3)                     # the 0.25 s limit has surely passed
+        return out
+
+    monkeypatch.setattr(K, "find_deviation_range", slow)
+    r = B.check_stability(m, om.edges, time_limit=0.25)
+    assert r.stable is None and r.status is Termination.TIME_LIMIT and len(calls) <= 2
+    assert 0 < r.coalitions_examined < r.coalitions_total
+
+
+def test_stability_ctrl_c(monkeypatch):
+    m = _power_market(12, 3)
+    om = B.ordered_match(m)
+    real = K.find_deviation_range
+    calls = []
+
+    def flaky(*a):
+        out = real(*a)
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt               # Ctrl-C arriving after a compiled call
+        return out
+
+    monkeypatch.setattr(K, "find_deviation_range", flaky)
+    r = B.check_stability(m, om.edges)
+    assert r.stable is None and r.status is Termination.INTERRUPTED and "interrupted" in r.message
+    assert r.coalitions_examined == B.STABILITY_CHUNK              # the first chunk only
+    # a deviation found before the interruption is a proven answer
+    full = [(i, j) for i in range(12) for j in range(i + 1, 12)]
+    calls.clear()
+    r = B.check_stability(m, full)
+    assert r.stable is False and r.status is Termination.OPTIMAL and r.coalition == (0,)
+
+
+def test_stable_outcomes_limits(monkeypatch):
+    rng = np.random.default_rng(7)
+    m = SharingMarket.from_table(rng.integers(0, 5, (4, 16)).astype(float))
+    ref = B.stable_outcomes(m)
+    assert ref.status is Termination.OPTIMAL and ref.graphs_checked == ref.graphs_total == 64 and ref.graphs
+    same = B.stable_outcomes(m, time_limit=600)
+    assert [g.tolist() for g in same.graphs] == [g.tolist() for g in ref.graphs]
+    r = B.stable_outcomes(m, time_limit=1e-9)
+    assert r.status is Termination.TIME_LIMIT and r.graphs == () and r.graphs_checked == 0
+    real = K.find_deviation_range
+    calls = []
+
+    def flaky(*a):
+        calls.append(1)
+        if len(calls) == 46:
+            raise KeyboardInterrupt
+        return real(*a)
+
+    monkeypatch.setattr(K, "find_deviation_range", flaky)
+    r = B.stable_outcomes(m)
+    assert r.status is Termination.INTERRUPTED and r.graphs_checked == 45 and "incomplete" in r.message
+    # exactly the stable graphs among the first 45 (graphs are enumerated by edge bit mask; the one
+    # stable graph of this instance is number 40)
+    first = {tuple(map(tuple, g)) for k, g in enumerate(all_graphs(4)) if k < 45}
+    expect = [g.tolist() for g in ref.graphs if tuple(map(tuple, g.tolist())) in first]
+    assert [g.tolist() for g in r.graphs] == expect and len(expect) == 1
+
+
+def test_ordered_match_time_limit_raises_and_chunks_are_exact(monkeypatch):
+    m = _power_market(60, 1)
+    ref = B.ordered_match(m)
+    with pytest.raises(LimitExceeded, match="time limit"):
+        B.ordered_match(m, time_limit=1e-9)
+    monkeypatch.setattr(B, "ORDERED_MATCH_CHUNK_CALLS", 1)           # one agent per compiled call
+    real = K.ordered_match_power_range
+    calls = []
+
+    def count(*a):
+        calls.append(1)
+        return real(*a)
+
+    monkeypatch.setattr(K, "ordered_match_power_range", count)
+    r = B.ordered_match(m, time_limit=600)
+    assert len(calls) == 60
+    np.testing.assert_array_equal(r.edges, ref.edges)
+    assert r.oracle_calls == ref.oracle_calls
+
+    def interrupt(*a):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(K, "ordered_match_power_range", interrupt)
+    with pytest.raises(KeyboardInterrupt):                   # no partial outcome: Ctrl-C propagates
+        B.ordered_match(m)
+
+
+def test_bilateral_time_limit_is_validated():
+    m = _power_market(4, 0)
+    for f in (lambda: B.check_stability(m, [], time_limit=-1), lambda: B.stable_outcomes(m, time_limit=0),
+              lambda: B.ordered_match(m, time_limit="1")):
+        with pytest.raises(ProblemError, match="time_limit"):
+            f()

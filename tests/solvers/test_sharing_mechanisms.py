@@ -208,3 +208,94 @@ def test_bad_mechanism_arguments():
         M.mixed_vcg(m, base_quality=0.5)
     with pytest.raises(ProblemError):
         M.mixed_vcg(m, mechanism="d_mixed_vcg", base_quality=1.5)
+
+
+# ------------------------------------------------- limits and interruption
+from dm_opt.result import Termination  # noqa: E402
+
+
+def _check_mechanism_partial(m, r, exact, status):
+    """A stopped mechanism run: feasible G*, proven welfare bound and pivot / Clarke intervals."""
+    assert r.status is status and not r.is_optimal and r.message
+    assert m.welfare(r.share) == pytest.approx(r.vcg_sw_total, abs=1e-9)
+    assert r.vcg_sw_total <= exact.vcg_sw_total + 1e-9 <= r.welfare_bound + 2e-9
+    # the exact pivots lie in the proven intervals
+    assert np.all(r.pivot_welfare <= exact.pivot_welfare + 1e-9)
+    assert np.all(exact.pivot_welfare <= r.pivot_bound + 1e-9)
+    # the Clarke payment of the returned allocation lies in [clarke, clarke_bound]
+    V = m.agent_values(r.share)
+    true_clarke = exact.pivot_welfare - (V.sum() - V)
+    assert np.all(r.clarke <= true_clarke + 1e-9) and np.all(true_clarke <= r.clarke_bound + 1e-9)
+    assert "not the mechanism's outcome" in r.message
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+@pytest.mark.parametrize("mechanism, base", [("vcg", 1.0), ("mixed_vcg", 1.0), ("d_mixed_vcg", 0.5)])
+def test_limit_not_hit_leaves_mechanisms_unchanged(reuse, mechanism, base):
+    m = rand_power(6, 3, Q=2)
+    a = M.mixed_vcg(m, mechanism=mechanism, base_quality=base, reuse=reuse)
+    b = M.mixed_vcg(m, mechanism=mechanism, base_quality=base, reuse=reuse, time_limit=600)
+    assert a.status is b.status is Termination.OPTIMAL and b.message == "" and b.gap == 0
+    for f in ("share", "clarke", "pivot_welfare", "data_payment", "payment", "quality", "values"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    np.testing.assert_array_equal(b.pivot_bound, b.pivot_welfare)
+    np.testing.assert_array_equal(b.clarke_bound, b.clarke)
+    assert b.welfare_bound == b.vcg_sw_total
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_expired_time_limit_gives_proven_intervals(reuse):
+    m = rand_power(7, 4, Q=2)
+    exact = M.mixed_vcg(m, mechanism="vcg", reuse=reuse)
+    r = M.mixed_vcg(m, mechanism="vcg", reuse=reuse, time_limit=1e-9)
+    _check_mechanism_partial(m, r, exact, Termination.TIME_LIMIT)
+    t, _ = concave_table(4, 1)
+    exact = M.mixed_vcg(t, reuse=reuse)
+    _check_mechanism_partial(t, M.mixed_vcg(t, reuse=reuse, time_limit=1e-9), exact, Termination.TIME_LIMIT)
+
+
+@pytest.mark.parametrize("reuse, at_call", [(True, 9), (True, 12), (False, 9), (False, 20)])
+def test_ctrl_c_during_pivots(monkeypatch, reuse, at_call):
+    """Ctrl-C after G* (7 buyer problems) while the pivots are being solved."""
+    m = rand_power(7, 5)
+    exact = M.mixed_vcg(m, reuse=reuse)
+    real = W.solve_buyer
+    calls = []
+
+    def flaky(*a, **k):
+        calls.append(1)
+        if len(calls) == at_call:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(W, "solve_buyer", flaky)       # welfare_max (G*, pivots without reuse)
+    monkeypatch.setattr(M, "solve_buyer", flaky)       # pivots with reuse
+    r = M.mixed_vcg(m, reuse=reuse)
+    _check_mechanism_partial(m, r, exact, Termination.INTERRUPTED)
+    assert "pivots" in r.message and len(calls) == at_call
+    np.testing.assert_array_equal(r.share, exact.share)           # G* was finished before the Ctrl-C
+
+
+def test_ctrl_c_during_g_star_skips_the_pivots(monkeypatch):
+    m = rand_power(7, 6)
+    exact = M.mixed_vcg(m)
+    real = W.solve_buyer
+    calls = []
+
+    def flaky(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(W, "solve_buyer", flaky)
+    monkeypatch.setattr(M, "solve_buyer", flaky)
+    r = M.mixed_vcg(m)
+    _check_mechanism_partial(m, r, exact, Termination.INTERRUPTED)
+    assert len(calls) == 3 and r.message.startswith("G*: interrupted by the user")
+
+
+def test_mechanism_time_limit_argument_is_validated():
+    m = rand_power(3, 0)
+    with pytest.raises(ProblemError, match="time_limit"):
+        M.mixed_vcg(m, time_limit=-1)

@@ -1,6 +1,7 @@
 """Unilateral sharing (RJ §4, §6): welfare-maximising graph, competitive prices, price range."""
 
 import itertools
+import time
 
 import numpy as np
 import pytest
@@ -168,3 +169,220 @@ def test_limits_pass_through_welfare_max():
     m = rand_power(30, 6, Q=3)
     r = W.welfare_max(m, "bnb", node_limit=2)
     assert r.status is Termination.NODE_LIMIT and r.bound >= r.welfare and r.gap > 0
+
+
+# ------------------------------------------------- limits and interruption
+from dm_opt.result import relative_gap  # noqa: E402
+from dm_opt.solvers import sharing_kernels as K  # noqa: E402
+
+
+def _check_partial(m, r, exact, status):
+    """A stopped welfare run: feasible graph, objective re-evaluated, proven bound, honest status."""
+    assert r.status is status and not r.is_optimal and r.message
+    assert m.welfare(r.share) == pytest.approx(r.welfare, abs=1e-9)          # feasible, value exact
+    assert r.objective == r.welfare
+    assert r.welfare <= exact.welfare + 1e-9 <= r.bound + 2e-9
+    assert r.bound == pytest.approx(float(np.sum(r.buyer_bounds)), abs=1e-9)
+    assert r.gap == pytest.approx(relative_gap(r.welfare, r.bound))
+    assert np.all(r.buyer_bounds >= r.buyer_values - 1e-12)
+    for i in range(m.n):                                   # every buyer's bound holds for its exact optimum
+        assert exact.buyer_values[i] <= r.buyer_bounds[i] + 1e-9
+        if i not in r.unsolved:
+            assert r.buyer_values[i] == pytest.approx(exact.buyer_values[i], abs=1e-12)
+
+
+@pytest.mark.parametrize("maker, seed, Q, qual", [(rand_power, 0, None, 1.0), (rand_power, 1, [1, 2, 3, 1, 2, 3, 2], 1.0),
+                                                  (rand_power, 2, 2, 0.4), (rand_table, 3, None, 1.0),
+                                                  (rand_table, 4, None, 0.3)])
+def test_buyer_relaxation_bounds_the_exact_optimum(maker, seed, Q, qual):
+    m = maker(7, seed, Q) if maker is rand_power else maker(7, seed)
+    C = m.cost_matrix()
+    for i in range(m.n):
+        for fixed in ((), (((i + 1) % m.n, 0),), (((i + 2) % m.n, 1),)):
+            prob = W.BuyerProblem(i, C[:, i].copy(), W._allowed_upper(m, i, ((i + 3) % m.n,)), qual, fixed)
+            exact = W.solve_buyer(m, prob, "enumerate")
+            r = W.buyer_relaxation(m, prob)
+            assert r.status is Termination.TIME_LIMIT
+            assert r.value <= exact.value + 1e-12 <= r.bound + 2e-12
+            assert r.value == pytest.approx(W.buyer_value(m, i, r.units, prob.prices, qual), abs=1e-12)
+            assert np.all(r.units <= prob.upper) or fixed                    # feasible bundle
+            for j, k in fixed:
+                assert r.units[j] == k
+
+
+def test_bnb_stopped_at_any_node_keeps_a_proven_bound_and_chunks_do_not_change_the_answer(monkeypatch):
+    m = rand_power(8, 11, Q=[1, 2, 3, 1, 2, 3, 1, 2])
+    C = m.cost_matrix()
+    for i in range(m.n):
+        prob = W.BuyerProblem(i, C[:, i].copy(), W._allowed_upper(m, i))
+        exact = W.solve_buyer(m, prob, "enumerate")
+        full = W._solve_bnb(m, prob)
+        assert full.value == pytest.approx(exact.value, abs=1e-12)
+        saw_open = False
+        for nl in range(1, 25):
+            cut = W._solve_bnb(m, prob, node_limit=nl)
+            assert cut.value <= exact.value + 1e-12 <= cut.bound + 2e-12
+            saw_open |= cut.status is Termination.NODE_LIMIT
+        assert saw_open
+    # one node per compiled call (resumed 1-node chunks) gives exactly the one-call search
+    monkeypatch.setattr(W, "BNB_CHUNK_NODES", 1)
+    monkeypatch.setattr(W, "BNB_CHUNK_SECONDS", 0.0)
+    for i in range(m.n):
+        prob = W.BuyerProblem(i, C[:, i].copy(), W._allowed_upper(m, i))
+        a = W._solve_bnb(m, prob)
+        x, v, b, nodes, complete = K.buyer_bnb(*_kernel_args(m, prob), 10**9)
+        assert complete and a.nodes == nodes and a.value == pytest.approx(v, abs=1e-12)
+        np.testing.assert_array_equal(a.units[np.flatnonzero(prob.upper)], x)
+
+
+def _kernel_args(m, prob):
+    i = prob.buyer
+    free = np.flatnonzero(prob.upper)
+    return (float(m.samples[i]), float(m.alpha[i]), float(m.beta[i]), m.query_samples[free].astype(float),
+            prob.prices[free].astype(float), prob.upper[free].astype(np.int64))
+
+
+@pytest.mark.parametrize("method", ["bnb", "milp", "enumerate"])
+def test_time_limit_not_hit_leaves_results_unchanged(method):
+    m = rand_power(6, 21, Q=2) if method != "enumerate" else rand_table(6, 21)
+    a = W.welfare_max(m, method)
+    b = W.welfare_max(m, method, time_limit=600)
+    assert b.status is Termination.OPTIMAL and b.gap == 0 and b.unsolved == () and b.message == ""
+    np.testing.assert_array_equal(a.share, b.share)
+    assert (a.welfare, a.bound, a.gap) == (b.welfare, b.bound, b.gap)
+    np.testing.assert_array_equal(b.buyer_bounds, b.buyer_values)
+
+
+@pytest.mark.parametrize("maker, method", [(rand_power, "bnb"), (rand_power, "milp"), (rand_table, "enumerate")])
+def test_expired_time_limit_gives_feasible_graph_with_relaxation_bound(maker, method):
+    m = maker(6, 5)
+    exact = W.welfare_max(m, method)
+    r = W.welfare_max(m, method, time_limit=1e-9)
+    _check_partial(m, r, exact, Termination.TIME_LIMIT)
+    assert r.unsolved == tuple(range(m.n)) and "0 of 6" in r.message
+    ex = W.welfare_max(m, method, exclude_agent=2, time_limit=1e-9)
+    assert ex.share[2].sum() == 0 and ex.share[:, 2].sum() == 0 and ex.unsolved == (0, 1, 3, 4, 5)
+    assert ex.bound >= W.welfare_max(m, method, exclude_agent=2).welfare - 1e-9
+
+
+def test_time_limit_hit_midway_keeps_solved_buyers_exact(monkeypatch):
+    m = rand_power(12, 8, Q=2)
+    exact = W.welfare_max(m)
+    real = W.solve_buyer
+    calls = []
+
+    def slow(*a, **k):
+        calls.append(1)
+        out = real(*a, **k)
+        if len(calls) == 3:
+            time.sleep(0.3)                   # the 0.25 s limit has surely passed after the third buyer
+        return out
+
+    monkeypatch.setattr(W, "solve_buyer", slow)
+    r = W.welfare_max(m, time_limit=0.25)
+    _check_partial(m, r, exact, Termination.TIME_LIMIT)
+    assert len(calls) <= 3 and len(r.unsolved) >= m.n - 3
+
+
+def test_time_limit_hit_on_a_slow_instance():
+    """MILP outer approximation at N = 30 with 3 queries takes seconds; 0.3 s stops it."""
+    m = rand_power(30, 5, Q=3)
+    t = time.perf_counter()
+    r = W.welfare_max(m, "milp", time_limit=0.3)
+    assert time.perf_counter() - t < 3.0
+    exact = W.welfare_max(m, "bnb")
+    _check_partial(m, r, exact, Termination.TIME_LIMIT)
+    assert 0 < len(r.unsolved) <= m.n
+
+
+@pytest.mark.parametrize("at_call", [1, 3, 7])
+def test_ctrl_c_inside_the_bnb_search_returns_partial_result(monkeypatch, at_call):
+    m = rand_power(10, 4, Q=3)
+    exact = W.welfare_max(m)
+    real = K.buyer_bnb_run
+    calls = []
+
+    def run(*args):
+        real(*args[:-1], 3)                   # three nodes per call, so buyers are resumed
+        calls.append(1)
+        if len(calls) == at_call:
+            raise KeyboardInterrupt           # Ctrl-C arriving after a compiled call
+        return None
+
+    monkeypatch.setattr(K, "buyer_bnb_run", run)
+    r = W.welfare_max(m, "bnb")
+    _check_partial(m, r, exact, Termination.INTERRUPTED)
+    assert "interrupted by the user" in r.message and len(calls) == at_call
+
+
+def test_ctrl_c_between_buyers_and_in_milp(monkeypatch):
+    m = rand_power(6, 7)
+    exact = W.welfare_max(m)
+    for target in ("_solve_milp", "_solve_enumerate"):
+        real = getattr(W, target)
+        calls = []
+
+        def flaky(*a, _real=real, _calls=calls, **k):
+            _calls.append(1)
+            if len(_calls) == 4:
+                raise KeyboardInterrupt
+            return _real(*a, **k)
+
+        monkeypatch.setattr(W, target, flaky)
+        r = W.welfare_max(m, "milp" if target == "_solve_milp" else "enumerate")
+        _check_partial(m, r, exact, Termination.INTERRUPTED)
+        assert r.unsolved == (3, 4, 5)
+
+
+def test_bad_limits_name_the_field():
+    m = rand_power(3, 0)
+    for bad in (-1, 0, 0.0, float("nan"), "5", True):
+        with pytest.raises(ProblemError, match="time_limit"):
+            W.welfare_max(m, time_limit=bad)
+        with pytest.raises(ProblemError, match="time_limit"):
+            W.competitive_prices(m, time_limit=bad)
+    with pytest.raises(ProblemError, match="node_limit"):
+        W.welfare_max(m, node_limit=0)
+    with pytest.raises(ProblemError, match="unknown option 'nodes'"):
+        W.welfare_max(m, nodes=3)
+    with pytest.raises(ProblemError, match="deadline"):
+        W.welfare_max(m, deadline="soon")
+    with pytest.raises(ProblemError, match="agent index"):
+        W.welfare_max(m, exclude_agent=5)
+
+
+def test_prices_with_limits():
+    m = rand_power(5, 1)
+    full = W.competitive_prices(m)
+    same = W.competitive_prices(m, time_limit=600)
+    assert full.status is same.status is Termination.OPTIMAL and same.demand_ok is True
+    np.testing.assert_array_equal(full.price_max, same.price_max)
+    r = W.competitive_prices(m, time_limit=1e-9)
+    assert r.status is Termination.TIME_LIMIT and r.demand_ok is None and "not proven welfare-maximising" in r.message
+    bought = r.share > 0
+    assert np.all(np.isnan(r.price_max[bought])) and np.all(np.isinf(r.price_max[~bought & ~np.eye(5, dtype=bool)]))
+    G = W.welfare_max(m)
+    r = W.competitive_prices(m, G, time_limit=1e-9)         # the graph is optimal, the checks were not run
+    assert r.status is Termination.TIME_LIMIT and r.demand_ok is None
+
+
+def test_prices_interrupted(monkeypatch):
+    m = rand_power(5, 2)
+    G = W.welfare_max(m)
+    real = W.solve_buyer
+    calls = []
+
+    def flaky(*a, **k):
+        calls.append(1)
+        if len(calls) == 7:                       # during the price maxima (after the 5 demand checks)
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(W, "solve_buyer", flaky)
+    r = W.competitive_prices(m, G)
+    monkeypatch.undo()
+    full = W.competitive_prices(m, G)
+    assert r.status is Termination.INTERRUPTED and r.demand_ok is True and "interrupted" in r.message
+    done = ~np.isnan(r.price_max) & (G.share > 0)
+    assert np.isnan(r.price_max[G.share > 0]).any() and done.any()
+    np.testing.assert_array_equal(r.price_max[done], full.price_max[done])     # computed entries are exact
