@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("file", help="instance file (.toml) of a Gaussian market kind")
     r.add_argument("--method", default="auto", help="solver backend (default auto)")
     r.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    r.add_argument("--time-limit", type=_positive_float, help="seconds for all the solves of the report together")
     x = sub.add_parser("export", help="write the MILP of SPEC 1.2 (MPS or LP) for an external solver")
     x.add_argument("file", help="instance file (.toml) of kind gaussian_market")
     x.add_argument("--problem", default="first_best", help="first_best | equilibrium | decorrelated "
@@ -121,15 +122,20 @@ def _cmd_report(args) -> int:
         raise _UsageError(f"report: {args.file} is a '{getattr(obj, 'kind', type(obj).__name__)}' instance; "
                           f"the efficiency report needs a Gaussian market (kind gaussian_market, "
                           f"gaussian_valuations or gaussian_taxes)")
-    rep = efficiency_report(market, method=args.method)
+    from .limits import Deadline
+    from .result import Termination
+
+    dl = Deadline(args.time_limit, field="--time-limit")
+    rep = efficiency_report(market, method=args.method, time_limit=dl)
     out, text = rep.to_dict(), rep.format()
-    if getattr(obj, "kind", None) == "gaussian_valuations":
+    if getattr(obj, "kind", None) == "gaussian_valuations" and rep.status is Termination.OPTIMAL:
         from .markets.valuations import valuation_report
 
-        out["valuations"], extra = valuation_report(obj, method=args.method)
+        out["valuations"], extra = valuation_report(obj, method=args.method, time_limit=dl)
         text += "\n" + extra
     print(json.dumps(out) if args.json else text)
-    return 0
+    # like `solve`: an interrupted report still prints what it has, then exits like Ctrl-C
+    return 130 if rep.status is Termination.INTERRUPTED else 0
 
 
 def _cmd_export(args) -> int:

@@ -164,6 +164,16 @@ def default_chunk_bits(n: int, threads: int) -> int:
     return int(max(0, min(k, n - MIN_CHUNK_USERS)))
 
 
+def release(client, futures, bar=None) -> None:
+    """Cancel the futures that are not done (a stopped run frees the cluster at once) and
+    close the progress bar, if any."""
+    pending = [f for f in futures if not f.done()]
+    if pending:
+        client.cancel(pending)
+    if bar is not None:
+        bar.close()
+
+
 def enumerate_distributed(market, problem="equilibrium", client=None, chunk_bits: int | None = None, *,
                           all_optima: bool = False, tol: float | None = None, max_optima: int | None = None,
                           time_limit: float | None = None, retries: int = DEFAULT_RETRIES,
@@ -308,11 +318,7 @@ def enumerate_distributed(market, problem="equilibrium", client=None, chunk_bits
         except KeyboardInterrupt:
             status, message = Termination.INTERRUPTED, "interrupted by the user"
         finally:
-            pending = [f for f in futures if not f.done()]
-            if pending:
-                client.cancel(pending)
-            if bar is not None:
-                bar.close()
+            release(client, futures, bar)
         elapsed = time.perf_counter() - t0
 
     done.sort(key=lambda r: r.chunk_id)

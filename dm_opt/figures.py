@@ -116,7 +116,7 @@ def _map_rows(fn, items, desc, progress, client, deadline=None):
 def _map_rows_dask(fn, items, desc, progress, client, deadline):
     import uuid
 
-    from .distributed import DEFAULT_RETRIES, _dask
+    from .distributed import DEFAULT_RETRIES, _dask, release
 
     distributed = _dask()
     out = [None] * len(items)
@@ -143,11 +143,7 @@ def _map_rows_dask(fn, items, desc, progress, client, deadline):
     except KeyboardInterrupt:
         status, message = Termination.INTERRUPTED, "interrupted by the user"
     finally:
-        pending = [f for f in futures if not f.done()]
-        if pending:
-            client.cancel(pending)
-        if bar is not None:
-            bar.close()
+        release(client, futures, bar)
     return out, status, message
 
 

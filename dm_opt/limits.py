@@ -82,4 +82,15 @@ class Deadline:
             raise Stopped(Termination.TIME_LIMIT, self.message())
 
 
-__all__ = ["Deadline", "Stopped", "check_time_limit"]
+def adapt_chunk(chunk: int, seconds: float, target: float, *, lo: int = 1, hi: int = 1 << 24) -> int:
+    """Next piece size for a compiled kernel run in pieces of about ``target`` seconds (the
+    time limit and Ctrl-C are honoured between pieces): double it when the last piece took
+    under half the target (at most ``hi``), halve it when over twice (only while above ``lo``)."""
+    if seconds < target / 2:
+        return min(chunk * 2, hi)
+    if seconds > 2 * target and chunk > lo:
+        return chunk // 2
+    return chunk
+
+
+__all__ = ["Deadline", "Stopped", "check_time_limit", "adapt_chunk"]

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..result import Termination
 from .gaussian import GaussianMarket
 
 
@@ -160,6 +161,8 @@ class EfficiencyReport:
     n_equilibria: int = 1
     equilibrium_surplus_min: float = float("nan")
     equilibrium_surplus_max: float = float("nan")
+    status: Termination = Termination.OPTIMAL
+    message: str = ""
 
     @property
     def welfare_loss(self) -> float:
@@ -187,7 +190,7 @@ class EfficiencyReport:
                      "part3_thresholds": {str(k): x for k, x in t.part3_thresholds.items()},
                      "predicts_efficient": t.predicts_efficient,
                      "predicts_inefficient": t.predicts_inefficient, "statement": t.statement},
-            "checks": dict(self.checks), "tol": self.tol,
+            "checks": dict(self.checks), "tol": self.tol, "status": str(self.status), "message": self.message,
         }
 
     def to_json(self, **kw) -> str:
@@ -196,6 +199,8 @@ class EfficiencyReport:
     def format(self) -> str:
         L = []
         L.append(f"{self.name or 'gaussian market'}: efficiency report (n = {self.n})")
+        if self.status is not Termination.OPTIMAL:
+            L.append(f"STATUS {self.status}: {self.message}")
         if self.source:
             L.append(f"source: {self.source}")
         prof = lambda r: "".join(str(int(x)) for x in r.profile)
@@ -214,16 +219,37 @@ class EfficiencyReport:
                  f"{'yes -> equilibrium surplus < 0' if self.prop4_condition7 else 'no'}")
         L.append(f"Thm 3: {self.thm3.case}: {self.thm3.statement}")
         bad = [k for k, ok in self.checks.items() if not ok]
-        L.append("checks: " + ("all hold" if not bad else "FAILED: " + ", ".join(bad)))
+        if self.status is not Termination.OPTIMAL:
+            L.append("checks: not evaluated (some solve was not proven optimal)")
+        else:
+            L.append("checks: " + ("all hold" if not bad else "FAILED: " + ", ".join(bad)))
         return "\n".join(L)
 
 
-def efficiency_report(market: GaussianMarket, *, method: str = "auto", corr_tol: float | None = None) -> EfficiencyReport:
-    """Solve the three problems and evaluate Thm 3, Props 3–4 and Thm 6 (see module docstring)."""
-    fb = _solve(market, "first_best", method)
+def efficiency_report(market: GaussianMarket, *, method: str = "auto", corr_tol: float | None = None,
+                      time_limit=None) -> EfficiencyReport:
+    """Solve the three problems and evaluate Thm 3, Props 3–4 and Thm 6 (see module docstring).
+
+    ``time_limit`` (seconds or a shared :class:`~dm_opt.limits.Deadline`) is one budget
+    for the three solves; Ctrl-C is caught inside the backends.  If any solve is not
+    proven optimal the report carries its ``status``, each result keeps its own
+    incumbent, bound and status, and the checks and ``efficient`` are not evaluated
+    (``checks`` empty, ``efficient`` False).
+    """
+    from ..limits import Deadline
+
+    dl = Deadline.of(time_limit)
+
+    def run(problem, how, **kw):
+        left = dl.remaining()
+        return _solve(market, problem, how, time_limit=None if left is None else max(left, 1e-3), **kw)
+
+    fb = run("first_best", method)
     every = method in ("auto", "enumerate") and market.n <= ALL_EQUILIBRIA_MAX_N
-    eq = _solve(market, "equilibrium", "enumerate" if every else method, all_optima=every)
-    dc = _solve(market, "decorrelated", method)
+    eq = run("equilibrium", "enumerate" if every else method, all_optima=every)
+    dc = run("decorrelated", method)
+    stopped = [(label, r) for label, r in (("first best", fb), ("equilibrium", eq), ("de-correlated", dc))
+               if r.status is not Termination.OPTIMAL]
     v = np.asarray(market.values, dtype=float)
     tol = 1e-9 * max(1.0, float(np.sum((1 + v) * market.sigma2)))
     bound = prop3_bound(market)
@@ -245,9 +271,15 @@ def efficiency_report(market: GaussianMarket, *, method: str = "auto", corr_tol:
         "thm3_prediction_consistent": (not case.predicts_efficient or efficient)
                                       and (not case.predicts_inefficient or hi < fb.surplus - tol),
     }
+    status, message = Termination.OPTIMAL, ""
+    if stopped:
+        status = Termination.INTERRUPTED if any(r.status is Termination.INTERRUPTED for _, r in stopped) \
+            else stopped[0][1].status
+        message = "not proven optimal: " + ", ".join(f"{label} ({r.status}, gap {r.gap:.2e})" for label, r in stopped)
+        checks, efficient = {}, False
     return EfficiencyReport(market.n, market.name, market.source, fb, eq, dc, bool(efficient), bound,
                             bool(bound < 0), lhs, rhs, bool(lhs > rhs), case, checks, tol,
-                            len(eq_profiles), lo, hi)
+                            len(eq_profiles), lo, hi, status, message)
 
 
 __all__ = ["prop3_bound", "prop4_terms", "Thm3Case", "thm3_case", "EfficiencyReport", "efficiency_report"]

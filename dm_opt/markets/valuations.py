@@ -1106,17 +1106,23 @@ __all__ = [
 ]
 
 
-def valuation_report(vm: ValuationMarket, reported=None, *, method: str = "auto") -> tuple[dict, str]:
+def valuation_report(vm: ValuationMarket, reported=None, *, method: str = "auto",
+                     time_limit=None) -> tuple[dict, str]:
     """Unknown-valuation section of ``dm-opt report``: virtual values, Thm B-2 allocation and its surplus
-    at the reports, Prop B-2's bound, the Thm B-3 case, and the VCG (Prop B-1) surplus = first best."""
+    at the reports, Prop B-2's bound, the Thm B-3 case, and the VCG (Prop B-1) surplus = first best.
+
+    ``time_limit`` (seconds or a shared Deadline): the allocation and the first best must be
+    proven optimal within it (else :class:`~dm_opt.errors.LimitExceeded`); payments left
+    unfinished are reported with the mechanism's status."""
+    dl = Deadline.of(time_limit)
     v = vm._reported(reported)
-    out = mechanism(vm, v, method=method)
+    out = mechanism(vm, v, method=method, time_limit=dl)
     if out.status is Termination.INTERRUPTED:       # Ctrl-C caught inside a solve: stop the report too
         raise KeyboardInterrupt
     case = thm_b3_case(vm, v)
     bound = prop_b2_bound(vm, v)
     try:
-        fb = Deadline().solve(vm.market, LeakageObjective.for_problem("first_best", v), method)
+        fb = dl.solve(vm.market, LeakageObjective.for_problem("first_best", v), method)
     except Stopped as s:
         no_partial_answer(s.status, f"first best not proven optimal ({s.message})")
     d = {"virtual_values": out.virtual_values.tolist(), "mechanism_profile": [int(x) for x in out.profile],
@@ -1124,7 +1130,7 @@ def valuation_report(vm: ValuationMarket, reported=None, *, method: str = "auto"
          "thm_b3_case": case.case, "low_phi": list(case.low_phi),
          "part2_thresholds": {str(k): x for k, x in case.part2_thresholds.items()},
          "part4_thresholds": {str(k): x for k, x in case.part4_thresholds.items()},
-         "assumption2_failures": list(vm.assumption2_failures)}
+         "assumption2_failures": list(vm.assumption2_failures), "mechanism_status": str(out.status)}
     text = "\n".join([
         "unknown valuations (AMMO §5.2, App. B):",
         f"  virtual values Φ(v): {np.array2string(out.virtual_values, precision=6)}",

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ProblemError
+from ..limits import adapt_chunk
 from ..result import Termination
 from .base import Backend, RawSolution, register
 from .bnb_kernels import dfs_chunk, modular_bound, node_bound
@@ -247,11 +248,7 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
                       st_Dlo, st_Dhi, st_bound, st_pos, ctl, inc_a, inc_val, prune_tol, cand_eps, np.int64(todo),
                       order_name == "dynamic", modular)
             dt = time.perf_counter() - c0
-            # aim at CHUNK_SECONDS per call, never more than doubling
-            if dt < CHUNK_SECONDS / 2:
-                chunk = min(chunk * 2, 1 << 22)
-            elif dt > CHUNK_SECONDS * 2 and chunk > 16:
-                chunk //= 2
+            chunk = adapt_chunk(chunk, dt, CHUNK_SECONDS, lo=16, hi=1 << 22)
             show(int(ctl[1]), float(inc_val[0]), max(float(inc_val[0]), open_bound()))
     except KeyboardInterrupt:
         # the kernel only writes consistent states: the open nodes are exactly what is left

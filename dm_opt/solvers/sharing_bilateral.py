@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DmOptError, LimitExceeded, ProblemError
+from ..limits import adapt_chunk
 from ..markets.sharing import MAX_TABLE_AGENTS, SharingMarket, members
 from ..result import Termination
 from . import sharing_kernels as K
@@ -488,11 +489,7 @@ def check_stability(market: SharingMarket, edges, *, tol: float = PREF_TOL, time
                 break
             examined += end - pos
             pos = end
-            dt = time.perf_counter() - t
-            if dt < CHUNK_SECONDS / 2:
-                chunk = min(chunk * 2, 1 << 20)
-            elif dt > 2 * CHUNK_SECONDS and chunk > 1:
-                chunk //= 2
+            chunk = adapt_chunk(chunk, time.perf_counter() - t, CHUNK_SECONDS, lo=1, hi=1 << 20)
     except KeyboardInterrupt:
         if found is None:
             stop = Termination.INTERRUPTED

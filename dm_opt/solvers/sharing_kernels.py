@@ -483,6 +483,23 @@ def buyer_bnb_open_bound(state, bnd, ctl, best_val):
 
 
 @njit(cache=True)
+def buyer_bnb_state(n, m0, alpha, beta):
+    """A fresh search state of :func:`buyer_bnb_run` for ``n`` items:
+    ``(x, best_x, state, mm, cc, bnd, ctl, fl)`` (incumbent: the empty bundle)."""
+    x = np.zeros(n, dtype=np.bool_)
+    best_x = np.zeros(n, dtype=np.bool_)
+    state = np.zeros(n + 1, dtype=np.int64)
+    mm = np.empty(n + 1)
+    cc = np.empty(n + 1)
+    bnd = np.full(n + 1, np.inf)
+    mm[0] = m0
+    cc[0] = 0.0
+    ctl = np.zeros(2, dtype=np.int64)
+    fl = np.array([alpha * (1.0 - m0 ** (-beta))])
+    return x, best_x, state, mm, cc, bnd, ctl, fl
+
+
+@njit(cache=True)
 def buyer_bnb(m0, alpha, beta, sizes, costs, ub, node_limit):
     """Exact per-buyer problem (RJ eq. 9/11) for the power family by branch and bound
     in one call (:func:`buyer_bnb_run` with at most ``node_limit`` nodes):
@@ -494,16 +511,7 @@ def buyer_bnb(m0, alpha, beta, sizes, costs, ub, node_limit):
     """
     it_s, it_c, it_k, ratio = buyer_bnb_items(sizes, costs, ub)
     n = it_s.shape[0]
-    x = np.zeros(n, dtype=np.bool_)
-    best_x = np.zeros(n, dtype=np.bool_)
-    state = np.zeros(n + 1, dtype=np.int64)
-    mm = np.empty(n + 1)
-    cc = np.empty(n + 1)
-    bnd = np.full(n + 1, np.inf)
-    mm[0] = m0
-    cc[0] = 0.0
-    ctl = np.zeros(2, dtype=np.int64)
-    fl = np.array([alpha * (1.0 - m0 ** (-beta))])
+    x, best_x, state, mm, cc, bnd, ctl, fl = buyer_bnb_state(n, m0, alpha, beta)
     buyer_bnb_run(m0, alpha, beta, it_s, it_c, ratio, x, best_x, state, mm, cc, bnd, ctl, fl, node_limit)
     out = np.zeros(sizes.shape[0], dtype=np.int64)
     for t in range(n):

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import LimitExceeded, ProblemError, SolverFailed
-from ..limits import check_time_limit
+from ..limits import adapt_chunk, check_time_limit
 from ..markets.sharing import MAX_TABLE_AGENTS, SharingMarket
 from ..result import Termination, relative_gap
 from . import sharing_kernels as K
@@ -348,15 +348,7 @@ def _solve_bnb(market, prob: BuyerProblem, node_limit: int = BNB_NODE_LIMIT,
         np.ascontiguousarray(market.query_samples[free] * prob.quality, dtype=float),
         np.ascontiguousarray(prob.prices[free], dtype=float), np.ascontiguousarray(ub[free], dtype=np.int64))
     n = it_s.shape[0]
-    x = np.zeros(n, dtype=np.bool_)
-    best_x = np.zeros(n, dtype=np.bool_)
-    state = np.zeros(n + 1, dtype=np.int64)
-    mm = np.empty(n + 1)
-    cc = np.empty(n + 1)
-    bnd = np.full(n + 1, np.inf)
-    mm[0], cc[0] = m0, 0.0
-    ctl = np.zeros(2, dtype=np.int64)
-    fl = np.array([alpha * (1.0 - m0 ** (-beta))])
+    x, best_x, state, mm, cc, bnd, ctl, fl = K.buyer_bnb_state(n, float(m0), alpha, beta)
     status = Termination.OPTIMAL
     chunk = max(1, int(BNB_CHUNK_NODES))
     try:
@@ -371,11 +363,7 @@ def _solve_bnb(market, prob: BuyerProblem, node_limit: int = BNB_NODE_LIMIT,
             t = time.perf_counter()
             K.buyer_bnb_run(m0, alpha, beta, it_s, it_c, ratio, x, best_x, state, mm, cc, bnd, ctl, fl,
                             min(chunk, left))
-            dt = time.perf_counter() - t
-            if dt < BNB_CHUNK_SECONDS / 2:
-                chunk = min(chunk * 2, 1 << 24)
-            elif dt > 2 * BNB_CHUNK_SECONDS and chunk > 64:
-                chunk //= 2
+            chunk = adapt_chunk(chunk, time.perf_counter() - t, BNB_CHUNK_SECONDS, lo=64, hi=1 << 24)
     except KeyboardInterrupt:
         # the kernel updates its state only when a call returns: what is left is consistent
         status = Termination.INTERRUPTED

@@ -151,3 +151,34 @@ def test_cli_report(capsys, tmp_path):
     assert "not found" in capsys.readouterr().err
     assert main(["report", "models/glp/two_type.toml"]) == 2             # not a Gaussian market
     assert "needs a Gaussian market" in capsys.readouterr().err
+
+
+def test_report_time_limit_reports_status_and_skips_the_checks():
+    """Issue 10: one budget for the three solves; a report whose solves are not proven
+    optimal says so and evaluates no check (a check on an incumbent could fail falsely)."""
+    rng = np.random.default_rng(5)
+    m = dm_opt.GaussianMarket(wishart(40, seed=1), rng.uniform(0.5, 3.0, 40))
+    r = D.efficiency_report(m, method="milp", time_limit=0.05)
+    assert str(r.status) == "time_limit" and r.checks == {} and not r.efficient
+    assert "not proven optimal" in r.message and "STATUS time_limit" in r.format()
+    for res in (r.first_best, r.equilibrium, r.decorrelated):
+        assert res.bound >= res.objective - 1e-9
+    full = D.efficiency_report(dm_opt.GaussianMarket(wishart(8, seed=1), rng.uniform(0.5, 3.0, 8)), time_limit=600)
+    assert str(full.status) == "optimal" and full.checks and all(full.checks.values())
+
+
+def test_report_ctrl_c_exits_130_with_the_partial_report(monkeypatch, capsys):
+    """Ctrl-C inside a solve (caught by the backend, status interrupted) → the CLI prints the
+    report with its status and exits 130."""
+    from dm_opt.cli import main
+    from dm_opt.result import Termination
+    real = D._solve
+
+    def interrupted(market, problem, method, **kw):
+        r = real(market, problem, method, **kw)
+        return r.__class__(**{**r.__dict__, "status": Termination.INTERRUPTED}) if problem == "decorrelated" else r
+
+    monkeypatch.setattr(D, "_solve", interrupted)
+    assert main(["report", "models/ammo/three_users.toml", "--json"]) == 130
+    d = json.loads(capsys.readouterr().out)
+    assert d["status"] == "interrupted" and d["checks"] == {}

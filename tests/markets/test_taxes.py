@@ -138,43 +138,12 @@ def test_sweep_with_bnb_matches_enumeration():
 
 
 # ----------------------------------------------------------------- limits and interruption (issue 10)
-import dataclasses  # noqa: E402
 import json  # noqa: E402
 
-from dm_opt.markets import parametric as PM  # noqa: E402
 from dm_opt.result import Termination  # noqa: E402
 
 
-class Budget:
-    """Deterministic time limit / Ctrl-C, counted in calls of ``dm_opt.api.solve`` (see test_valuations.py)."""
-
-    def __init__(self, monkeypatch):
-        self.calls, self.expire_at, self.interrupt = 0, None, None
-        real = dm_opt.api.solve
-
-        def solve(*args, **kw):
-            self.calls += 1
-            if self.interrupt is not None and self.calls == self.interrupt[0]:
-                if not self.interrupt[1]:
-                    raise KeyboardInterrupt
-                return dataclasses.replace(real(*args, **kw), status=Termination.INTERRUPTED)
-            return real(*args, **kw)
-
-        monkeypatch.setattr(dm_opt.api, "solve", solve)
-        monkeypatch.setattr(PM.Deadline, "remaining",
-                            lambda d: None if d.time_limit is None else (0.0 if self.expired() else 1e9))
-        monkeypatch.setattr(PM.Deadline, "expired", lambda d: d.time_limit is not None and self.expired())
-
-    def expired(self):
-        return self.expire_at is not None and self.calls >= self.expire_at
-
-    def expire_after(self, k):
-        self.calls, self.expire_at, self.interrupt = 0, k, None
-        return self
-
-    def interrupt_at(self, k, caught=False):
-        self.calls, self.expire_at, self.interrupt = 0, None, (k, caught)
-        return self
+from limits_helpers import Budget  # noqa: E402
 
 
 def check_partial_sweep(full, sw, status):

@@ -7,8 +7,6 @@ closed-form virtual values, and the exact upper envelope of all 2^n lines for th
 import itertools
 import json
 import math
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -397,49 +395,7 @@ from dm_opt.markets import parametric as PM  # noqa: E402
 from dm_opt.result import Termination  # noqa: E402
 
 
-class Budget:
-    """Deterministic stand-ins for a time limit and Ctrl-C, counted in calls of ``dm_opt.api.solve``.
-
-    ``expire_after(k)``: a ``Deadline`` with a time limit expires once ``k`` solves have run.
-    ``interrupt_at(k, caught)``: the ``k``-th solve raises KeyboardInterrupt (``caught=False``) or
-    returns its answer with status ``interrupted`` (``caught=True``: what a backend does on Ctrl-C).
-    """
-
-    def __init__(self, monkeypatch):
-        import dataclasses
-
-        self.calls = 0
-        self.expire_at = None
-        self.interrupt = None
-        real = dm_opt.api.solve
-
-        def solve(*args, **kw):
-            self.calls += 1
-            if self.interrupt is not None and self.calls == self.interrupt[0]:
-                if not self.interrupt[1]:
-                    raise KeyboardInterrupt
-                return dataclasses.replace(real(*args, **kw), status=Termination.INTERRUPTED)
-            return real(*args, **kw)
-
-        def remaining(deadline):
-            if deadline.time_limit is None:
-                return None
-            return 0.0 if self.expired() else 1e9
-
-        monkeypatch.setattr(dm_opt.api, "solve", solve)
-        monkeypatch.setattr(PM.Deadline, "remaining", remaining)
-        monkeypatch.setattr(PM.Deadline, "expired", lambda d: d.time_limit is not None and self.expired())
-
-    def expired(self):
-        return self.expire_at is not None and self.calls >= self.expire_at
-
-    def expire_after(self, k):
-        self.calls, self.expire_at, self.interrupt = 0, k, None
-        return self
-
-    def interrupt_at(self, k, caught=False):
-        self.calls, self.expire_at, self.interrupt = 0, None, (k, caught)
-        return self
+from limits_helpers import Budget  # noqa: E402
 
 
 def mixed_market():

@@ -246,3 +246,15 @@ def test_large_market_agrees_with_the_lp_at_fifty_types():
     q = market.prior * rng.uniform(0.2, 1.0, 50)
     a, b = lp.PlatformHighs(market).solve(q), bbm.platform(market, q, intervals=False)
     assert abs(a.value - b.value) <= 1e-7 * max(1.0, abs(a.value))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_obedience_slacks_by_suffix_sums_equal_the_matrix_form(seed):
+    """The O(mn + m²) check used on large markets against the row-by-row obedience matrix."""
+    rng = np.random.default_rng(7500 + seed)
+    market = random_market(rng, 3 + seed, extra_fees=seed % 2 == 1)
+    y = rng.uniform(0, 1, (market.m, market.n)) * (rng.random((market.m, market.n)) < 0.6)
+    G, pairs = lp.obedience_matrix(market)
+    S = lp.obedience_slacks(market, y)
+    np.testing.assert_allclose(S[pairs[:, 0], pairs[:, 1]], G @ y.ravel(), atol=1e-12)
+    assert np.all(np.diag(S) == 0)

@@ -1,0 +1,48 @@
+"""Deterministic stand-ins for a time limit and Ctrl-C in tests of long computations (issue 10)."""
+
+import dataclasses
+
+import dm_opt
+from dm_opt.markets import parametric as PM
+from dm_opt.result import Termination
+
+
+class Budget:
+    """Time limit and Ctrl-C counted in calls of ``dm_opt.api.solve``.
+
+    ``expire_after(k)``: a ``Deadline`` with a time limit expires once ``k`` solves have run.
+    ``interrupt_at(k, caught)``: the ``k``-th solve raises KeyboardInterrupt (``caught=False``) or
+    returns its answer with status ``interrupted`` (``caught=True``: what a backend does on Ctrl-C).
+    """
+
+    def __init__(self, monkeypatch):
+        self.calls, self.expire_at, self.interrupt = 0, None, None
+        real = dm_opt.api.solve
+
+        def solve(*args, **kw):
+            self.calls += 1
+            if self.interrupt is not None and self.calls == self.interrupt[0]:
+                if not self.interrupt[1]:
+                    raise KeyboardInterrupt
+                return dataclasses.replace(real(*args, **kw), status=Termination.INTERRUPTED)
+            return real(*args, **kw)
+
+        def remaining(deadline):
+            if deadline.time_limit is None:
+                return None
+            return 0.0 if self.expired() else 1e9
+
+        monkeypatch.setattr(dm_opt.api, "solve", solve)
+        monkeypatch.setattr(PM.Deadline, "remaining", remaining)
+        monkeypatch.setattr(PM.Deadline, "expired", lambda d: d.time_limit is not None and self.expired())
+
+    def expired(self):
+        return self.expire_at is not None and self.calls >= self.expire_at
+
+    def expire_after(self, k):
+        self.calls, self.expire_at, self.interrupt = 0, k, None
+        return self
+
+    def interrupt_at(self, k, caught=False):
+        self.calls, self.expire_at, self.interrupt = 0, None, (k, caught)
+        return self
