@@ -174,7 +174,7 @@ def platform(market: InfoDesignMarket, q, *, intervals: bool = True) -> Platform
     _require(market)
     q = market.database(q)
     t0 = time.perf_counter()
-    m, n = market.m, market.n
+    m = market.m
     TS = float(market.types @ q)
     prof = uniform_profits(market, q)
     k_star = int(np.argmax(prof))

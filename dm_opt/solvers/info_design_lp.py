@@ -48,8 +48,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import scipy.sparse as sp
@@ -375,7 +375,7 @@ class PlatformLP:
     def _build_face(self):
         cp = _cp()
         market = self.market
-        m, n = market.m, market.n
+        n = market.n
         E = record_matrix(market)
         G, pairs = obedience_matrix(market)
         self._fq = cp.Parameter(n, nonneg=True)
@@ -612,6 +612,7 @@ def platform_sweep(market: InfoDesignMarket, databases, *, method: str = "auto",
     can: neighbouring databases share bases).  ``intervals`` (closed form only)
     adds the exact ranges of ``∂V(q)``.
     """
+    from ..errors import ProblemError
     from ..validate import as_array
 
     Q = as_array("databases", databases, ndim=2)
@@ -622,7 +623,8 @@ def platform_sweep(market: InfoDesignMarket, databases, *, method: str = "auto",
 
         return [bbm.platform(market, q, intervals=intervals) for q in Q]
     if intervals:
-        raise InstanceError("intervals", "the LP sweep does not compute ∂V ranges; use PlatformLP.solve(q, intervals=True)")
+        raise ProblemError("intervals=True needs the closed form; the LP sweep does not compute ∂V ranges "
+                           "(use PlatformLP.solve(q, intervals=True))")
     H = PlatformHighs(market)
     return [H.solve(q) for q in Q]
 
@@ -885,7 +887,7 @@ class PieceLP:
     def __init__(self, market: InfoDesignMarket, *, union: bool = False):
         cp = _cp()
         self.market = market
-        m, n = market.m, market.n
+        n = market.n
         self.base = PlatformLP(market)
         self.qv = cp.Variable(n, nonneg=True, name="q")
         self.lam = cp.Parameter(n, name="lambda_k")
@@ -1292,8 +1294,8 @@ def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
                                 "stopped before W° was known (pieces of V / constrained efficiency)")
     L = np.asarray(pieces.gradients)
     K = L.shape[0]
-    n, m = market.n, market.m
-    qbar, rbar = market.prior, market.reservation
+    n = market.n
+    qbar = market.prior
     scale = _scale(market)
     tol = 1e-7 * scale
     umin = market.u.min(axis=0)
@@ -1342,7 +1344,7 @@ def _equilibria_loop(market, choices, faces, faces_all, L, qbar, G, umin, tol, e
         dl.check()
         done[0] += 1
         pat = np.array(pattern)
-        Z, M_, F = pat == ZERO, pat == MID, pat == FULL
+        Z, F = pat == ZERO, pat == FULL
         pos = ~Z
         face_list = [faces_all] if not pos.any() else faces
         for S in face_list:
@@ -1671,15 +1673,15 @@ def data_taxes(market: InfoDesignMarket, *, efficiency: EfficiencyResult | None 
     ``time_limit`` (seconds or a shared Deadline) and Ctrl-C apply to the
     constrained-efficiency solve; if it stops early the taxes implement the best
     allocation found, ``status`` says so and ``efficient_welfare`` is that
-    allocation's welfare (not a proven ``W°``).  ``P_q°`` itself is an LP
-    solved to optimality (or the closed form).
+    allocation's welfare (not a proven ``W°``); if ``P_q°`` (an LP, or the closed
+    form) is stopped, the prices are unknown (NaN) and ``status`` says so.
     """
     from ..limits import Deadline
 
     dl = Deadline.of(time_limit)
     eff = efficiency or constrained_efficiency(market, time_limit=dl)
     q, x = np.asarray(eff.q), np.asarray(eff.x)
-    sol = solve_platform(market, q, intervals=False)
+    sol = solve_platform(market, q, intervals=False, time_limit=dl)
     p = np.asarray(sol.supergradient)
     U = market.consumer_utility(x)
     tau = p + U - market.reservation
@@ -1705,7 +1707,8 @@ def data_taxes(market: InfoDesignMarket, *, efficiency: EfficiencyResult | None 
     checks = {"price_is_supergradient": bool(zero_profit and in_D), "mechanism_optimal": bool(x_opt),
               "consumers_optimal": consumers, "market_clears": clearing}
     return TaxResult(_frozen(tau), _frozen(p), _frozen(q), _frozen(x), _frozen(zeta), revenue,
-                     revenue >= -tol, welfare, eff.welfare, all(checks.values()), checks, eff.status)
+                     revenue >= -tol, welfare, eff.welfare, all(checks.values()), checks,
+                     eff.status if eff.status is not Termination.OPTIMAL else sol.status)
 
 
 def obedience_slacks(market: InfoDesignMarket, y) -> np.ndarray:

@@ -258,3 +258,31 @@ def test_obedience_slacks_by_suffix_sums_equal_the_matrix_form(seed):
     S = lp.obedience_slacks(market, y)
     np.testing.assert_allclose(S[pairs[:, 0], pairs[:, 1]], G @ y.ravel(), atol=1e-12)
     assert np.all(np.diag(S) == 0)
+
+
+def test_platform_sweep_validates_and_agrees_across_methods():
+    rng = np.random.default_rng(12)
+    market = random_market(rng, 4)
+    Q = market.prior[None, :] * rng.uniform(0, 1, (5, 4))
+    a = lp.platform_sweep(market, Q)
+    b = lp.platform_sweep(market, Q, method="lp")
+    np.testing.assert_allclose([s.value for s in a], [s.value for s in b], atol=1e-8)
+    from dm_opt.errors import InstanceError
+    with pytest.raises(InstanceError, match="databases"):
+        lp.platform_sweep(market, Q[:, :3])
+    with pytest.raises(InstanceError, match="databases"):
+        lp.platform_sweep(market, np.where(Q > 0.1, np.nan, Q))
+    with pytest.raises(InstanceError, match="q"):
+        lp.platform_sweep(market, -Q)
+    with pytest.raises(ProblemError, match="intervals"):
+        lp.platform_sweep(market, Q, method="lp", intervals=True)
+
+
+def test_cli_bbm_on_a_market_where_it_does_not_apply_is_one_clear_line(capsys):
+    from pathlib import Path
+
+    from dm_opt.cli import main
+    f = Path(__file__).resolve().parents[2] / "models" / "glp" / "second_price_general.toml"
+    assert main(["solve", str(f), "--problem", "platform", "--method", "bbm"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bbm" in err and "general payoff" in err
