@@ -165,9 +165,16 @@ def run(market: InfoDesignMarket, problem: str, options: dict):
         q = getattr(market, "database_q", None)
         q = market.prior if q is None else q
         pm = lp._platform_method(market, method)
-        sol = lp.solve_platform(market, q, intervals=pm == "bbm" or market.n <= 50, method=pm, time_limit=dl)
+        intervals = pm == "bbm" or market.n <= 50
+        if pm == "bbm":
+            sol = lp.solve_platform(market, q, intervals=intervals, method=pm)
+            w = lp.welfare(market, q, method=pm)
+        else:   # one LP solve: W(q)'s face is defined by this solution's duals
+            P = lp.PlatformLP(market)
+            sol = P.solve(q, intervals=intervals, time_limit=dl)
+            w = lp.welfare(market, q, face=lp.FaceLP(market, P), solution=sol) \
+                if sol.status is Termination.OPTIMAL else None
         stopped = sol.status is not Termination.OPTIMAL
-        w = None if stopped else lp.welfare(market, q, method=pm)
         out.update(status=str(sol.status), bound=sol.bound, gap=sol.gap, method=pm, q=_l(q), value=sol.value,
                    welfare=None if w is None else w.value, x=_l(sol.x), supergradient=_l(sol.supergradient),
                    lower=None if sol.lower is None else _l(sol.lower),

@@ -669,8 +669,10 @@ class FaceLP:
     def reduced_costs(self, sol: "PlatformSolution") -> np.ndarray:
         return reduced_costs(self.market, sol)
 
-    def solve(self, q) -> tuple["PlatformSolution", np.ndarray]:
-        sol = self.base.solve(q)
+    def solve(self, q, solution: "PlatformSolution | None" = None) -> tuple["PlatformSolution", np.ndarray]:
+        """``(P_q solution, y)`` with ``y`` consumer-best on the optimal face; pass the
+        ``solution`` of ``self.base`` at this ``q`` when it is already known (saves a solve)."""
+        sol = self.base.solve(q) if solution is None else solution
         rc = self.reduced_costs(sol)
         tol = CS_TOL * _scale(self.market)
         if rc.min() < -1e3 * tol:  # pragma: no cover - would mean an inaccurate dual
@@ -698,16 +700,18 @@ class WelfareSolution:
     consumer_utility: np.ndarray
 
 
-def welfare(market: InfoDesignMarket, q, *, face: FaceLP | None = None, method: str = "auto") -> WelfareSolution:
+def welfare(market: InfoDesignMarket, q, *, face: FaceLP | None = None, method: str = "auto",
+            solution: PlatformSolution | None = None) -> WelfareSolution:
     """``W(q)``: solve ``P_q``, then maximise ``Σ u y`` over its optimal face (:class:`FaceLP`);
-    ``method`` as in :func:`solve_platform` (a given ``face`` means the LP)."""
+    ``method`` as in :func:`solve_platform` (a given ``face`` means the LP).  ``solution``:
+    an optimal solution of ``face.base`` at ``q`` already computed (its duals define the face)."""
     if face is None and _platform_method(market, method) == "bbm":
         from . import info_design_bbm as bbm
 
         return bbm.welfare(market, q)
     face = face or FaceLP(market)
     q = market.database(q)
-    sol, y = face.solve(q)
+    sol, y = face.solve(q, solution)
     x = mechanism_from_y(market, y, q)
     w = sol.value + float(np.sum(market.u * y))
     return WelfareSolution(_frozen(q), w, sol.value, _frozen(y), _frozen(x),

@@ -492,3 +492,16 @@ def test_complete_markets_unconstrained_efficient(seed):
                 b_ub=np.r_[np.zeros(len(G)), market.prior], bounds=(0, None), method="highs")
     assert abs(c.welfare + r.fun) <= 1e-6
     assert c.welfare >= lp.constrained_efficiency(market).welfare - 1e-6
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_welfare_reuses_a_given_platform_solution(seed):
+    """W(q) from an already-solved P_q (the CLI's single solve) equals the oracle."""
+    rng = np.random.default_rng(350 + seed)
+    market = random_market(rng, 3, general=seed == 1)
+    P = lp.PlatformLP(market)
+    for _ in range(3):
+        q = rand_q(rng, market)
+        sol = P.solve(q)
+        w = lp.welfare(market, q, face=lp.FaceLP(market, P), solution=sol)
+        assert abs(w.value - oracle_W(market, q)) <= 1e-6 and w.platform_value == sol.value
