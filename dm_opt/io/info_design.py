@@ -127,6 +127,9 @@ def _check_options(problem: str, options: dict) -> str:
     elif problem == "platform":
         if method not in ("auto", "bbm", "lp"):
             raise ProblemError(f"--method {method!r} does not apply to info_design platform; use auto, bbm or lp")
+    elif problem == "union":
+        if method not in ("auto", "bbm", "pieces"):
+            raise ProblemError(f"--method {method!r} does not apply to info_design union; use auto, bbm or pieces")
     elif method != "auto":
         raise ProblemError(f"--method {method!r} does not apply to info_design problem '{problem}' "
                            f"(only --problem and --json are used)")
@@ -221,7 +224,7 @@ def run(market: InfoDesignMarket, problem: str, options: dict):
                          f"p = {np.round(p.price, 6).tolist()}  welfare ∈ [{p.welfare_min:.6g}, {p.welfare_max:.6g}]  "
                          f"{'efficient' if p.all_efficient else ('partly efficient' if p.welfare_max >= r.efficient_welfare - 1e-7 else 'inefficient')}")
     elif problem == "union":
-        r = lp.data_union(market, time_limit=dl)
+        r = lp.data_union(market, time_limit=dl, method=method)
         out.update(status=str(r.status), bound=r.bound, gap=r.gap, value=r.value, welfare=r.welfare, q=_l(r.q), x=_l(r.x), prices=_l(r.prices),
                    platform_value=r.platform_value)
         lines = head + [f"data union ({r.status}): members' welfare {r.value:.10g}, welfare − r̄ = {r.welfare:.10g}"

@@ -296,5 +296,30 @@ def constrained_efficiency(market: InfoDesignMarket, *, piece_lps: bool | None =
         piece_values=None if piece_values is None else frozen_array(piece_values))
 
 
-__all__ = ["not_applicable", "applies", "uniform_profits", "piece_gradients", "value_pieces", "segmentation",
+def data_union(market: InfoDesignMarket):
+    """The slides' data-union problem in closed form.
+
+    The union's objective is the planner's ``Σ(v+u)y − r̄Σq`` plus ``r̄`` (use
+    ``Σ P = V(q) = Σ v y``), over the planner's feasible set with the extra
+    participation rows ``P(ω) + U(ω)q(ω) − r̄q(ω) ≥ 0``.  So its value is at most
+    ``W° + r̄``, and the efficient allocation ``(q°, x°)`` attains it with
+    ``P(ω) = (r̄ − U(ω, x°)) q°(ω) + W° q̄(ω)``: the budget holds because the
+    shares ``q̄`` sum to one, participation because ``W° ≥ 0`` (no trade is
+    feasible).  Each member keeps ``r̄`` plus an equal share ``W°`` of the
+    surplus; other payment splits are optimal too (the LP picks a vertex).
+    """
+    from .info_design_lp import UnionResult
+
+    t0 = time.perf_counter()
+    eff = constrained_efficiency(market, piece_lps=False)
+    q, U = np.asarray(eff.q), np.asarray(eff.consumer_utility)
+    P = (market.reservation - U) * q + eff.welfare * market.prior
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prices = np.where(market.prior > 0, P / np.where(market.prior > 0, market.prior, 1.0), 0.0)
+    value = eff.welfare + market.reservation * float(market.prior.sum())
+    return UnionResult(value, eff.welfare, eff.q, eff.x, frozen_array(prices), eff.platform_value,
+                       time.perf_counter() - t0)
+
+
+__all__ = ["data_union", "not_applicable", "applies", "uniform_profits", "piece_gradients", "value_pieces", "segmentation",
            "platform", "welfare", "constrained_efficiency", "PIECE_LPS_MAX_N"]

@@ -1605,15 +1605,25 @@ class UnionResult:
             object.__setattr__(self, "bound", self.value)
 
 
-def data_union(market: InfoDesignMarket, *, pieces: ValuePieces | None = None, time_limit=None) -> UnionResult:
+def data_union(market: InfoDesignMarket, *, pieces: ValuePieces | None = None, time_limit=None,
+               method: str = "auto") -> UnionResult:
     """Solve the slides' data-union problem exactly: one LP per piece of V with
     the payments ``P(ω) = p(ω) q̄(ω)`` as variables, budget ``Σ P = V(q)`` and
     participation ``P(ω) + Σ_a u(a,ω) y(a,ω) − r̄ q(ω) ≥ 0`` (the slides'
     constraint multiplied by ``q̄(ω)``).  ``time_limit`` (seconds or a shared
     Deadline) and Ctrl-C return the best piece solved so far (no trade if none)
-    with the bound of :class:`UnionResult`."""
+    with the bound of :class:`UnionResult`.  ``method="bbm"`` (auto when it
+    applies and no ``pieces`` are given): the closed form of
+    :func:`.info_design_bbm.data_union` (value ``W° + r̄``)."""
+    from ..errors import ProblemError
     from ..limits import Deadline, Stopped
     from ..result import relative_gap
+    from . import info_design_bbm as bbm
+
+    if method not in ("auto", "bbm", "pieces"):
+        raise ProblemError(f"unknown method {method!r} for the data union; use auto, bbm or pieces")
+    if method == "bbm" or (method == "auto" and pieces is None and bbm.applies(market)):
+        return bbm.data_union(market)
 
     dl = Deadline.of(time_limit)
     t0 = time.perf_counter()

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import LimitExceeded, ProblemError, SolverFailed
-from ..limits import adapt_chunk, check_time_limit
+from ..limits import Deadline, adapt_chunk, check_time_limit
 from ..markets.sharing import MAX_TABLE_AGENTS, SharingMarket
 from ..result import Termination, relative_gap
 from . import sharing_kernels as K
@@ -70,7 +70,11 @@ EXPIRED = -math.inf
 def make_deadline(time_limit=None, deadline=None, start: float | None = None) -> float | None:
     """Absolute deadline (a :func:`time.perf_counter` value) from a ``time_limit`` in
     seconds counted from ``start`` (default now) and/or an inherited ``deadline``
-    (the earlier wins); None when neither is given."""
+    (the earlier wins); None when neither is given.  A shared
+    :class:`dm_opt.limits.Deadline` passed as ``time_limit`` keeps its own clock."""
+    if isinstance(time_limit, Deadline):
+        ends = [e for e in (time_limit.end, deadline) if e is not None]
+        time_limit, deadline = None, (min(ends) if ends else None)
     tl = check_time_limit(time_limit)
     if deadline is not None:
         if isinstance(deadline, (bool, np.bool_)) or not isinstance(deadline, (numbers.Real, np.number)) \

@@ -286,3 +286,19 @@ def test_cli_bbm_on_a_market_where_it_does_not_apply_is_one_clear_line(capsys):
     assert main(["solve", str(f), "--problem", "platform", "--method", "bbm"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bbm" in err and "general payoff" in err
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_data_union_closed_form_equals_the_piece_lps(seed):
+    """Union value = W° + r̄ (derivation in info_design_bbm.data_union) against the slides'
+    union LP solved piece by piece; the closed-form payments meet budget and participation."""
+    rng = np.random.default_rng(7600 + seed)
+    market = random_market(rng, 2 + seed % 3, extra_fees=seed % 2 == 1)
+    a = lp.data_union(market, method="pieces")
+    b = lp.data_union(market)
+    assert abs(a.value - b.value) <= 1e-7 and abs(a.welfare - b.welfare) <= 1e-7
+    assert abs(b.welfare - lp.constrained_efficiency(market).welfare) <= 1e-12
+    P = np.asarray(b.prices) * market.prior
+    U = market.consumer_utility(b.x)
+    assert abs(P.sum() - b.platform_value) <= 1e-9                                   # budget Σ P = V(q)
+    assert np.all(P + (U - market.reservation) * np.asarray(b.q) >= -1e-12)          # participation

@@ -137,9 +137,9 @@ def test_equilibria_ctrl_c_returns_the_families_found_so_far(monkeypatch):
 
 def test_union_ctrl_c_returns_best_piece_and_bound(monkeypatch):
     market = grid_market(3, seed=5)
-    full = lp.data_union(market)
+    full = lp.data_union(market, method="pieces")
     _interrupt_after(monkeypatch, lp.PieceLP, "solve", 1)
-    part = lp.data_union(market)
+    part = lp.data_union(market, method="pieces")
     assert part.status is Termination.INTERRUPTED
     assert part.value <= full.value + 1e-9 <= part.bound + 2e-9 and part.gap >= 0
 
@@ -181,7 +181,7 @@ def test_cli_platform_time_limit_with_the_closed_form_is_optimal(capsys):
 
 def test_cli_union_ctrl_c_prints_partial_and_exits_130(monkeypatch, capsys):
     _interrupt_after(monkeypatch, lp.PieceLP, "solve", 1)
-    rc = main(["solve", str(GLP / "three_type_consumer.toml"), "--problem", "union", "--json"])
+    rc = main(["solve", str(GLP / "three_type_consumer.toml"), "--problem", "union", "--method", "pieces", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 130 and out["status"] == "interrupted" and out["bound"] >= out["value"]
 

@@ -386,3 +386,18 @@ def test_prices_interrupted(monkeypatch):
     done = ~np.isnan(r.price_max) & (G.share > 0)
     assert np.isnan(r.price_max[G.share > 0]).any() and done.any()
     np.testing.assert_array_equal(r.price_max[done], full.price_max[done])     # computed entries are exact
+
+
+def test_a_shared_deadline_keeps_its_clock():
+    """A dm_opt.limits.Deadline passed as time_limit is not restarted (one budget per command)."""
+    import time
+
+    from dm_opt.limits import Deadline
+    from dm_opt.solvers.sharing_welfare import make_deadline
+
+    d = Deadline(5.0)
+    time.sleep(0.05)
+    assert make_deadline(d) == d.end
+    assert make_deadline(d, deadline=d.end - 1.0) == d.end - 1.0
+    assert make_deadline(Deadline(None)) is None
+    assert make_deadline(Deadline(None), deadline=123.0) == 123.0
