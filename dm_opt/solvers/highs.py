@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 
 _BANNER_SILENCED = False
 
@@ -47,3 +48,51 @@ def new_highs():
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     return h
+
+
+class _Interrupt:
+    hit = False
+
+
+@contextmanager
+def interruptible(h):
+    """Ctrl-C during ``h.run()`` stops HiGHS at its next interrupt check (simplex, IPM and
+    MIP callbacks) instead of after the whole solve; HiGHS then returns with model status
+    ``kInterrupt`` and its incumbent and bound intact.  Yields an object whose ``hit`` says
+    whether Ctrl-C arrived.
+
+    SIGINT is caught by a Python handler that only sets the flag (Python runs signal
+    handlers in the main thread between bytecodes, i.e. inside the callback, which HiGHS
+    calls from the thread running ``h.run()``); the previous handler is restored on exit.
+    Outside the main thread (no signal handlers there) this does nothing.
+    """
+    import signal
+    import threading
+
+    import highspy
+
+    flag = _Interrupt()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    kinds = (highspy.cb.HighsCallbackType.kCallbackSimplexInterrupt,
+             highspy.cb.HighsCallbackType.kCallbackIpmInterrupt,
+             highspy.cb.HighsCallbackType.kCallbackMipInterrupt)
+
+    def on_sigint(signum, frame):
+        flag.hit = True
+
+    def callback(kind, message, data_out, data_in, user_data):
+        if flag.hit and data_in is not None:
+            data_in.user_interrupt = True
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        h.setCallback(callback, None)
+        for k in kinds:
+            h.startCallback(k)
+        yield flag
+    finally:
+        for k in kinds:
+            h.stopCallback(k)
+        signal.signal(signal.SIGINT, previous)

@@ -519,6 +519,8 @@ def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraint
     """Outer-approximation loop around HiGHS (see the module docstring for the certificate)."""
     import highspy
 
+    from .highs import interruptible
+
     t0 = time.perf_counter()
     n = market.n
     model = build_model(market, objective, constraints, n_tangents=n_tangents, symmetric=symmetric,
@@ -571,77 +573,88 @@ def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraint
     nogoods = 0
     excluded_best = -np.inf
     solve_seconds = 0.0
-    while True:
-        if deadline is not None:
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                status = Termination.TIME_LIMIT
+    # Ctrl-C inside h.run() is turned into HiGHS' own interrupt (solvers/highs.interruptible);
+    # elsewhere in the loop it arrives as KeyboardInterrupt: both keep the incumbent and bound
+    try:
+        while True:
+            if deadline is not None:
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    status = Termination.TIME_LIMIT
+                    break
+                h.setOptionValue("time_limit", max(left, 1e-3))
+            if best_a is not None and np.isfinite(best_val):
+                x0 = model.point(market, best_a)
+                h.setSolution(model.num_col, np.arange(model.num_col, dtype=np.int32), x0)
+            ts = time.perf_counter()
+            with interruptible(h) as ctrl_c:
+                h.run()
+            solve_seconds += time.perf_counter() - ts
+            rounds += 1
+            ms = h.getModelStatus()
+            info = h.getInfo()
+            nodes += int(max(info.mip_node_count, 0))
+            if ms == highspy.HighsModelStatus.kInfeasible:
+                # the model is a relaxation of the profiles not yet excluded, so every feasible
+                # profile is excluded and the optimum is the best excluded one
+                if best_val > excluded_best + max(tol, 1e-9):
+                    raise SolverFailed("HiGHS reports the MILP infeasible although a profile satisfying the "
+                                       "side constraints is known (numerical trouble)")
+                bound = min(bound, excluded_best)
                 break
-            h.setOptionValue("time_limit", max(left, 1e-3))
-        if best_a is not None and np.isfinite(best_val):
-            x0 = model.point(market, best_a)
-            h.setSolution(model.num_col, np.arange(model.num_col, dtype=np.int32), x0)
-        ts = time.perf_counter()
-        h.run()
-        solve_seconds += time.perf_counter() - ts
-        rounds += 1
-        ms = h.getModelStatus()
-        info = h.getInfo()
-        nodes += int(max(info.mip_node_count, 0))
-        if ms == highspy.HighsModelStatus.kInfeasible:
-            # the model is a relaxation of the profiles not yet excluded, so every feasible
-            # profile is excluded and the optimum is the best excluded one
-            if best_val > excluded_best + max(tol, 1e-9):
-                raise SolverFailed("HiGHS reports the MILP infeasible although a profile satisfying the "
-                                   "side constraints is known (numerical trouble)")
-            bound = min(bound, excluded_best)
-            break
-        if ms not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit,
-                      highspy.HighsModelStatus.kInterrupt, highspy.HighsModelStatus.kSolutionLimit):
-            raise SolverFailed(f"HiGHS stopped with model status {h.modelStatusToString(ms)}")
-        round_bound = float(info.mip_dual_bound)
-        if ms == highspy.HighsModelStatus.kOptimal:
-            round_bound = min(round_bound, float(info.objective_function_value)
-                              + max(float(tol), abs(info.mip_gap) * abs(info.objective_function_value)))
-        if np.isfinite(round_bound):
-            bound = min(bound, max(round_bound, excluded_best))
-        has_sol = info.primal_solution_status == 2
-        new_rows = []
-        if has_sol:
-            x = np.asarray(h.getSolution().col_value)
-            a = _round_profile(x[model.col_a])
-            key = a.tobytes()
-            repeat = key in seen
-            val = consider(a)
-            if polish:
-                _polish(market, objective, a, consider)
-            tangent_rows = _new_tangents(model, market, a)
-            if val == -np.inf or ((repeat or not tangent_rows) and not exact_model):
-                # infeasible for the exact side constraints, or already valued exactly by the
-                # model: exclude it (its exact value, if feasible, is kept as excluded_best)
-                ones = np.flatnonzero(a == 1)
-                zeros = np.flatnonzero(a == 0)
-                new_rows.append((list(model.col_a[ones]) + list(model.col_a[zeros]),
-                                 [-1.0] * ones.size + [1.0] * zeros.size, 1.0 - ones.size))
-                nogoods += 1
-                if val > -np.inf:
-                    excluded_best = max(excluded_best, val)
-            new_rows.extend(tangent_rows)
-        if ms != highspy.HighsModelStatus.kOptimal:
-            status = Termination.TIME_LIMIT
-            break
-        if exact_model or bound - best_val <= max(tol, rel_gap * max(1.0, abs(bound))):
-            break
-        if rounds >= max_rounds:
-            status = Termination.NODE_LIMIT
-            message = f"stopped after max_rounds = {max_rounds} outer-approximation rounds"
-            break
-        if not new_rows:
-            raise SolverFailed("outer approximation made no progress (no new cut) with an open gap "
-                               f"{bound - best_val:.3g}")
-        starts, idx, val_, lo = _stack_rows(new_rows)
-        h.addRows(len(new_rows), lo, np.full(lo.size, np.inf), idx.size, starts[:-1].astype(np.int32),
-                  idx, val_)
+            if ms not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit,
+                          highspy.HighsModelStatus.kInterrupt, highspy.HighsModelStatus.kSolutionLimit):
+                raise SolverFailed(f"HiGHS stopped with model status {h.modelStatusToString(ms)}")
+            round_bound = float(info.mip_dual_bound)
+            if ms == highspy.HighsModelStatus.kOptimal:
+                round_bound = min(round_bound, float(info.objective_function_value)
+                                  + max(float(tol), abs(info.mip_gap) * abs(info.objective_function_value)))
+            if np.isfinite(round_bound):
+                bound = min(bound, max(round_bound, excluded_best))
+            has_sol = info.primal_solution_status == 2
+            new_rows = []
+            if has_sol:
+                x = np.asarray(h.getSolution().col_value)
+                a = _round_profile(x[model.col_a])
+                key = a.tobytes()
+                repeat = key in seen
+                val = consider(a)
+                if polish:
+                    _polish(market, objective, a, consider)
+                tangent_rows = _new_tangents(model, market, a)
+                if val == -np.inf or ((repeat or not tangent_rows) and not exact_model):
+                    # infeasible for the exact side constraints, or already valued exactly by the
+                    # model: exclude it (its exact value, if feasible, is kept as excluded_best)
+                    ones = np.flatnonzero(a == 1)
+                    zeros = np.flatnonzero(a == 0)
+                    new_rows.append((list(model.col_a[ones]) + list(model.col_a[zeros]),
+                                     [-1.0] * ones.size + [1.0] * zeros.size, 1.0 - ones.size))
+                    nogoods += 1
+                    if val > -np.inf:
+                        excluded_best = max(excluded_best, val)
+                new_rows.extend(tangent_rows)
+            if ms != highspy.HighsModelStatus.kOptimal:
+                status = Termination.INTERRUPTED if ctrl_c.hit else Termination.TIME_LIMIT
+                if ctrl_c.hit:
+                    message = "interrupted by the user (Ctrl-C) during the MILP"
+                break
+            if exact_model or bound - best_val <= max(tol, rel_gap * max(1.0, abs(bound))):
+                break
+            if ctrl_c.hit:      # HiGHS finished this round before its next interrupt check
+                status, message = Termination.INTERRUPTED, "interrupted by the user (Ctrl-C) between MILP rounds"
+                break
+            if rounds >= max_rounds:
+                status = Termination.NODE_LIMIT
+                message = f"stopped after max_rounds = {max_rounds} outer-approximation rounds"
+                break
+            if not new_rows:
+                raise SolverFailed("outer approximation made no progress (no new cut) with an open gap "
+                                   f"{bound - best_val:.3g}")
+            starts, idx, val_, lo = _stack_rows(new_rows)
+            h.addRows(len(new_rows), lo, np.full(lo.size, np.inf), idx.size, starts[:-1].astype(np.int32),
+                      idx, val_)
+    except KeyboardInterrupt:
+        status, message = Termination.INTERRUPTED, "interrupted by the user (Ctrl-C)"
     if status is Termination.TIME_LIMIT and not message:
         message = f"time limit {time_limit}s reached after {rounds} MILP round(s)"
     extra = {"oa_rounds": rounds, "nogood_cuts": nogoods,

@@ -396,7 +396,7 @@ def _solve_milp(market, prob: BuyerProblem, max_rounds: int = 200, time_limit: f
         raise ProblemError("method 'milp' needs the power family; use 'enumerate' for tables")
     import highspy
 
-    from .highs import silence_banner
+    from .highs import interruptible, silence_banner
 
     silence_banner()
     i, N = prob.buyer, market.n
@@ -458,7 +458,8 @@ def _solve_milp(market, prob: BuyerProblem, max_rounds: int = 200, time_limit: f
                     break
                 h.setOptionValue("time_limit", float(min(left)))
             rounds += 1
-            h.run()
+            with interruptible(h):           # Ctrl-C → HiGHS' own interrupt (kInterrupt below)
+                h.run()
             ms = h.getModelStatus()
             if ms != highspy.HighsModelStatus.kOptimal:
                 if ms == highspy.HighsModelStatus.kTimeLimit:
