@@ -32,6 +32,53 @@ from .base import Backend, RawSolution, register
 from .milp import BINARY_TOL, DEFAULT_CUTS, DEFAULT_TANGENTS, build_model, gaussian_side_constraints
 
 
+def optimize_interruptible(m) -> bool:
+    """``m.optimize()`` where Ctrl-C stops SCIP at its next node or LP (status
+    ``"userinterrupt"``, incumbent and bound kept) instead of after the solve.
+
+    SCIP's own Ctrl-C catching is switched off (it prints on stdout); a Python
+    SIGINT handler sets a flag and an event handler on node/LP events calls
+    ``interruptSolve``; the previous SIGINT handler is restored.  Returns whether
+    Ctrl-C arrived.  Outside the main thread: plain ``optimize``.
+    """
+    import signal
+    import threading
+
+    import pyscipopt as ps
+
+    if threading.current_thread() is not threading.main_thread():
+        m.optimize()
+        return False
+    hit = [False]
+    E = ps.SCIP_EVENTTYPE
+    events = E.NODEEVENT | E.LPEVENT | E.PRESOLVEROUND | E.DUALBOUNDIMPROVED | E.SOLEVENT
+
+    class _CtrlC(ps.Eventhdlr):
+        def eventinit(self):
+            self.model.catchEvent(events, self)
+
+        def eventexit(self):
+            self.model.dropEvent(events, self)
+
+        def eventexec(self, event):
+            if hit[0]:
+                self.model.interruptSolve()
+
+    m.includeEventhdlr(_CtrlC(), "dm_opt_ctrl_c", "stop the solve on Ctrl-C")
+    # SCIP's own handler would print "pressed CTRL-C" on stdout (breaking --json output)
+    m.setParam("misc/catchctrlc", False)
+
+    def on_sigint(signum, frame):
+        hit[0] = True
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        m.optimize()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return hit[0]
+
+
 def solve_scip(market, objective, *, constraints=None, time_limit=None, tol=0.0,
                n_tangents=DEFAULT_TANGENTS, cuts=DEFAULT_CUTS, threads=None) -> RawSolution:
     import pyscipopt as ps
@@ -77,7 +124,7 @@ def solve_scip(market, objective, *, constraints=None, time_limit=None, tol=0.0,
         m.setParam("parallel/maxnthreads", int(threads))
     build_seconds = time.perf_counter() - t0
     ts = time.perf_counter()
-    m.optimize()
+    optimize_interruptible(m)
     solve_seconds = time.perf_counter() - ts
     st = m.getStatus()
     nodes = int(m.getNNodes())
@@ -89,9 +136,12 @@ def solve_scip(market, objective, *, constraints=None, time_limit=None, tol=0.0,
     if st not in ("optimal", "timelimit", "userinterrupt", "gaplimit", "nodelimit"):
         raise SolverFailed(f"SCIP stopped with status '{st}'")
     bound = float(m.getDualbound())
+    # SCIP catches Ctrl-C itself (status "userinterrupt") and keeps its incumbent and bound
+    stopped = {"userinterrupt": Termination.INTERRUPTED, "nodelimit": Termination.NODE_LIMIT}.get(
+        st, Termination.TIME_LIMIT)
     if m.getNSols() == 0:
-        return RawSolution(None, Termination.TIME_LIMIT, bound, nodes=nodes, build_seconds=build_seconds,
-                           solve_seconds=solve_seconds, message="time limit before a first solution", extra=extra)
+        return RawSolution(None, stopped, bound, nodes=nodes, build_seconds=build_seconds,
+                           solve_seconds=solve_seconds, message=f"SCIP status '{st}' before a first solution", extra=extra)
     sol = m.getBestSol()
     av = np.array([m.getSolVal(sol, x[j]) for j in model.col_a])
     r = np.rint(av)
@@ -101,7 +151,7 @@ def solve_scip(market, objective, *, constraints=None, time_limit=None, tol=0.0,
     if constraints is not None and not constraints.feasible(market, objective.name, prof):
         raise SolverFailed("SCIP's profile violates the side constraints when checked exactly "
                            "(budget within the solver's feasibility tolerance); use method='milp'")
-    status = Termination.OPTIMAL if st in ("optimal", "gaplimit") else Termination.TIME_LIMIT
+    status = Termination.OPTIMAL if st in ("optimal", "gaplimit") else stopped
     if status is Termination.OPTIMAL:
         # SCIP's bound carries its tolerances; keep the larger of the two
         bound = max(bound, market.evaluate(objective, prof))
