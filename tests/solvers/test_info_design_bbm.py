@@ -156,7 +156,9 @@ def test_constrained_efficiency_equals_the_piece_method(seed):
     assert abs(V + float(np.sum(market.u * y)) - market.reservation * b.q.sum() - b.welfare) <= 1e-7
 
 
-@pytest.mark.parametrize("seed, n, steps", [(0, 2, 41), (1, 3, 13), (2, 2, 41)])
+@pytest.mark.parametrize("seed, n, steps", [
+    (0, 2, 21), (1, 3, 7), (2, 2, 21),
+    pytest.param(0, 2, 81, marks=pytest.mark.slow), pytest.param(1, 3, 13, marks=pytest.mark.slow)])
 def test_constrained_efficiency_beats_a_fine_grid(seed, n, steps):
     rng = np.random.default_rng(7400 + seed)
     market = random_market(rng, n)
