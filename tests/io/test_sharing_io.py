@@ -278,7 +278,7 @@ def test_cli_subprocess_time_limit_on_a_hard_instance(tmp_path):
     assert time.perf_counter() - t < 60
     out = json.loads(r.stdout)
     assert out["status"] == "time_limit" and out["seconds"] < 5
-    assert out["objective"] <= out["bound"] and 0 < out["gap"] < 1e-3 and len(out["unsolved"]) > 300
+    assert out["objective"] <= out["bound"] and 0 < out["gap"] < 1e-3 and len(out["unsolved"]) > 0   # how many: machine speed
 
 
 @pytest.mark.slow
