@@ -46,3 +46,21 @@ class Budget:
     def interrupt_at(self, k, caught=False):
         self.calls, self.expire_at, self.interrupt = 0, None, (k, caught)
         return self
+
+
+class CtrlC:
+    """A stand-in for ``real`` whose call number ``at`` raises KeyboardInterrupt: before
+    running ``real`` (Ctrl-C while it runs) or, with ``after=True``, once it has returned
+    (Ctrl-C arriving just after a compiled call).  ``calls`` counts the calls."""
+
+    def __init__(self, real, at: int, *, after: bool = False):
+        self.real, self.at, self.after, self.calls = real, at, after, 0
+
+    def __call__(self, *args, **kw):
+        self.calls += 1
+        if self.calls == self.at and not self.after:
+            raise KeyboardInterrupt
+        out = self.real(*args, **kw)
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return out

@@ -1,7 +1,6 @@
 """Instance kind ``sharing_network``: loading, validation, and ``dm-opt solve``."""
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -9,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from limits_helpers import CtrlC
 
 import dm_opt
 from dm_opt import InstanceError, SharingMarket
@@ -210,21 +210,12 @@ def test_cli_time_limit_stability_and_checks(capsys):
 
 def test_cli_stability_check_undecided_when_interrupted(capsys, monkeypatch):
     """N > 6: ordered match, then the exhaustive check, which says UNDECIDED when stopped."""
-    real = K.find_deviation_range
-    calls = []
-
-    def flaky(*a):
-        out = real(*a)
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return out
-
+    flaky = CtrlC(K.find_deviation_range, 2, after=True)
     monkeypatch.setattr(K, "find_deviation_range", flaky)
     assert main(["solve", str(MODELS / "power_family_12.toml"), "--problem", "stability", "--json"]) == 130
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "interrupted" and out["stable"] is None and out["coalitions_examined"] > 0
-    calls.clear()
+    flaky.calls = 0
     assert main(["solve", str(MODELS / "power_family_12.toml"), "--problem", "stability"]) == 130
     assert "UNDECIDED" in capsys.readouterr().out
 

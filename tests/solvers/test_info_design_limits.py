@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from limits_helpers import CtrlC
 
 from dm_opt import InfoDesignMarket
 from dm_opt.cli import main
@@ -36,17 +37,9 @@ def general_market(n, seed=0):
 
 
 def _interrupt_after(monkeypatch, target, name, calls_ok):
-    real = getattr(target, name)
-    count = [0]
-
-    def wrapped(*a, **k):
-        count[0] += 1
-        if count[0] > calls_ok:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(target, name, wrapped)
-    return count
+    """Ctrl-C while the call after the first ``calls_ok`` ones runs."""
+    ctrl_c = CtrlC(getattr(target, name), calls_ok + 1)
+    monkeypatch.setattr(target, name, lambda *a, **k: ctrl_c(*a, **k))   # a function: binds as a method
 
 
 def _check_partial_platform(market, q, s, status):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from limits_helpers import CtrlC
 
 import dm_opt
 from dm_opt import ProblemError, SharingMarket
@@ -371,23 +372,15 @@ def test_stability_time_limit_says_undecided_never_stable(monkeypatch):
 def test_stability_ctrl_c(monkeypatch):
     m = _power_market(12, 3)
     om = B.ordered_match(m)
-    real = K.find_deviation_range
-    calls = []
-
-    def flaky(*a):
-        out = real(*a)
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt               # Ctrl-C arriving after a compiled call
-        return out
-
+    # Ctrl-C arriving after a compiled call
+    flaky = CtrlC(K.find_deviation_range, 2, after=True)
     monkeypatch.setattr(K, "find_deviation_range", flaky)
     r = B.check_stability(m, om.edges)
     assert r.stable is None and r.status is Termination.INTERRUPTED and "interrupted" in r.message
     assert r.coalitions_examined == B.STABILITY_CHUNK              # the first chunk only
     # a deviation found before the interruption is a proven answer
     full = [(i, j) for i in range(12) for j in range(i + 1, 12)]
-    calls.clear()
+    flaky.calls = 0
     r = B.check_stability(m, full)
     assert r.stable is False and r.status is Termination.OPTIMAL and r.coalition == (0,)
 
@@ -401,16 +394,7 @@ def test_stable_outcomes_limits(monkeypatch):
     assert [g.tolist() for g in same.graphs] == [g.tolist() for g in ref.graphs]
     r = B.stable_outcomes(m, time_limit=1e-9)
     assert r.status is Termination.TIME_LIMIT and r.graphs == () and r.graphs_checked == 0
-    real = K.find_deviation_range
-    calls = []
-
-    def flaky(*a):
-        calls.append(1)
-        if len(calls) == 46:
-            raise KeyboardInterrupt
-        return real(*a)
-
-    monkeypatch.setattr(K, "find_deviation_range", flaky)
+    monkeypatch.setattr(K, "find_deviation_range", CtrlC(K.find_deviation_range, 46))
     r = B.stable_outcomes(m)
     assert r.status is Termination.INTERRUPTED and r.graphs_checked == 45 and "incomplete" in r.message
     # exactly the stable graphs among the first 45 (graphs are enumerated by edge bit mask; the one

@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
+from limits_helpers import CtrlC
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -259,40 +260,24 @@ def test_ctrl_c_during_pivots(monkeypatch, reuse, at_call):
     """Ctrl-C after G* (7 buyer problems) while the pivots are being solved."""
     m = rand_power(7, 5)
     exact = M.mixed_vcg(m, reuse=reuse)
-    real = W.solve_buyer
-    calls = []
-
-    def flaky(*a, **k):
-        calls.append(1)
-        if len(calls) == at_call:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
+    flaky = CtrlC(W.solve_buyer, at_call)
     monkeypatch.setattr(W, "solve_buyer", flaky)       # welfare_max (G*, pivots without reuse)
     monkeypatch.setattr(M, "solve_buyer", flaky)       # pivots with reuse
     r = M.mixed_vcg(m, reuse=reuse)
     _check_mechanism_partial(m, r, exact, Termination.INTERRUPTED)
-    assert "pivots" in r.message and len(calls) == at_call
+    assert "pivots" in r.message and flaky.calls == at_call
     np.testing.assert_array_equal(r.share, exact.share)           # G* was finished before the Ctrl-C
 
 
 def test_ctrl_c_during_g_star_skips_the_pivots(monkeypatch):
     m = rand_power(7, 6)
     exact = M.mixed_vcg(m)
-    real = W.solve_buyer
-    calls = []
-
-    def flaky(*a, **k):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
+    flaky = CtrlC(W.solve_buyer, 3)
     monkeypatch.setattr(W, "solve_buyer", flaky)
     monkeypatch.setattr(M, "solve_buyer", flaky)
     r = M.mixed_vcg(m)
     _check_mechanism_partial(m, r, exact, Termination.INTERRUPTED)
-    assert len(calls) == 3 and r.message.startswith("G*: interrupted by the user")
+    assert flaky.calls == 3 and r.message.startswith("G*: interrupted by the user")
 
 
 def test_mechanism_time_limit_argument_is_validated():

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+from limits_helpers import CtrlC
 
 from dm_opt import ProblemError, SharingMarket
 from dm_opt.errors import LimitExceeded
@@ -319,16 +320,7 @@ def test_ctrl_c_between_buyers_and_in_milp(monkeypatch):
     m = rand_power(6, 7)
     exact = W.welfare_max(m)
     for target in ("_solve_milp", "_solve_enumerate"):
-        real = getattr(W, target)
-        calls = []
-
-        def flaky(*a, _real=real, _calls=calls, **k):
-            _calls.append(1)
-            if len(_calls) == 4:
-                raise KeyboardInterrupt
-            return _real(*a, **k)
-
-        monkeypatch.setattr(W, target, flaky)
+        monkeypatch.setattr(W, target, CtrlC(getattr(W, target), 4))
         r = W.welfare_max(m, "milp" if target == "_solve_milp" else "enumerate")
         _check_partial(m, r, exact, Termination.INTERRUPTED)
         assert r.unsolved == (3, 4, 5)
@@ -369,16 +361,8 @@ def test_prices_with_limits():
 def test_prices_interrupted(monkeypatch):
     m = rand_power(5, 2)
     G = W.welfare_max(m)
-    real = W.solve_buyer
-    calls = []
-
-    def flaky(*a, **k):
-        calls.append(1)
-        if len(calls) == 7:                       # during the price maxima (after the 5 demand checks)
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(W, "solve_buyer", flaky)
+    # call 7: during the price maxima (after the 5 demand checks)
+    monkeypatch.setattr(W, "solve_buyer", CtrlC(W.solve_buyer, 7))
     r = W.competitive_prices(m, G)
     monkeypatch.undo()
     full = W.competitive_prices(m, G)
