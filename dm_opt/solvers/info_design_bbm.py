@@ -110,12 +110,18 @@ def piece_gradients(market: InfoDesignMarket) -> tuple[np.ndarray, np.ndarray]:
     return L, np.arange(market.n)
 
 
+def _sorted_pieces(market: InfoDesignMarket) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`piece_gradients` in the order :func:`.info_design_lp.value_pieces` uses."""
+    L, piece_type = piece_gradients(market)
+    order = np.lexsort(L.T[::-1])
+    return L[order], piece_type[order]
+
+
 def value_pieces(market: InfoDesignMarket) -> ValuePieces:
     """The pieces of V in closed form, in the order :func:`.info_design_lp.value_pieces` uses."""
     t0 = time.perf_counter()
-    L, _ = piece_gradients(market)
-    order = np.lexsort(L.T[::-1])
-    return ValuePieces(frozen_array(L[order]), 0, time.perf_counter() - t0)
+    L, _ = _sorted_pieces(market)
+    return ValuePieces(frozen_array(L), 0, time.perf_counter() - t0)
 
 
 def segmentation(types: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -253,8 +259,7 @@ def constrained_efficiency(market: InfoDesignMarket, *, piece_lps: bool | None =
     _require(market)
     t0 = time.perf_counter()
     n = market.n
-    pieces = value_pieces(market)
-    L = np.asarray(pieces.gradients)
+    L, piece_type = _sorted_pieces(market)
     if market.gamma_u < market.gamma_pi:
         q = np.where(market.gamma_pi * market.types > market.reservation, market.prior, 0.0)
         lp_value = None
@@ -274,10 +279,8 @@ def constrained_efficiency(market: InfoDesignMarket, *, piece_lps: bool | None =
         winners = (0,)
     elif piece_lps:
         # piece k of the sorted list is the uniform price whose gradient it is
-        Lraw, piece_type = piece_gradients(market)
-        order = np.lexsort(Lraw.T[::-1])
         vals = []
-        for k in piece_type[order]:
+        for k in piece_type:
             r = _planner_lp(market, int(k))
             vals.append(-np.inf if r is None else r[0])
         piece_values = np.array(vals)
@@ -290,7 +293,7 @@ def constrained_efficiency(market: InfoDesignMarket, *, piece_lps: bool | None =
     return EfficiencyResult(
         status=Termination.OPTIMAL, method="bbm", welfare=value, bound=bound, gap=relative_gap(value, bound),
         q=frozen_array(q), x=ws.x, y=ws.y, platform_value=ws.platform_value,
-        consumer_utility=ws.consumer_utility, pieces=pieces.gradients, optimal_pieces=winners,
+        consumer_utility=ws.consumer_utility, pieces=frozen_array(L), optimal_pieces=winners,
         allocations=((frozen_array(q), ws.x),), seconds=time.perf_counter() - t0,
         message=f"closed form (BBM surplus triangle): {L.shape[0]} pieces of V, planner LP with {n + 1} variables",
         piece_values=None if piece_values is None else frozen_array(piece_values))
