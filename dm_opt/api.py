@@ -125,8 +125,12 @@ def finish(market: GaussianMarket, objective: LeakageObjective, raw: RawSolution
     message = "; ".join(m for m in (note, raw.message) if m)
     n = market.n
     if raw.profile is None:
+        status = raw.status
+        if status is Termination.OPTIMAL:        # a backend bug: never "optimal" without a profile
+            status = Termination.ERROR
+            message = "; ".join(m for m in (message, "the backend returned no profile") if m)
         return SolveResult(
-            problem=objective.name, method=method, status=raw.status, profile=np.empty(0, np.int8),
+            problem=objective.name, method=method, status=status, profile=np.empty(0, np.int8),
             objective=float("-inf") if raw.status is not Termination.INFEASIBLE else float("nan"),
             bound=raw.bound, gap=float("inf"), prices=np.zeros(n), leakage=np.zeros(n),
             surplus=float("nan"), optima=None, tie_tol=tol, nodes=raw.nodes,
@@ -147,13 +151,27 @@ def finish(market: GaussianMarket, objective: LeakageObjective, raw: RawSolution
     else:
         prices = np.zeros(n)
     status = raw.status
-    if status is Termination.OPTIMAL and raw.bound - value <= tol:
-        # proven optimal within the tie tolerance: the bound is the optimum (a backend's own
-        # bound differs from the exact re-evaluation by round-off only)
-        bound = value
-    else:
-        bound = max(raw.bound, value)
-    optima = None if raw.optima is None else tuple(raw.optima)
+    finite = (np.isfinite(value) and np.all(np.isfinite(leakage)) and np.all(np.isfinite(prices))
+              and np.isfinite(surplus))
+    bound = max(raw.bound, value) if np.isfinite(value) else raw.bound
+    if status is Termination.OPTIMAL:
+        if not finite:
+            # never "optimal" without a finite, re-evaluated answer
+            status = Termination.ERROR
+            message = "; ".join(m for m in (message, "the returned profile evaluates to a non-finite objective, "
+                                            "prices or leakage") if m)
+        elif not np.isfinite(raw.bound) or raw.bound - value > tol:
+            # the backend's bound does not certify the exact value within the tie tolerance
+            status = Termination.FEASIBLE
+            message = "; ".join(m for m in (message, (
+                f"not proven optimal: the backend's bound {raw.bound:.12g} exceeds the objective "
+                f"{value:.12g} re-evaluated at the returned profile by {raw.bound - value:.3g} > tie_tol "
+                f"{tol:.3g}")) if m)
+        else:
+            # proven optimal within the tie tolerance: the bound is the optimum (a backend's own
+            # bound differs from the exact re-evaluation by round-off only)
+            bound = value
+    optima = None if raw.optima is None or status is not Termination.OPTIMAL else tuple(raw.optima)
     return SolveResult(
         problem=name, method=method, status=status, profile=a, objective=value, bound=bound,
         gap=relative_gap(value, bound), prices=prices, leakage=leakage, surplus=surplus,

@@ -28,6 +28,8 @@ class Termination(str, enum.Enum):
     NODE_LIMIT = "node_limit"        # stopped by the node/iteration limit; best incumbent returned
     INTERRUPTED = "interrupted"      # stopped by the user (Ctrl-C); best incumbent returned
     INFEASIBLE = "infeasible"        # no profile satisfies the side constraints
+    FEASIBLE = "feasible"            # the backend finished, but its bound does not prove the returned
+                                     # profile optimal within the tie tolerance (the true gap is reported)
     ERROR = "error"                  # numerical or backend failure
 
     def __str__(self) -> str:  # prints as "optimal", not "Termination.OPTIMAL"
@@ -139,6 +141,14 @@ class SolveResult:
     def is_optimal(self) -> bool:
         return self.status is Termination.OPTIMAL
 
+    @property
+    def solution_status(self) -> str:
+        """What is in hand (the second status axis): ``"optimal"`` (proven within ``tie_tol``),
+        ``"feasible"`` (a profile with its exact objective, optimality not proven) or ``"none"``."""
+        if self.is_optimal:
+            return "optimal"
+        return "feasible" if self.has_solution and np.isfinite(self.objective) else "none"
+
     def raise_for_status(self) -> "SolveResult":
         """Raise :class:`SolverFailed` unless the result is a proven optimum."""
         if not self.is_optimal:
@@ -155,6 +165,7 @@ class SolveResult:
             "problem": self.problem,
             "method": self.method,
             "status": str(self.status),
+            "solution_status": self.solution_status,
             "profile": self.profile.tolist(),
             "objective": _num(self.objective),
             "bound": _num(self.bound),
@@ -176,23 +187,20 @@ class SolveResult:
         return d
 
     def to_json(self, **kw) -> str:
-        return json.dumps(self.to_dict(), **kw)
+        """Strict JSON (non-finite numbers as the strings ``"inf"``, ``"-inf"``, ``"nan"``;
+        :mod:`dm_opt.jsonenc`)."""
+        return json.dumps(_jsonable(self.to_dict()), **{**kw, "allow_nan": False})
 
 
 def _num(x: float):
-    x = float(x)
-    if np.isfinite(x):
-        return x
-    return None if np.isnan(x) else ("inf" if x > 0 else "-inf")
+    """JSON-safe number (:func:`dm_opt.jsonenc.json_number`: ``"inf"``/``"-inf"``/``"nan"`` if not finite)."""
+    from .jsonenc import json_number
+
+    return json_number(x)
 
 
 def _jsonable(v):
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    return v
+    """Numpy scalars/arrays to plain values, non-finite floats to strings (:func:`dm_opt.jsonenc.jsonable`)."""
+    from .jsonenc import jsonable
+
+    return jsonable(v)

@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 
 from ..errors import InstanceError
-from ..markets.gaussian import GaussianMarket, own_signal_gain
+from ..markets.gaussian import GaussianMarket
 from ..validate import as_covariance, as_profile, as_vector
 from .base import OracleMarketMixin, masks_to_profiles
 
@@ -112,18 +112,19 @@ class MixtureMarket(OracleMarketMixin):
         np.fill_diagonal(dep, False)
         return dep
 
-    def _accumulate(self, a: np.ndarray, diags) -> tuple[np.ndarray, np.ndarray]:
+    def _accumulate(self, a: np.ndarray, states) -> tuple[np.ndarray, np.ndarray]:
         share = a == 1
         leak = np.zeros(a.shape, dtype=float)
         own = np.zeros(a.shape, dtype=float)
-        for mu, m, x in zip(self._mu, self.components, diags):
+        for mu, m, (x, h) in zip(self._mu, self.components, states):
             leak += mu * (m.sigma2 - x)
-            own += mu * np.where(share, own_signal_gain(np.where(share, x, 0.0), self._noise_var), 0.0)
+            # own gain x²/h (dm_opt.posterior), h = τ² − x carried without cancellation
+            own += mu * np.where(share, x * x / np.where(share, h, 1.0), 0.0)
         return leak, own
 
     def leakage_and_own(self, profile):
         a = as_profile("profile", profile, self.n)
-        return self._accumulate(a, [m.posterior_var(a) for m in self.components])
+        return self._accumulate(a, [m.posterior_state_diag(a) for m in self.components])
 
     def leakage(self, profile) -> np.ndarray:
         """``E_μ[σ_i² − P_ii(a; Σ)]``, shape (n,)."""
@@ -137,5 +138,5 @@ class MixtureMarket(OracleMarketMixin):
         from ._kernels import diag_block  # numba: imported on first use, not at ``import dm_opt``
 
         a = masks_to_profiles(lo, count, self.n)
-        diags = [diag_block(m.cov, self._noise_var, lo, count) for m in self.components]
-        return self._accumulate(a, diags)
+        states = [diag_block(m.cov, self._noise_var, lo, count) for m in self.components]
+        return self._accumulate(a, states)

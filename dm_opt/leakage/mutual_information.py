@@ -17,9 +17,10 @@ Own-signal term (the analogue of eq. 5 / SPEC §1.1): with ``s`` the posterior
 variance of ``X_i`` from the others' signals, sharing gives
 ``P_ii = s τ²/(s + τ²)``, hence for a sharer
 
-    𝓘_i(a) − 𝓘_i(a_{−i}, 0) = ½ log(s / P_ii) = −½ log(1 − P_ii(a)/τ_i²),
+    𝓘_i(a) − 𝓘_i(a_{−i}, 0) = ½ log(s / P_ii) = −½ log(1 − P_ii(a)/τ_i²) = ½ log(τ_i²/h_i),
 
-again a function of ``P_ii(a)`` alone, so prices need no extra solve.
+with ``h_i = τ_i² − P_ii`` from the posterior state (:mod:`dm_opt.posterior`), so prices
+need no extra solve and small noise loses no digits.
 The measure satisfies Properties 1–4 for any distribution (Appendix A);
 ``tests/leakage`` checks this numerically on random instances.
 """
@@ -38,9 +39,13 @@ def mi_from_posterior(sigma2: np.ndarray, x: np.ndarray) -> np.ndarray:
     return 0.5 * np.log(sigma2 / x)
 
 
-def mi_own_from_posterior(x: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
-    """``−½ log(1 − x/τ²)``: a sharer's own-signal mutual information at posterior variance ``x``."""
-    return -0.5 * np.log1p(-x / noise_var)
+def mi_own_from_posterior(h: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
+    """``−½ log(1 − x/τ²) = ½ log(τ²/h)``: a sharer's own-signal mutual information.
+
+    ``h = τ² − x`` comes from the posterior state (:mod:`dm_opt.posterior`), so the
+    small-noise case (``x ≈ τ²``) keeps its digits.
+    """
+    return 0.5 * np.log(noise_var / h)
 
 
 class MutualInformationMarket(OracleMarketMixin):
@@ -85,15 +90,15 @@ class MutualInformationMarket(OracleMarketMixin):
         np.fill_diagonal(dep, False)
         return dep
 
-    def _both(self, a: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _both(self, a: np.ndarray, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         leak = mi_from_posterior(self.gaussian.sigma2, x)
         share = a == 1
-        own = np.where(share, mi_own_from_posterior(np.where(share, x, 0.0), self.noise_var), 0.0)
+        own = np.where(share, mi_own_from_posterior(np.where(share, h, 1.0), self.noise_var), 0.0)
         return leak, own
 
     def leakage_and_own(self, profile):
         a = as_profile("profile", profile, self.n)
-        return self._both(a, self.gaussian.posterior_var(a))
+        return self._both(a, *self.gaussian.posterior_state_diag(a))
 
     def leakage(self, profile) -> np.ndarray:
         """``I(X_i; S_A) = ½ log(σ_i² / P_ii(a))`` in nats, shape (n,)."""
@@ -108,6 +113,6 @@ class MutualInformationMarket(OracleMarketMixin):
 
         from .base import masks_to_profiles
 
-        x = diag_block(self.cov, self.noise_var, lo, count)
+        x, h = diag_block(self.cov, self.noise_var, lo, count)
         a = masks_to_profiles(lo, count, self.n)
-        return self._both(a, x)
+        return self._both(a, x, h)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import LimitExceeded
+from .. import posterior
+from ..errors import InstanceError, LimitExceeded
 from ..validate import as_covariance, as_vector
 from .base import LeakageMarketMethods
 
@@ -71,6 +72,7 @@ class GaussianMarket(LeakageMarketMethods):
         noise_var = as_vector("noise_var", noise_var, n, where=where, positive=True)
         for arr in (values, noise_var):
             arr.setflags(write=False)
+        check_numerical_range(cov, noise_var, where=where)
         self._cov = cov
         self._chol = chol
         self._values = values
@@ -107,69 +109,55 @@ class GaussianMarket(LeakageMarketMethods):
         return f"<GaussianMarket{label} n={self.n}>"
 
     # ------------------------------------------------------------ posterior
+    # All posterior arithmetic lives in dm_opt.posterior (the mixed state (M, h): accurate
+    # when noise is small relative to variance, where P_ii ≈ τ² and x²/(τ²−x) loses every digit).
     def posterior_cov(self, profile) -> np.ndarray:
         """Posterior covariance ``P(a)`` of ``X`` given ``S_A``, shape (n, n)."""
-        a = self._profile(profile)
-        return self._posterior(np.flatnonzero(a), full=True)
+        return posterior.posterior_cov(self._cov, self._noise_var, self._profile(profile))
 
-    def _posterior(self, shared: np.ndarray, full: bool):
-        """Posterior covariance (``full``) or its diagonal, for sharing set ``shared``."""
-        if shared.size == 0:
-            return self._cov.copy() if full else self._sigma2.copy()
-        C = self._cov[np.ix_(shared, shared)] + np.diag(self._noise_var[shared])
-        B = self._cov[shared, :]
-        # C is SPD with eigenvalues >= min τ², so a direct solve is well conditioned.  (numpy's
-        # LAPACK, not scipy.linalg.solve_triangular: the latter is 10-1000x slower on the small
-        # matrices met here, with scipy's bundled threaded OpenBLAS.)
-        X = np.linalg.solve(C, B)
-        if full:
-            P = self._cov - B.T @ X
-            return 0.5 * (P + P.T)
-        return self._sigma2 - np.einsum("ki,ki->i", B, X)
+    def posterior_state_diag(self, profile) -> tuple[np.ndarray, np.ndarray]:
+        """``(diag P(a), h(a))``, shape (n,) each: ``h_i = τ_i² − P_ii`` for sharers (0 otherwise),
+        computed without cancellation (:mod:`dm_opt.posterior`); own gains are ``x²/h``."""
+        M, h, shared = posterior.fresh_state(self._cov, self._noise_var, self._profile(profile))
+        return np.diag(M).copy(), np.where(shared, h, 0.0)
 
     def posterior_var(self, profile) -> np.ndarray:
         """``diag P(a)``: the platform's mean squared error per user, shape (n,)."""
-        a = self._profile(profile)
-        return self._posterior(np.flatnonzero(a), full=False)
+        return self._sigma2 - self.leakage(profile)
 
     # -------------------------------------------------------------- leakage
     def leakage(self, profile) -> np.ndarray:
         """Leaked information ``I_i(a) = σ_i² − P_ii(a)`` (§2.2), shape (n,)."""
-        return self._sigma2 - self.posterior_var(profile)
+        return self.leakage_and_own(profile)[0]
 
     def own_leakage(self, profile) -> np.ndarray:
         """``I_i(a) − I_i(a_{−i}, 0)`` for every user, shape (n,).
 
-        For a sharer this is ``g_i(P_ii(a)) = P_ii² / (τ_i² − P_ii)`` (Thm 2,
-        eq. 5, in posterior form — SPEC §1.1); for a non-sharer it is 0.
+        For a sharer this is ``g_i(P_ii(a)) = P_ii² / (τ_i² − P_ii) = P'²/(P'+τ_i²)``
+        (Thm 2, eq. 5; ``P'`` her posterior variance without her own signal),
+        computed without the cancelling difference (:mod:`dm_opt.posterior`); for a
+        non-sharer it is 0.
         """
         return self.leakage_and_own(profile)[1]
 
     def leakage_and_own(self, profile) -> tuple[np.ndarray, np.ndarray]:
-        """``(I(a), own(a))`` from one posterior solve."""
-        a = self._profile(profile)
-        x = self._posterior(np.flatnonzero(a), full=False)
-        return self._sigma2 - x, self._own_gain(a, x)
-
-    def _own_gain(self, a: np.ndarray, x: np.ndarray) -> np.ndarray:
-        # g_i is only defined for sharers (P_ii < τ_i²); a non-sharer's P_ii may exceed τ_i².
-        share = a == 1
-        return np.where(share, own_signal_gain(np.where(share, x, 0.0), self._noise_var), 0.0)
+        """``(I(a), own(a))`` from one fresh posterior state (:func:`dm_opt.posterior.leakage_and_own`)."""
+        return posterior.leakage_and_own(self._cov, self._noise_var, self._profile(profile))
 
     # ------------------------------------------------------- user equilibria
     def _share_threshold(self, a: np.ndarray) -> np.ndarray:
         """``v_i (I_i(1, a_{−i}) − I_i(0, a_{−i}))``: the least price making ``i`` share given ``a_{−i}``.
 
-        With ``s_i`` the posterior variance of ``X_i`` from the others' data,
-        the gain of sharing is ``s_i² / (s_i + τ_i²)`` (eq. 5).  From ``P_ii(a)``:
-        ``s_i = P_ii`` if ``i`` does not share, and ``s_i = P_ii τ²/(τ² − P_ii)``
-        if she does (undoing her own signal).
+        With ``s_i`` the posterior variance of ``X_i`` from the others' data, the
+        gain of sharing is ``s_i² / (s_i + τ_i²)`` (eq. 5): for a sharer that is her
+        own gain at ``a``; for a non-sharer, her own gain at ``(a_{−i}, 1)``.
         """
-        x = self._posterior(np.flatnonzero(a), full=False)
+        leak, own = self.leakage_and_own(a)
+        x = self._sigma2 - leak            # s_i = P_ii for a non-sharer
         t2 = self._noise_var
         share = a == 1
-        s = np.where(share, np.where(share, x, 0.0) * t2 / (t2 - np.where(share, x, 0.0)), x)
-        return self._values * s * s / (s + t2)
+        gain = np.where(share, own, x * x / (x + t2))
+        return self._values * gain
 
     def best_response(self, a, prices, prefer_share: bool) -> np.ndarray:
         """Each user's best response to ``a_{−i}``; ``prefer_share`` breaks indifference."""
@@ -217,8 +205,45 @@ class GaussianMarket(LeakageMarketMethods):
         return UserEquilibria(least, greatest, every)
 
 
+#: Noise ratios ``τ_i²/σ_i²`` accepted (beyond them the posterior state under/overflows or
+#: carries no digit of the own-signal gain; docs/spec.md §1.1).
+NOISE_RATIO_RANGE = (1e-14, 1e14)
+
+
+def check_numerical_range(cov: np.ndarray, noise_var: np.ndarray, where: str | None = None) -> None:
+    """Refuse markets whose answers dm_opt cannot compute to 1e-9 × the objective's scale.
+
+    Two conditions (docs/spec.md §1.1, measured in tests/reliability/test_numerics.py):
+    every noise ratio ``τ_i²/σ_i²`` within :data:`NOISE_RATIO_RANGE`, and the bound
+    :func:`dm_opt.posterior.signal_condition` on the condition number of the scaled signal
+    covariances at most :data:`dm_opt.posterior.MAX_SIGNAL_CONDITION` (it is large only when
+    Σ is nearly singular *and* some noise is small relative to the variances).
+    """
+    ratio = noise_var / np.diag(cov)
+    lo, hi = NOISE_RATIO_RANGE
+    bad = np.flatnonzero((ratio < lo) | (ratio > hi))
+    if bad.size:
+        i = int(bad[0])
+        raise InstanceError(
+            f"noise_var[{i}]", f"noise ratio τ²/Σ_ii = {ratio[i]:.3g} is outside [{lo:g}, {hi:g}], the range in which "
+            f"leakage is computed to 1e-9 of the objective's scale", where=where)
+    kappa = posterior.signal_condition(cov, noise_var)
+    if not kappa <= posterior.MAX_SIGNAL_CONDITION:
+        i = int(np.argmin(ratio))
+        raise InstanceError(
+            "cov", f"with noise_var the signal covariance may have condition number {kappa:.3g} (Σ is nearly singular "
+            f"and the smallest noise ratio τ²/Σ_ii is {ratio[i]:.3g} at user {i}); dm_opt guarantees its accuracy up to "
+            f"{posterior.MAX_SIGNAL_CONDITION:.0e}: rescale, merge nearly collinear users or raise their noise",
+            where=where)
+
+
 def own_signal_gain(x: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
-    """``g_i(x) = x² / (τ_i² − x)`` (SPEC §1.1): own-signal leakage of a sharer with ``P_ii = x``."""
+    """``g_i(x) = x² / (τ_i² − x)`` (eq. 5 in posterior form): own-signal gain of a sharer with ``P_ii = x``.
+
+    The formula as a function of ``x``, for models whose variable is ``P_ii`` (the MILP's
+    tangent tables).  It cancels when ``x ≈ τ_i²`` (small noise): to *evaluate* a profile
+    use :mod:`dm_opt.posterior`.
+    """
     return x * x / (noise_var - x)
 
 

@@ -54,6 +54,7 @@ from ..errors import ProblemError
 from ..limits import adapt_chunk
 from ..result import Termination
 from .base import Backend, RawSolution, register
+from ..posterior import fresh_state
 from .bnb_kernels import dfs_chunk, modular_bound, node_bound
 from .constraints import BUDGET_TOL, SideConstraints
 
@@ -203,11 +204,15 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
     st_Qhi = np.zeros((cap, n, n))
     st_Dlo = np.zeros((cap, n))
     st_Dhi = np.zeros((cap, n))
+    st_Glo = np.zeros((cap, n))
+    st_Ghi = np.zeros((cap, n))
+    st_amp = np.ones(cap)
     st_bound = np.full(cap, np.inf)
     st_pos = np.zeros(cap, dtype=np.int64)
     st_state[0] = setup.state0
-    st_Qlo[0] = market.posterior_cov((setup.state0 == 1).astype(np.int8))
-    st_Qhi[0] = market.posterior_cov((setup.state0 != 2).astype(np.int8))
+    # the two extreme completions' posterior states (dm_opt.posterior: rows of M, diag M, h)
+    st_Qlo[0], st_Glo[0], _ = fresh_state(S, tau2, (setup.state0 == 1).astype(np.int8))
+    st_Qhi[0], st_Ghi[0], _ = fresh_state(S, tau2, (setup.state0 != 2).astype(np.int8))
     st_Dlo[0] = np.diag(st_Qlo[0])
     st_Dhi[0] = np.diag(st_Qhi[0])
     ctl = np.array([1, 0], dtype=np.int64)
@@ -245,7 +250,7 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
             c0 = time.perf_counter()
             dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in, pv, setup.price_kind, setup.budget,
                       BUDGET_TOL, budget_slack, setup.min_sh, setup.max_sh, st_state, st_Qlo, st_Qhi,
-                      st_Dlo, st_Dhi, st_bound, st_pos, ctl, inc_a, inc_val, prune_tol, cand_eps, np.int64(todo),
+                      st_Dlo, st_Dhi, st_Glo, st_Ghi, st_amp, st_bound, st_pos, ctl, inc_a, inc_val, prune_tol, cand_eps, np.int64(todo),
                       order_name == "dynamic", modular)
             dt = time.perf_counter() - c0
             chunk = adapt_chunk(chunk, dt, CHUNK_SECONDS, lo=16, hi=1 << 22)
@@ -340,32 +345,32 @@ class _OracleNodes:
 
 
 class _GaussianFreshNodes:
-    """Node quantities for a Gaussian market from fresh posterior solves (best-first search)."""
+    """Node quantities for a Gaussian market from fresh posterior states (best-first search)."""
 
     def __init__(self, market, objective, setup, modular=True):
         self.m, self.obj, self.setup, self.modular = market, objective, setup, modular
         self.args = tuple(_writable(x) for x in
                           (market.sigma2, market.noise_var, objective.c, objective.d, objective.e, objective.k))
+        self.S = _writable(market.cov)
         self.values = np.asarray(market.values, dtype=float)
 
     def _eval(self, a):
-        P = self.m._posterior(np.flatnonzero(a), full=True)
-        x = np.diag(P).copy()
-        s2, t2 = self.m.sigma2, self.m.noise_var
+        M, h, shared = fresh_state(self.S, self.args[1], a)
+        x = np.diag(M).copy()
+        s2 = self.m.sigma2
         o = self.obj
         L = s2 - x
-        share = a == 1
-        g = np.where(share, np.where(share, x, 0.0) ** 2 / (t2 - np.where(share, x, 0.0)), 0.0)
+        g = np.where(shared, x * x / np.where(shared, h, 1.0), 0.0)     # own gains (dm_opt.posterior)
         f = float(np.dot(o.c, L) + np.sum(a * (o.d * L - o.e * g - o.k)))
         kind = self.setup.price_kind
         pay = 0.0 if kind == 0 else float(np.sum(a * self.values * (g if kind == 1 else L)))
-        return P, x, g, f, pay
+        return M, x, h, g, f, pay
 
     def __call__(self, state):
         lo = (state == 1).astype(np.int8)
         hi = (state != 2).astype(np.int8)
-        P_lo, x_lo, g_lo, f_lo, pay_lo = self._eval(lo)
-        P_hi, x_hi, g_hi, f_hi, pay_hi = self._eval(hi)
+        M_lo, x_lo, h_lo, g_lo, f_lo, pay_lo = self._eval(lo)
+        M_hi, x_hi, h_hi, g_hi, f_hi, pay_hi = self._eval(hi)
         kind = self.setup.price_kind
         if kind == 1:
             pay_lb = float(np.sum(lo * self.values * g_hi))
@@ -374,9 +379,9 @@ class _GaussianFreshNodes:
         else:
             pay_lb = 0.0
         s2, t2, c, d, e, k = self.args
-        bound = float(node_bound(state, x_lo, x_hi, s2, t2, c, d, e, k))
+        bound = float(node_bound(state, x_lo, h_lo, x_hi, h_hi, s2, t2, c, d, e, k))
         if self.modular:
-            bound = min(bound, float(modular_bound(state, P_lo, P_hi, x_lo, x_hi, s2, t2, c, d, e, k,
+            bound = min(bound, float(modular_bound(state, M_lo, M_hi, x_lo, h_lo, x_hi, h_hi, s2, t2, c, d, e, k,
                                                    np.empty(3 * state.shape[0]))))
         return f_lo, f_hi, pay_lo, pay_hi, pay_lb, bound
 

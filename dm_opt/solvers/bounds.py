@@ -35,17 +35,20 @@ def interval_bound(market, objective, fixed_in: np.ndarray, free: np.ndarray) ->
     (:func:`dm_opt.solvers.bnb_kernels.modular_bound`); both are valid, see
     ``docs/exact_solvers_bnb.md``.  Users neither fixed in nor free are out.
     """
+    from ..posterior import fresh_state
     from .bnb_kernels import modular_bound, node_bound
 
     n = market.n
     fixed_in = np.asarray(fixed_in, dtype=bool)
     free = np.asarray(free, dtype=bool) & ~fixed_in
     state = np.where(fixed_in, 1, np.where(free, 0, 2)).astype(np.int8)
-    P_lo = market._posterior(np.flatnonzero(fixed_in), full=True)       # at IN
-    P_hi = market._posterior(np.flatnonzero(fixed_in | free), full=True)  # at IN ∪ FREE
-    x_lo, x_hi = np.diag(P_lo).copy(), np.diag(P_hi).copy()
+    S = np.array(market.cov, dtype=float, order="C")
+    t2 = np.array(market.noise_var, dtype=float, order="C")
+    M_lo, h_lo, _ = fresh_state(S, t2, fixed_in.astype(np.int8))            # at IN
+    M_hi, h_hi, _ = fresh_state(S, t2, (fixed_in | free).astype(np.int8))   # at IN ∪ FREE
+    x_lo, x_hi = np.diag(M_lo).copy(), np.diag(M_hi).copy()
     args = tuple(np.array(a, dtype=float, order="C") for a in
                  (market.sigma2, market.noise_var, objective.c, objective.d, objective.e, objective.k))
-    b1 = node_bound(state, x_lo, x_hi, *args)
-    b2 = modular_bound(state, P_lo, P_hi, x_lo, x_hi, *args, np.empty(3 * n))
+    b1 = node_bound(state, x_lo, h_lo, x_hi, h_hi, *args)
+    b2 = modular_bound(state, M_lo, M_hi, x_lo, h_lo, x_hi, h_hi, *args, np.empty(3 * n))
     return float(min(b1, b2))

@@ -139,15 +139,15 @@ def test_node_bounds_dominate_every_completion(seed):
                                rng.normal(0, 0.1, n))
         state = rng.integers(0, 3, n).astype(np.int8)
         lo, hi = (state == 1).astype(np.int8), (state != 2).astype(np.int8)
-        x_lo, x_hi = m.posterior_var(lo), m.posterior_var(hi)
+        (x_lo, h_lo), (x_hi, h_hi) = m.posterior_state_diag(lo), m.posterior_state_diag(hi)
         # writable copies: the kernels' compiled signature (read-only arrays would compile again)
         s2, t2, c, d, e, k = (np.array(x, dtype=float) for x in (m.sigma2, m.noise_var, obj.c, obj.d, obj.e, obj.k))
-        b = node_bound(state, x_lo, x_hi, s2, t2, c, d, e, k)
+        b = node_bound(state, x_lo, h_lo, x_hi, h_hi, s2, t2, c, d, e, k)
         own_single = np.array([m.own_leakage(np.eye(n, dtype=np.int8)[i])[i] for i in range(n)])
         bo = oracle_node_bound(state, m.leakage(lo), m.leakage(hi), m.own_leakage(lo), m.own_leakage(hi),
                                own_single, obj)
         P_lo, P_hi = m.posterior_cov(lo), m.posterior_cov(hi)
-        bm = modular_bound(state, P_lo, P_hi, x_lo, x_hi, s2, t2, c, d, e, k, np.empty(3 * n))
+        bm = modular_bound(state, P_lo, P_hi, x_lo, h_lo, x_hi, h_hi, s2, t2, c, d, e, k, np.empty(3 * n))
         best = max(m.evaluate(obj, a) for a in _completions(state))
         slack = 1e-10 * (1 + abs(best))
         assert b >= best - slack and bo >= best - slack and bm >= best - slack
