@@ -191,6 +191,7 @@ class _Progress:
 # ------------------------------------------------------------- Gaussian DFS
 def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, time_limit,
                   node_limit, progress, order_name, modular) -> RawSolution:
+    t0 = time.perf_counter()
     n = market.n
     S = _writable(market.cov)
     tau2 = _writable(market.noise_var)
@@ -223,8 +224,9 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
     pay_scale = float(np.sum(pv * sig2)) + abs(setup.budget if np.isfinite(setup.budget) else 0.0)
     budget_slack = BUDGET_SCREEN_RTOL * (1.0 + pay_scale)
 
-    t0 = time.perf_counter()
-    chunk = 256
+    # start with single nodes: at large n one node (incumbent re-evaluations are O(n³)) can take
+    # milliseconds, and the clock is read only between chunks
+    chunk = 1
     status = Termination.OPTIMAL
     message = ""
     show = _Progress(progress)
@@ -253,7 +255,12 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
                       st_Dlo, st_Dhi, st_Glo, st_Ghi, st_amp, st_bound, st_pos, ctl, inc_a, inc_val, prune_tol, cand_eps, np.int64(todo),
                       order_name == "dynamic", modular)
             dt = time.perf_counter() - c0
-            chunk = adapt_chunk(chunk, dt, CHUNK_SECONDS, lo=16, hi=1 << 22)
+            chunk = adapt_chunk(chunk, dt, CHUNK_SECONDS, lo=1, hi=1 << 22)
+            if time_limit is not None:
+                # never schedule more nodes than the time left affords at the last chunk's pace
+                per_node = dt / max(todo, 1)
+                left_s = time_limit - (time.perf_counter() - t0)
+                chunk = max(1, min(chunk, int(left_s / per_node) if per_node > 0 else chunk))
             show(int(ctl[1]), float(inc_val[0]), max(float(inc_val[0]), open_bound()))
     except KeyboardInterrupt:
         # the kernel only writes consistent states: the open nodes are exactly what is left
@@ -491,6 +498,7 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
     from ..markets.gaussian import GaussianMarket
     from ..leakage.base import is_leakage_market
 
+    t_entry = time.perf_counter()     # the time limit covers set-up (and loading the kernels) too
     if not is_leakage_market(market):
         raise ProblemError(f"branch-and-bound needs a market with n, values, leakage and own_leakage; "
                            f"got {type(market).__name__}")
@@ -519,6 +527,8 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
                            extra={"search": search, "fixed_by_lemma3": 0})
     order_arr = branching_order(objective, order)
     prefer_in = net_weight(objective) > 0
+    if time_limit is not None:
+        time_limit = max(0.0, float(time_limit) - (time.perf_counter() - t_entry))
     kw = dict(tol=float(tol), time_limit=time_limit, node_limit=node_limit, progress=progress)
     gaussian = isinstance(market, GaussianMarket) and not generic
     if gaussian and search == "depth":

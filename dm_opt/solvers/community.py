@@ -78,6 +78,7 @@ import time
 import numpy as np
 
 from ..errors import ProblemError
+from ..markets.community import sharer_posterior
 from ..result import Termination
 from .base import Backend, RawSolution, register
 
@@ -199,14 +200,12 @@ class CountModel:
         sc = self.sc
         d, dl, t2 = self.d[k], self.delta[k], self.t2[k]
         if self.problem == "equilibrium":
-            Ps = dl * t2 / d + u * t2 * t2 / (d * d)
-            g = Ps * Ps / (t2 - Ps)
+            g = sharer_posterior(dl, t2, u)[1]
             return self.nk[k] * (self.beta[k] - u) + m * (dl * dl / d + self.kappa[k] * u) - g * sc.V[k][m]
         Wp = sc.Wp[k][m] + sc.Wn[k][m]
         if self.problem == "first_best":
             return self.Wtot[k] * self.beta[k] + Wp * dl * dl / d - u * (self.Wtot[k] - self.kappa[k] * Wp)
-        Ps = dl * t2 / d + u * t2 * t2 / (d * d)
-        return Wp * (self.s[k] - Ps)
+        return Wp * (self.s[k] - sharer_posterior(dl, t2, u)[0])
 
     def value(self, M, U=None):
         """``f(m)`` for every row of ``M`` (prefix profiles), shape (N,)."""
@@ -233,8 +232,7 @@ class CountModel:
             # φ(m) = const + m c − g V(m) is concave in m (V convex: values sorted ascending), so on
             # [a, b] it lies below both end tangents L_a(m) = φ(a) + Δ_a (m − a) and
             # L_b(m) = φ(b) + Δ_{b−1} (m − b), Δ_j = c − g v_(j); the bound is max_m min(L_a, L_b).
-            Ps = dl * t2 / d + us * t2 * t2 / (d * d)
-            g = Ps * Ps / (t2 - Ps)
+            g = sharer_posterior(dl, t2, us)[1]
             c = dl * dl / d + self.kappa[k] * us
             V = sc.V[k]
             base = self.nk[k] * (self.beta[k] - us)
@@ -259,7 +257,7 @@ class CountModel:
                 return self.Wtot[k] * self.beta[k] + w * dl * dl / d - u * (self.Wtot[k] - self.kappa[k] * w)
         else:
             def f(w, u):
-                return w * (self.s[k] - (dl * t2 / d + u * t2 * t2 / (d * d)))
+                return w * (self.s[k] - sharer_posterior(dl, t2, u)[0])
         return np.maximum(np.maximum(f(wmin, us), f(wmin, ul)), np.maximum(f(wmax, us), f(wmax, ul)))
 
     def bound(self, LO, HI):
@@ -535,12 +533,11 @@ def sweep_values(market, values_rows, problem: str = "equilibrium", *, progress:
         Vm = V[:, m]                                   # (S, T)
         Ws = m[None, :] - Vm                           # Σ_{sharers} (1 − v)
         Wtot = market.sizes[k] - V[:, -1:]             # Σ_all (1 − v), (S, 1)
-        Ps = dl[k] * t2[k] / d[k] + u * t2[k] ** 2 / d[k] ** 2
+        Ps, g = sharer_posterior(dl[k], t2[k], u)
         # the φ_k of CountModel (docstring there), with one prefix table per row
         fb = Wtot * beta[k] + Ws * dl[k] ** 2 / d[k] - u[None, :] * (Wtot - kappa[k] * Ws)
         dec = Ws * (market.variance[k] - Ps)[None, :]
         if problem == "equilibrium":
-            g = Ps * Ps / (t2[k] - Ps)
             obj += (market.sizes[k] * (beta[k] - u) + m * (dl[k] ** 2 / d[k] + kappa[k] * u))[None, :] \
                 - g[None, :] * Vm
         else:
