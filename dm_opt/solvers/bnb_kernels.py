@@ -473,12 +473,12 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
         for i in range(n):
             sh[i] = state[i] == 1
         add_signal_rows(st_Dlo[in_slot], st_Glo[in_slot], st_Qlo[in_slot], free_rows, n_rows, users, sh, u, u,
-                        tau2)
+                        tau2, work_x)
         # "u out": remove it from the hi state (sharers of hi: IN ∪ FREE), rebuilt if it cancels
         for i in range(n):
             sh[i] = state[i] != 2
         amp = remove_signal_rows(st_Dhi[out_slot], st_Ghi[out_slot], st_Qhi[out_slot], free_rows, n_rows, users,
-                                 sh, u, u, tau2)
+                                 sh, u, u, tau2, work_x)
         st_state[in_slot, u] = 1
         st_state[out_slot, u] = 2
         st_amp[out_slot] *= amp

@@ -112,6 +112,7 @@ def enumerate_chunk(S, tau2, c, d, e, k, order, n_fixed, pattern, n_low, tol, ca
     lmask = np.empty(n_low + 1, dtype=np.int64)
     lptr = np.empty(n_low + 1, dtype=np.int64)
     slab_rows = np.arange(n_low)
+    scratch = np.empty(n)
 
     best = -np.inf
     best_mask = np.int64(-1)
@@ -153,12 +154,15 @@ def enumerate_chunk(S, tau2, c, d, e, k, order, n_fixed, pattern, n_low, tol, ca
                 src = lptr[j + 1]
                 # below this state only the low users before j are added: rows 0..j-1, plus row j
                 # (the input column) are all the slab this state needs
-                lR[j, :j + 1] = lR[src, :j + 1]
-                lD[j] = lD[src]
-                lh[j] = lh[src]
-                ls[j] = ls[src]
+                for q in range(j + 1):
+                    for r in range(n):
+                        lR[j, q, r] = lR[src, q, r]
+                for r in range(n):
+                    lD[j, r] = lD[src, r]
+                    lh[j, r] = lh[src, r]
+                    ls[j, r] = ls[src, r]
                 u = lo_users[j]
-                add_signal_rows(lD[j], lh[j], lR[j], slab_rows, j, lo_users, ls[j], u, j, tau2)
+                add_signal_rows(lD[j], lh[j], lR[j], slab_rows, j, lo_users, ls[j], u, j, tau2, scratch)
                 lmask[j] = lmask[src] | (np.int64(1) << u)
                 for i in range(j):
                     lptr[i] = j
