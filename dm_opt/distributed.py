@@ -182,9 +182,11 @@ def enumerate_distributed(market, problem="equilibrium", client=None, chunk_bits
 
     The profiles are split into ``2^chunk_bits`` chunks by fixing the leading
     users (:func:`dm_opt.solvers.enumeration.plan_chunks`); each chunk is
-    walked on a worker (:func:`~dm_opt.solvers.enumeration.run_chunk`: Gray-code
-    rank-1 updates, SPEC §1.1) and the optima — with ties within ``tol`` — are
-    merged on the client (:func:`~dm_opt.solvers.enumeration.merge_chunks`).
+    walked on a worker (:func:`~dm_opt.solvers.enumeration.run_chunk`: add-only
+    posterior states, docs/spec.md §1.1) and the candidates — every profile within
+    ``tol`` plus the walk's round-off margin of the best — are merged and
+    re-evaluated from fresh states on the client
+    (:func:`~dm_opt.solvers.enumeration.raw_from_chunks`).
     The returned :class:`~dm_opt.result.SolveResult` is built by
     :func:`dm_opt.api.finish` exactly as for ``dm_opt.solve(..., method="enumerate")``
     (objective re-evaluated exactly; canonical profile = optimal one with the

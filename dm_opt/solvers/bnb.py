@@ -25,8 +25,8 @@ at every node.  Validity proofs: ``docs/exact_solvers_bnb.md``.
 Two implementations of the same search:
 
 * **Gaussian fast path** (:class:`~dm_opt.markets.gaussian.GaussianMarket`):
-  compiled depth-first search with rank-1 (Sherman–Morrison) updates of the
-  two posteriors along the path (:mod:`.bnb_kernels`);
+  compiled depth-first search with one posterior-state update per child along
+  the path (:mod:`.bnb_kernels`, :mod:`dm_opt.posterior`);
 * **generic path** (any object with ``n``, ``values``, ``leakage(a)``,
   ``own_leakage(a)``, see :mod:`dm_opt.leakage.base`): the same bounds from
   oracle calls, four per node.  Also used for ``search="best"`` (best-first)
@@ -63,7 +63,7 @@ from .constraints import BUDGET_TOL, SideConstraints
 #: ``PRUNE_FRACTION · tol`` (plus round-off ≪ tol) of the optimum — a tie in the sense of ``tol``.
 PRUNE_FRACTION = 0.5
 #: Extra slack (absolute, payment units, relative to the payment scale) on budget screens
-#: computed from rank-1 updated posteriors; candidates are then checked exactly.
+#: computed from the carried posterior states; candidates are then checked exactly.
 BUDGET_SCREEN_RTOL = 1e-9
 #: Target wall time of one compiled chunk (s) between limit checks / progress lines.
 CHUNK_SECONDS = 0.05
@@ -491,7 +491,7 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
     time_limit : seconds; node_limit : nodes processed.  On either (or Ctrl-C) the
         incumbent is returned with the proven bound ``max(incumbent, open nodes' bounds)``.
     order : branching order (:func:`branching_order`); search : ``depth`` (default,
-        rank-1 compiled for Gaussian markets) or ``best`` (best-first, fresh solves).
+        compiled for Gaussian markets) or ``best`` (best-first, fresh states per node).
     lemma3 : fix users in by the generalised Lemma 3 (never with side constraints).
     generic : force the oracle path even for a Gaussian market (testing, comparison).
     """

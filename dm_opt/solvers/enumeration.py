@@ -289,7 +289,7 @@ def fresh_objective_of(market, objective, mask: int) -> float:
 
 @register
 class Enumeration(Backend):
-    """Gray-code exhaustive enumeration (exact; ``O(2^n n b)`` time, ``O(n²)`` memory)."""
+    """Exhaustive enumeration (exact; ``O(2^n n b)`` time, ``O(n³)`` memory)."""
 
     name = "enumerate"
     supports_all_optima = True

@@ -1,6 +1,6 @@
 """Exhaustive enumeration for any leakage-oracle market (AMMO §5.1, §5.3).
 
-The compiled Gray-code kernel of :mod:`.enumeration` needs a
+The compiled kernel of :mod:`.enumeration` needs a
 :class:`GaussianMarket` (it updates the posterior covariance).  This module
 maximises a :class:`~dm_opt.markets.objectives.LeakageObjective` over all
 ``2^n`` profiles of any object satisfying the protocol of
