@@ -4,6 +4,8 @@
 (Thm 1) and the de-correlated equilibrium (Thm 6) exactly through
 :func:`dm_opt.solve`, and evaluates the paper's structural statements:
 
+* **Prop 1**, condition (3) (:func:`prop1_condition`), with the denominator of its proof
+  (``τ_i² + σ_i² − I_i``; the printed ``1 + σ_j² − I_j`` gives the wrong sign on some instances).
 * **Partition** (§3.6): low-value users ``V^(l) = {v_i ≤ 1}``, high-value ``V^(h) = {v_i > 1}``.
 * **Thm 3 case** (correlation = a nonzero entry of ``Σ``, ``|Σ_ij| > corr_tol``):
   ``"no_high_value_users"`` (every user has ``v ≤ 1``: all share, efficient);
@@ -57,6 +59,28 @@ def _set_leakage(market: GaussianMarket, users) -> np.ndarray:
     a = np.zeros(market.n, dtype=np.int8)
     a[list(users)] = 1
     return market.leakage(a)
+
+
+def prop1_condition(market: GaussianMarket, profile, i: int, *, printed: bool = False) -> float:
+    """Left-hand side of Prop 1's condition (3) for user ``i`` at ``profile`` (its ``a_i`` is ignored).
+
+    ``Σ_j (1 − v_j) Cov(X_i, X_j | a_i = 0, a_{−i})² / D``: user ``i`` shares in the first
+    best iff it is ``≥ 0`` (evaluated at ``a_{−i} = a^W_{−i}``).  The proof (eqs. A-1, A-2)
+    gives the denominator ``D = τ_i² + σ_i² − I_i(a_i = 0, a_{−i})`` — the conditional
+    variance of user ``i``'s *signal*, the same for every ``j`` (``τ_i² = 1`` in the paper);
+    the printed statement has ``1 + σ_j² − I_j(·)``, which depends on ``j`` and gives the wrong
+    sign on some instances (``printed=True`` evaluates it, for comparison; see
+    tests/markets/test_diagnostics.py).
+    """
+    a = np.array(market._profile(profile), dtype=np.int8)
+    a[i] = 0
+    P = market.posterior_cov(a)          # Cov(X | S_A), A without i
+    w = 1.0 - market.values
+    cov2 = P[i, :] ** 2
+    if printed:
+        denom = 1.0 + np.diag(P)         # 1 + σ_j² − I_j = 1 + P_jj (as printed, τ² = 1)
+        return float(np.sum(w * cov2 / denom))
+    return float(np.sum(w * cov2) / (market.noise_var[i] + P[i, i]))
 
 
 def prop3_bound(market: GaussianMarket) -> float:
@@ -282,4 +306,4 @@ def efficiency_report(market: GaussianMarket, *, method: str = "auto", corr_tol:
                             len(eq_profiles), lo, hi, status, message)
 
 
-__all__ = ["prop3_bound", "prop4_terms", "Thm3Case", "thm3_case", "EfficiencyReport", "efficiency_report"]
+__all__ = ["prop1_condition", "prop3_bound", "prop4_terms", "Thm3Case", "thm3_case", "EfficiencyReport", "efficiency_report"]

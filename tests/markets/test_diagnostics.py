@@ -182,3 +182,66 @@ def test_report_ctrl_c_exits_130_with_the_partial_report(monkeypatch, capsys):
     assert main(["report", "models/ammo/three_users.toml", "--json"]) == 130
     d = json.loads(capsys.readouterr().out)
     assert d["status"] == "interrupted" and d["checks"] == {}
+
+
+# --------------------------------------------------------------- Prop 1, condition (3)
+def _first_best_by_fresh_solves(cov, values, noise):
+    """First-best profiles by brute force with fresh dense solves (no dm_opt arithmetic)."""
+    import itertools
+
+    n = len(values)
+    best, arg = -np.inf, []
+    for bits in itertools.product((0, 1), repeat=n):
+        A = [i for i in range(n) if bits[i]]
+        if A:
+            C = cov[np.ix_(A, A)] + np.diag(noise[A])
+            leak = np.einsum("ai,ai->i", cov[A, :], np.linalg.solve(C, cov[A, :]))
+        else:
+            leak = np.zeros(n)
+        val = float(np.dot(1.0 - values, leak))
+        if val > best + 1e-12:
+            best, arg = val, [np.array(bits)]
+        elif val >= best - 1e-12:
+            arg.append(np.array(bits))
+    return arg
+
+
+def test_prop1_condition_with_the_proofs_denominator_characterises_the_first_best():
+    """At the first best, a_i = 1 iff condition (3) ≥ 0 — with the denominator of the proof
+    (τ_i² + σ_i² − I_i); the printed denominator 1 + σ_j² − I_j gives the wrong sign on some
+    random instances (a paper/derivation disagreement, kept as a test)."""
+    from dm_opt.markets.diagnostics import prop1_condition
+
+    rng = np.random.default_rng(11)
+    printed_wrong = 0
+    instances = 0
+    for _ in range(120):
+        n = int(rng.integers(3, 6))
+        G = rng.normal(size=(n, n))
+        cov = G @ G.T / n + 0.2 * np.eye(n)
+        values = rng.uniform(0.3, 2.5, n)
+        noise = np.ones(n)
+        optima = _first_best_by_fresh_solves(cov, values, noise)
+        if len(optima) != 1:
+            continue                      # ties: (3) holds with equality somewhere
+        aW = optima[0]
+        m = dm_opt.GaussianMarket(cov, values, noise)
+        instances += 1
+        wrong = False
+        for i in range(n):
+            lhs = prop1_condition(m, aW, i)
+            assert (lhs >= 0) == (aW[i] == 1), (i, lhs, aW)
+            if (prop1_condition(m, aW, i, printed=True) >= 0) != (aW[i] == 1):
+                wrong = True
+        printed_wrong += wrong
+    assert instances >= 100
+    assert printed_wrong >= 1            # the printed statement fails on some instances
+
+
+def test_prop1_condition_without_externalities_is_sigma4_over_one_plus_sigma2():
+    """No data externalities: the left-hand side is (1 − v_i) σ_i⁴/(1 + σ_i²) (text after Prop 1)."""
+    from dm_opt.markets.diagnostics import prop1_condition
+
+    m = dm_opt.GaussianMarket(np.diag([2.0, 3.0]), [0.5, 1.5])
+    for i, (s2, v) in enumerate([(2.0, 0.5), (3.0, 1.5)]):
+        assert prop1_condition(m, [1, 1], i) == pytest.approx((1 - v) * s2 ** 2 / (1 + s2), rel=1e-12)
