@@ -4,16 +4,19 @@
 * :class:`MutualInformationMarket` — ``I(X_i; S_A)`` (§5.1, Appendix A);
 * :class:`TabulatedMarket` — any user-supplied set functions (small n);
 * :class:`MixtureMarket` — μ-expected leakage for an unknown ``Σ`` (§5.3, Thm 5);
+* :class:`LiteralDecorrelatedMarket` — the literal de-correlation ``S̃ = Σ⁻¹S`` (§6.2; Lemma 5 is idealised);
 * :func:`check_properties` — Properties 1–4 of §5.1.
 """
 
 from .base import LeakageOracle, OracleMarketMixin, evaluate_objective, is_leakage_market
+from .decorrelation import LiteralDecorrelatedMarket
 from .mixture import MixtureMarket
 from .mutual_information import MutualInformationMarket
 from .properties import PropertyReport, PropertyViolation, check_properties
 from .tabulated import TabulatedMarket
 
 __all__ = [
-    "LeakageOracle", "OracleMarketMixin", "evaluate_objective", "is_leakage_market", "MixtureMarket",
+    "LeakageOracle", "OracleMarketMixin", "evaluate_objective", "is_leakage_market", "LiteralDecorrelatedMarket",
+    "MixtureMarket",
     "MutualInformationMarket", "TabulatedMarket", "check_properties", "PropertyReport", "PropertyViolation",
 ]
