@@ -6,22 +6,90 @@ Public API (SPEC §4)::
     m = dm_opt.load("models/ammo/example1.toml")
     r = dm_opt.solve(m, problem="equilibrium", method="auto")
     r.profile, r.objective, r.prices, r.leakage, r.surplus, r.bound, r.gap
+
+``import dm_opt`` is light: the names below (and every submodule, e.g.
+``dm_opt.markets``) are imported on first access (PEP 562), so the ``dm-opt``
+console script can start, and be interrupted, before numpy/numba are loaded.
+``from dm_opt import solve`` and ``dm_opt.solve`` work exactly as before.
 """
 
-from .api import solve
+import importlib as _importlib
+
+from . import _numba_cache
 from .errors import (BackendUnavailable, DmOptError, InstanceError, LimitExceeded, ProblemError,
                      SolverFailed)
-from .io import load
-from .markets.gaussian import GaussianMarket, UserEquilibria
-from .markets.community import CommunityMarket
-from .markets.info_design import InfoDesignMarket
-from .markets.objectives import LeakageObjective
-from .markets.sharing import SharingMarket
-from .leakage import MixtureMarket, MutualInformationMarket, TabulatedMarket, check_properties
-from .markets.platforms import JoiningValues, TwoPlatformMarket
-from .result import SolveResult, Termination
 
 __version__ = "0.1.0"
+
+_numba_cache.install()    # truncated numba cache files of dm_opt kernels: delete, recompile, warn once
+
+#: public name -> submodule defining it (imported on first access)
+_LAZY = {
+    "solve": ".api",
+    "load": ".io",
+    "GaussianMarket": ".markets.gaussian",
+    "UserEquilibria": ".markets.gaussian",
+    "CommunityMarket": ".markets.community",
+    "InfoDesignMarket": ".markets.info_design",
+    "LeakageObjective": ".markets.objectives",
+    "SharingMarket": ".markets.sharing",
+    "MixtureMarket": ".leakage",
+    "MutualInformationMarket": ".leakage",
+    "TabulatedMarket": ".leakage",
+    "check_properties": ".leakage",
+    "JoiningValues": ".markets.platforms",
+    "TwoPlatformMarket": ".markets.platforms",
+    "SolveResult": ".result",
+    "Termination": ".result",
+}
+
+
+#: what ``import dm_opt`` used to import eagerly, in that order: loaded together on first access,
+#: so every ``dm_opt.X.Y`` that worked after a plain ``import dm_opt`` still works
+_EAGER = (".api", ".io", ".markets.gaussian", ".markets.community", ".markets.info_design",
+          ".markets.objectives", ".markets.sharing", ".leakage", ".markets.platforms", ".result")
+
+
+def _load_all() -> None:
+    for mod in _EAGER:
+        _importlib.import_module(mod, __name__)
+    g = globals()
+    for name, mod in _LAZY.items():
+        g.setdefault(name, getattr(_importlib.import_module(mod, __name__), name))
+
+
+def _importing() -> bool:
+    """Whether a dm_opt module is being executed (then ``from .. import x`` must import only ``x``)."""
+    import sys
+
+    return any(getattr(getattr(m, "__spec__", None), "_initializing", False)
+               for k, m in list(sys.modules.items()) if k.startswith(__name__ + "."))
+
+
+def __getattr__(name):
+    """Import the public API (or a submodule) on first access; afterwards they are plain attributes."""
+    if name.startswith("_"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    g = globals()
+    if not _importing():
+        _load_all()
+        if name in g:
+            return g[name]
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
+    else:
+        try:
+            value = _importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    g[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def to_pyomo(market, problem="first_best", **kw):
@@ -40,6 +108,6 @@ __all__ = [
     "MixtureMarket", "MutualInformationMarket", "TabulatedMarket", "check_properties", "JoiningValues",
     "TwoPlatformMarket",
     "solve", "load", "GaussianMarket", "CommunityMarket", "UserEquilibria", "LeakageObjective", "SolveResult",
-    "Termination", "DmOptError", "InstanceError", "ProblemError", "LimitExceeded",
+    "Termination", "DmOptError", "InstanceError", "LimitExceeded", "ProblemError",
     "BackendUnavailable", "SolverFailed",
 ]

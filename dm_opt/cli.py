@@ -1,16 +1,30 @@
 """Command line: ``dm-opt solve FILE [--problem P] [--method M] [--all-optima] [--json]``.
 
-Exit status 0 on success, 2 on bad input (file, field or flag) with one line on
-stderr and no traceback, 130 on Ctrl-C.
+Exit status 0 on success, 2 on bad input (file, field, flag or output path) with one
+line on stderr and no traceback, 130 on Ctrl-C, 143 on SIGTERM (handled exactly like
+Ctrl-C: what was computed is printed or written, marked partial).
+
+``--json`` output is strict JSON (RFC 8259): non-finite numbers are the strings
+``"inf"``, ``"-inf"``, ``"nan"`` (:mod:`dm_opt.jsonenc`).
+
+Output paths (``--out``, ``--csv``) are checked before any work: the directory must
+exist and be writable, the target must not be a directory, an existing file needs
+``--force``, and two outputs may not be the same file.
+
+This module's top-level imports are deliberately light (standard library and
+:mod:`dm_opt.errors`; ``import dm_opt`` itself loads nothing heavy): numpy, numba and
+the solvers are imported inside :func:`main`, under its Ctrl-C/SIGTERM handling, so an
+interrupt during start-up exits 130/143 without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+import warnings
 
+from . import _safeio
 from .errors import DmOptError
 
 
@@ -70,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     fg.add_argument("--scheduler", metavar="ADDRESS", help="compute the grid on an existing Dask cluster")
     fg.add_argument("--time-limit", type=_positive_float,
                     help="seconds (checked between grid rows); writes the rows done, labelled PARTIAL, "
-                         "and exits 0 with a note on stderr (Ctrl-C: the same, exit 130)")
+                         "and exits 0 with a note on stderr (Ctrl-C: the same, exit 130; SIGTERM: exit 143)")
     return p
 
 
@@ -98,10 +112,13 @@ def _cmd_solve(args) -> int:
             raise _UsageError(f"{flag} does not apply to kind '{data['kind']}'")
     out, text = mod.run(market, problem, options)
     if args.json:
-        print(json.dumps(out))
+        from .jsonenc import dumps
+
+        print(dumps(out))
     else:
         print(text)
     # an interrupted solve still prints its best profile and bound, then exits like Ctrl-C
+    # (main turns 130 into 143 when the interrupt was a SIGTERM)
     return 130 if out.get("status") == "interrupted" else 0
 
 
@@ -133,7 +150,11 @@ def _cmd_report(args) -> int:
 
         out["valuations"], extra = valuation_report(obj, method=args.method, time_limit=dl)
         text += "\n" + extra
-    print(json.dumps(out) if args.json else text)
+    if args.json:
+        from .jsonenc import dumps
+
+        text = dumps(out)
+    print(text)
     # like `solve`: an interrupted report still prints what it has, then exits like Ctrl-C
     return 130 if rep.status is Termination.INTERRUPTED else 0
 
@@ -143,26 +164,33 @@ def _cmd_export(args) -> int:
     from .markets.gaussian import GaussianMarket
     from .solvers.milp import export_model
 
-    if os.path.exists(args.out) and not args.force:
-        raise _UsageError(f"--out: {args.out} exists; pass --force to overwrite")
+    check_output_file(args.out, "--out", args.force)
     market = load(args.file)
     if not isinstance(market, GaussianMarket):
         raise _UsageError(f"export: {args.file} is not a gaussian_market instance (the MILP is Gaussian-MSE-only)")
     if args.problem not in ("first_best", "equilibrium", "decorrelated"):
         raise _UsageError(f"--problem: '{args.problem}' is not one of first_best, equilibrium, decorrelated")
-    note = export_model(market, args.problem, args.out, args.format)
+    with _writing(("--out", args.out)):
+        note = export_model(market, args.problem, args.out, args.format)
     print(note, file=sys.stderr)
     return 0
 
 
 def _cmd_figure(args) -> int:
     """Exit 0 when written (also when ``--time-limit`` stopped it: the output is labelled partial
-    and stderr says so), 130 after Ctrl-C (the rows completed are written, labelled partial)."""
+    and stderr says so), 130 after Ctrl-C, 143 after SIGTERM (the rows completed are written,
+    labelled partial)."""
+    # every output checked before the grid is computed (and before matplotlib/numba are imported)
+    outputs = [("--out", args.out), ("--csv", args.csv)]
+    try:
+        _safeio.check_distinct(outputs)
+    except DmOptError as exc:
+        raise _UsageError(str(exc)) from None
+    for flag, path in outputs:
+        if path:
+            check_output_file(path, flag, args.force)
     from .figures import make_figure
 
-    for flag, path in (("--out", args.out), ("--csv", args.csv)):
-        if path and os.path.exists(path) and not args.force:
-            raise _UsageError(f"{flag}: {path} exists; pass --force to overwrite")
     params = {}
     if args.rho is not None:
         if args.name == "fig3":
@@ -175,11 +203,12 @@ def _cmd_figure(args) -> int:
     if args.workers or args.scheduler:
         from .distributed import open_client
 
-        with open_client(args.scheduler, args.workers) as client:
+        with open_client(args.scheduler, args.workers) as client, _writing(*outputs):
             data = make_figure(args.name, args.out, args.csv, force=True, progress=progress, client=client,
                                **params)
     else:
-        data = make_figure(args.name, args.out, args.csv, force=True, progress=progress, **params)
+        with _writing(*outputs):
+            data = make_figure(args.name, args.out, args.csv, force=True, progress=progress, **params)
     files = f"{args.out}" + (f" and {args.csv}" if args.csv else "")
     if not data.partial:
         print(f"wrote {files}", file=sys.stderr)
@@ -192,7 +221,49 @@ def _cmd_figure(args) -> int:
 COMMANDS = {"solve": _cmd_solve, "bench": _cmd_bench, "report": _cmd_report, "export": _cmd_export, "figure": _cmd_figure}
 
 
-def main(argv=None) -> int:
+def check_output_file(path, flag: str, force: bool) -> str:
+    """:func:`dm_opt._safeio.check_output_file` with the CLI's one-line usage error."""
+    try:
+        return _safeio.check_output_file(path, flag, force)
+    except (DmOptError, FileExistsError) as exc:
+        raise _UsageError(str(exc)) from None
+
+
+class _writing:
+    """An OSError on one of the output files (checked beforehand, so rare: disk full, a path
+    that vanished meanwhile) becomes one line naming the option, not a traceback."""
+
+    def __init__(self, *outputs):
+        self.outputs = [(flag, path) for flag, path in outputs if path]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, tp, exc, tb):
+        if tp is None or not issubclass(tp, OSError) or issubclass(tp, BrokenPipeError):
+            return False
+        name = getattr(exc, "filename", None)
+        for flag, path in self.outputs:
+            if name is not None and os.path.realpath(os.fspath(name)) == os.path.realpath(path):
+                raise _UsageError(f"{flag}: cannot write {path}: {exc.strerror or exc}") from None
+        return False
+
+
+def _one_line_warnings(previous):
+    """A ``showwarning`` printing dm_opt's numba-cache repair as one ``dm-opt: warning:`` line."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        from ._numba_cache import NumbaCacheWarning
+
+        if issubclass(category, NumbaCacheWarning):
+            print(f"dm-opt: warning: {message}", file=sys.stderr if file is None else file)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    return show
+
+
+def _run(argv) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -206,9 +277,6 @@ def main(argv=None) -> int:
     except DmOptError as exc:
         print(f"dm-opt: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("dm-opt: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         # output piped into e.g. `head`: not an error of ours; silence the flush at exit too
         try:
@@ -216,6 +284,37 @@ def main(argv=None) -> int:
         except OSError:
             pass
         return 0
+
+
+def main(argv=None) -> int:
+    """Run one ``dm-opt`` command; returns the exit status.
+
+    SIGTERM is handled like Ctrl-C while the command runs (:class:`dm_opt._safeio.TerminateAsInterrupt`,
+    restored afterwards): partial results are printed/written as after Ctrl-C, and the status is
+    143 instead of 130.  Heavy modules are imported inside, so an interrupt during start-up is a
+    clean exit too.
+    """
+    term = _safeio.TerminateAsInterrupt()
+    previous_show = warnings.showwarning
+    reported = False
+    try:
+        with term:
+            warnings.showwarning = _one_line_warnings(previous_show)
+            try:
+                rc = _run(argv)
+            except KeyboardInterrupt:
+                reported = True
+                print("dm-opt: terminated" if term.received else "dm-opt: interrupted", file=sys.stderr)
+                rc = _safeio.EXIT_SIGINT
+            finally:
+                warnings.showwarning = previous_show
+    except KeyboardInterrupt:           # a second Ctrl-C/SIGTERM while reporting the first
+        if not reported:
+            print("dm-opt: interrupted", file=sys.stderr)
+        rc = _safeio.EXIT_SIGINT
+    if term.received and rc in (0, _safeio.EXIT_SIGINT):
+        rc = _safeio.EXIT_SIGTERM
+    return rc
 
 
 if __name__ == "__main__":  # pragma: no cover

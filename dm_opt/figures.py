@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -399,7 +398,7 @@ def plot(data: FigureData, out: str) -> None:
         ax.set_title(f"Figure 1: user equilibria, Example 1 ($\\rho$ = {rho:g}, $v_1 = v_2 = 1$)")
         present = set(lab.ravel())
         ax.legend(handles=[Patch(color=c, label=("a = " + n.replace("|", " and "))) for n, c in
-                           zip(names, colors) if n in present]
+                           zip(names, colors, strict=True) if n in present]
                   + ([Patch(color="#636363", label="indifference (several sets)")]
                      if present - set(names) - {None} else [])
                   + ([Patch(color=_MISSING_COLOR, label="not computed (partial)")] if None in present else []),
@@ -470,16 +469,22 @@ def make_figure(name: str, out: str, csv_path: str | None = None, *, force: bool
                 progress: bool = False, time_limit: float | None = None, **params) -> FigureData:
     """Compute figure ``name`` (``fig1``, ``fig2``, ``fig3``) and write the PNG (and CSV).
 
-    Refuses to overwrite existing files unless ``force`` (raises ``FileExistsError``).
+    Every output is checked *before* computing: refuses to overwrite existing files unless
+    ``force`` (raises ``FileExistsError``); a missing or read-only directory, a directory as
+    target, or ``out`` and ``csv_path`` being the same file raise :class:`ProblemError`.
     ``time_limit`` (seconds) or Ctrl-C: the rows completed are written, labelled partial,
     and the returned data has status ``time_limit``/``interrupted`` (module docstring);
     a Ctrl-C before any row completed writes nothing and re-raises ``KeyboardInterrupt``.
+    Ctrl-C (or SIGTERM) while the files are being written is held until they are complete.
     """
+    from ._safeio import check_distinct, check_output_file, deferred_signals
+
     if name not in FIGURES:
         raise ProblemError(f"unknown figure '{name}'; choose one of {', '.join(FIGURES)}")
-    for path in (out, csv_path):
-        if path and os.path.exists(path) and not force:
-            raise FileExistsError(path)
+    check_distinct([("out", out), ("csv_path", csv_path)])
+    for option, path in (("out", out), ("csv_path", csv_path)):
+        if path:
+            check_output_file(path, option, force)
     _pyplot()  # fail fast (before computing) when matplotlib is missing
     fn = {"fig1": figure1_data, "fig2": figure2_data, "fig3": figure3_data}[name]
     data = fn(progress=progress, time_limit=time_limit, **params)
@@ -487,7 +492,8 @@ def make_figure(name: str, out: str, csv_path: str | None = None, *, force: bool
         from .markets.parametric import no_partial_answer
 
         no_partial_answer(data.status, f"{name}: {data.message}; nothing written")
-    plot(data, out)
-    if csv_path:
-        write_csv(data, csv_path)
+    with deferred_signals():
+        plot(data, out)
+        if csv_path:
+            write_csv(data, csv_path)
     return data

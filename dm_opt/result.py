@@ -194,6 +194,9 @@ class SolveResult:
 
 def _num(x: float):
     """JSON-safe number (:func:`dm_opt.jsonenc.json_number`: ``"inf"``/``"-inf"``/``"nan"`` if not finite)."""
+    x = float(x)
+    if x - x == 0.0:              # finite (fast path: called once per user for prices and leakage)
+        return x
     from .jsonenc import json_number
 
     return json_number(x)

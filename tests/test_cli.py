@@ -66,3 +66,26 @@ def test_flags_a_kind_does_not_use_are_refused(capsys, path, flag):
     assert main(["solve", os.path.join(ROOT, path)] + flag) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and flag[0] in err and "does not apply" in err
+
+
+def test_import_is_light_and_the_api_is_complete():
+    """`import dm_opt.cli` (the console script) loads no numpy/numba, so Ctrl-C during start-up is
+    handled by `main`; every public name and the submodule chains that worked after a plain
+    `import dm_opt` still work (imported on first access)."""
+    code = (
+        "import sys, dm_opt, dm_opt.cli\n"
+        "heavy = sorted(m for m in ('numpy', 'numba', 'scipy', 'highspy') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "for name in dm_opt.__all__:\n"
+        "    assert getattr(dm_opt, name) is not None, name\n"
+        "assert dm_opt.solvers.base.get_backend and dm_opt.markets.gaussian.GaussianMarket is dm_opt.GaussianMarket\n"
+        "assert dm_opt.api.solve is dm_opt.solve and dm_opt.io.read_toml\n"
+        "assert not hasattr(dm_opt, 'no_such_thing')\n"
+        "ns = {}\n"
+        "exec('from dm_opt import *', ns)\n"
+        "assert set(dm_opt.__all__) <= set(ns)\n"
+        "m = dm_opt.load(sys.argv[1])\n"
+        "assert dm_opt.solve(m).status is dm_opt.Termination.OPTIMAL\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, EX1], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

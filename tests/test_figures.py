@@ -55,7 +55,7 @@ def test_figure2_thresholds_match_closed_forms(rho):
     upper = 4 / (2 - rho ** 2) ** 2
     data = figure2_data(rho=rho, vmax=3.0, points=158)     # grid avoids both thresholds
     v, eq, fb = data.arrays["v"], data.arrays["equilibrium"], data.arrays["first_best"]
-    for x, e, f in zip(v[1:], eq[1:], fb[1:]):
+    for x, e, f in zip(v[1:], eq[1:], fb[1:], strict=True):
         assert min(abs(x - 1), abs(x - upper)) > 1e-6
         if x < 1:
             assert e > 0 and f > 0 and e == pytest.approx(f, abs=1e-12)   # efficient below 1
@@ -86,7 +86,7 @@ def test_figure3_curve_continuous_and_region_north_east(fig3):
     assert np.all(np.diff(c) < 0)                           # decreasing: NE is worse
     # continuity: the curve at every midpoint ρ lies between its neighbours (no jump anywhere)
     idx = np.flatnonzero(ok)
-    for a, b in zip(idx[:-1], idx[1:]):
+    for a, b in zip(idx[:-1], idx[1:], strict=True):
         mid = 0.5 * (r[a] + r[b])
         sub = figure3_data(rho_points=1, vh_points=45, vh_max=10.0, rho_max=mid, band_points=0,
                            bisect_tol=1e-7).arrays["curve"][0]

@@ -1,8 +1,9 @@
 """``dm-opt bench``: the command-line front end of the harness (registered in :mod:`dm_opt.cli`).
 
 Exit status: 0 = every run checked out; 1 = at least one ``DISAGREE`` (a wrong
-answer: a bug, never averaged away); 2 = bad flags/input (one line on stderr);
-130 = Ctrl-C (the runs completed so far are written first).
+answer: a bug, never averaged away); 2 = bad flags/input, or an output directory
+that cannot be used (checked before any run; one line on stderr); 130 = Ctrl-C,
+143 = SIGTERM (the runs completed so far are written first, marked partial).
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def add_parser(sub, positive_float) -> None:
 
 def run(args, usage_error) -> int:
     """Execute ``dm-opt bench`` (``usage_error`` = the CLI's one-line usage exception class)."""
+    from .._safeio import deferred_signals
     from ..errors import BackendUnavailable
     from ..markets.objectives import PROBLEMS
     from ..solvers.base import available_methods, get_backend
@@ -107,6 +109,8 @@ def run(args, usage_error) -> int:
     from .runner import run_grid
     from .summary import format_table, summarize
 
+    # the output directory is checked before anything is generated or run
+    report.check_out_dir(args.out, args.force, "--out")
     if args.scheduler and args.workers:
         raise usage_error("--scheduler and --workers are exclusive (the cluster at ADDRESS has its own workers)")
     if args.serial and (args.scheduler or args.workers):
@@ -149,7 +153,7 @@ def run(args, usage_error) -> int:
                 get_backend(m)
             except ImportError as exc:
                 raise usage_error(f"--methods: method '{m}' cannot be loaded here ({exc})") from None
-    out_dir = report.prepare_out_dir(args.out, args.force)
+    out_dir = report.prepare_out_dir(args.out, args.force, "--out")
 
     progress = (not args.no_progress) and sys.stderr.isatty()
     with contextlib.ExitStack() as stack:
@@ -169,9 +173,11 @@ def run(args, usage_error) -> int:
             grid = run_grid(instances, methods, args.problems, time_limit=args.time_limit, client=client,
                             progress=progress, memory=args.memory, reference_max_n=args.reference_max_n,
                             retries=args.retries)
-    meta = {"args": {k: v for k, v in vars(args).items() if k != "command"}, "methods": methods, "problems": args.problems, "memory": args.memory,
-            "executor": executor}
-    paths = report.write_outputs(out_dir, grid, instances=instances, time_limit=args.time_limit, meta=meta)
+        meta = {"args": {k: v for k, v in vars(args).items() if k != "command"}, "methods": methods,
+                "problems": args.problems, "memory": args.memory, "executor": executor}
+        # written before the cluster is shut down; Ctrl-C/SIGTERM arriving meanwhile waits for the files
+        with deferred_signals():
+            paths = report.write_outputs(out_dir, grid, instances=instances, time_limit=args.time_limit, meta=meta)
     print(format_table(summarize(grid.rows, args.time_limit), args.time_limit))
     print("wrote " + ", ".join(paths.values()))
     if grid.interrupted:

@@ -11,28 +11,39 @@ Files written in the output directory:
 from __future__ import annotations
 
 import csv
-import json
 import os
 import platform
 import time
 
-from ..errors import InstanceError
+from .. import jsonenc
+from ..errors import DmOptError, InstanceError
 from .runner import CSV_COLUMNS, rows_for_output
 from .summary import format_table, plot_performance_profile, summarize
 
 OUTPUT_FILES = ("runs.csv", "runs.json", "summary.md", "profile.png")
 
 
-def prepare_out_dir(path, force: bool) -> str:
-    """Create ``path``; refuse to overwrite an existing non-empty directory unless ``force``."""
-    path = os.fspath(path)
-    if os.path.exists(path):
-        if not os.path.isdir(path):
-            raise InstanceError("out", f"{path} exists and is not a directory")
-        if os.listdir(path) and not force:
-            raise InstanceError("out", f"{path} exists and is not empty; use --force to overwrite "
-                                "or choose another directory")
-    os.makedirs(path, exist_ok=True)
+def check_out_dir(path, force: bool, option: str = "out") -> str:
+    """Check, without creating anything, that the output directory ``path`` can be used: an
+    existing non-empty directory needs ``force``; a missing one is created later with its
+    parents, so its nearest existing ancestor must be a writable directory.  Raises
+    :class:`~dm_opt.errors.InstanceError` (field ``option``) naming the path."""
+    from .._safeio import check_output_dir
+
+    try:
+        return check_output_dir(path, option, force, OUTPUT_FILES)
+    except (DmOptError, FileExistsError) as exc:
+        msg = str(exc)
+        raise InstanceError(option, msg[len(option) + 2:] if msg.startswith(option + ": ") else msg) from None
+
+
+def prepare_out_dir(path, force: bool, option: str = "out") -> str:
+    """Create ``path`` (and missing parents) after :func:`check_out_dir`."""
+    path = check_out_dir(path, force, option)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise InstanceError(option, f"cannot create {path}: {exc.strerror or exc}") from None
     return path
 
 
@@ -57,12 +68,13 @@ def write_outputs(out_dir, grid, *, instances, time_limit, meta: dict | None = N
     info.update(meta or {})
     p = os.path.join(out_dir, "runs.json")
     with open(p, "w") as fh:
-        json.dump({"meta": info, "instances": [i.to_dict() for i in instances], "runs": rows,
-                   "summary": [_safe(s) for s in summary]}, fh, indent=1)
+        # strict JSON: non-finite numbers as "inf" / "-inf" / "nan" (dm_opt.jsonenc)
+        jsonenc.dump({"meta": info, "instances": [i.to_dict() for i in instances], "runs": rows,
+                      "summary": summary}, fh, indent=1)
     paths["json"] = p
     text = [f"# dm-opt bench summary ({info['created']})", ""]
     if grid.interrupted:
-        text += ["**INTERRUPTED**: partial results (only the runs completed before Ctrl-C).", ""]
+        text += ["**INTERRUPTED**: partial results (only the runs completed before Ctrl-C or SIGTERM).", ""]
     text += [format_table(summary, time_limit), ""]
     by_size = ("problem", "method", "n")
     text += ["## By size", "", format_table(summarize(grid.rows, time_limit, by=by_size), time_limit, by=by_size,
@@ -84,8 +96,3 @@ def write_outputs(out_dir, grid, *, instances, time_limit, meta: dict | None = N
     if plot_performance_profile(grid.rows, p):
         paths["profile"] = p
     return paths
-
-
-def _safe(d: dict) -> dict:
-    import math
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}

@@ -92,10 +92,9 @@ def _profile_str(a) -> str:
 
 
 def _num(x):
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else (None if math.isnan(x) else ("inf" if x > 0 else "-inf"))
+    from ..jsonenc import json_number
+
+    return json_number(x)
 
 
 #: (method, problem) pairs already warmed up in this process.
@@ -196,7 +195,7 @@ def check_agreement(rows, rtol: float = AGREE_RTOL) -> list[dict]:
     for r in rows:
         by_key.setdefault((r["instance"], r["problem"]), []).append(r)
     bad = []
-    for (inst, problem), rs in by_key.items():
+    for _key, rs in by_key.items():
         refs = [r for r in rs if r["method"] == REFERENCE and r["status"] == "optimal"]
         ref = refs[0] if refs else None
         if ref is not None:
@@ -323,7 +322,8 @@ def run_grid(instances, methods, problems=("equilibrium",), *, time_limit=None, 
 
 
 def rows_for_output(rows) -> list[dict]:
-    """Rows with non-finite numbers made JSON-safe (``"inf"`` strings, ``None`` for nan)."""
+    """Rows with non-finite numbers made JSON-safe (strings ``"inf"``, ``"-inf"``, ``"nan"``;
+    ``None`` = not computed; :mod:`dm_opt.jsonenc`)."""
     out = []
     for r in rows:
         d = dict(r)

@@ -63,7 +63,7 @@ def summarize(rows, time_limit: float | None, by=("problem", "method")) -> list[
                                                                  for x in kv[0])):
         gaps = [float(r["gap"]) for r in rs if r["gap"] is not None and math.isfinite(float(r["gap"]))]
         out.append({
-            **dict(zip(by, key)),
+            **dict(zip(by, key, strict=True)),
             "runs": len(rs),
             "solved": sum(is_solved(r) for r in rs),
             "sgm_seconds": shifted_geomean(charged_time(r, time_limit) for r in rs),
@@ -133,7 +133,7 @@ def plot_performance_profile(rows, path) -> bool:
     if not problems:
         return False
     fig, axes = plt.subplots(1, len(problems), figsize=(6 * len(problems), 4), squeeze=False)
-    for ax, problem in zip(axes[0], problems):
+    for ax, problem in zip(axes[0], problems, strict=True):
         methods, taus, rho = performance_profile(profile_times(rows, problem))
         for j, m in enumerate(methods):
             ax.step(taus, rho[j], where="post", label=m)

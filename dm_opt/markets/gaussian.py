@@ -144,6 +144,21 @@ class GaussianMarket(LeakageMarketMethods):
         """``(I(a), own(a))`` from one fresh posterior state (:func:`dm_opt.posterior.leakage_and_own`)."""
         return posterior.leakage_and_own(self._cov, self._noise_var, self._profile(profile))
 
+    def evaluate(self, objective, profile) -> float:
+        """Exact value of ``objective`` at ``profile`` from a fresh posterior state.
+
+        The same compiled arithmetic (:func:`dm_opt.posterior.fresh_objective`) that the
+        searches use for their candidates and incumbents, so a certificate compares like
+        with like, bit for bit.
+        """
+        if isinstance(objective, str):
+            objective = self.objective(objective)
+        if objective.n != self.n:
+            raise InstanceError("objective", f"has {objective.n} weights for a market of {self.n} users")
+        a = self._profile(profile)
+        return float(posterior.fresh_objective(self._cov, self._noise_var, objective.c, objective.d, objective.e,
+                                               objective.k, np.ascontiguousarray(a, dtype=np.int8)))
+
     # ------------------------------------------------------- user equilibria
     def _share_threshold(self, a: np.ndarray) -> np.ndarray:
         """``v_i (I_i(1, a_{−i}) − I_i(0, a_{−i}))``: the least price making ``i`` share given ``a_{−i}``.

@@ -13,11 +13,12 @@ Ties: a profile is optimal when its objective is within ``tol`` of the best
 returned profile is the optimal one with the smallest bit mask (bit ``i`` ↔
 user ``i``), so the answer does not depend on thread scheduling.
 
-Certificate: the walk keeps every profile within ``tol +`` :func:`walk_margin` of
-its best value (the margin covers the walk's round-off, ``WALK_RTOL`` × the
-objective's scale; measured below 1e-12 in tests/reliability/test_numerics.py),
-and those candidates are re-evaluated from fresh states; the answer is the best
-re-evaluated candidate and the bound is ``max(walk best + margin, answer)``.
+Certificate: the walk keeps every profile within ``tol + 2 ×`` :func:`walk_margin`
+of its best value (the margin covers the walk's round-off, ``WALK_RTOL`` × the
+objective's scale; the walk is add-only, its measured error is about 1e-13 ×
+scale), and those candidates are re-evaluated from fresh states; the answer is
+the best re-evaluated candidate and the bound is
+``max(answer, walk best − tol − margin)`` (every profile left out is worth less).
 """
 
 from __future__ import annotations
@@ -116,9 +117,9 @@ def run_chunk(market, objective, plan: ChunkPlan, chunk_id: int, tol: float,
               capacity: int = DEFAULT_MAX_OPTIMA) -> ChunkResult:
     """Enumerate one chunk (thread-safe; releases the GIL).
 
-    Keeps every profile within ``tol + walk_margin`` of the chunk's best walk value.
+    Keeps every profile within ``tol + 2 walk_margin`` of the chunk's best walk value.
     """
-    window = float(tol) + walk_margin(market, objective)
+    window = float(tol) + 2.0 * walk_margin(market, objective)
     best, best_mask, vals, masks, overflow, count = enumerate_chunk(
         np.ascontiguousarray(market.cov), market.noise_var, objective.c, objective.d, objective.e, objective.k,
         plan.order, plan.k, np.int64(chunk_id), plan.n_low, window, int(capacity), REFRESH,
@@ -248,15 +249,17 @@ def raw_from_chunks(market, objective, plan: ChunkPlan, done, tol: float, *, all
     """
     n = market.n
     margin = walk_margin(market, objective)
-    merged = merge_chunks(done, tol + margin)
-    # re-evaluate the candidates from fresh states: the answer, its ties and the bound
+    merged = merge_chunks(done, tol + 2.0 * margin)
+    # Re-evaluate the candidates from fresh states: the answer, its ties and the bound.  A profile
+    # left out has a walk value below best − tol − 2·margin, hence (walk error ≤ margin) a value
+    # below best − tol − margin: that, or the best re-evaluated candidate, bounds the optimum.
     exact = np.array([fresh_objective_of(market, objective, m) for m in merged.masks])
     if exact.size:
         best_exact = float(exact.max())
         masks = merged.masks[exact >= best_exact - tol]
     else:
         best_exact, masks = -np.inf, merged.masks
-    bound = max(merged.best + margin, best_exact)
+    bound = max(merged.best - tol - margin, best_exact)
     finished = {r.chunk_id for r in done}
     for cid in range(plan.n_chunks):
         if cid not in finished:

@@ -136,3 +136,51 @@ def test_default_executor_is_a_local_dask_cluster(tmp_path):
     key = lambda r: (r["instance"], r["method"], r["problem"])
     assert [(key(r), r["objective"], r["profile"]) for r in sorted(rd["runs"], key=key)] == \
            [(key(r), r["objective"], r["profile"]) for r in sorted(rs["runs"], key=key)]
+
+
+def _strict(text):
+    def reject(token):
+        raise ValueError(f"non-standard JSON token {token!r}")
+    return json.loads(text, parse_constant=reject)
+
+
+def test_runs_json_is_strict_with_infinite_bounds(tmp_path, capsys):
+    """runs.json is strict JSON: an infinite bound/gap is the string "inf" (dm_opt.jsonenc), never Infinity."""
+    import numpy as np
+
+    from dm_opt.result import Termination
+    from dm_opt.solvers import base
+
+    class NoBound(base.Backend):
+        name = "nobound-json-test"
+
+        def run(self, market, objective, **kw):
+            return base.RawSolution(np.zeros(market.n, np.int8), Termination.TIME_LIMIT, float("inf"))
+
+    base.register(NoBound)
+    try:
+        rc = main(["bench", "--families", "wishart", "--n", "4", "--seeds", "1", "--no-progress", "--serial",
+                   "--methods", "nobound-json-test", "--reference-max-n", "0", "--memory", "none",
+                   "--out", str(tmp_path / "o")])
+    finally:
+        base._REGISTRY.pop("nobound-json-test", None)
+    assert rc == 0
+    data = _strict((tmp_path / "o" / "runs.json").read_text())
+    run = data["runs"][0]
+    assert run["bound"] == "inf" and run["gap"] == "inf" and isinstance(run["objective"], float)
+    assert run["peak_mib"] is None                         # not measured: null, not a number
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda p: p / "missing" / "deeper" / "o", None),                  # missing parents are created
+    (lambda p: (p / "file").write_text("x") and p / "file", "is not a directory"),
+    (lambda p: (p / "file2").write_text("x") and p / "file2" / "o", "is not a directory"),
+])
+def test_out_dir_checked_before_any_run(tmp_path, capsys, make, needle):
+    out = make(tmp_path)
+    rc = main(TINY + ["--methods", "enumerate", "--out", str(out)])
+    err = capsys.readouterr().err
+    if needle is None:
+        assert rc == 0 and (out / "runs.json").exists()
+    else:
+        assert rc == 2 and err.count("\n") == 1 and err.startswith("dm-opt: error: --out:") and needle in err
