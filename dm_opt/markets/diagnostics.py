@@ -34,11 +34,11 @@ All of these are *checked* in the report (``checks``), not assumed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import jsonenc
 from ..result import Termination
 from .gaussian import GaussianMarket
 
@@ -218,7 +218,7 @@ class EfficiencyReport:
         }
 
     def to_json(self, **kw) -> str:
-        return json.dumps(self.to_dict(), **kw)
+        return jsonenc.dumps(self.to_dict(), **kw)
 
     def format(self) -> str:
         L = []
