@@ -1,4 +1,4 @@
-"""Linear programs of the GLP data economy (SPEC §2), in cvxpy with HiGHS.
+"""Linear programs of the GLP data economy (SPEC §2), with HiGHS (through cvxpy or highspy).
 
 Everything here rests on one LP, the platform's information-design problem
 ``P_q`` (GLP slides, "Info-design problem equiv to platform choosing
@@ -42,6 +42,20 @@ reported λ verified to lie in ``proj D``), so highspy is not called directly.
 
 Tolerances: HiGHS' primal/dual feasibility tolerance is 1e-7; values are
 compared with :data:`VALUE_TOL` relative to the instance's payoff scale.
+
+**Models, time limits, memory.**  ``P_q`` for one-off solves (:class:`PlatformLP`), the
+piece LPs and the small equilibrium LPs are cvxpy models (compilation counted in the time
+limit by :func:`_solve`); the models that grow with ``|A|·|Ω|`` — the live ``P_q``
+(:class:`PlatformHighs`), the dual-face LPs of ``∂V(q)``, W(q)'s face LP, the KKT MILP of
+constrained efficiency, complete markets — are passed to highspy directly from scipy
+arrays (:class:`_HighsModel`), in the suffix-sum form for the slides' merchant
+(:func:`_pq_blocks`), and run so that the caller gets control back within
+``2 ×`` :data:`dm_opt.limits.STOP_GRACE_SECONDS` of the deadline
+(:func:`dm_opt.limits.run_highs`).  Before building, the size of every such model is
+estimated (nonzeros × :data:`HIGHS_LP_BYTES` / :data:`HIGHS_MILP_BYTES` /
+:data:`CVXPY_BYTES`) and a model over :data:`dm_opt.limits.MEMORY_BUDGET` (2 GiB) is
+refused with :class:`~dm_opt.errors.LimitExceeded`.  ``status == optimal`` means every
+requested part is present; otherwise ``message`` says what is missing.
 """
 
 from __future__ import annotations
@@ -97,24 +111,51 @@ LARGE_LP_OPTIONS = {"highs_options": {"solver": "ipm"}}
 #: HiGHS is given at least this many seconds when a deadline is nearly spent.
 MIN_SOLVE_SECONDS = 1e-3
 
+#: Memory per constraint-matrix nonzero (bytes, with a margin over what was measured) of a model
+#: held by HiGHS through highspy (an LP: ~120 measured on P_q with dense obedience rows at
+#: |Ω| = |A| = 60 and 100), by HiGHS' MIP solver, and by cvxpy (compilation: ~500 measured on
+#: the KKT MILP at |Ω| = 100).  With :data:`dm_opt.limits.MEMORY_BUDGET` they decide which
+#: models are refused before they are built (:func:`dm_opt.limits.check_model_size`).
+HIGHS_LP_BYTES = 200
+HIGHS_MILP_BYTES = 600
+CVXPY_BYTES = 1000
 
-def _solve(prob, what: str, large: bool = False, time_limit: float | None = None):
-    """Solve a cvxpy LP with HiGHS; returns cvxpy's status (``"user_limit"`` when
-    ``time_limit`` seconds ran out first)."""
+
+def _solve(prob, what: str, large: bool = False, time_limit=None):
+    """Solve a cvxpy LP with HiGHS; returns cvxpy's status (``"user_limit"`` when the time ran
+    out first).
+
+    ``time_limit`` (seconds, or a :class:`~dm_opt.limits.Deadline`) covers cvxpy's
+    compilation too: the problem is compiled first (cached for parametrised problems) and
+    HiGHS gets what is left; nothing is solved when nothing is left.
+    """
+    from ..limits import Deadline
+
     cp = _cp()
     opts = dict(LARGE_LP_OPTIONS if large else LP_OPTIONS)
-    if time_limit is not None:
-        t = max(float(time_limit), MIN_SOLVE_SECONDS)
-        if "highs_options" in opts:
-            opts["highs_options"] = {**opts["highs_options"], "time_limit": t}
-        else:
-            opts["time_limit"] = t
     import warnings
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)   # cvxpy's "may be inaccurate" at a time limit
-            prob.solve(solver=cp.HIGHS, **opts)
+            if time_limit is None:
+                prob.solve(solver=cp.HIGHS, **opts)
+                return prob.status
+            dl = time_limit if isinstance(time_limit, Deadline) else Deadline(max(float(time_limit), 1e-9))
+            if dl.expired():                  # not even the compilation
+                return "user_limit"
+            data, chain, inverse = prob.get_problem_data(cp.HIGHS, solver_opts=dict(opts))
+            left = dl.remaining()
+            if left is not None and left <= 0:
+                return "user_limit"
+            if left is not None:
+                t = max(float(left), MIN_SOLVE_SECONDS)
+                if "highs_options" in opts:
+                    opts["highs_options"] = {**opts["highs_options"], "time_limit": t}
+                else:
+                    opts["time_limit"] = t
+            solution = chain.solve_via_data(prob, data, False, False, opts)
+            prob.unpack_results(solution, chain, inverse)
     except cp.error.SolverError as exc:  # pragma: no cover - backend failure
         raise SolverFailed(f"HiGHS failed on {what}: {exc}") from None
     return prob.status
@@ -148,9 +189,26 @@ def planner_bound(market: InfoDesignMarket) -> float:
     return float(market.prior @ np.maximum(0.0, (market.v + market.u).max(axis=0) - market.reservation))
 
 
+_SCALES = None        # weakref.WeakKeyDictionary: market -> payoff scale
+
+
 def _scale(market: InfoDesignMarket) -> float:
-    return max(1.0, float(np.max(np.abs(market.v))), float(np.max(np.abs(market.u))),
-               abs(market.reservation))
+    """Payoff scale ``max(1, |v|, |u|, |r̄|)`` (cached per market: two passes over |A|×|Ω| arrays)."""
+    global _SCALES
+    import weakref
+
+    if _SCALES is None:
+        _SCALES = weakref.WeakKeyDictionary()
+    try:
+        return _SCALES[market]
+    except (KeyError, TypeError):
+        pass
+    sc = max(1.0, float(np.max(np.abs(market.v))), float(np.max(np.abs(market.u))), abs(market.reservation))
+    try:
+        _SCALES[market] = sc
+    except TypeError:  # pragma: no cover - not weak-referenceable
+        pass
+    return sc
 
 
 # ---------------------------------------------------------------------------
@@ -187,6 +245,170 @@ def _threshold_form(market: InfoDesignMarket) -> bool:
     return not market.is_general
 
 
+def _pq_blocks(market: InfoDesignMarket, compact: bool):
+    """``P_q``'s constraint matrix by column block: ``(Ey, AT, Gy, GT, pairs)``.
+
+    Columns are ``y`` (``m·n``, flat index ``a·n + ω``, ``≥ 0``) and, in the compact
+    (suffix-sum) form of :class:`PlatformLP`, ``T`` (``m(n+1)``, free).  Equality rows
+    ``Ey y + AT T = (q, 0)``: the first ``n`` are the record counts ``Σ_a y(a,ω) = q(ω)``,
+    the others (compact form only) the definitions ``T(a,k) − T(a,k+1) − y(a,k) = 0``,
+    ``T(a,n) = 0``.  Obedience rows ``Gy y + GT T ≥ 0``, one per pair ``(a, a')`` of
+    ``pairs`` (row-major, ``a ≠ a'``), equal to ``Σ_ω (π(a,ω) − π(a',ω)) y(a,ω)``.
+    """
+    m, n = market.m, market.n
+    E = record_matrix(market)
+    if not compact:
+        G, pairs = obedience_matrix(market)
+        return E, sp.csr_matrix((n, 0)), G, sp.csr_matrix((G.shape[0], 0)), pairs
+    N1 = n + 1
+    idx = np.arange(m * N1).reshape(m, N1)
+    r_ = idx[:, :n].ravel()
+    Dt = sp.csr_matrix((np.r_[np.ones(m * N1), -np.ones(m * n)],
+                        (np.r_[np.arange(m * N1), r_], np.r_[np.arange(m * N1), idx[:, 1:].ravel()])),
+                       shape=(m * N1, m * N1))
+    Dy = sp.csr_matrix((np.ones(m * n), (r_, np.arange(m * n))), shape=(m * N1, m * n))
+    kfirst = np.searchsorted(market.types, market.fees, side="left")      # first type ≥ fee
+    rows, cols = np.nonzero(~np.eye(m, dtype=bool))
+    R = len(rows)
+    fee = market.fees
+    Ob = sp.csr_matrix((np.r_[fee[rows], -fee[cols]],
+                        (np.r_[np.arange(R), np.arange(R)],
+                         np.r_[idx[rows, kfirst[rows]], idx[rows, kfirst[cols]]])), shape=(R, m * N1))
+    Ey = sp.vstack([E, -Dy], format="csr")
+    AT = sp.vstack([sp.csr_matrix((n, m * N1)), Dt], format="csr")
+    return Ey, AT, sp.csr_matrix((R, m * n)), Ob, np.c_[rows, cols].astype(int).reshape(-1, 2)
+
+
+def _pq_nnz(market: InfoDesignMarket, compact: bool) -> int:
+    """Nonzeros (plus columns) of :func:`_pq_blocks` without building it (dense obedience
+    rows counted as full: at most ``m(m−1)n``)."""
+    m, n = market.m, market.n
+    if compact:
+        return m * n + 2 * m * n + 2 * m * (n + 1) + 2 * m * (m - 1) + 2 * m * (n + 1)
+    return m * n + m * (m - 1) * n + m * n
+
+
+def _check_size(market: InfoDesignMarket, what: str, nonzeros: int, bytes_per_nonzero: float) -> None:
+    from ..limits import check_model_size
+
+    check_model_size(f"{what} (|Ω| = {market.n}, |A| = {market.m})", nonzeros, bytes_per_nonzero,
+                     hint="the slides' merchant (gamma_u/gamma_pi payoffs) uses O(|A|·|Ω|) suffix-sum "
+                     "obedience rows; general payoff matrices need |A|(|A|−1)|Ω| — use fewer fees or types")
+
+
+#: HiGHS model statuses (by name) mapped to the statuses used here.
+_HIGHS_STATUS = {"kOptimal": "optimal", "kTimeLimit": "time_limit", "kInterrupt": "interrupted",
+                 "kInfeasible": "infeasible", "kUnbounded": "unbounded", "kUnboundedOrInfeasible": "unbounded"}
+
+class _HighsModel:
+    """An LP/MILP passed to highspy directly from scipy arrays (no cvxpy compilation, so a
+    time limit covers the whole solve), run in a worker thread under a
+    :class:`~dm_opt.limits.Deadline`: the caller waits at most until the deadline plus
+    ``2 ×`` :data:`dm_opt.limits.STOP_GRACE_SECONDS`, and Ctrl-C (or the deadline) becomes HiGHS' own
+    interrupt at its next callback (simplex, IPM, MIP)."""
+
+    def __init__(self, A, row_lo, row_hi, cost, col_lo, col_hi, *, integer=None, maximize: bool = True,
+                 options: Mapping | None = None):
+        import highspy
+
+        from .highs import new_highs, pass_model, set_options
+
+        A = sp.csc_matrix(A)
+        ncol, nrow = A.shape[1], A.shape[0]
+        inf = highspy.kHighsInf
+        lp_ = highspy.HighsLp()
+        lp_.num_col_, lp_.num_row_ = ncol, nrow
+        lp_.col_cost_ = np.asarray(cost, float)
+        lp_.col_lower_ = np.nan_to_num(np.asarray(col_lo, float), neginf=-inf, posinf=inf)
+        lp_.col_upper_ = np.nan_to_num(np.asarray(col_hi, float), neginf=-inf, posinf=inf)
+        lp_.row_lower_ = np.nan_to_num(np.asarray(row_lo, float), neginf=-inf, posinf=inf)
+        lp_.row_upper_ = np.nan_to_num(np.asarray(row_hi, float), neginf=-inf, posinf=inf)
+        lp_.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
+        lp_.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp_.a_matrix_.start_ = A.indptr
+        lp_.a_matrix_.index_ = A.indices
+        lp_.a_matrix_.value_ = A.data
+        lp_.a_matrix_.num_col_, lp_.a_matrix_.num_row_ = ncol, nrow
+        if integer is not None and np.any(integer):
+            kinds = np.where(np.asarray(integer, bool), highspy.HighsVarType.kInteger,
+                             highspy.HighsVarType.kContinuous)
+            lp_.integrality_ = list(kinds)
+        self.h = new_highs()
+        pass_model(self.h, lp_)
+        if options:
+            set_options(self.h, **options)
+        self._highspy = highspy
+        self.ncol, self.nrow = ncol, nrow
+        self.abandoned = False
+        self.ran = False                 # HiGHS' info is meaningless before a run
+
+    def busy(self, deadline=None) -> bool:
+        """Wait (until ``deadline``) for a run left in the background; True if it is still going."""
+        from ..limits import highs_busy
+
+        if not self.abandoned:
+            return False
+        if highs_busy(self.h, None if deadline is None else deadline.end):
+            return True
+        self.abandoned = False
+        return False
+
+    def run(self, deadline=None) -> str:
+        """Solve; returns ``"optimal"``, ``"time_limit"``, ``"interrupted"``, ``"infeasible"``,
+        ``"unbounded"`` or HiGHS' own status name.  Nothing is run when the deadline has passed;
+        the call returns within :data:`dm_opt.limits.STOP_GRACE_SECONDS` × 2 of the deadline
+        (:func:`dm_opt.limits.run_highs`)."""
+        from ..limits import run_highs
+
+        left = None if deadline is None else deadline.remaining()
+        if left is not None and left <= 0:
+            return "time_limit"
+        if self.busy(deadline):
+            return "time_limit"
+        self.h.setOptionValue("time_limit", self._highspy.kHighsInf if left is None
+                              else max(float(left), MIN_SOLVE_SECONDS))
+        self.ran = True
+        why, self.abandoned = run_highs(self.h, None if left is None else deadline.end)
+        if self.abandoned:
+            return why
+        ms = self.h.getModelStatus()
+        st = _HIGHS_STATUS.get(ms.name, self.h.modelStatusToString(ms))
+        if why == "interrupted":
+            return "interrupted"
+        if st == "interrupted":            # our deadline request, not Ctrl-C
+            return "time_limit"
+        return st
+
+    @property
+    def has_solution(self) -> bool:
+        if not self.ran or self.abandoned:
+            return False
+        info = self.h.getInfo()           # not valid when HiGHS was interrupted before solving anything
+        return bool(info.valid) and info.primal_solution_status == 2          # 2 = feasible
+
+    @property
+    def x(self) -> np.ndarray:
+        return np.asarray(self.h.getSolution().col_value, float)
+
+    @property
+    def row_dual(self) -> np.ndarray:
+        return np.asarray(self.h.getSolution().row_dual, float)
+
+    @property
+    def objective(self) -> float:
+        return float(self.h.getInfo().objective_function_value)
+
+    @property
+    def mip_bound(self) -> float:
+        if self.abandoned or not self.ran:
+            return np.inf
+        info = self.h.getInfo()
+        if not info.valid:                # interrupted before the MIP started: the field reads 0
+            return np.inf
+        b = float(info.mip_dual_bound)
+        return b if np.isfinite(b) and abs(b) < 1e30 else np.inf
+
+
 # ---------------------------------------------------------------------------
 # results
 
@@ -216,9 +438,16 @@ class PlatformSolution:
     consumer_utility : (n,)   ``U(ω, x)``
     bound, gap : float   proven upper bound on ``V(q)`` (= ``value`` when optimal) and
                          relative gap.  When ``status`` is ``time_limit`` or
-                         ``interrupted``, ``y``/``x`` are the best obedient mechanism
-                         known (at worst :func:`no_information`), ``bound`` is
-                         :func:`relaxation_bound`, and the dual fields are NaN.
+                         ``interrupted`` and ``P_q`` itself was stopped, ``y``/``x`` are
+                         the best obedient mechanism known (at worst
+                         :func:`no_information`), ``bound`` is :func:`relaxation_bound`,
+                         and the dual fields are NaN.  When ``P_q`` was solved but the
+                         requested ranges of ``∂V(q)`` were not finished, ``value`` is
+                         ``V(q)`` (``bound = value``, ``gap = 0``), the unfinished
+                         coordinates of ``lower``/``upper`` are NaN and the status is
+                         still ``time_limit``/``interrupted``: ``status == optimal``
+                         means every requested part is present.
+    message : str        what is missing when the status is not optimal ("" otherwise)
     """
 
     status: Termination
@@ -235,6 +464,7 @@ class PlatformSolution:
     seconds: float = 0.0
     bound: float | None = None
     gap: float = 0.0
+    message: str = ""
 
     def __post_init__(self):
         if self.bound is None:
@@ -252,13 +482,13 @@ def mechanism_from_y(market: InfoDesignMarket, y: np.ndarray, q: np.ndarray) -> 
     we put mass 1 on the fee worst for the consumer (``argmin_a u(a,ω)``; for the
     slides' payoffs the highest fee, ``U = 0``).  This is the convention used for
     the consumer condition of types that do not sell (see :func:`equilibria`)."""
-    y = np.clip(np.asarray(y, float), 0.0, None)
-    x = np.zeros_like(y)
-    pos = q > 0
-    x[:, pos] = y[:, pos] / np.maximum(y[:, pos].sum(axis=0), 1e-300)
-    worst = np.argmin(market.u, axis=0)
-    for w in np.flatnonzero(~pos):
-        x[worst[w], w] = 1.0
+    x = np.clip(np.asarray(y, float), 0.0, None)
+    pos = np.asarray(q) > 0
+    x /= np.maximum(x.sum(axis=0), 1e-300)[None, :]            # in place: few passes over (m, n)
+    free = np.flatnonzero(~pos)
+    if free.size:
+        x[:, free] = 0.0
+        x[np.argmin(market.u[:, free], axis=0), free] = 1.0
     return x
 
 
@@ -288,6 +518,7 @@ class PlatformLP:
         if compact and not _threshold_form(market):
             raise InstanceError("payoffs", "the compact obedience form needs the slides' merchant payoff")
         self.compact = compact
+        _check_size(market, "P_q (cvxpy model)", _pq_nnz(market, compact), CVXPY_BYTES)
         if compact:
             # T[a, k] = Σ_{j ≥ k} y[a, j] (flat index a(n+1)+k), T[a, n] = 0; built from
             # sparse matrices (cvxpy fancy indexing is slow to canonicalise)
@@ -334,8 +565,10 @@ class PlatformLP:
         ``time_limit`` (seconds or a shared :class:`~dm_opt.limits.Deadline`): when
         HiGHS runs out of time, or on Ctrl-C, the best obedient mechanism known is
         returned with status ``time_limit``/``interrupted`` and the proven
-        :func:`relaxation_bound` (see :class:`PlatformSolution`); interval LPs not
-        finished in time are left NaN.
+        :func:`relaxation_bound` (see :class:`PlatformSolution`).  When ``P_q`` was
+        solved but the interval LPs were not all finished, ``V(q)`` and the optimal
+        mechanism are returned with the unfinished coordinates NaN and status
+        ``time_limit``/``interrupted`` (``message`` says how many were finished).
         """
         from ..limits import Deadline
 
@@ -345,7 +578,8 @@ class PlatformLP:
         t0 = time.perf_counter()
         self.q.value = q
         try:
-            status = _solve(self.problem, "P_q", large=market.m * market.n > LARGE_LP, time_limit=dl.remaining())
+            status = _solve(self.problem, "P_q", large=market.m * market.n > LARGE_LP,
+                            time_limit=None if dl.end is None else dl)
         except KeyboardInterrupt:
             return _partial_platform(market, q, Termination.INTERRUPTED, None, t0)
         if _stopped_status(status):
@@ -359,39 +593,9 @@ class PlatformLP:
         if self.obedience is not None:
             d = np.asarray(self.obedience.dual_value, float).reshape(-1)
             mu[self._pairs[:, 0], self._pairs[:, 1]] = np.clip(d, 0.0, None)
-        x = mechanism_from_y(market, y, q)
-        lower = upper = pts = None
-        if intervals:
-            lower, upper, pts = self.dual_face_ranges(q, value, deadline=dl)
-        return PlatformSolution(
-            status=Termination.OPTIMAL, q=_frozen(q), value=value, y=_frozen(y), x=_frozen(x),
-            supergradient=_frozen(lam), obedience_duals=_frozen(mu),
-            consumer_utility=_frozen(market.consumer_utility(x)),
-            lower=None if lower is None else _frozen(lower), upper=None if upper is None else _frozen(upper),
-            supergradients=None if pts is None else _frozen(pts),
-            seconds=time.perf_counter() - t0)
+        return _finish_platform(self, market, q, value, y, lam, mu, intervals, dl, t0)
 
     # -- the dual face ------------------------------------------------------
-    def _build_face(self):
-        cp = _cp()
-        market = self.market
-        n = market.n
-        E = record_matrix(market)
-        G, pairs = obedience_matrix(market)
-        self._fq = cp.Parameter(n, nonneg=True)
-        self._fV = cp.Parameter()
-        self._fc = cp.Parameter(n)
-        lam = cp.Variable(n)
-        cons = []
-        if G.shape[0]:
-            mu = cp.Variable(G.shape[0], nonneg=True)
-            cons.append(E.T @ lam - G.T @ mu >= market.v.ravel())
-        else:
-            cons.append(E.T @ lam >= market.v.ravel())
-        cons.append(self._fq @ lam <= self._fV)
-        self._flam = lam
-        self._fprob = cp.Problem(cp.Minimize(self._fc @ lam), cons)
-
     def dual_face_ranges(self, q, value, *, deadline=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``min``/``max`` of each ``λ(ω)`` over ``{(λ,μ) ∈ D : λ·q ≤ V(q) + tol}``.
 
@@ -399,38 +603,111 @@ class PlatformLP:
         Returns ``(lower, upper, points)``; ``upper[ω] = inf`` when the LP is
         unbounded (always when ``q(ω) = 0``); ``points`` are the distinct
         optimal λ's found (each an element of ∂V(q) up to ``tol``).  Coordinates not
-        reached before ``deadline`` (a :class:`~dm_opt.limits.Deadline`) are NaN.
+        reached before ``deadline`` (a :class:`~dm_opt.limits.Deadline`) are NaN; so
+        are those left by Ctrl-C, which stops the loop.
+        The LPs are held by one :class:`_DualFace` (highspy, warm-started).
         """
         if self._face is None:
-            self._build_face()
-            self._face = True
-        n = self.market.n
+            self._face = _DualFace(self.market)
+        return self._face.ranges(q, value, deadline)
+
+
+def _finish_platform(owner, market, q, value, y, lam, mu, intervals, dl, t0) -> PlatformSolution:
+    """An optimal ``P_q`` solution with, if requested, the ranges of ``∂V(q)``; a status
+    other than optimal (and a message) when the ranges were not all finished."""
+    x = mechanism_from_y(market, y, q)
+    lower = upper = pts = None
+    status, message = Termination.OPTIMAL, ""
+    if intervals:
+        lower, upper, pts = owner.dual_face_ranges(q, value, deadline=dl)
+        missing = int(np.count_nonzero(np.isnan(lower) | np.isnan(upper)))
+        if missing:
+            interrupted = bool(getattr(owner._face, "interrupted", False))
+            status = Termination.INTERRUPTED if interrupted else Termination.TIME_LIMIT
+            why = "interrupted" if interrupted else "time limit reached"
+            message = (f"{why}: V(q) and the mechanism are optimal, but the range of ∂V(q) is missing "
+                       f"(NaN) for {missing} of {market.n} types")
+    return PlatformSolution(
+        status=status, q=_frozen(q), value=value, y=_frozen(y), x=_frozen(x),
+        supergradient=_frozen(lam), obedience_duals=_frozen(mu),
+        consumer_utility=_frozen(market.consumer_utility(x)),
+        lower=None if lower is None else _frozen(lower), upper=None if upper is None else _frozen(upper),
+        supergradients=None if pts is None else _frozen(pts),
+        seconds=time.perf_counter() - t0, message=message)
+
+
+class _DualFace:
+    """The LPs ``min ±λ(ω)`` over the optimal dual face of ``P_q``, in one live highspy model.
+
+    Dual of ``P_q`` in the block form of :func:`_pq_blocks` (``π = (λ, ν)`` for the equality
+    rows, ``μ ≥ 0`` for obedience): ``Ey'π − Gy'μ ≥ v`` (one row per ``y`` column),
+    ``AT'π − GT'μ = 0`` (one per ``T`` column) and the face row ``q·λ ≤ V(q) + tol``.
+    For the slides' merchant above :data:`DENSE_WARM_MAX_NNZ` dense nonzeros the suffix-sum
+    form is used: ``ν(a,ω) = Σ_{a'} μ(a,a')(π(a,ω) − π(a',ω))`` is then implied, so the
+    ``λ``-projection is the same polyhedron as with the dense rows, with
+    ``O(|A|·|Ω| + |A|²)`` nonzeros instead of ``|A|²|Ω|``.
+    """
+
+    def __init__(self, market: InfoDesignMarket):
+        m, n = market.m, market.n
+        # the dense rows are faster for HiGHS while small (as in PlatformHighs)
+        compact = _threshold_form(market) and m * (m - 1) * n > DENSE_WARM_MAX_NNZ
+        _check_size(market, "dual-face LPs of ∂V(q)", _pq_nnz(market, compact), HIGHS_LP_BYTES)
+        Ey, AT, Gy, GT, _ = _pq_blocks(market, compact)
+        n = market.n
+        n_eq, R = Ey.shape[0], Gy.shape[0]
+        kT = AT.shape[1]
+        face_row = sp.csr_matrix((np.ones(n), (np.zeros(n, int), np.arange(n))), shape=(1, n_eq + R))
+        A = sp.vstack([sp.hstack([Ey.T, -Gy.T]), sp.hstack([AT.T, -GT.T]), face_row], format="csc")
+        inf = np.inf
+        self.model = _HighsModel(
+            A, np.r_[market.v.ravel(), np.zeros(kT), -inf], np.r_[np.full(Ey.shape[1], inf), np.zeros(kT), inf],
+            np.zeros(n_eq + R), np.r_[np.full(n_eq, -inf), np.zeros(R)], np.full(n_eq + R, inf), maximize=False)
+        self.market, self.n, self.face_row = market, n, A.shape[0] - 1
+
+    def ranges(self, q, value, deadline=None):
+        from ..limits import Deadline
+
+        h = self.model.h
+        n = self.n
+        dl = deadline if deadline is not None else Deadline(None)
+        if self.model.busy(dl):
+            self.interrupted = False
+            return np.full(n, np.nan), np.full(n, np.nan), np.zeros((0, n))
         tol = FACE_TOL * _scale(self.market) * max(1.0, float(np.sum(q)))
-        self._fq.value = q
-        self._fV.value = value + tol
-        lower, upper, pts = np.full(n, np.nan), np.full(n, np.nan), []
         for w in range(n):
-            if deadline is not None and deadline.expired():
-                break
-            for sign in (1.0, -1.0):
-                c = np.zeros(n)
-                c[w] = sign
-                self._fc.value = c
-                st = _solve(self._fprob, "dual face",
-                            time_limit=None if deadline is None else deadline.remaining())
-                if _stopped_status(st):
-                    val = np.nan
-                elif st in ("unbounded", "unbounded_inaccurate", "infeasible_or_unbounded"):
-                    val = -np.inf
-                elif st == "optimal":
-                    val = float(self._fprob.value)
-                    pts.append(np.asarray(self._flam.value, float).copy())
-                else:  # pragma: no cover
-                    raise SolverFailed(f"dual-face LP: status {st!r}")
-                if sign > 0:
-                    lower[w] = val
-                else:
-                    upper[w] = -val
+            h.changeCoeff(self.face_row, w, float(q[w]))
+        h.changeRowBounds(self.face_row, -np.inf, float(value + tol))
+        lower, upper, pts = np.full(n, np.nan), np.full(n, np.nan), []
+        cost = np.zeros(n)
+        self.interrupted = False
+        try:
+            for w in range(n):
+                if dl.expired():
+                    break
+                for sign in (1.0, -1.0):
+                    cost[:] = 0.0
+                    cost[w] = sign
+                    h.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
+                    st = self.model.run(dl)
+                    if st in ("time_limit", "interrupted"):
+                        val = np.nan
+                        self.interrupted |= st == "interrupted"
+                    elif st == "unbounded":
+                        val = -np.inf
+                    elif st == "optimal":
+                        val = self.model.objective
+                        pts.append(self.model.x[:n].copy())
+                    else:  # pragma: no cover
+                        raise SolverFailed(f"dual-face LP: status {st!r}")
+                    if sign > 0:
+                        lower[w] = val
+                    else:
+                        upper[w] = -val
+                if self.interrupted:
+                    break
+        except KeyboardInterrupt:          # between two HiGHS runs: keep what is finished
+            self.interrupted = True
         P = np.unique(np.round(np.array(pts), 9), axis=0) if pts else np.zeros((0, n))
         return lower, upper, P
 
@@ -451,10 +728,13 @@ def _partial_platform(market: InfoDesignMarket, q: np.ndarray, status: Terminati
     bound = max(relaxation_bound(market, q), value)
     x = mechanism_from_y(market, y, q)
     nan_n, nan_m = np.full(market.n, np.nan), np.full((market.m, market.m), np.nan)
+    why = "interrupted" if status is Termination.INTERRUPTED else "time limit reached"
     return PlatformSolution(
         status=status, q=_frozen(q), value=value, y=_frozen(y), x=_frozen(x), supergradient=_frozen(nan_n),
         obedience_duals=_frozen(nan_m), consumer_utility=_frozen(market.consumer_utility(x)),
-        seconds=time.perf_counter() - t0, bound=bound, gap=relative_gap(value, bound))
+        seconds=time.perf_counter() - t0, bound=bound, gap=relative_gap(value, bound),
+        message=f"{why} before P_q was solved: the mechanism is the best obedient one known, the bound "
+        f"drops obedience (relaxation_bound); V(q), its duals and ∂V(q) are unknown (NaN)")
 
 
 class PlatformHighs:
@@ -464,9 +744,10 @@ class PlatformHighs:
     (it builds a new ``Highs`` object per solve).  Formulation: the dense
     obedience rows up to :data:`DENSE_WARM_MAX_NNZ` nonzeros, the suffix-sum
     form of :class:`PlatformLP` above (slides' merchant only; ``compact``
-    overrides); returns :class:`PlatformSolution` without intervals.
-    The row duals of HiGHS for this maximisation are ``∂V/∂q`` directly
-    (checked against :class:`PlatformLP` in the tests).
+    overrides).  The row duals of HiGHS for this maximisation are ``∂V/∂q`` directly
+    (checked against :class:`PlatformLP` in the tests).  A model whose estimated size
+    exceeds :data:`dm_opt.limits.MEMORY_BUDGET` is refused
+    (:class:`~dm_opt.errors.LimitExceeded`) before it is built.
     """
 
     def __init__(self, market: InfoDesignMarket, *, compact: bool | None = None):
@@ -475,96 +756,78 @@ class PlatformHighs:
         silence_banner()
         self.market = market
         m, n = market.m, market.n
-        E = record_matrix(market)
         if compact is None:
             compact = _threshold_form(market) and m * (m - 1) * n > DENSE_WARM_MAX_NNZ
         if compact and not _threshold_form(market):
             raise InstanceError("payoffs", "the compact obedience form needs the slides' merchant payoff")
         self.compact = compact
-        if compact:
-            N1 = n + 1
-            idx = np.arange(m * N1).reshape(m, N1)
-            r_ = idx[:, :n].ravel()
-            Dt = sp.csr_matrix((np.r_[np.ones(m * N1), -np.ones(m * n)],
-                                (np.r_[np.arange(m * N1), r_], np.r_[np.arange(m * N1), idx[:, 1:].ravel()])),
-                               shape=(m * N1, m * N1))
-            Dy = sp.csr_matrix((np.ones(m * n), (r_, np.arange(m * n))), shape=(m * N1, m * n))
-            kfirst = np.searchsorted(market.types, market.fees, side="left")
-            rows, cols = np.nonzero(~np.eye(m, dtype=bool))
-            R = len(rows)
-            fee = market.fees
-            Ob = sp.csr_matrix((np.r_[fee[rows], -fee[cols]],
-                                (np.r_[np.arange(R), np.arange(R)],
-                                 np.r_[idx[rows, kfirst[rows]], idx[rows, kfirst[cols]]])), shape=(R, m * N1))
-            A = sp.bmat([[E, None], [-Dy, Dt], [None, Ob]], format="csc")
-            ncol_T = m * N1
-            row_lo = np.r_[np.zeros(n), np.zeros(m * N1), np.zeros(R)]
-            row_hi = np.r_[np.zeros(n), np.zeros(m * N1), np.full(R, highspy.kHighsInf)]
-        else:
-            G, pairs = obedience_matrix(market)
-            rows, cols = pairs[:, 0], pairs[:, 1]
-            R = G.shape[0]
-            A = sp.vstack([E, G], format="csc")
-            ncol_T = 0
-            row_lo = np.r_[np.zeros(n), np.zeros(R)]
-            row_hi = np.r_[np.zeros(n), np.full(R, highspy.kHighsInf)]
-        self._obe_rows = np.arange(A.shape[0] - R, A.shape[0])
-        self._pairs = np.c_[rows, cols] if R else np.zeros((0, 2), int)
-        ncol = m * n + ncol_T
-        lp_ = highspy.HighsLp()
-        lp_.num_col_, lp_.num_row_ = ncol, A.shape[0]
-        lp_.col_cost_ = np.r_[market.v.ravel(), np.zeros(ncol_T)]
-        lp_.col_lower_ = np.r_[np.zeros(m * n), np.full(ncol_T, -highspy.kHighsInf)]
-        lp_.col_upper_ = np.full(ncol, highspy.kHighsInf)
-        lp_.row_lower_, lp_.row_upper_ = row_lo, row_hi
-        lp_.sense_ = highspy.ObjSense.kMaximize
-        lp_.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp_.a_matrix_.start_ = A.indptr
-        lp_.a_matrix_.index_ = A.indices
-        lp_.a_matrix_.value_ = A.data
-        lp_.a_matrix_.num_col_, lp_.a_matrix_.num_row_ = ncol, A.shape[0]
-        self.h = highspy.Highs()
-        self.h.setOptionValue("output_flag", False)
-        self.h.setOptionValue("simplex_strategy", LP_OPTIONS["simplex_strategy"])
-        self.h.passModel(lp_)
+        _check_size(market, "P_q", _pq_nnz(market, compact), HIGHS_LP_BYTES)
+        Ey, AT, Gy, GT, pairs = _pq_blocks(market, compact)
+        n_eq, R, ncol_T = Ey.shape[0], Gy.shape[0], AT.shape[1]
+        A = sp.bmat([[Ey, AT], [Gy, GT]], format="csc")
+        inf = np.inf
+        self._model = _HighsModel(
+            A, np.zeros(n_eq + R), np.r_[np.zeros(n_eq), np.full(R, inf)],
+            np.r_[market.v.ravel(), np.zeros(ncol_T)], np.r_[np.zeros(m * n), np.full(ncol_T, -inf)],
+            np.full(m * n + ncol_T, inf), options={"simplex_strategy": LP_OPTIONS["simplex_strategy"]})
+        self.h = self._model.h
+        self._obe_rows = np.arange(n_eq, n_eq + R)
+        self._pairs = pairs
         self._rec = np.arange(n, dtype=np.int32)
         self._solved = False
+        self._face = None
         self._highspy = highspy
 
-    def solve(self, q) -> PlatformSolution:
+    def solve(self, q, *, intervals: bool = False, time_limit=None) -> PlatformSolution:
+        """``P_q`` at ``q`` (warm-started from the previous solve).  ``intervals`` and
+        ``time_limit`` (seconds or a shared :class:`~dm_opt.limits.Deadline`) as in
+        :meth:`PlatformLP.solve`: a stopped solve returns the best obedient mechanism
+        known with :func:`relaxation_bound` and status ``time_limit``/``interrupted``."""
+        from ..limits import Deadline
+
         market = self.market
         q = market.database(q)
+        dl = Deadline.of(time_limit)
         t0 = time.perf_counter()
+        if self._model.busy(dl):            # the previous solve is still stopping (see STOP_GRACE_SECONDS)
+            return _partial_platform(market, q, Termination.TIME_LIMIT, None, t0)
         self.h.changeRowsBounds(len(self._rec), self._rec, q, q)
         cold = not self._solved and market.m * market.n > LARGE_LP
         if cold:
             self.h.setOptionValue("solver", "ipm")
-        self.h.run()
-        if cold:
-            self.h.setOptionValue("solver", "simplex")     # later solves warm-start from this basis
+        try:
+            st = self._model.run(dl)
+        except KeyboardInterrupt:
+            st = "interrupted"
+        finally:
+            if cold and not self._model.abandoned:
+                self.h.setOptionValue("solver", "simplex")     # later solves warm-start from this basis
+        m, n = market.m, market.n
+        if st in ("time_limit", "interrupted"):
+            y_cand = self._model.x[: m * n].reshape(m, n) if self._model.has_solution else None
+            return _partial_platform(market, q, Termination(st), y_cand, t0)
+        if st != "optimal":
+            raise SolverFailed(f"P_q (highspy): {st}")
         if not self._solved:
             # a new q only moves row bounds, so the previous optimal basis stays dual feasible:
             # dual simplex is the warm-start method (1.2–1.3x fewer seconds and 2–3x fewer
             # iterations than primal at |Ω| = 20–100 on random q, benchmarks/info_design.py)
             self.h.setOptionValue("simplex_strategy", WARM_SIMPLEX_STRATEGY)
         self._solved = True
-        if self.h.getModelStatus() != self._highspy.HighsModelStatus.kOptimal:
-            raise SolverFailed(f"P_q (highspy): {self.h.modelStatusToString(self.h.getModelStatus())}")
-        sol = self.h.getSolution()
-        m, n = market.m, market.n
-        col = np.asarray(sol.col_value)
+        col = self._model.x
         y = np.clip(col[: m * n].reshape(m, n), 0.0, None)
-        rd = np.asarray(sol.row_dual)
+        rd = self._model.row_dual
         lam = rd[:n].copy()
         mu = np.zeros((m, m))
         if len(self._pairs):
             mu[self._pairs[:, 0], self._pairs[:, 1]] = np.clip(-rd[self._obe_rows], 0.0, None)
-        value = float(self.h.getInfo().objective_function_value)
-        x = mechanism_from_y(market, y, q)
-        return PlatformSolution(
-            status=Termination.OPTIMAL, q=_frozen(q), value=value, y=_frozen(y), x=_frozen(x),
-            supergradient=_frozen(lam), obedience_duals=_frozen(mu),
-            consumer_utility=_frozen(market.consumer_utility(x)), seconds=time.perf_counter() - t0)
+        return _finish_platform(self, market, q, self._model.objective, y, lam, mu, intervals, dl, t0)
+
+    def dual_face_ranges(self, q, value, *, deadline=None):
+        """As :meth:`PlatformLP.dual_face_ranges`."""
+        if self._face is None:
+            self._face = _DualFace(self.market)
+        return self._face.ranges(q, value, deadline)
 
 
 #: Methods for ``P_q`` / ``W(q)``: the closed form needs the slides' merchant with ``Ω ⊆ A``.
@@ -588,9 +851,9 @@ def solve_platform(market: InfoDesignMarket, q, *, intervals: bool = True, metho
 
     ``method="bbm"`` (auto when it applies: slides' payoffs, positive types,
     ``Ω ⊆ A``) is the exact closed form of :mod:`.info_design_bbm`, O(n²);
-    ``method="lp"`` builds the LP (use :class:`PlatformLP` or
-    :class:`PlatformHighs` to re-solve it for many ``q``).  ``time_limit``: see
-    :meth:`PlatformLP.solve` (the closed form needs no limit).
+    ``method="lp"`` builds the LP (a :class:`PlatformHighs`; keep one of those, or a
+    :class:`PlatformLP`, to re-solve it for many ``q``).  ``time_limit``: see
+    :meth:`PlatformLP.solve` and :func:`.info_design_bbm.platform`.
     """
     from ..limits import check_time_limit
 
@@ -598,8 +861,52 @@ def solve_platform(market: InfoDesignMarket, q, *, intervals: bool = True, metho
     if _platform_method(market, method) == "bbm":
         from . import info_design_bbm as bbm
 
-        return bbm.platform(market, q, intervals=intervals)
-    return PlatformLP(market).solve(q, intervals=intervals, time_limit=time_limit)
+        return bbm.platform(market, q, intervals=intervals, time_limit=time_limit)
+    # highspy directly: the time limit covers the build, Ctrl-C stops HiGHS itself (a cvxpy solve
+    # only sees Ctrl-C when HiGHS returns: 40 s at |Ω| = |A| = 200)
+    return PlatformHighs(market).solve(q, intervals=intervals, time_limit=time_limit)
+
+
+def platform_report(market: InfoDesignMarket, q, *, method: str = "auto", intervals: bool = True,
+                    time_limit=None) -> tuple[PlatformSolution, "WelfareSolution | None"]:
+    """``P_q`` and ``W(q)`` together (``dm-opt solve --problem platform``): one ``P_q`` solve,
+    whose duals define ``W(q)``'s face (LP path), under one ``time_limit``.
+
+    Returns ``(solution, welfare)``; ``welfare`` is None when it was not computed (``P_q``
+    or W(q)'s face LP stopped), and then ``solution.status`` is not optimal and
+    ``solution.message`` says what is missing.
+    """
+    import dataclasses
+
+    from ..limits import Deadline, Stopped
+
+    pm = _platform_method(market, method)
+    dl = Deadline.of(time_limit)
+    if pm == "bbm":
+        from . import info_design_bbm as bbm
+
+        sol = bbm.platform(market, q, intervals=intervals, time_limit=dl)
+        if sol.status is not Termination.OPTIMAL:
+            return sol, None
+        y = np.asarray(sol.y)      # consumer-best on the optimal face: W(q) from the same mechanism
+        return sol, WelfareSolution(sol.q, sol.value + float(np.sum(market.u * y)), sol.value, sol.y, sol.x,
+                                    sol.consumer_utility)
+    P = PlatformHighs(market)
+    sol = P.solve(q, intervals=intervals, time_limit=dl)
+    if not np.all(np.isfinite(sol.supergradient)):      # P_q itself stopped: no face, no W(q)
+        return sol, None
+    try:
+        w = _welfare(market, q, face=FaceLP(market, P), solution=sol, deadline=dl if dl.end is not None else None)
+    except Stopped as stop:
+        note = f"W(q) not computed ({stop.message})"
+        status = sol.status if sol.status is not Termination.OPTIMAL else stop.status
+        return dataclasses.replace(sol, status=status,
+                                   message="; ".join(x for x in (sol.message, note) if x)), None
+    except KeyboardInterrupt:
+        return dataclasses.replace(sol, status=Termination.INTERRUPTED,
+                                   message="; ".join(x for x in (sol.message, "W(q) not computed (interrupted)")
+                                                     if x)), None
+    return sol, w
 
 
 def platform_sweep(market: InfoDesignMarket, databases, *, method: str = "auto",
@@ -636,8 +943,9 @@ def reduced_costs(market: InfoDesignMarket, sol: PlatformSolution) -> np.ndarray
     """``λ(ω) − v(a,ω) − Σ_a' μ(a,a')(π(a,ω) − π(a',ω))`` (m, n) for the dual ``(λ, μ)`` of
     ``sol``: all ≥ 0 certifies ``λ ∈ proj_λ D`` (dual feasibility)."""
     mu = np.asarray(sol.obedience_duals)
+    # μ is sparse (the closed form has one nonzero column): a dense μ @ π would be O(|A|²|Ω|)
     return (np.asarray(sol.supergradient)[None, :] - market.v
-            - (mu.sum(axis=1)[:, None] * market.pi - mu @ market.pi))
+            - (mu.sum(axis=1)[:, None] * market.pi - sp.csr_matrix(mu) @ market.pi))
 
 
 class FaceLP:
@@ -649,42 +957,93 @@ class FaceLP:
     ``λ(ω) − v(a,ω) − Σ_a' μ(a,a')(π(a,ω) − π(a',ω))`` exceeds ``CS_TOL``, and
     obedience ``(a,a')`` tight where ``μ(a,a') > CS_TOL``.  (A relaxed face
     ``Σ v y ≥ V(q) − ε`` would let ``Σ u y`` grow by ``O(ε)`` times an
-    arbitrarily steep trade-off slope.)  Both masks are cvxpy Parameters.
+    arbitrarily steep trade-off slope.)  The face LP is ``P_q``'s own rows
+    (:func:`_pq_blocks`, suffix-sum obedience for the slides' merchant) in one live
+    highspy model: the masks become column and row bounds, so the time limit
+    covers the whole solve and the memory stays that of ``P_q``.  ``base`` (default a
+    :class:`PlatformLP`) solves ``P_q`` when no solution is given.
     """
 
-    def __init__(self, market: InfoDesignMarket, base: PlatformLP | None = None):
-        cp = _cp()
+    def __init__(self, market: InfoDesignMarket, base=None):
         self.market = market
-        self.base = base or PlatformLP(market)
+        self._base = base
         m, n = market.m, market.n
-        self.block = cp.Parameter((m, n), nonneg=True, name="block")
-        cons = list(self.base.problem.constraints) + [cp.multiply(self.block, self.base.y) == 0]
-        if self.base.obedience is not None:
-            self.tight = cp.Parameter(len(self.base._pairs), nonneg=True, name="tight")
-            cons.append(cp.multiply(self.tight, self.base.obedience.expr) == 0)
-        else:
-            self.tight = None
-        self.problem = cp.Problem(cp.Maximize(cp.sum(cp.multiply(market.u, self.base.y))), cons)
+        compact = _threshold_form(market)
+        _check_size(market, "W(q) face LP", _pq_nnz(market, compact), HIGHS_LP_BYTES)
+        Ey, AT, Gy, GT, pairs = _pq_blocks(market, compact)
+        n_eq, R, kT = Ey.shape[0], Gy.shape[0], AT.shape[1]
+        A = sp.bmat([[Ey, AT], [Gy, GT]], format="csc")
+        inf = np.inf
+        self._model = _HighsModel(
+            A, np.zeros(n_eq + R), np.r_[np.zeros(n_eq), np.full(R, inf)],
+            np.r_[market.u.ravel(), np.zeros(kT)], np.r_[np.zeros(m * n), np.full(kT, -inf)],
+            np.full(m * n + kT, inf))
+        self._pairs = pairs
+        self._n_eq, self._R = n_eq, R
+
+    @property
+    def base(self):
+        """The ``P_q`` model used when no solution is given (built on first use)."""
+        if self._base is None:
+            self._base = PlatformLP(self.market)
+        return self._base
 
     def reduced_costs(self, sol: "PlatformSolution") -> np.ndarray:
         return reduced_costs(self.market, sol)
 
-    def solve(self, q, solution: "PlatformSolution | None" = None) -> tuple["PlatformSolution", np.ndarray]:
+    def solve(self, q, solution: "PlatformSolution | None" = None, *,
+              time_limit=None) -> tuple["PlatformSolution", np.ndarray]:
         """``(P_q solution, y)`` with ``y`` consumer-best on the optimal face; pass the
-        ``solution`` of ``self.base`` at this ``q`` when it is already known (saves a solve)."""
-        sol = self.base.solve(q) if solution is None else solution
+        ``solution`` of ``self.base`` at this ``q`` when it is already known (saves a solve).
+        ``time_limit`` (seconds or a shared Deadline): W(q) has no partial answer, so a
+        stop raises :class:`~dm_opt.errors.LimitExceeded` (Ctrl-C: ``KeyboardInterrupt``)."""
+        from ..limits import Stopped
+
+        try:
+            return self._solve(q, solution, time_limit)
+        except Stopped as stop:
+            if stop.status is Termination.INTERRUPTED:
+                raise KeyboardInterrupt from None
+            raise LimitExceeded(f"W(q): {stop.message}; W(q) has no partial answer") from None
+
+    def _solve(self, q, solution, deadline):
+        """:meth:`solve` raising :class:`~dm_opt.limits.Stopped` on a stop (internal)."""
+        from ..limits import Deadline, Stopped
+
+        dl = Deadline.of(deadline)
+        market = self.market
+        m, n = market.m, market.n
+        q = market.database(q)
+        if solution is None:
+            solution = (self.base.solve(q, time_limit=dl) if dl.end is not None else self.base.solve(q))
+        sol = solution
+        if sol.status is not Termination.OPTIMAL and not np.all(np.isfinite(sol.supergradient)):
+            raise Stopped(sol.status, f"P_q was not solved ({sol.status}); the optimal face is unknown")
         rc = self.reduced_costs(sol)
-        tol = CS_TOL * _scale(self.market)
+        tol = CS_TOL * _scale(market)
         if rc.min() < -1e3 * tol:  # pragma: no cover - would mean an inaccurate dual
             raise SolverFailed(f"P_q dual infeasible by {-rc.min():.3g}")
-        self.block.value = (rc > tol).astype(float)
-        if self.tight is not None:
-            mu = np.asarray(sol.obedience_duals)[self.base._pairs[:, 0], self.base._pairs[:, 1]]
-            self.tight.value = (mu > tol).astype(float)
-        st = _solve(self.problem, "W(q)")
+        if self._model.busy(dl):
+            raise Stopped(Termination.TIME_LIMIT, dl.message() + " (the previous face LP is still stopping)")
+        h = self._model.h
+        h.changeRowsBounds(n, np.arange(n, dtype=np.int32), q, q)
+        upper = np.where(rc.ravel() > tol, 0.0, np.inf)
+        h.changeColsBounds(m * n, np.arange(m * n, dtype=np.int32), np.zeros(m * n), upper)
+        if self._R:
+            mu = np.asarray(sol.obedience_duals)[self._pairs[:, 0], self._pairs[:, 1]]
+            hi = np.where(mu > tol, 0.0, np.inf)
+            rows = np.arange(self._n_eq, self._n_eq + self._R, dtype=np.int32)
+            h.changeRowsBounds(self._R, rows, np.zeros(self._R), hi)
+        try:
+            st = self._model.run(dl)
+        except KeyboardInterrupt:
+            st = "interrupted"
+        if st in ("time_limit", "interrupted"):
+            raise Stopped(Termination(st), f"{'interrupted' if st == 'interrupted' else dl.message()} "
+                          f"while solving the face LP of W(q)")
         if st != "optimal":  # pragma: no cover
             raise SolverFailed(f"W(q): status {st!r}")
-        return sol, np.clip(np.asarray(self.base.y.value, float), 0.0, None)
+        return sol, np.clip(self._model.x[: m * n].reshape(m, n), 0.0, None)
 
 
 @dataclass(frozen=True)
@@ -701,17 +1060,45 @@ class WelfareSolution:
 
 
 def welfare(market: InfoDesignMarket, q, *, face: FaceLP | None = None, method: str = "auto",
-            solution: PlatformSolution | None = None) -> WelfareSolution:
+            solution: PlatformSolution | None = None, time_limit=None) -> WelfareSolution:
     """``W(q)``: solve ``P_q``, then maximise ``Σ u y`` over its optimal face (:class:`FaceLP`);
     ``method`` as in :func:`solve_platform` (a given ``face`` means the LP).  ``solution``:
-    an optimal solution of ``face.base`` at ``q`` already computed (its duals define the face)."""
+    an optimal solution of ``face.base`` at ``q`` already computed (its duals define the face).
+    ``time_limit`` (seconds or a shared Deadline; the closed form needs none): W(q) has no
+    partial answer, so a stop raises :class:`~dm_opt.errors.LimitExceeded`."""
+    from ..limits import Stopped
+
+    try:
+        return _welfare(market, q, face=face, method=method, solution=solution, deadline=time_limit)
+    except Stopped as stop:
+        if stop.status is Termination.INTERRUPTED:
+            raise KeyboardInterrupt from None
+        raise LimitExceeded(f"W(q): {stop.message}; W(q) has no partial answer") from None
+
+
+def _welfare(market, q, *, face=None, method="auto", solution=None, deadline=None) -> WelfareSolution:
+    """:func:`welfare` raising :class:`~dm_opt.limits.Stopped` on a stop (internal)."""
+    from ..limits import Deadline, Stopped, check_time_limit
+
+    check_time_limit(deadline)
     if face is None and _platform_method(market, method) == "bbm":
         from . import info_design_bbm as bbm
 
-        return bbm.welfare(market, q)
-    face = face or FaceLP(market)
+        return bbm._welfare(market, q, Deadline.of(deadline))
     q = market.database(q)
-    sol, y = face.solve(q, solution)
+    if not np.any(q > 0):                         # nobody in the database: W(0) = V(0) = 0
+        y = np.zeros((market.m, market.n))
+        x = mechanism_from_y(market, y, q)
+        return WelfareSolution(_frozen(q), 0.0, 0.0, _frozen(y), _frozen(x), _frozen(market.consumer_utility(x)))
+    dl = Deadline.of(deadline)
+    if face is None:
+        base = PlatformHighs(market) if solution is None else None
+        if dl.expired():
+            raise Stopped(Termination.TIME_LIMIT, dl.message() + " before W(q)")
+        face = FaceLP(market, base)
+    sol, y = face._solve(q, solution, dl)
+    if sol.status is not Termination.OPTIMAL and not np.all(np.isfinite(sol.supergradient)):  # pragma: no cover
+        raise Stopped(sol.status, "P_q was not solved")
     x = mechanism_from_y(market, y, q)
     w = sol.value + float(np.sum(market.u * y))
     return WelfareSolution(_frozen(q), w, sol.value, _frozen(y), _frozen(x),
@@ -768,7 +1155,7 @@ def _region_vertices(L: np.ndarray, k: int, tol: float) -> np.ndarray | None:
     A, b, norms = A[keep], b[keep], norms[keep]
     if n == 2:
         lo, hi = 0.0, 1.0
-        for a_, b_ in zip(A[:, 0], b):
+        for a_, b_ in zip(A[:, 0], b, strict=True):
             if a_ > 0:
                 hi = min(hi, b_ / a_)
             elif a_ < 0:
@@ -987,10 +1374,9 @@ def constrained_efficiency(market: InfoDesignMarket, *, method: str = "auto",
 
     dl = Deadline.of(time_limit)
     if method == "bbm":
-        return bbm.constrained_efficiency(market)
+        return bbm.constrained_efficiency(market, time_limit=dl)
     if method == "milp":
-        left = dl.remaining()
-        return constrained_efficiency_milp(market, time_limit=None if left is None else max(left, MIN_SOLVE_SECONDS))
+        return constrained_efficiency_milp(market, time_limit=dl)
     if method != "pieces":
         raise ProblemError(f"unknown method {method!r} for constrained efficiency; use 'bbm', 'pieces' or 'milp'")
     t0 = time.perf_counter()
@@ -1042,8 +1428,17 @@ MILP_DUAL_BOUND = 100.0
 MILP_REL_GAP = 1e-9
 
 
+def _milp_nnz(market: InfoDesignMarket, compact: bool) -> int:
+    """Nonzeros plus columns of the KKT MILP of :func:`constrained_efficiency_milp` (upper estimate)."""
+    m, n = market.m, market.n
+    mn, R = m * n, m * (m - 1)
+    pq = _pq_nnz(market, compact)
+    # P_q rows, their transposes (stationarity), slacks and the big-M rows, q, z, w, μ, λ columns
+    return 2 * pq + 8 * mn + 6 * R + 2 * n + (2 * m * (n + 1) if compact else 0)
+
+
 def constrained_efficiency_milp(market: InfoDesignMarket, *, dual_bound: float | None = None,
-                                time_limit: float | None = None) -> EfficiencyResult:
+                                time_limit=None, compact: bool | None = None) -> EfficiencyResult:
     """Constrained efficiency through the KKT conditions of ``P_q`` with binaries.
 
     Variables ``q, y`` (primal), ``λ, μ`` (dual of ``P_q``) and binaries
@@ -1060,72 +1455,165 @@ def constrained_efficiency_milp(market: InfoDesignMarket, *, dual_bound: float |
     optimum has entries within ``B`` (no a-priori bound on LP dual vertices is
     used).  The returned allocation is always re-evaluated exactly — ``P_{q°}``
     and ``W(q°)`` are re-solved as LPs — so ``welfare`` is attained; ``bound``
-    is HiGHS' MILP bound for the bounded-dual formulation.  The tests compare
-    this method with the exact piece method.
+    is HiGHS' MILP bound for the bounded-dual formulation (after a stop the smaller
+    of it and the proven :func:`planner_bound`).  The tests compare this method with
+    the exact piece method.
+
+    For the slides' merchant (``compact``, the default there) ``P_q`` is written with
+    the suffix sums of :class:`PlatformLP` (:func:`_pq_blocks`): the KKT system of that
+    equivalent LP has the same ``(q, y, λ, μ)`` solutions (its extra duals are
+    ``ν(a,ω) = Σ_a' μ(a,a')(π(a,ω) − π(a',ω))``) with ``O(|A|·|Ω| + |A|²)`` nonzeros
+    instead of ``|A|²|Ω|``.  The model is built directly in highspy (no cvxpy
+    compilation), its size is checked against :data:`dm_opt.limits.MEMORY_BUDGET`
+    first (:class:`~dm_opt.errors.LimitExceeded` when it does not fit), and
+    ``time_limit`` (seconds or a shared :class:`~dm_opt.limits.Deadline`) covers the
+    build, the MILP and the re-evaluation: a stopped run returns the best re-evaluated
+    allocation (no trade if none could be re-evaluated in time) with status
+    ``time_limit``/``interrupted`` and a ``message`` saying what is missing.
     """
-    cp = _cp()
+    from ..limits import Deadline, Stopped
+    from ..result import relative_gap
+
     t0 = time.perf_counter()
+    dl = Deadline.of(time_limit)
     m, n = market.m, market.n
     scale = _scale(market)
     B = (MILP_DUAL_BOUND if dual_bound is None else float(dual_bound)) * scale
-    G, pairs = obedience_matrix(market)
-    R = G.shape[0]
-    q = cp.Variable(n, nonneg=True)
-    y = cp.Variable(m * n, nonneg=True)
-    lam = cp.Variable(n)
-    z = cp.Variable(m * n, boolean=True)
-    E = record_matrix(market)
-    qbar_flat = np.tile(market.prior, m)
-    cons = [E @ y == q, q <= market.prior, lam <= B, lam >= -B, y <= cp.multiply(qbar_flat, z)]
-    absG = abs(G)
-    if R:
-        mu = cp.Variable(R, nonneg=True)
-        w = cp.Variable(R, boolean=True)
-        rc = E.T @ lam - market.v.ravel() - G.T @ mu
-        M_rc = B + np.abs(market.v.ravel()) + B * np.asarray(absG.sum(axis=0)).ravel()
-        M_o = np.asarray(absG @ qbar_flat).ravel()
-        cons += [G @ y >= 0, G @ y <= cp.multiply(M_o, 1 - w), mu <= B * w]
-    else:
-        rc = E.T @ lam - market.v.ravel()
-        M_rc = B + np.abs(market.v.ravel())
-    cons += [rc >= 0, rc <= cp.multiply(M_rc, 1 - z)]
-    obj = (market.v + market.u).ravel() @ y - market.reservation * cp.sum(q)
-    prob = cp.Problem(cp.Maximize(obj), cons)
-    # HiGHS' default MIP gaps (1e-4 relative, 1e-6 absolute) would stop short of an exact optimum
-    opts = {"mip_rel_gap": MILP_REL_GAP, "mip_abs_gap": 0.0}
-    if time_limit:
-        opts["time_limit"] = float(time_limit)
-    import warnings
-
+    if compact is None:
+        compact = _threshold_form(market)
+    if compact and not _threshold_form(market):
+        raise InstanceError("payoffs", "the compact obedience form needs the slides' merchant payoff")
+    _check_size(market, "KKT MILP of constrained efficiency", _milp_nnz(market, compact), HIGHS_MILP_BYTES)
+    model = None
+    status, message = Termination.OPTIMAL, ""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)   # cvxpy's "may be inaccurate" at a time limit
-            prob.solve(solver=cp.HIGHS, **opts)
-    except cp.error.SolverError as exc:  # pragma: no cover
-        raise SolverFailed(f"HiGHS failed on the efficiency MILP: {exc}") from None
+        dl.check()
+        model, layout = _efficiency_milp_model(market, compact, B)
+        dl.check()
+        st = model.run(dl)
+    except Stopped as stop:
+        st = str(stop.status)
+    except KeyboardInterrupt:
+        st = "interrupted"
     build_solve = time.perf_counter() - t0
-    if q.value is None and prob.status not in ("user_limit", "optimal_inaccurate"):
-        raise SolverFailed(f"efficiency MILP: no solution (status {prob.status!r})")
-    # at a time limit without incumbent, q = 0 (no trade, welfare 0) is always bilevel-feasible
-    qv = np.zeros(n) if q.value is None else np.clip(np.asarray(q.value, float), 0.0, market.prior)
+    if st not in ("optimal", "time_limit", "interrupted"):
+        raise SolverFailed(f"efficiency MILP: HiGHS status {st!r}")
+    if st != "optimal":
+        status = Termination(st)
+        message = f"MILP stopped ({'interrupted' if st == 'interrupted' else dl.message()})"
+    qv = np.zeros(n)
+    mip_bound = np.inf
+    if model is not None and st in ("optimal", "time_limit", "interrupted"):
+        mip_bound = model.mip_bound
+        if model.has_solution:
+            qv = np.clip(model.x[layout["q"]], 0.0, market.prior)
     qv[qv < 1e-12] = 0.0
-    # exact re-evaluation of the allocation: best x on the optimal face of P_q°
-    ws = welfare(market, qv)
+    # exact re-evaluation of the allocation: best x on the optimal face of P_q° (no trade is
+    # always bilevel-feasible, welfare 0, when there is no incumbent or no time to re-evaluate)
+    try:
+        ws = _welfare(market, qv, deadline=dl if dl.end is not None else None)
+    except Stopped as stop:
+        if status is Termination.OPTIMAL or stop.status is Termination.INTERRUPTED:
+            status = stop.status
+        message = "; ".join(x for x in (message, f"the MILP's allocation was not re-evaluated ({stop.message}): "
+                                        "no trade reported instead") if x)
+        qv = np.zeros(n)
+        ws = _welfare(market, qv)
+    except KeyboardInterrupt:
+        status = Termination.INTERRUPTED
+        message = "; ".join(x for x in (message, "interrupted while re-evaluating the MILP's allocation: "
+                                        "no trade reported instead") if x)
+        qv = np.zeros(n)
+        ws = _welfare(market, qv)
     value = ws.value - market.reservation * float(qv.sum())
-    from ..result import relative_gap
-
-    info = getattr(prob.solver_stats, "extra_stats", None)
-    # cvxpy hands HiGHS min(−objective): its MIP dual bound is the negated upper bound
-    mip_bound = -float(info.mip_dual_bound) if info is not None and hasattr(info, "mip_dual_bound") else np.inf
-    status = Termination.OPTIMAL if prob.status == "optimal" else Termination.TIME_LIMIT
-    bound = max(mip_bound if np.isfinite(mip_bound) else np.inf, value)
+    if status is Termination.OPTIMAL:
+        bound = max(mip_bound, value)
+        tol = VALUE_TOL * scale * 10 * max(1.0, float(market.prior.sum()))
+        if bound - value > tol + MILP_REL_GAP * abs(bound):
+            # the MILP's allocation re-evaluates below its own bound: not a proven optimum
+            status = Termination.ERROR
+            message = (f"the MILP's allocation re-evaluates to {value:.10g}, below the MILP bound {bound:.10g} "
+                       f"by more than the tolerance {tol:.1e}: not proven optimal")
+    else:
+        bound = max(min(mip_bound, planner_bound(market)), value)
+        message += ("; bound: " + ("the MILP's dual bound" if mip_bound <= planner_bound(market)
+                                   else "planner_bound (obedience dropped)"))
     gap = relative_gap(value, bound)
     return EfficiencyResult(
         status=status, method="milp", welfare=value, bound=bound, gap=gap,
         q=_frozen(qv), x=ws.x, y=ws.y, platform_value=ws.platform_value,
         consumer_utility=ws.consumer_utility, pieces=_frozen(np.zeros((0, n))), optimal_pieces=(),
         allocations=((_frozen(qv), ws.x),), seconds=time.perf_counter() - t0,
-        message=f"KKT MILP with dual bound B = {B:g} ({m * n + R} binaries, {build_solve:.2f}s)")
+        message="; ".join(x for x in (
+            f"KKT MILP with dual bound B = {B:g} ({m * n + m * (m - 1)} binaries, "
+            f"{'suffix-sum' if compact else 'dense'} obedience rows, {build_solve:.2f}s)", message) if x))
+
+
+def _efficiency_milp_model(market: InfoDesignMarket, compact: bool, B: float):
+    """The KKT MILP of :func:`constrained_efficiency_milp` as a :class:`_HighsModel`;
+    returns ``(model, layout)`` with ``layout[name]`` the column slice of each block.
+
+    Columns ``q | y | T | π = (λ, ν) | μ | s | rc | z | w`` and rows::
+
+        Ey y + AT T − [I; 0] q = 0          (record counts, suffix-sum definitions)
+        Gy y + GT T − s = 0,  s + M_o w ≤ M_o,  0 ≤ s          (obedience and its CS)
+        y − q̄ z ≤ 0
+        Ey'π − Gy'μ − rc = v,  rc + M_rc z ≤ M_rc,  0 ≤ rc    (dual feasibility and CS)
+        AT'π − GT'μ = 0                     (stationarity in the free T)
+        μ − B w ≤ 0
+    """
+    m, n = market.m, market.n
+    mn = m * n
+    Ey, AT, Gy, GT, pairs = _pq_blocks(market, compact)
+    n_eq, R, kT = Ey.shape[0], Gy.shape[0], AT.shape[1]
+    # |π(a,ω) − π(a',ω)| summed over ω (weighted by q̄) and over a', one fee at a time
+    M_o = np.zeros(R)
+    S_abs = np.zeros((m, n))
+    for a in range(m):
+        D = np.abs(market.pi[a][None, :] - market.pi)          # (m, n), row a is zero
+        S_abs[a] = D.sum(axis=0)
+        sel = pairs[:, 0] == a
+        M_o[sel] = (D @ market.prior)[pairs[sel, 1]]
+    M_rc = B + np.abs(market.v.ravel()) + B * S_abs.ravel()
+    qbar_flat = np.tile(market.prior, m)
+    I_n = sp.vstack([sp.identity(n, format="csr"), sp.csr_matrix((n_eq - n, n))], format="csr")
+    Imn, IR = sp.identity(mn, format="csr"), sp.identity(R, format="csr")
+    # column blocks: q, y, T, pi, mu, s, rc, z, w
+    sizes = [n, mn, kT, n_eq, R, R, mn, mn, R]
+    names = ["q", "y", "T", "pi", "mu", "s", "rc", "z", "w"]
+    Z = None
+    rows = [
+        [-I_n, Ey, AT, Z, Z, Z, Z, Z, Z],
+        [Z, Gy, GT, Z, Z, -IR, Z, Z, Z],
+        [Z, Z, Z, Z, Z, IR, Z, Z, sp.diags(M_o, format="csr")],
+        [Z, Imn, Z, Z, Z, Z, Z, -sp.diags(qbar_flat, format="csr"), Z],
+        [Z, Z, Z, Ey.T.tocsr(), -Gy.T.tocsr(), Z, -Imn, Z, Z],
+        [Z, Z, Z, Z, Z, Z, Imn, sp.diags(M_rc, format="csr"), Z],
+        [Z, Z, Z, AT.T.tocsr(), -GT.T.tocsr(), Z, Z, Z, Z],
+        [Z, Z, Z, Z, IR, Z, Z, Z, -B * IR],
+    ]
+    # sp.bmat needs each block row/column to have a known size: give empty blocks explicitly
+    row_sizes = [n_eq, R, R, mn, mn, mn, kT, R]
+    blocks = [[b if b is not None else sp.csr_matrix((row_sizes[i], sizes[j])) for j, b in enumerate(r)]
+              for i, r in enumerate(rows)]
+    A = sp.bmat(blocks, format="csc")
+    inf = np.inf
+    row_lo = np.r_[np.zeros(n_eq), np.zeros(R), np.full(R, -inf), np.full(mn, -inf), market.v.ravel(),
+                   np.full(mn, -inf), np.zeros(kT), np.full(R, -inf)]
+    row_hi = np.r_[np.zeros(n_eq), np.zeros(R), M_o, np.zeros(mn), market.v.ravel(), M_rc, np.zeros(kT),
+                   np.zeros(R)]
+    col_lo = np.r_[np.zeros(n), np.zeros(mn), np.full(kT, -inf), np.full(n, -B), np.full(n_eq - n, -inf),
+                   np.zeros(R), np.zeros(R), np.zeros(mn), np.zeros(mn), np.zeros(R)]
+    col_hi = np.r_[market.prior, np.full(mn, inf), np.full(kT, inf), np.full(n, B), np.full(n_eq - n, inf),
+                   np.full(R, B), M_o, M_rc, np.ones(mn), np.ones(R)]
+    cost = np.r_[np.full(n, -market.reservation), (market.v + market.u).ravel(), np.zeros(sum(sizes[2:]))]
+    integer = np.r_[np.zeros(sum(sizes[:7]), bool), np.ones(mn + R, bool)]
+    # HiGHS' default MIP gaps (1e-4 relative, 1e-6 absolute) would stop short of an exact optimum
+    model = _HighsModel(A, row_lo, row_hi, cost, col_lo, col_hi, integer=integer,
+                        options={"mip_rel_gap": MILP_REL_GAP, "mip_abs_gap": 0.0})
+    offs = np.cumsum([0] + sizes)
+    layout = {nm: slice(int(offs[i]), int(offs[i + 1])) for i, nm in enumerate(names)}
+    return model, layout
 
 
 # ---------------------------------------------------------------------------
@@ -1352,6 +1840,7 @@ def _equilibria_loop(market, choices, faces, faces_all, L, qbar, G, umin, tol, e
         pos = ~Z
         face_list = [faces_all] if not pos.any() else faces
         for S in face_list:
+            dl.check()
             LS = L[list(S)]
             # linear-algebra view of the database set: q_Z = 0, q_F = q̄_F, (λ^k − λ^k0)·q = 0
             rows = [np.eye(n)[w] for w in np.flatnonzero(Z | F)] + [LS[i] - LS[0] for i in range(1, len(S))]
@@ -1365,8 +1854,10 @@ def _equilibria_loop(market, choices, faces, faces_all, L, qbar, G, umin, tol, e
             elif bilinear == "scip-all":     # testing: decide every non-fixed-price family by SCIP
                 kind = "bilinear"
                 found_p = _equilibrium_scip(market, G, LS, S, pat, Amat, np.array(rhs), umin, eff.welfare,
-                                            L, eff.piece_values)
-                if found_p is not False:
+                                            L, eff.piece_values, dl)
+                if found_p is None:
+                    undecided.append((pattern, S))
+                elif found_p is not False:
                     found.append(found_p)
                 continue
             elif dim == 0:
@@ -1375,8 +1866,8 @@ def _equilibria_loop(market, choices, faces, faces_all, L, qbar, G, umin, tol, e
                 kind = "ray"
             else:
                 piece = _equilibrium_scip(market, G, LS, S, pat, Amat, np.array(rhs), umin, eff.welfare,
-                                          L, eff.piece_values) if use_scip else None
-                if piece is None and not use_scip:
+                                          L, eff.piece_values, dl) if use_scip else None
+                if piece is None:
                     undecided.append((pattern, S))
                 elif piece is not False:
                     found.append(piece)
@@ -1482,23 +1973,38 @@ def _equilibrium_lp(cp, market, G, LS, S, pat, kind, Amat, rhs, umin, tol, W0, L
         efficient=bool(witness_w >= W0 - efftol), all_efficient=bool(wmin >= W0 - efftol), kkt=kkt)
 
 
-def _equilibrium_scip(market, G, LS, S, pat, Amat, rhs, umin, W0, L, piece_values):
+#: Seconds SCIP may spend on one bilinear equilibrium family (a family not decided in time is
+#: listed as undecided); a shorter time limit of the whole computation wins.
+SCIP_FAMILY_SECONDS = 60.0
+
+
+def _equilibrium_scip(market, G, LS, S, pat, Amat, rhs, umin, W0, L, piece_values, deadline=None):
     """A bilinear (face, pattern) family decided by SCIP (nonconvex QCP, global).
 
     Same constraints as :func:`_equilibrium_lp` with the price ``p = Σ_k θ_k λ^k``
     multiplying the database on sellers.  Returns an :class:`EquilibriumPiece`
-    (kind ``"bilinear"``), or ``False`` when the family is empty."""
+    (kind ``"bilinear"``), ``False`` when the family is empty, ``None`` when SCIP did
+    not decide it within :data:`SCIP_FAMILY_SECONDS`; raises
+    :class:`~dm_opt.limits.Stopped` when ``deadline`` (or Ctrl-C) stopped SCIP."""
     import pyscipopt as ps
+
+    from ..limits import Stopped
+
+    class _Undecided(Exception):
+        pass
 
     n, m = market.n, market.m
     qbar, rbar = market.prior, market.reservation
-    Z, M_, F = pat == ZERO, pat == MID, pat == FULL
+    Z, M_ = pat == ZERO, pat == MID
     Gd = G.toarray() if G.shape[0] else np.zeros((0, m * n))
 
     def build(objective: str, smin: float | None):
         mdl = ps.Model()
         mdl.hideOutput()
-        mdl.setParam("limits/time", 60.0)
+        left = None if deadline is None else deadline.remaining()
+        if left is not None and left <= 0:
+            raise Stopped(Termination.TIME_LIMIT, deadline.message())
+        mdl.setParam("limits/time", SCIP_FAMILY_SECONDS if left is None else min(SCIP_FAMILY_SECONDS, left))
         th = [mdl.addVar(lb=0, ub=1) for _ in S]
         q = [mdl.addVar(lb=0, ub=float(qbar[w])) for w in range(n)]
         y = [[mdl.addVar(lb=0, ub=float(qbar[w])) for w in range(n)] for _ in range(m)]
@@ -1532,17 +2038,27 @@ def _equilibrium_scip(market, G, LS, S, pat, Amat, rhs, umin, W0, L, piece_value
         else:
             mdl.setObjective(wel, "maximize" if objective == "max" else "minimize")
         mdl.optimize()
-        if mdl.getStatus() not in ("optimal",) or mdl.getNSols() == 0:
+        st = mdl.getStatus()
+        if st == "userinterrupt":
+            raise Stopped(Termination.INTERRUPTED, "interrupted during SCIP")
+        if st == "timelimit" and deadline is not None and deadline.expired():
+            raise Stopped(Termination.TIME_LIMIT, deadline.message())
+        if st in ("infeasible",):
             return None
+        if st != "optimal" or mdl.getNSols() == 0:
+            raise _Undecided(st)
         sol = mdl.getBestSol()
         return (mdl.getObjVal(), np.array([sol[t] for t in th]), np.array([sol[v] for v in q]),
                 np.array([[sol[y[a][w]] for w in range(n)] for a in range(m)]))
 
-    r = build("slack", None)
-    if r is None or r[0] <= SCIP_SLACK_TOL:
-        return False
-    smax = r[0]
-    lo, hi, wit = build("min", 0.0), build("max", 0.0), build("max", 0.5 * smax)
+    try:
+        r = build("slack", None)
+        if r is None or r[0] <= SCIP_SLACK_TOL:
+            return False
+        smax = r[0]
+        lo, hi, wit = build("min", 0.0), build("max", 0.0), build("max", 0.5 * smax)
+    except _Undecided:
+        return None
     if wit is None or lo is None or hi is None:  # pragma: no cover
         return False
     # polish: with the price weights θ fixed the family is linear; the witness comes from HiGHS
@@ -1586,7 +2102,8 @@ class UnionResult:
     constrained-efficiency objective of the union's allocation.  ``bound`` is a
     proven upper bound on ``value`` (= ``value`` when ``status`` is optimal;
     after a time limit or Ctrl-C, ``planner_bound + r̄``: the union's objective
-    is the planner's plus ``r̄`` under extra constraints).
+    is the planner's plus ``r̄`` under extra constraints).  ``message`` says what is
+    missing when the status is not optimal.
     """
 
     value: float
@@ -1599,6 +2116,7 @@ class UnionResult:
     status: Termination = Termination.OPTIMAL
     bound: float | None = None
     gap: float = 0.0
+    message: str = ""
 
     def __post_init__(self):
         if self.bound is None:
@@ -1623,19 +2141,21 @@ def data_union(market: InfoDesignMarket, *, pieces: ValuePieces | None = None, t
     if method not in ("auto", "bbm", "pieces"):
         raise ProblemError(f"unknown method {method!r} for the data union; use auto, bbm or pieces")
     if method == "bbm" or (method == "auto" and pieces is None and bbm.applies(market)):
-        return bbm.data_union(market)
+        return bbm.data_union(market, time_limit=time_limit)
 
     dl = Deadline.of(time_limit)
     t0 = time.perf_counter()
     pieces = pieces or value_pieces(market, time_limit=dl)
     status = pieces.status
     best = None
+    done = 0
     if status is Termination.OPTIMAL:
         try:
             lp = PieceLP(market, union=True)
             for lam in pieces.gradients:
                 dl.check()
                 r = lp.solve(lam, time_limit=dl.remaining())
+                done += 1
                 if r is not None and (best is None or r[0] > best[0]):
                     best = r
         except Stopped as stop:
@@ -1650,9 +2170,13 @@ def data_union(market: InfoDesignMarket, *, pieces: ValuePieces | None = None, t
         prices = np.where(market.prior > 0, P / np.where(market.prior > 0, market.prior, 1), 0.0)
     x = mechanism_from_y(market, y, q)
     bound = val if status is Termination.OPTIMAL else max(val, planner_bound(market) + market.reservation)
+    message = "" if status is Termination.OPTIMAL else (
+        f"stopped ({status}) after {done} of {len(pieces.gradients)} piece LPs"
+        + ("" if pieces.status is Termination.OPTIMAL else " (piece list of V incomplete)")
+        + "; best union allocation found, bound planner_bound + r̄")
     return UnionResult(val, val - market.reservation * float(market.prior.sum()), _frozen(q), _frozen(x),
                        _frozen(prices), float(np.sum(market.v * y)), time.perf_counter() - t0,
-                       status, bound, relative_gap(val, bound))
+                       status, bound, relative_gap(val, bound), message)
 
 
 @dataclass(frozen=True)
@@ -1663,7 +2187,9 @@ class TaxResult:
     ``zeta`` ζ* = q°/q̄.  ``revenue`` = Σ τ* q° (no deficit iff ≥ 0);
     ``welfare`` = consumers + platform + government − r̄ = W° when the taxed
     economy implements (q°, x°); ``is_equilibrium`` records the check of every
-    equilibrium condition of the taxed economy at (p*, ζ*, q°, x°).
+    equilibrium condition of the taxed economy at (p*, ζ*, q°, x°).  ``status`` is
+    optimal only when ``(q°, x°)`` is proven constrained-efficient and every check was
+    run; otherwise ``message`` says what is missing (checks not run are False).
     """
 
     taxes: np.ndarray
@@ -1678,6 +2204,7 @@ class TaxResult:
     is_equilibrium: bool
     checks: Mapping[str, bool]
     status: Termination = Termination.OPTIMAL
+    message: str = ""
 
 
 def data_taxes(market: InfoDesignMarket, *, efficiency: EfficiencyResult | None = None,
@@ -1688,41 +2215,65 @@ def data_taxes(market: InfoDesignMarket, *, efficiency: EfficiencyResult | None 
     constrained-efficiency solve; if it stops early the taxes implement the best
     allocation found, ``status`` says so and ``efficient_welfare`` is that
     allocation's welfare (not a proven ``W°``); if ``P_q°`` (an LP, or the closed
-    form) is stopped, the prices are unknown (NaN) and ``status`` says so.
+    form) is stopped, the prices are unknown (NaN), the checks are not run (False) and
+    ``status``/``message`` say so.
     """
     from ..limits import Deadline
 
     dl = Deadline.of(time_limit)
     eff = efficiency or constrained_efficiency(market, time_limit=dl)
     q, x = np.asarray(eff.q), np.asarray(eff.x)
-    sol = solve_platform(market, q, intervals=False, time_limit=dl)
+    if dl.expired() and _platform_method(market, "auto") == "lp":    # no time left to build P_q°
+        sol = _partial_platform(market, q, Termination.TIME_LIMIT, None, time.perf_counter())
+    else:
+        sol = solve_platform(market, q, intervals=False, time_limit=dl)
     p = np.asarray(sol.supergradient)
     U = market.consumer_utility(x)
     tau = p + U - market.reservation
     revenue = float(np.sum(tau * q))
     scale = _scale(market)
     tol = 1e-6 * scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zeta = np.where(market.prior > 0, q / np.where(market.prior > 0, market.prior, 1), 0.0)
+    notes = []
+    if eff.status is not Termination.OPTIMAL:
+        notes.append(f"constrained efficiency stopped ({eff.status}): the taxes implement the best allocation "
+                     f"found, not a proven W°")
+    if not np.all(np.isfinite(p)):
+        notes.append(f"P_q° was not solved ({sol.status}): prices and taxes unknown (NaN), checks not run")
+        checks = {"price_is_supergradient": False, "mechanism_optimal": False, "consumers_optimal": False,
+                  "market_clears": False}
+        status = eff.status if eff.status is not Termination.OPTIMAL else sol.status
+        return TaxResult(_frozen(tau), _frozen(p), _frozen(q), _frozen(x), _frozen(zeta), revenue, False,
+                         float("nan"), eff.welfare, False, checks, status, "; ".join(notes))
     # (a) p ∈ ∂V(q°): zero profit and p in proj D (dual feasibility, checked by LP)
     zero_profit = abs(float(p @ q) - sol.value) <= tol
     # the solve's own obedience duals certify p ∈ proj D directly; otherwise ask an LP
-    in_D = bool(reduced_costs(market, sol).min() >= -tol) or _in_dual_polyhedron(market, p, tol)
+    in_D = bool(reduced_costs(market, sol).min() >= -tol) or _in_dual_polyhedron(market, p, tol, deadline=dl)
+    if in_D is None:
+        notes.append("time limit reached while checking p ∈ ∂V(q°): that check is not done (False)")
     # (b) x° optimal in P_q°
     y = x * q[None, :]
     x_opt = abs(float(np.sum(market.v * y)) - sol.value) <= tol and _obedient(market, y, tol)
     # (c) consumers indifferent: p + U − τ = r̄, so ζ* = q°/q̄ is optimal
     consumers = bool(np.all(np.abs(p + U - tau - market.reservation) <= tol))
     # (d) market clearing with ζ ∈ [0, 1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        zeta = np.where(market.prior > 0, q / np.where(market.prior > 0, market.prior, 1), 0.0)
     clearing = bool(np.all(zeta >= -tol) and np.all(zeta <= 1 + tol))
     consumers_welfare = float(np.sum(q * (p + U - tau)) + np.sum((market.prior - q) * market.reservation))
     profit = sol.value - float(p @ q)
     welfare = consumers_welfare + profit + revenue - market.reservation * float(market.prior.sum())
     checks = {"price_is_supergradient": bool(zero_profit and in_D), "mechanism_optimal": bool(x_opt),
               "consumers_optimal": consumers, "market_clears": clearing}
+    if eff.status is not Termination.OPTIMAL:
+        status = eff.status
+    elif sol.status is not Termination.OPTIMAL:
+        status = sol.status
+    elif in_D is None:
+        status = Termination.TIME_LIMIT
+    else:
+        status = Termination.OPTIMAL
     return TaxResult(_frozen(tau), _frozen(p), _frozen(q), _frozen(x), _frozen(zeta), revenue,
-                     revenue >= -tol, welfare, eff.welfare, all(checks.values()), checks,
-                     eff.status if eff.status is not Termination.OPTIMAL else sol.status)
+                     revenue >= -tol, welfare, eff.welfare, all(checks.values()), checks, status, "; ".join(notes))
 
 
 def obedience_slacks(market: InfoDesignMarket, y) -> np.ndarray:
@@ -1744,18 +2295,28 @@ def _obedient(market, y, tol) -> bool:
     return bool(np.all(obedience_slacks(market, y) >= -tol))
 
 
-def _in_dual_polyhedron(market, lam, tol) -> bool:
-    """Is ``λ ∈ proj_λ D``, i.e. ∃ μ ≥ 0 with λ(ω) ≥ v(a,ω) + Σ_a' μ(a,a')(π(a,ω) − π(a',ω))?"""
-    from scipy.optimize import linprog
-
-    G, _ = obedience_matrix(market)
-    E = record_matrix(market)
-    rhs = E.T @ lam - market.v.ravel() + tol          # need G^T μ ≤ E^T λ − v
-    if G.shape[0] == 0:
-        return bool(np.all(rhs >= 0))
-    r = linprog(np.zeros(G.shape[0]), A_ub=G.T.toarray() if G.shape[0] * G.shape[1] < 4e6 else G.T,
-                b_ub=rhs, bounds=[(0, None)] * G.shape[0], method="highs")
-    return r.status == 0
+def _in_dual_polyhedron(market, lam, tol, deadline=None) -> bool | None:
+    """Is ``λ ∈ proj_λ D``, i.e. ∃ μ ≥ 0 with λ(ω) ≥ v(a,ω) + Σ_a' μ(a,a')(π(a,ω) − π(a',ω))?
+    ``None`` when ``deadline`` stopped the LP first.  The LP is :class:`_DualFace`'s
+    polyhedron (suffix-sum form for the slides' merchant) with ``λ`` fixed."""
+    lam = np.asarray(lam, float)
+    if not np.all(np.isfinite(lam)):
+        return False
+    compact = _threshold_form(market)
+    _check_size(market, "dual feasibility LP", _pq_nnz(market, compact), HIGHS_LP_BYTES)
+    Ey, AT, Gy, GT, _ = _pq_blocks(market, compact)
+    n = market.n
+    n_eq, R, kT = Ey.shape[0], Gy.shape[0], AT.shape[1]
+    A = sp.vstack([sp.hstack([Ey.T, -Gy.T]), sp.hstack([AT.T, -GT.T])], format="csc")
+    inf = np.inf
+    # λ fixed (bounds), the v rows relaxed by tol
+    model = _HighsModel(A, np.r_[market.v.ravel() - tol, np.zeros(kT)], np.r_[np.full(Ey.shape[1], inf), np.zeros(kT)],
+                        np.zeros(n_eq + R), np.r_[lam, np.full(n_eq - n, -inf), np.zeros(R)],
+                        np.r_[lam, np.full(n_eq - n, inf), np.full(R, inf)], maximize=False)
+    st = model.run(deadline)
+    if st in ("time_limit", "interrupted"):
+        return None
+    return st == "optimal"
 
 
 @dataclass(frozen=True)
@@ -1794,53 +2355,72 @@ def complete_markets(market: InfoDesignMarket, *, time_limit=None) -> CompleteMa
     same duals) and is attained at ``y*``; every consumer gets
     ``p + u = r̄ + β(ω) ≥ r̄`` from any use, with β(ω) > 0 only if all of type
     ω sell — so ``y*`` clears every market.  Both conditions are re-checked
-    numerically here.
+    numerically here.  Both LPs use ``P_q``'s rows (:func:`_pq_blocks`: suffix-sum
+    obedience for the slides' merchant) in highspy; an equivalent formulation of the
+    same LP has the same set of optimal ``β`` (the superdifferential of its value in
+    ``q̄``), and the checks are independent of the formulation.
 
     ``time_limit`` (seconds or a shared Deadline): prices need the optimal
     duals, so there is no partial answer — a stopped LP raises
-    :class:`~dm_opt.errors.LimitExceeded`.
+    :class:`~dm_opt.errors.LimitExceeded` (Ctrl-C: ``KeyboardInterrupt``); a model
+    over :data:`dm_opt.limits.MEMORY_BUDGET` is refused before it is built.
     """
     from ..limits import Deadline
 
     dl = Deadline.of(time_limit)
-    cp = _cp()
     m, n = market.m, market.n
-    y = cp.Variable((m, n), nonneg=True)
-    G, pairs = obedience_matrix(market)
-    cons = [cp.sum(y, axis=0) <= market.prior]
-    if G.shape[0]:
-        cons.append(G @ cp.reshape(y, (m * n,), order="C") >= 0)
-    prob = cp.Problem(cp.Maximize(cp.sum(cp.multiply(market.v + market.u - market.reservation, y))), cons)
-    if _stopped_status(_solve(prob, "complete markets", time_limit=dl.remaining())):
-        raise LimitExceeded(f"complete markets: the LP did not finish ({dl.message()}); prices need its "
-                            f"optimal duals, so there is no partial answer")
-    yv = np.clip(np.asarray(y.value, float), 0, None)
-    beta = np.clip(np.asarray(cons[0].dual_value, float), 0, None)
+    compact = _threshold_form(market)
+    _check_size(market, "complete-markets LP", 2 * _pq_nnz(market, compact), HIGHS_LP_BYTES)
+    Ey, AT, Gy, GT, pairs = _pq_blocks(market, compact)
+    n_eq, R, kT = Ey.shape[0], Gy.shape[0], AT.shape[1]
+    inf = np.inf
+    A = sp.bmat([[Ey, AT], [Gy, GT]], format="csc")
+    col_lo = np.r_[np.zeros(m * n), np.full(kT, -inf)]
+    col_hi = np.full(m * n + kT, inf)
+
+    def run(model, what):
+        try:
+            st = model.run(dl)
+        except KeyboardInterrupt:
+            st = "interrupted"
+        if st == "interrupted":
+            raise KeyboardInterrupt
+        if st == "time_limit":
+            raise LimitExceeded(f"complete markets: the {what} did not finish ({dl.message()}); prices need "
+                                f"its optimal duals, so there is no partial answer")
+        if st != "optimal":  # pragma: no cover
+            raise SolverFailed(f"complete markets: {what}: HiGHS status {st!r}")
+
+    lp1 = _HighsModel(A, np.r_[np.full(n, -inf), np.zeros(n_eq - n), np.zeros(R)],
+                      np.r_[market.prior, np.zeros(n_eq - n), np.full(R, inf)],
+                      np.r_[(market.v + market.u - market.reservation).ravel(), np.zeros(kT)], col_lo, col_hi)
+    run(lp1, "efficiency LP")
+    yv = np.clip(lp1.x[: m * n].reshape(m, n), 0, None)
+    beta = np.clip(lp1.row_dual[:n], 0, None)
+    value = lp1.objective
     prices = market.reservation + beta[None, :] - market.u
     q = yv.sum(axis=0)
     tol = 1e-6 * _scale(market)
     # platform: max Σ (v − p) y over obedient y with Σ y ≤ 1 (a cone: value must be 0)
-    z = cp.Variable((m, n), nonneg=True)
-    pc = [cp.sum(z) <= 1]
-    if G.shape[0]:
-        pc.append(G @ cp.reshape(z, (m * n,), order="C") >= 0)
-    pp = cp.Problem(cp.Maximize(cp.sum(cp.multiply(market.v - prices, z))), pc)
-    if _stopped_status(_solve(pp, "complete-market platform", time_limit=dl.remaining())):
-        raise LimitExceeded(f"complete markets: the platform check did not finish ({dl.message()})")
+    total = sp.csr_matrix(np.r_[np.ones(m * n), np.zeros(kT)][None, :])
+    A2 = sp.vstack([A, total], format="csc")
+    lp2 = _HighsModel(A2, np.r_[np.full(n, -inf), np.zeros(n_eq - n), np.zeros(R), -inf],
+                      np.r_[np.full(n, inf), np.zeros(n_eq - n), np.full(R, inf), 1.0],
+                      np.r_[(market.v - prices).ravel(), np.zeros(kT)], col_lo, col_hi)
+    run(lp2, "platform check LP")
     profit = float(np.sum((market.v - prices) * yv))
     checks = {
-        "platform_optimal": bool(pp.value <= tol and abs(profit) <= tol),
+        "platform_optimal": bool(lp2.objective <= tol and abs(profit) <= tol),
         "consumers_optimal": bool(np.all(prices + market.u >= market.reservation - tol)
                                   and np.all((beta <= tol) | (q >= market.prior - tol))),
         "mechanism_obedient": _obedient(market, yv, tol),
     }
     x = mechanism_from_y(market, yv, q)
-    return CompleteMarketResult(_frozen(prices), _frozen(yv), _frozen(q), _frozen(x),
-                                float(prob.value), profit, checks)
+    return CompleteMarketResult(_frozen(prices), _frozen(yv), _frozen(q), _frozen(x), value, profit, checks)
 
 
 __all__ = [
-    "PlatformLP", "PlatformHighs", "PlatformSolution", "solve_platform", "PLATFORM_METHODS", "platform_sweep", "FaceLP", "WelfareSolution", "welfare",
+    "PlatformLP", "PlatformHighs", "PlatformSolution", "solve_platform", "platform_report", "PLATFORM_METHODS", "platform_sweep", "FaceLP", "WelfareSolution", "welfare",
     "ValuePieces", "value_pieces", "PieceLP", "EfficiencyResult", "constrained_efficiency",
     "record_matrix", "obedience_matrix", "mechanism_from_y", "VALUE_TOL", "PIECES_MAX_N",
     "EquilibriumPiece", "EquilibriaResult", "equilibria", "UnionResult", "data_union",

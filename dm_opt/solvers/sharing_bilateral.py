@@ -97,10 +97,38 @@ def _masks_from_edges(N: int, edges) -> np.ndarray:
     return nbr
 
 
-def _table(market: SharingMarket, limit: int = MAX_TABLE_AGENTS) -> np.ndarray:
+def _table(market: SharingMarket, limit: int = MAX_TABLE_AGENTS, deadline: float | None = None) -> np.ndarray:
+    """``P[i, mask]`` = :meth:`~SharingMarket.bilateral_value` for every mask (N, 2^N).
+
+    The power family is tabulated one agent row at a time (the same arithmetic as
+    :meth:`SharingMarket.bilateral_table`: ``bits @ q`` with ``q_i`` zeroed instead of a copy
+    of ``bits`` with column ``i`` zeroed, so the values are identical), and ``deadline``
+    (absolute :func:`time.perf_counter` value) is checked between rows: raises
+    :class:`_OutOfTime` when it has passed (a table takes seconds at N = 20)."""
     if market.n > limit:
         raise LimitExceeded(f"exhaustive checks tabulate 2^N sets; N = {market.n} exceeds {limit}")
-    return np.ascontiguousarray(market.bilateral_table(limit))
+    if market.family != "power":
+        return np.ascontiguousarray(market.bilateral_table(limit))
+    N = market.n
+    masks = np.arange(1 << N)
+    bits = ((masks[:, None] >> np.arange(N)[None, :]) & 1).astype(float)      # (2^N, N)
+    if expired(deadline):
+        raise _OutOfTime
+    P = np.empty((N, 1 << N))
+    qs = market.query_samples.astype(float)
+    cost = bits @ market.cost_matrix().T                  # cost[mask, i] = Σ_{j∈mask} c_i(j), as _pair_cost_table
+    for i in range(N):
+        if expired(deadline):
+            raise _OutOfTime
+        qi = qs.copy()
+        qi[i] = 0.0
+        P[i] = market.alpha[i] * (1.0 - (market.samples[i] + bits @ qi) ** (-market.beta[i]))
+        P[i] -= cost[:, i]
+    return P
+
+
+class _OutOfTime(Exception):
+    """Internal: a deadline passed while tabulating (see :func:`_table`)."""
 
 
 # ------------------------------------------------------------------ ranking
@@ -210,7 +238,7 @@ def _top_agent_power_pairs(market: SharingMarket, o: np.ndarray, tol: float) -> 
         i, j = I[keep], J[keep]
         lo = market.samples[k]
         hi = lo + total - q[k] - q[i] - q[j]
-        f = lambda m: market.alpha[k] * (1.0 - m ** (-market.beta[k]))  # noqa: E731
+        f = lambda m, k=k: market.alpha[k] * (1.0 - m ** (-market.beta[k]))  # noqa: E731
         for m0, S_all in ((lo, False), (hi, True)):
             D = f(m0 + q[i]) - f(m0 + q[j]) - (C[k, i] - C[k, j])
             bad = np.flatnonzero(~(D > tol))
@@ -471,7 +499,7 @@ def check_stability(market: SharingMarket, edges, *, tol: float = PREF_TOL, time
     P = _P
     try:
         if P is None:
-            P = _table(market, MAX_STABILITY_AGENTS)
+            P = _table(market, MAX_STABILITY_AGENTS, dl)
         coal = _coalitions(N) if _coal is None else _coal
         best = np.empty((N, 1 << N))
         sup = np.empty((N, 1 << N))
@@ -490,6 +518,8 @@ def check_stability(market: SharingMarket, edges, *, tol: float = PREF_TOL, time
             examined += end - pos
             pos = end
             chunk = adapt_chunk(chunk, time.perf_counter() - t, CHUNK_SECONDS, lo=1, hi=1 << 20)
+    except _OutOfTime:
+        stop = Termination.TIME_LIMIT
     except KeyboardInterrupt:
         if found is None:
             stop = Termination.INTERRUPTED
@@ -518,6 +548,35 @@ def check_stability(market: SharingMarket, edges, *, tol: float = PREF_TOL, time
     gains = tuple(float(P[i, new[i]] - P[i, nbr[i]]) for i in mem)
     return StabilityResult(False, edges_arr, mem, _edges_from_masks(new), gains, examined,
                            time.perf_counter() - t0, coalitions_total=total)
+
+
+def ordered_match_stability(market: SharingMarket, *, tol: float = PREF_TOL, time_limit: float | None = None,
+                            deadline: float | None = None) -> StabilityResult:
+    """Run ordered match (assumptions not enforced) and check its graph exhaustively
+    (``dm-opt solve --problem stability`` for ``N >`` :data:`MAX_OUTCOME_AGENTS`), under one
+    deadline.  A time limit or Ctrl-C during the ordered match leaves no graph to check:
+    the result is then undecided (``stable=None``, no edges) with status
+    ``time_limit``/``interrupted`` and a message, instead of an error."""
+    N = market.n
+    if N > MAX_STABILITY_AGENTS:
+        raise LimitExceeded(f"exhaustive stability check is limited to N <= {MAX_STABILITY_AGENTS}, got N = {N}")
+    t0 = time.perf_counter()
+    dl = make_deadline(time_limit, deadline, t0)
+    total = (1 << N) - 1
+    try:
+        om = ordered_match(market, on_violation="ignore", deadline=dl)
+    except LimitExceeded as exc:
+        if not expired(dl):
+            raise
+        return StabilityResult(None, np.zeros((0, 2), dtype=np.int64), seconds=time.perf_counter() - t0,
+                               status=Termination.TIME_LIMIT, coalitions_total=total,
+                               message=f"{exc}: no graph to check, stability undecided")
+    except KeyboardInterrupt:
+        return StabilityResult(None, np.zeros((0, 2), dtype=np.int64), seconds=time.perf_counter() - t0,
+                               status=Termination.INTERRUPTED, coalitions_total=total,
+                               message="interrupted by the user during ordered match: no graph to check, "
+                               "stability undecided")
+    return check_stability(market, om.edges, tol=tol, deadline=dl)
 
 
 @dataclass(frozen=True)
@@ -617,5 +676,6 @@ def bilateral_welfare_max(market: SharingMarket) -> BilateralWelfare:
 
 __all__ = ["PropertyCheck", "check_top_agent", "check_limited_complementarity", "candidate_order",
            "ordered_match", "OrderedMatchResult", "AssumptionError", "check_stability", "StabilityResult",
+           "ordered_match_stability",
            "stable_outcomes", "StableOutcomes", "bilateral_welfare_max", "bilateral_welfare", "BilateralWelfare",
            "PREF_TOL"]

@@ -62,8 +62,8 @@ import numpy as np
 from ..errors import ProblemError
 from ..markets.sharing import SharingMarket
 from ..result import Termination, relative_gap
-from .sharing_welfare import (EXPIRED, BuyerProblem, WelfareResult, _allowed_upper, buyer_relaxation, buyer_value,
-                              expired, make_deadline, solve_buyer, stop_message, welfare_max)
+from .sharing_welfare import (EXPIRED, BuyerProblem, WelfareResult, _allowed_upper, buyer_value, expired,
+                              make_deadline, solve_buyer, stop_message, welfare_max)
 
 #: Tolerance for feasibility of a distortion weight and for sign decisions on Δ.
 MECH_TOL = 1e-9
@@ -196,6 +196,18 @@ def _received_units_value(market, i, units, omega):
     return buyer_value(market, i, units, np.zeros(market.n), omega)
 
 
+def _received_values(market, share, omega) -> np.ndarray:
+    """``U_i`` of the bundle ``share[:, i]`` received at quality ``omega[i]`` for every ``i``
+    (:func:`_received_units_value` per agent; one vectorised pass for the power family)."""
+    N = market.n
+    if market.family != "power":
+        return np.array([_received_units_value(market, i, share[:, i], omega[i]) for i in range(N)])
+    w = np.asarray(share, float) * np.asarray(omega, float)[None, :]      # w[j, i] = units_j · ω_i
+    np.fill_diagonal(w, 0.0)
+    recv = market.query_samples @ w
+    return market.alpha * (1.0 - (market.samples + recv) ** (-market.beta))
+
+
 def _solve_quality(market, i, units, base: float, target: float, omega_max: float) -> float | None:
     """``ω`` with ``U_i(units; ω) = target``; None if unreachable within ``[0, omega_max]``."""
     cur = _received_units_value(market, i, units, base)
@@ -231,8 +243,9 @@ def _pivots(market, G: WelfareResult, method: str, base: float, reuse: bool, dea
     optimal: excluding a seller ``j`` does not use cannot change ``j``'s optimum).
     Otherwise the re-solved problem gives ``[value, bound]`` (``bound`` also capped
     by ``G.buyer_bounds[j]``); a problem not reached before the deadline or Ctrl-C
-    gets :func:`~dm_opt.solvers.sharing_welfare.buyer_relaxation`.  Summing the
-    independent buyer intervals (RJ eq. 11) bounds the pivot.
+    gets ``G``'s bundle without ``i`` (feasible) and ``G.buyer_bounds[j]``, and agents not
+    reached within the grace period after it get :func:`_pivots_without` (the same, vectorised).  Summing the independent buyer intervals (RJ eq. 11) bounds
+    the pivot.
     """
     N = market.n
     C = market.cost_matrix()
@@ -243,6 +256,9 @@ def _pivots(market, G: WelfareResult, method: str, base: float, reuse: bool, dea
     stop = None
     limited = None
     done = 0
+    left_over = []              # agents not reached before the stop (reuse): bounded in one vectorised pass
+    share = np.asarray(G.share)
+    vals_G, bnds_G = np.asarray(G.buyer_values, float), np.asarray(G.buyer_bounds, float)
     for i in range(N):
         if not reuse:
             if stop is None:
@@ -251,6 +267,9 @@ def _pivots(market, G: WelfareResult, method: str, base: float, reuse: bool, dea
                 except KeyboardInterrupt:
                     stop = Termination.INTERRUPTED
             if stop is not None:
+                if _past_grace(deadline):
+                    left_over.append(i)
+                    continue
                 r = welfare_max(market, method, exclude_agent=i, quality=base, deadline=EXPIRED, **kw)
             else:
                 welfare_solves += 1
@@ -263,16 +282,19 @@ def _pivots(market, G: WelfareResult, method: str, base: float, reuse: bool, dea
                     done += 1
             lo[i], hi[i] = r.welfare, r.bound
             continue
-        tot_lo = tot_hi = 0.0
-        exact = True
-        for j in range(N):
-            if j == i:
-                continue
-            if G.share[i, j] == 0:
-                tot_lo += G.buyer_values[j]
-                tot_hi += G.buyer_bounds[j]
-                exact = exact and G.buyer_bounds[j] == G.buyer_values[j]
-                continue
+        if stop is None and expired(deadline):
+            stop = Termination.TIME_LIMIT
+        if stop is not None and _past_grace(deadline):
+            left_over.append(i)
+            continue
+        users = np.flatnonzero(share[i] > 0)          # buyers whose bundle in G uses i
+        keep = np.ones(N, dtype=bool)
+        keep[i] = False
+        keep[users] = False
+        tot_lo, tot_hi = float(vals_G[keep].sum()), float(bnds_G[keep].sum())
+        exact = bool(np.all(bnds_G[keep] == vals_G[keep]))
+        for j in users:
+            j = int(j)
             prob = BuyerProblem(j, C[:, j].copy(), _allowed_upper(market, j, (i,)), base)
             sol = None
             if stop is None and expired(deadline):
@@ -283,20 +305,74 @@ def _pivots(market, G: WelfareResult, method: str, base: float, reuse: bool, dea
                     buyer_solves += 1
                 except KeyboardInterrupt:
                     stop = Termination.INTERRUPTED
-            if sol is None:
-                sol = buyer_relaxation(market, prob, stop)
-            elif sol.status in (Termination.TIME_LIMIT, Termination.INTERRUPTED):
+            if sol is None:                  # after the stop: G's bundle without i, and G's bound
+                units = share[:, j].copy()
+                units[i] = 0
+                tot_lo += buyer_value(market, j, units, C[:, j], base)
+                tot_hi += bnds_G[j]
+                exact = False
+                continue
+            if sol.status in (Termination.TIME_LIMIT, Termination.INTERRUPTED):
                 stop = sol.status
             elif sol.status is not Termination.OPTIMAL:
                 limited = sol.status
             exact = exact and sol.status is Termination.OPTIMAL
             tot_lo += sol.value
-            tot_hi += min(sol.bound, G.buyer_bounds[j])
+            tot_hi += min(sol.bound, bnds_G[j])
         lo[i], hi[i] = tot_lo, max(tot_lo, tot_hi)
         done += exact
+    if left_over:
+        idx = np.array(left_over)
+        lo[idx], hi[idx] = _pivots_without(market, G, base, idx)
     status = stop or limited or Termination.OPTIMAL
     message = "" if stop is None else stop_message(stop, f"{done} of {N} pivots (RJ eq. 20) solved exactly")
     return lo, hi, status, message, welfare_solves, buyer_solves
+
+
+def _past_grace(deadline) -> bool:
+    from .sharing_welfare import RELAXATION_GRACE_SECONDS
+
+    return deadline is not None and time.perf_counter() >= deadline + RELAXATION_GRACE_SECONDS
+
+
+def _pivots_without(market, G: WelfareResult, base: float, agents: np.ndarray):
+    """Proven pivot intervals for ``agents`` without solving anything (after a stop).
+
+    Buyer ``j``'s bundle in ``G`` with ``i``'s units removed stays feasible without ``i``,
+    so its exactly evaluated value is a lower bound; removing a seller cannot raise an
+    optimum, so ``G.buyer_bounds[j]`` is an upper bound.  One vectorised pass (power
+    family; a loop over the ``N ≤ 16`` agents of a table)."""
+    N = market.n
+    share = np.asarray(G.share)
+    bounds = np.asarray(G.buyer_bounds, float)
+    vals_G = np.asarray(G.buyer_values, float)
+    lo = np.empty(len(agents))
+    hi = np.empty(len(agents))
+    C = market.cost_matrix()
+    if market.family == "power":
+        qs = market.query_samples * base
+        recv = qs @ share                                   # samples received by each buyer j (own row is 0)
+        pay = (share * C).sum(axis=0)                       # Σ_k share[k,j] c_k(j)
+        S = share[agents]                                   # (k, N): row r = units agent agents[r] sells
+        rec = recv[None, :] - S * qs[agents][:, None]
+        V = market.alpha[None, :] * (1.0 - (market.samples[None, :] + rec) ** (-market.beta[None, :]))
+        V -= pay[None, :] - S * C[agents]
+        V = np.where(S > 0, V, vals_G[None, :])
+        V[np.arange(len(agents)), agents] = 0.0             # buyer i itself is left out of its pivot
+        lo[:] = V.sum(axis=1)
+        hi[:] = np.maximum(lo, bounds.sum() - bounds[agents])
+        return lo, hi
+    for r, i in enumerate(agents):
+        tot_lo = tot_hi = 0.0
+        for j in range(N):
+            if j == i:
+                continue
+            units = share[:, j].copy()
+            units[i] = 0
+            tot_lo += buyer_value(market, j, units, C[:, j], base) if share[i, j] else vals_G[j]
+            tot_hi += bounds[j]
+        lo[r], hi[r] = tot_lo, max(tot_lo, tot_hi)
+    return lo, hi
 
 
 def mixed_vcg(market: SharingMarket, *, method: str = "auto", mechanism: str = "mixed_vcg",
@@ -340,7 +416,7 @@ def mixed_vcg(market: SharingMarket, *, method: str = "auto", mechanism: str = "
     C = market.cost_matrix()
     share = np.asarray(G.share)
     sold_cost = (share * C).sum(axis=1)
-    u_star = np.array([_received_units_value(market, i, share[:, i], base_quality) for i in range(N)])
+    u_star = _received_values(market, share, np.full(N, base_quality))
     v_star = u_star - sold_cost
     W = float(v_star.sum())
     clarke = piv - (W - v_star)                               # eq. 19 / 33
@@ -362,7 +438,7 @@ def mixed_vcg(market: SharingMarket, *, method: str = "auto", mechanism: str = "
             unreachable.append(i)
         else:
             quality[i] = w
-    values = np.array([_received_units_value(market, i, share[:, i], quality[i]) for i in range(N)]) - sold_cost
+    values = _received_values(market, share, quality) - sold_cost
     if status is not Termination.OPTIMAL:
         message = (message + "; " if message else "") + (
             "payments, distortion and SW are computed from the lower ends of the Clarke intervals "

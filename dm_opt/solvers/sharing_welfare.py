@@ -30,7 +30,13 @@ exact optimum; the others get a feasible bundle and the proven bound of
 proven ``bound``, ``gap`` and an honest ``status`` (``time_limit``,
 ``interrupted``; never ``optimal`` unless every buyer was solved exactly).
 Deadlines are absolute :func:`time.perf_counter` values (:func:`make_deadline`)
-so that one limit can be shared by several calls (mechanisms, the CLI).
+so that one limit can be shared by several calls (mechanisms, the CLI).  After a
+stop the relaxation bounds are computed for blocks of buyers at once for at most
+:data:`RELAXATION_GRACE_SECONDS`, the remaining buyers get the cruder bound of
+:func:`buyer_cap`, and HiGHS runs return within two grace periods of
+:data:`dm_opt.limits.STOP_GRACE_SECONDS` (:func:`dm_opt.limits.run_highs`), so a
+stopped call returns within its limit plus well under a second — beyond the
+``O(N²)`` it takes to assemble an ``N × N`` result at large ``N``.
 """
 
 from __future__ import annotations
@@ -64,6 +70,11 @@ BNB_CHUNK_NODES = 1 << 15
 BNB_CHUNK_SECONDS = 0.05
 #: ``deadline`` value meaning "already expired" (stop before solving anything).
 EXPIRED = -math.inf
+#: After a stop at a deadline, buyers left unsolved still get the bound of
+#: :func:`buyer_relaxation` (``O(N log N)`` each, computed for blocks of buyers at once) for
+#: this long; the later ones get the cruder ``O(N)`` bound of :func:`buyer_cap`, so that a
+#: stopped run returns promptly even for thousands of buyers.
+RELAXATION_GRACE_SECONDS = 0.3
 
 
 # ------------------------------------------------------------------ limits
@@ -214,26 +225,27 @@ def buyer_relaxation(market: SharingMarket, prob: BuyerProblem,
         u = ub[free].astype(np.int64)
         ratio = p / s
         take = np.zeros(len(free), dtype=np.int64)
-        mcur = m0
         val = a * (1.0 - m0 ** (-b)) - c0
         crossing = None
-        for k in np.lexsort((np.arange(len(free)), ratio)):
-            if u[k] == 0:
-                continue
-            r = ratio[k]
-            if a * b * mcur ** (-b - 1.0) <= r:
-                break
-            mstar = (a * b / r) ** (1.0 / (b + 1.0)) if r > 0 else np.inf
-            block = u[k] * s[k]
-            if mstar >= mcur + block:
-                val += a * (mcur ** (-b) - (mcur + block) ** (-b)) - p[k] * u[k]
-                mcur += block
-                take[k] = u[k]
-            else:
-                val += a * (mcur ** (-b) - mstar ** (-b)) - r * (mstar - mcur)
-                crossing = (k, (mstar - mcur) / s[k])
-                mcur = mstar
-                break
+        # the greedy fill in increasing p_j/s_j, vectorised: M[t] is the total before item t
+        order = np.lexsort((np.arange(len(free)), ratio))
+        order = order[u[order] > 0]
+        rr = ratio[order]
+        M = np.cumsum(np.r_[m0, u[order] * s[order]])
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            mstar = np.where(rr > 0, (a * b / np.where(rr > 0, rr, 1.0)) ** (1.0 / (b + 1.0)), np.inf)
+        stop_here = a * b * M[:-1] ** (-b - 1.0) <= rr           # marginal value no longer above the price
+        partial = mstar < M[1:]                                  # the optimum falls inside this block
+        ev = stop_here | partial
+        T = int(np.argmax(ev)) if ev.any() else len(order)
+        full = order[:T]
+        take[full] = u[full]
+        incs = a * (M[:T] ** (-b) - M[1:T + 1] ** (-b)) - p[full] * u[full]
+        val = float(np.cumsum(np.r_[val, incs])[-1])
+        if T < len(order) and not stop_here[T]:
+            k, r, mcur = int(order[T]), float(rr[T]), float(M[T])
+            val += a * (mcur ** (-b) - float(mstar[T]) ** (-b)) - r * (float(mstar[T]) - mcur)
+            crossing = (k, (float(mstar[T]) - mcur) / s[k])
         bound = float(val)
         bundles = []
         options = [take]
@@ -254,6 +266,156 @@ def buyer_relaxation(market: SharingMarket, prob: BuyerProblem,
     best = int(np.argmax(vals))
     v = float(vals[best])
     return BuyerSolution(bundles[best], v, max(v, float(bound)), Termination(status), 0)
+
+
+def buyer_cap(market: SharingMarket, prob: BuyerProblem,
+              status: Termination = Termination.TIME_LIMIT) -> BuyerSolution:
+    """A cruder proven bound than :func:`buyer_relaxation`, in ``O(N)``, with the bundle of the
+    forced (``fixed``) units only.
+
+    Power family: the value of a bundle is at most the utility of every allowed unit,
+    ``α_i (1 − (m0 + Σ_j s_j ub_j)^(−β_i))`` (``U`` increases in the samples), and its
+    payment at least ``Σ_j min(p_j, 0) ub_j`` plus the fixed payments; the table family
+    uses :func:`buyer_relaxation` (already ``O(2^N)`` with ``N ≤ 16``)."""
+    if market.family == "table":
+        return buyer_relaxation(market, prob, status)
+    i, N = prob.buyer, market.n
+    free, ub, m0, c0, fixed = _power_reduced(market, prob)
+    s = market.query_samples[free] * prob.quality
+    u = ub[free].astype(float)
+    p = prob.prices[free].astype(float)
+    bound = market.alpha[i] * (1.0 - (m0 + float(s @ u)) ** (-market.beta[i])) - c0 + float(np.maximum(-p, 0.0) @ u)
+    units = np.zeros(N, dtype=np.int64)
+    for j, k in fixed.items():
+        units[j] = k
+    v = buyer_value(market, i, units, prob.prices, prob.quality)
+    return BuyerSolution(units, v, max(v, float(bound)), Termination(status), 0)
+
+
+def stopped_bound(market: SharingMarket, prob: BuyerProblem, status: Termination,
+                  deadline: float | None) -> BuyerSolution:
+    """The bound of a buyer left unsolved by a stop: :func:`buyer_relaxation` until
+    :data:`RELAXATION_GRACE_SECONDS` after ``deadline`` (always, without a deadline),
+    :func:`buyer_cap` afterwards."""
+    if deadline is None or time.perf_counter() < deadline + RELAXATION_GRACE_SECONDS:
+        return buyer_relaxation(market, prob, status)
+    return buyer_cap(market, prob, status)
+
+
+def _stopped_bounds(market: SharingMarket, probs: dict, buyers, status: Termination,
+                    deadline: float | None) -> dict:
+    """:func:`stopped_bound` for many buyers after a stop, fast: the power family's relaxations
+    are computed for blocks of buyers at once (:func:`_relaxations`, the same greedy fill
+    vectorised over buyers) while the grace period :data:`RELAXATION_GRACE_SECONDS` lasts;
+    buyers left after it get :func:`buyer_cap` (one vectorised pass)."""
+    out = {}
+    buyers = list(buyers)
+    if not buyers:
+        return out
+    batch = market.family == "power" and not any(probs[i].fixed for i in buyers)
+    pos = 0
+    # the grace period runs from now (the stop may have been noticed after the deadline)
+    grace_end = None if deadline is None else time.perf_counter() + RELAXATION_GRACE_SECONDS
+    while pos < len(buyers) and (grace_end is None or time.perf_counter() < grace_end):
+        if batch:
+            block = buyers[pos:pos + RELAXATION_BLOCK]
+            out.update(_relaxations(market, [probs[i] for i in block], status))
+            pos += len(block)
+        else:
+            out[buyers[pos]] = buyer_relaxation(market, probs[buyers[pos]], status)
+            pos += 1
+    rest = buyers[pos:]
+    if not rest:
+        return out
+    if not batch:
+        out.update({i: buyer_cap(market, probs[i], status) for i in rest})
+        return out
+    idx = np.array(rest)
+    U = np.stack([probs[i].upper for i in rest], axis=1).astype(float)        # (N, k): units allowed from j
+    P = np.stack([probs[i].prices for i in rest], axis=1).astype(float)
+    qual = np.array([probs[i].quality for i in rest], float)
+    most = (market.query_samples @ U) * qual
+    a, b, n0 = market.alpha[idx], market.beta[idx], market.samples[idx]
+    bound = a * (1.0 - (n0 + most) ** (-b)) + np.sum(np.maximum(-P, 0.0) * U, axis=0)
+    empty = a * (1.0 - n0 ** (-b))                                               # the empty bundle, exactly
+    st = Termination(status)
+    for r, i in enumerate(rest):
+        out[i] = BuyerSolution(np.zeros(market.n, dtype=np.int64), float(empty[r]),
+                               max(float(empty[r]), float(bound[r])), st, 0)
+    return out
+
+
+#: Buyers per vectorised block of :func:`_relaxations` (the grace period is checked between blocks).
+RELAXATION_BLOCK = 128
+
+
+def _relaxations(market: SharingMarket, probs: list, status: Termination) -> dict:
+    """:func:`buyer_relaxation` for several power-family buyer problems without ``fixed``
+    units at once: the greedy fill in increasing ``p_j/s_j`` (ties by seller index) as
+    array operations over an (N, k) block, then the same candidate bundles (empty, the
+    filled sellers, the crossing seller rounded down and up) evaluated exactly by
+    :func:`buyer_value`.  Same bound and bundle as one call per buyer (checked in the tests)."""
+    N = market.n
+    k = len(probs)
+    buyer = np.array([p.buyer for p in probs])
+    qual = np.array([p.quality for p in probs], float)
+    U = np.stack([p.upper for p in probs], axis=1).astype(np.int64)          # (N, k)
+    U[buyer, np.arange(k)] = 0
+    Pm = np.stack([p.prices for p in probs], axis=1).astype(float)
+    S = market.query_samples[:, None] * qual[None, :]
+    a, b, m0 = market.alpha[buyer], market.beta[buyer], market.samples[buyer].astype(float)
+    valid = U > 0
+    ratio = np.where(valid, Pm / S, np.inf)
+    order = np.argsort(ratio, axis=0, kind="stable")                          # ties by seller index
+    cols = np.arange(k)[None, :]
+    rr, Us, Ss, Ps, ok = ratio[order, cols], U[order, cols], S[order, cols], Pm[order, cols], valid[order, cols]
+    M = np.cumsum(np.vstack([m0[None, :], np.where(ok, Us * Ss, 0.0)]), axis=0)   # (N+1, k): total before item t
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        mstar = np.where(rr > 0, (a * b / np.where(rr > 0, rr, 1.0)) ** (1.0 / (b + 1.0)), np.inf)
+        stop_here = ~ok | (a * b * M[:-1] ** (-b - 1.0) <= rr)
+        partial = mstar < M[1:]
+    ev = stop_here | partial
+    T = np.where(ev.any(axis=0), np.argmax(ev, axis=0), N)
+    t = np.arange(N)[:, None]
+    full = t < T[None, :]
+    with np.errstate(over="ignore", invalid="ignore"):
+        incs = np.where(full, a * (M[:-1] ** (-b) - M[1:] ** (-b)) - Ps * Us, 0.0)
+    val = np.cumsum(np.vstack([(a * (1.0 - m0 ** (-b)))[None, :], incs]), axis=0)[-1]
+    # the candidate bundles: empty, the filled sellers, and the crossing seller rounded down/up
+    take = np.zeros((N, k), dtype=np.int64)
+    take[order, cols] = np.where(full, Us, 0)
+    cross = (T < N) & ~stop_here[np.minimum(T, N - 1), np.arange(k)]
+    Tc = np.minimum(T, N - 1)
+    kk = order[Tc, np.arange(k)]
+    mcur, ms, rc = M[Tc, np.arange(k)], mstar[Tc, np.arange(k)], rr[Tc, np.arange(k)]
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        y = np.where(cross, (ms - mcur) / S[kk, np.arange(k)], 0.0)
+        bound = np.where(cross, val + a * (mcur ** (-b) - ms ** (-b)) - rc * (ms - mcur), val)
+    ucap = U[kk, np.arange(k)]
+    lo_k = np.where(cross, np.minimum(np.floor(y), ucap), 0).astype(np.int64)
+    hi_k = np.where(cross, np.minimum(np.ceil(y), ucap), 0).astype(np.int64)
+    recv = market.query_samples @ (take * qual[None, :])
+    pay = np.sum(take * Pm, axis=0)
+    s_k, p_k = S[kk, np.arange(k)], Pm[kk, np.arange(k)]
+
+    def value(extra):
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            return a * (1.0 - (m0 + recv + extra * s_k) ** (-b)) - (pay + extra * p_k)
+
+    cand = np.vstack([a * (1.0 - m0 ** (-b)), np.where(cross, value(lo_k), value(0)),
+                      np.where(cross, value(hi_k), -np.inf)])
+    pick = np.argmax(cand, axis=0)                         # the best candidate (re-evaluated exactly below)
+    st = Termination(status)
+    out = {}
+    for c, prob in enumerate(probs):
+        units = np.zeros(N, dtype=np.int64)
+        if pick[c] > 0:
+            units[:] = take[:, c]
+            if cross[c]:
+                units[kk[c]] = lo_k[c] if pick[c] == 1 else hi_k[c]
+        v = buyer_value(market, prob.buyer, units, prob.prices, prob.quality)
+        out[prob.buyer] = BuyerSolution(units, v, max(v, float(bound[c])), st, 0)
+    return out
 
 
 def members_of(mask: int):
@@ -278,7 +440,7 @@ def _solve_enumerate(market, prob: BuyerProblem) -> BuyerSolution:
     i, N = prob.buyer, market.n
     ub = prob.upper.copy()
     fixed = dict(prob.fixed)
-    for j, k in fixed.items():
+    for j in fixed:
         ub[j] = 0
     if market.family == "table":
         if N > MAX_TABLE_AGENTS:
@@ -396,7 +558,8 @@ def _solve_milp(market, prob: BuyerProblem, max_rounds: int = 200, time_limit: f
         raise ProblemError("method 'milp' needs the power family; use 'enumerate' for tables")
     import highspy
 
-    from .highs import interruptible, silence_banner
+    from ..limits import run_highs
+    from .highs import silence_banner
 
     silence_banner()
     i, N = prob.buyer, market.n
@@ -458,17 +621,23 @@ def _solve_milp(market, prob: BuyerProblem, max_rounds: int = 200, time_limit: f
                     break
                 h.setOptionValue("time_limit", float(min(left)))
             rounds += 1
-            with interruptible(h):           # Ctrl-C → HiGHS' own interrupt (kInterrupt below)
-                h.run()
+            # in a worker thread: Ctrl-C and the deadline become HiGHS' own interrupt, and the call
+            # returns soon after the deadline even when HiGHS is in a phase without clock checks
+            why, abandoned = run_highs(h, None if not left else time.perf_counter() + min(left))
+            if abandoned:              # h may not be read: keep the last finished round's x and bound
+                status = Termination.INTERRUPTED if why == "interrupted" else Termination.TIME_LIMIT
+                break
             ms = h.getModelStatus()
-            if ms != highspy.HighsModelStatus.kOptimal:
-                if ms == highspy.HighsModelStatus.kTimeLimit:
+            if why == "interrupted":
+                status = Termination.INTERRUPTED
+            elif ms != highspy.HighsModelStatus.kOptimal:
+                if ms in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt):
                     status = Termination.TIME_LIMIT
-                elif ms == highspy.HighsModelStatus.kInterrupt:
-                    status = Termination.INTERRUPTED
                 else:
                     raise SolverFailed(f"HiGHS stopped with status {h.modelStatusToString(ms)} on buyer {i}")
             info = h.getInfo()
+            if not info.valid:       # stopped before HiGHS solved anything: its fields read 0, not a bound
+                break
             if status is Termination.OPTIMAL or info.primal_solution_status == 2:   # 2 = feasible
                 sol = np.asarray(h.getSolution().col_value)
                 x = np.clip(np.round(sol[:n]), 0, ub[free])
@@ -672,9 +841,7 @@ def welfare_max(market: SharingMarket, method: str = "auto", *, exclude_agent: i
     except KeyboardInterrupt:
         stop = Termination.INTERRUPTED
     solved = sum(1 for sol in sols.values() if sol.status is Termination.OPTIMAL)
-    for i in buyers:
-        if i not in sols:
-            sols[i] = buyer_relaxation(market, probs[i], stop)
+    sols.update(_stopped_bounds(market, probs, [i for i in buyers if i not in sols], stop, dl))
     share = np.zeros((N, N), dtype=np.int64)
     vals = np.zeros(N)
     bounds = np.zeros(N)
@@ -688,7 +855,8 @@ def welfare_max(market: SharingMarket, method: str = "auto", *, exclude_agent: i
     if stop is not None:
         status = stop
         message = (stop_message(stop, f"{solved} of {len(buyers)} buyer problems solved exactly")
-                   + "; the other buyers keep their best bundle, bounded by the continuous relaxation")
+                   + "; the other buyers keep their best bundle, bounded by the continuous relaxation"
+                   + " (or, past the grace period, by their utility of every allowed unit)")
     elif unsolved:
         status = next(sols[i].status for i in unsolved)
         message = f"buyer problems {list(unsolved)} stopped at a limit ({status}); their bounds are proven"

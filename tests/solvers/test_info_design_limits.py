@@ -60,10 +60,16 @@ def test_platform_lp_time_limit_returns_an_obedient_incumbent_and_a_proven_bound
     _check_partial_platform(market, q, s, Termination.TIME_LIMIT)
 
 
-def test_platform_lp_ctrl_c_returns_the_no_information_mechanism(monkeypatch):
+@pytest.mark.parametrize("target, name", [("PlatformLP", "_solve"), ("solve_platform", "run")])
+def test_platform_lp_ctrl_c_returns_the_no_information_mechanism(monkeypatch, target, name):
+    """Ctrl-C in the cvxpy model (PlatformLP) and in the highspy one (solve_platform's LP path)."""
     market = grid_market(8)
-    _interrupt_after(monkeypatch, lp, "_solve", 0)
-    s = lp.solve_platform(market, market.prior, method="lp")
+    if target == "PlatformLP":
+        _interrupt_after(monkeypatch, lp, "_solve", 0)
+        s = lp.PlatformLP(market).solve(market.prior)
+    else:
+        _interrupt_after(monkeypatch, lp._HighsModel, "run", 0)
+        s = lp.solve_platform(market, market.prior, method="lp")
     _check_partial_platform(market, market.prior, s, Termination.INTERRUPTED)
 
 
@@ -152,7 +158,7 @@ def test_taxes_report_the_efficiency_status():
 
 
 def test_complete_markets_without_optimal_duals_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(lp, "_solve", lambda *a, **k: "user_limit")
+    monkeypatch.setattr(lp._HighsModel, "run", lambda *a, **k: "time_limit")     # the LPs are highspy models
     with pytest.raises(LimitExceeded, match="complete markets"):
         lp.complete_markets(grid_market(3), time_limit=1.0)
 
