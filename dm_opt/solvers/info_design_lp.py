@@ -1682,9 +1682,10 @@ class EquilibriaResult:
     bilinear (price weight × database) description that is not solved exactly
     here; those combinations are listed in ``undecided`` as
     ``(pattern, active)``.  ``efficient_welfare`` is ``W°``.  ``status`` is
-    ``time_limit``/``interrupted`` when the enumeration was stopped: the
-    families listed are genuine equilibria but the list is incomplete
-    (``complete`` is False and ``message`` says how far it got).
+    ``time_limit``/``interrupted`` when the enumeration was stopped, and
+    ``feasible`` when it finished with undecided combinations: the families
+    listed are genuine equilibria but the list is incomplete (``complete`` is
+    False and ``message`` says what is missing).
     """
 
     pieces: tuple
@@ -1822,6 +1823,11 @@ def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
             uniq.append(p)
     stopped = status is not Termination.OPTIMAL
     msg = f"stopped ({status}) after {done[0]} of {total} supply patterns" if stopped else ""
+    if undecided and not stopped:
+        # finished, but the list is not proven complete: never "optimal" with pieces missing
+        status = Termination.FEASIBLE
+        msg = (f"{len(undecided)} (supply pattern, face) combinations need a bilinear description that is "
+               f"not solved exactly here (listed in 'undecided'); the families listed are genuine equilibria")
     return EquilibriaResult(tuple(uniq), eff.welfare, not undecided and not stopped, tuple(undecided), L,
                             time.perf_counter() - t0, status, msg)
 
