@@ -10,14 +10,20 @@ named by ``(family, n, seed, params)``.
 from __future__ import annotations
 
 import inspect
+import numbers
 from typing import Callable
 
 import numpy as np
 
 from .errors import InstanceError
+from .validate import as_array
 
 #: Largest n a generator builds a dense n×n covariance for (memory/time guard).
 MAX_DENSE_N = 5000
+#: Largest ``n × df`` for the Wishart generator's ``n × df`` Gaussian matrix (memory guard: 200 MB).
+MAX_WISHART_ENTRIES = 25_000_000
+#: Integer parameters of the generators (must be integers, not floats or booleans) and their ranges.
+INT_PARAMS = {"df": (1, MAX_WISHART_ENTRIES), "bandwidth": (0, MAX_DENSE_N)}
 
 COV_FAMILIES: dict[str, Callable[..., np.ndarray]] = {}
 VALUE_FAMILIES: dict[str, Callable[..., np.ndarray]] = {}
@@ -108,6 +114,37 @@ def constant(n: int, seed: int = 0, value: float = 1.0) -> np.ndarray:
     return np.full(n, float(value))
 
 
+def _param(name: str, key: str, val, default, n: int, where):
+    """Validate one generator parameter from a file (type, shape, range); returns the clean value."""
+    if isinstance(default, bool):
+        if not isinstance(val, bool):
+            raise InstanceError(name, f"must be true or false, got {val!r}"[:120], where)
+        return val
+    if isinstance(val, bool):
+        raise InstanceError(name, f"must be numeric, got the boolean {str(val).lower()} "
+                            f"(booleans are never numbers)", where)
+    if key in INT_PARAMS:
+        lo, hi = INT_PARAMS[key]
+        if not isinstance(val, numbers.Integral) or not lo <= val <= hi:
+            raise InstanceError(name, f"must be an integer in [{lo}, {hi}], got {val!r}"[:120], where)
+        if key == "df" and n * val > MAX_WISHART_ENTRIES:
+            raise InstanceError(name, f"n × df = {n * val} exceeds {MAX_WISHART_ENTRIES} (memory limit of the "
+                                f"Wishart generator)", where)
+        return int(val)
+    if key == "sizes":
+        if not isinstance(val, list) or not 1 <= len(val) <= n:
+            raise InstanceError(name, f"must be a list of 1..n = {n} block sizes, got {val!r}"[:120], where)
+        for i, x in enumerate(val):
+            if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 1:
+                raise InstanceError(f"{name}[{i}]", f"must be a positive integer, got {x!r}"[:120], where)
+        return [int(x) for x in val]
+    if key == "across" and isinstance(val, list):
+        return as_array(name, val, ndim=2, where=where)
+    if not isinstance(val, numbers.Real):
+        raise InstanceError(name, f"must be numeric, got {type(val).__name__} {val!r}"[:120], where)
+    return float(as_array(name, val, ndim=0, where=where))
+
+
 def generate(kind: str, spec: dict, field: str, where: str | None = None, n: int | None = None) -> np.ndarray:
     """Call a registered generator from an instance-file table ``{family = ..., n = ..., seed = ...}``."""
     table = COV_FAMILIES if kind == "cov" else VALUE_FAMILIES
@@ -140,8 +177,7 @@ def generate(kind: str, spec: dict, field: str, where: str | None = None, n: int
                                 f"allowed: {', '.join(params)}", where)
         if key in ("n", "seed"):
             continue
-        if isinstance(val, (str, dict)) and not isinstance(params[key].default, (str, type(None))):
-            raise InstanceError(f"{field}.{key}", f"must be numeric, got {val!r}", where)
+        spec[key] = _param(f"{field}.{key}", key, val, params[key].default, nn, where)
     try:
         out = fn(**spec)
     except InstanceError as exc:  # raised inside a generator: add the file name

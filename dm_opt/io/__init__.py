@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import stat
 import sys
 
 from ..errors import InstanceError
@@ -48,23 +49,55 @@ def kind_module(kind, where: str | None = None):
     return importlib.import_module(KIND_MODULES[kind])
 
 
-def read_toml(path) -> dict:
-    """Parse a TOML file into a dict, with errors naming the file."""
+def _file_kind(mode: int) -> str | None:
+    """What a non-regular file is (``None`` for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def read_bytes(path, limit: int | None = None, field: str = "file") -> bytes:
+    """The bytes of the regular file ``path``, refusing anything else and anything over ``limit``.
+
+    Pipes, devices, sockets and directories are refused before reading (a FIFO would block
+    ``open`` forever, ``/dev/zero`` never ends); the file is opened non-blocking and checked
+    again on the open descriptor (no race with a file swapped in between), and at most
+    ``limit + 1`` bytes are read whatever ``st_size`` says (default limit :data:`MAX_FILE_BYTES`).
+    """
+    limit = MAX_FILE_BYTES if limit is None else limit
     where = os.fspath(path)
     try:
-        size = os.path.getsize(where)
-        if size > MAX_FILE_BYTES:
-            raise InstanceError("file", f"is {size} bytes; the limit is {MAX_FILE_BYTES}", where)
-        with open(where, "rb") as fh:
-            raw = fh.read()
+        what = _file_kind(os.stat(where).st_mode)
+        if what is not None:
+            raise InstanceError(field, f"is {what}, expected a regular .toml instance file", where)
+        fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as fh:
+            what = _file_kind(os.fstat(fh.fileno()).st_mode)
+            if what is not None:
+                raise InstanceError(field, f"is {what}, expected a regular .toml instance file", where)
+            raw = fh.read(limit + 1)
     except InstanceError:
         raise
     except IsADirectoryError:
-        raise InstanceError("file", "is a directory, expected a .toml instance file", where) from None
+        raise InstanceError(field, "is a directory, expected a .toml instance file", where) from None
     except FileNotFoundError:
-        raise InstanceError("file", "not found", where) from None
+        raise InstanceError(field, "not found", where) from None
     except OSError as exc:
-        raise InstanceError("file", f"cannot be read ({exc.strerror or exc})", where) from None
+        raise InstanceError(field, f"cannot be read ({exc.strerror or exc})", where) from None
+    if len(raw) > limit:
+        raise InstanceError(field, f"is larger than {limit} bytes, the limit for an instance file", where)
+    return raw
+
+
+def read_toml(path) -> dict:
+    """Parse a TOML file into a dict, with errors naming the file."""
+    where = os.fspath(path)
+    raw = read_bytes(where)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -19,6 +19,7 @@ from ..errors import InstanceError
 from ..generators import generate
 from ..markets.gaussian import GaussianMarket
 from ..markets.objectives import PROBLEMS
+from ..validate import as_array, as_covariance, precheck_noise_ratio
 from . import check_keys
 
 DEFAULT_PROBLEM = "equilibrium"
@@ -29,9 +30,13 @@ def from_dict(data: dict, where: str | None = None) -> GaussianMarket:
     cov = data["cov"]
     if isinstance(cov, dict):
         cov = generate("cov", cov, "cov", where)
+    elif isinstance(cov, list):     # parsed once here (the checks below and the market reuse the array)
+        cov = as_array("cov", cov, ndim=2, where=where, max_abs=None)
     n = len(cov) if isinstance(cov, (list, np.ndarray)) else None
     values = data["values"]
     if isinstance(values, dict):
+        if not n:   # the number of users comes from cov: name cov (not values.n) when it has none
+            as_covariance("cov", cov, where=where)
         values = generate("values", values, "values", where, n=n)
     elif isinstance(values, numbers.Real) and not isinstance(values, bool) and n is not None:
         values = [values] * n
@@ -39,6 +44,7 @@ def from_dict(data: dict, where: str | None = None) -> GaussianMarket:
     name = data.get("name")
     if name is not None and not isinstance(name, str):
         raise InstanceError("name", "must be a string", where)
+    precheck_noise_ratio(cov, noise, where)
     return GaussianMarket(cov, values, noise, name=name, source=data.get("source"), where=where)
 
 

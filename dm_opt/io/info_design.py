@@ -29,8 +29,11 @@ import numpy as np
 
 from ..errors import InstanceError, ProblemError
 from ..result import Termination
-from ..markets.info_design import InfoDesignMarket
+from ..markets.info_design import _MONEY, _WHY, MAX_MONEY, InfoDesignMarket
+from ..validate import MAX_ABS, as_real
 from . import check_keys
+
+_MONEY_RANGE = {"what": _MONEY, "why": _WHY}
 
 PROBLEMS = ("platform", "efficiency", "equilibrium", "union", "taxes", "complete")
 DEFAULT_PROBLEM = "efficiency"
@@ -48,10 +51,8 @@ def _int(field, x, where, lo=None, hi=None) -> int:
     return x
 
 
-def _num(field, x, where) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(float(x)):
-        raise InstanceError(field, f"expected a finite number, got {x!r}"[:100], where)
-    return float(x)
+def _num(field, x, where, max_abs=MAX_ABS) -> float:
+    return as_real(field, x, where, max_abs=max_abs, **({} if max_abs == MAX_ABS else _MONEY_RANGE))
 
 
 def _types(spec, where):
@@ -61,8 +62,8 @@ def _types(spec, where):
     if spec["family"] != "grid":
         raise InstanceError("types.family", f"unknown family {spec['family']!r}; use \"grid\"", where)
     n = _int("types.n", spec["n"], where, 1, MAX_TYPES)
-    low = _num("types.low", spec.get("low", 1.0), where)
-    high = _num("types.high", spec.get("high", float(n)), where)
+    low = _num("types.low", spec.get("low", 1.0), where, MAX_MONEY)
+    high = _num("types.high", spec.get("high", float(n)), where, MAX_MONEY)
     if n > 1 and not high > low:
         raise InstanceError("types.high", f"must exceed types.low = {low}, got {high}", where)
     return np.linspace(low, high, n)
@@ -114,6 +115,10 @@ def from_dict(data: dict, where: str | None = None) -> InfoDesignMarket:
 
         q = as_vector("database", data["database"], market.n, where=where)
         check_nonnegative("database", q, where)
+        if np.any(q > 1.0):     # masses of a unit population (q <= prior); larger ones swamp the LPs' precision
+            i = int(np.argmax(q > 1.0))
+            raise InstanceError(f"database[{i}]", f"= {q[i]:.6g}: a database is a mass of consumers, each entry "
+                                f"must lie in [0, 1] (q <= prior)", where)
         market.database_q = q
     return market
 
@@ -144,10 +149,10 @@ def _l(a):
 
 
 def _f(v):
-    v = float(v)
-    if np.isfinite(v):
-        return v
-    return "inf" if v > 0 else ("-inf" if v < 0 else None)
+    """JSON-safe number: non-finite as "inf"/"-inf"/"nan" (:func:`dm_opt.jsonenc.json_number`)."""
+    from ..jsonenc import json_number
+
+    return json_number(v)
 
 
 def run(market: InfoDesignMarket, problem: str, options: dict):
@@ -169,23 +174,20 @@ def run(market: InfoDesignMarket, problem: str, options: dict):
         q = market.prior if q is None else q
         pm = lp._platform_method(market, method)
         intervals = pm == "bbm" or market.n <= 50
-        if pm == "bbm":
-            sol = lp.solve_platform(market, q, intervals=intervals, method=pm)
-            w = lp.welfare(market, q, method=pm)
-        else:   # one LP solve: W(q)'s face is defined by this solution's duals
-            P = lp.PlatformLP(market)
-            sol = P.solve(q, intervals=intervals, time_limit=dl)
-            w = lp.welfare(market, q, face=lp.FaceLP(market, P), solution=sol) \
-                if sol.status is Termination.OPTIMAL else None
-        stopped = sol.status is not Termination.OPTIMAL
-        out.update(status=str(sol.status), bound=sol.bound, gap=sol.gap, method=pm, q=_l(q), value=sol.value,
+        # one LP solve: W(q)'s face is defined by this solution's duals; w is None when not computed
+        sol, w = lp.platform_report(market, q, method=pm, intervals=intervals, time_limit=dl)
+        stopped = w is None
+        out.update(status=str(sol.status), message=sol.message, bound=sol.bound, gap=sol.gap, method=pm, q=_l(q),
+                   value=sol.value,
                    welfare=None if w is None else w.value, x=_l(sol.x), supergradient=_l(sol.supergradient),
                    lower=None if sol.lower is None else _l(sol.lower),
                    upper=None if sol.upper is None else _l(sol.upper),
                    consumer_utility=_l(sol.consumer_utility))
         vline = (f"V(q) = {sol.value:.10g}   W(q) = {w.value:.10g}" if not stopped else
                  f"{sol.status}: best V(q) found {sol.value:.10g}, bound {sol.bound:.10g} (gap {sol.gap:.2e}); "
-                 f"duals unknown")
+                 f"{sol.message}")
+        if not stopped and sol.message:
+            vline += f"\n{sol.status}: {sol.message}"
         lines = head + [f"P_q ({pm}) at q = {np.round(q, 6).tolist()}", vline,
                         f"{'ω':>8} {'q':>10} {'λ':>10} {'λ min':>10} {'λ max':>10} {'U':>8}"]
         for i in range(market.n):
@@ -225,14 +227,14 @@ def run(market: InfoDesignMarket, problem: str, options: dict):
                          f"{'efficient' if p.all_efficient else ('partly efficient' if p.welfare_max >= r.efficient_welfare - 1e-7 else 'inefficient')}")
     elif problem == "union":
         r = lp.data_union(market, time_limit=dl, method=method)
-        out.update(status=str(r.status), bound=r.bound, gap=r.gap, value=r.value, welfare=r.welfare, q=_l(r.q), x=_l(r.x), prices=_l(r.prices),
+        out.update(status=str(r.status), message=r.message, bound=r.bound, gap=r.gap, value=r.value, welfare=r.welfare, q=_l(r.q), x=_l(r.x), prices=_l(r.prices),
                    platform_value=r.platform_value)
         lines = head + [f"data union ({r.status}): members' welfare {r.value:.10g}, welfare − r̄ = {r.welfare:.10g}"
                         + ("" if r.status is Termination.OPTIMAL else f"; bound {r.bound:.10g} (gap {r.gap:.2e})"),
                         f"q = {np.round(r.q, 8).tolist()}", f"payments p = {np.round(r.prices, 8).tolist()}"]
     elif problem == "taxes":
         r = lp.data_taxes(market, time_limit=dl)
-        out.update(status=str(r.status), taxes=_l(r.taxes), prices=_l(r.prices), q=_l(r.q), x=_l(r.x), zeta=_l(r.zeta),
+        out.update(status=str(r.status), message=r.message, taxes=_l(r.taxes), prices=_l(r.prices), q=_l(r.q), x=_l(r.x), zeta=_l(r.zeta),
                    revenue=r.revenue, no_deficit=r.no_deficit, welfare=r.welfare,
                    efficient_welfare=r.efficient_welfare, is_equilibrium=r.is_equilibrium, checks=dict(r.checks))
         lines = head + [f"data taxes ({r.status}) τ* = {np.round(r.taxes, 8).tolist()}", f"prices p* = {np.round(r.prices, 8).tolist()}",

@@ -15,6 +15,7 @@ from __future__ import annotations
 from ..errors import InstanceError
 from ..leakage.mixture import MixtureMarket
 from ..markets.objectives import PROBLEMS
+from ..validate import precheck_noise_ratio
 from . import check_keys
 
 DEFAULT_PROBLEM = "equilibrium"
@@ -26,6 +27,10 @@ def from_dict(data: dict, where: str | None = None) -> MixtureMarket:
     name = data.get("name")
     if name is not None and not isinstance(name, str):
         raise InstanceError("name", "must be a string", where)
+    covs = data["covariances"]
+    if isinstance(covs, list):
+        for k, c in enumerate(covs):
+            precheck_noise_ratio(c, data.get("noise_var"), where, cov_field=f"covariances[{k}]")
     return MixtureMarket(data["probabilities"], data["covariances"], data["values"], data.get("noise_var"),
                          name=name, source=data.get("source"), where=where)
 

@@ -28,7 +28,8 @@ from collections import Counter
 
 from ..errors import InstanceError
 from ..markets.gaussian import GaussianMarket
-from ..markets.platforms import JoiningValues, TwoPlatformMarket
+from ..markets.platforms import MAX_PLATFORM_N, JoiningValues, TwoPlatformMarket
+from ..validate import as_vector, precheck_noise_ratio
 from . import check_keys
 
 PROBLEMS = ("competition",)
@@ -41,7 +42,12 @@ def from_dict(data: dict, where: str | None = None) -> TwoPlatformMarket:
     check_keys(data, {"kind", "cov", "values", "joining"},
                {"source", "name", "noise_var", "description", "leakage", "deviation", "candidate_levels",
                 "max_candidates", "require_assumption1"}, where)
+    name = data.get("name")
+    if name is not None and not isinstance(name, str):
+        raise InstanceError("name", "must be a string", where)
     leak = data.get("leakage", "mse")
+    if leak in ("mse", "mutual_information"):
+        precheck_noise_ratio(data["cov"], data.get("noise_var"), where)
     if leak == "mse":
         market = GaussianMarket(data["cov"], data["values"], data.get("noise_var"), where=where)
     elif leak == "mutual_information":
@@ -49,6 +55,9 @@ def from_dict(data: dict, where: str | None = None) -> TwoPlatformMarket:
         market = MutualInformationMarket(data["cov"], data["values"], data.get("noise_var"), where=where)
     else:
         raise InstanceError("leakage", f"must be 'mse' or 'mutual_information', got {leak!r}", where)
+    if market.n > MAX_PLATFORM_N:     # before building 2^n joining rows
+        raise InstanceError("cov", f"{market.n} users exceed the two-platform limit n <= {MAX_PLATFORM_N} "
+                            f"(the analysis enumerates 5^n joint actions)", where)
     j = data["joining"]
     if not isinstance(j, dict):
         raise InstanceError("joining", "must be a table with base/slope or table", where)
@@ -57,11 +66,11 @@ def from_dict(data: dict, where: str | None = None) -> TwoPlatformMarket:
         joining = JoiningValues(j["table"], where=where, field_name="joining.table")
     else:
         check_keys(j, {"base", "slope"}, set(), where, prefix="joining.")
-        joining = JoiningValues.linear(j["base"], j["slope"], market.n)
+        joining = JoiningValues.linear(j["base"], j["slope"], market.n, where=where)
     req = data.get("require_assumption1", True)
     if not isinstance(req, bool):
         raise InstanceError("require_assumption1", "must be true or false", where)
-    tp = TwoPlatformMarket(market, joining, require_assumption1=req, name=data.get("name"),
+    tp = TwoPlatformMarket(market, joining, require_assumption1=req, name=name,
                            source=data.get("source"), where=where)
     dev = data.get("deviation", "paper")
     if dev not in ("paper", "robust"):
@@ -73,6 +82,7 @@ def from_dict(data: dict, where: str | None = None) -> TwoPlatformMarket:
     if levels is not None:
         if not isinstance(levels, list) or len(levels) != market.n:
             raise InstanceError("candidate_levels", f"needs one list of prices per user ({market.n})", where)
+        levels = [as_vector(f"candidate_levels[{i}]", lv, where=where).tolist() for i, lv in enumerate(levels)]
     tp.search_options = {"deviation": dev, "max_candidates": int(mc), "levels": levels}
     return tp
 

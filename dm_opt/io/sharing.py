@@ -29,13 +29,12 @@ Power family (value concave in samples received)::
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from ..errors import InstanceError
 from ..generators import generate
 from ..markets.sharing import MAX_TABLE_AGENTS, SharingMarket
+from ..validate import as_real
 from . import check_keys
 
 PROBLEMS = ("ordered_match", "check", "stability", "welfare", "prices", "vcg", "mixed_vcg", "d_mixed_vcg")
@@ -67,9 +66,7 @@ def _vector(data, key, n, where, default=None):
     v = data.get(key, default)
     if isinstance(v, dict):
         return generate("values", v, key, where, n=n)
-    if isinstance(v, numbers.Real) and not isinstance(v, bool) and n is not None:
-        return [v] * n
-    return v
+    return v            # (a scalar is broadcast by SharingMarket, which names it without an index)
 
 
 def from_dict(data: dict, where: str | None = None) -> SharingMarket:
@@ -108,8 +105,7 @@ def from_dict(data: dict, where: str | None = None) -> SharingMarket:
                     raise InstanceError(fld, f"'{bad[0]}' is not another agent (agents: {', '.join(names)})", where)
                 if len(set(parts)) != len(parts):
                     raise InstanceError(fld, "lists an agent twice", where)
-                if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
-                    raise InstanceError(fld, f"must be a finite number, got {v!r}", where)
+                v = as_real(fld, v, where)
                 fs = frozenset(index[p] for p in parts)
                 if fs in vals:
                     raise InstanceError(fld, "the same partner set is given twice", where)
@@ -154,11 +150,10 @@ def _check_dict(c):
 
 
 def _num(x):
-    """JSON-safe float: None for nan, "inf"/"-inf" for infinities (as dm_opt.result does)."""
-    x = float(x)
-    if np.isfinite(x):
-        return x
-    return None if np.isnan(x) else ("inf" if x > 0 else "-inf")
+    """JSON-safe float: "inf"/"-inf"/"nan" if not finite (:func:`dm_opt.jsonenc.json_number`)."""
+    from ..jsonenc import json_number
+
+    return json_number(x)
 
 
 def _status_line(status, bound_text: str = "", message: str = "") -> str:
@@ -236,9 +231,8 @@ def run(market: SharingMarket, problem: str, options: dict):
                 lines.append("  {" + ", ".join(f"{market.names[i]}-{market.names[j]}" for i, j in g) + "}")
             lines.append(_status_line(r.status, message=r.message))
             return out, "\n".join(lines)
-        om = B.ordered_match(market, on_violation="ignore", deadline=deadline)
-        r = B.check_stability(market, om.edges, deadline=deadline)
-        out.update(status=str(r.status), method="ordered_match+exhaustive_check", edges=om.edges.tolist(),
+        r = B.ordered_match_stability(market, deadline=deadline)   # undecided if stopped during ordered match
+        out.update(status=str(r.status), method="ordered_match+exhaustive_check", edges=r.edges.tolist(),
                    stable=r.stable, coalition=list(r.coalition),
                    deviation=None if r.deviation is None else r.deviation.tolist(),
                    coalitions_examined=r.coalitions_examined, coalitions_total=r.coalitions_total,
@@ -268,7 +262,7 @@ def run(market: SharingMarket, problem: str, options: dict):
                 lines.append("prices not computed: interrupted")
                 return out, "\n".join(lines)
             p = W.competitive_prices(market, r, deadline=deadline)
-            pmax = [[None if not np.isfinite(x) else float(x) for x in row] for row in p.price_max]
+            pmax = [[_num(x) for x in row] for row in p.price_max]
             out.update(status=str(p.status), prices=p.prices.tolist(), payments=p.payments.tolist(),
                        price_max=pmax, demand_ok=p.demand_ok, demand_method=p.demand_method,
                        utilities=p.utilities.tolist(), message="; ".join(x for x in (r.message, p.message) if x))

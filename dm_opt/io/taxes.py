@@ -22,14 +22,12 @@ incumbent and its bound if the limit is hit).
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from ..errors import InstanceError
 from ..markets.parametric import Deadline
 from ..markets.taxes import TaxedMarket, pigovian_taxes, uniform_tax_sweep, verify_taxes
-from ..validate import as_vector
+from ..validate import as_real, as_vector
 from . import check_keys
 from . import gaussian as _gaussian
 
@@ -52,10 +50,9 @@ def from_dict(data: dict, where: str | None = None) -> TaxedMarket:
         taxes = as_vector("taxes", data["taxes"], market.n, where=where, nonnegative=True)
     t_max = None
     if "t_max" in data:
-        x = data["t_max"]
-        if not (isinstance(x, numbers.Real) and not isinstance(x, bool) and np.isfinite(x) and x > 0):
-            raise InstanceError("t_max", f"must be a positive finite number, got {x!r}", where)
-        t_max = float(x)
+        t_max = as_real("t_max", data["t_max"], where)
+        if not t_max > 0:
+            raise InstanceError("t_max", f"must be a positive finite number, got {t_max!r}", where)
     return TaxedMarket(market, taxes, t_max)
 
 

@@ -38,6 +38,8 @@ DEFAULT_PROBLEM = "mechanism"
 CLI_OPTIONS = ("method", "time_limit")
 
 _BASE = {"kind", "cov", "values", "source", "name", "noise_var", "description"}
+#: Largest samples × n held by the Monte Carlo expected payoff (80 MB of draws).
+MAX_SAMPLE_ENTRIES = 10**7
 
 
 def from_dict(data: dict, where: str | None = None) -> ValuationMarket:
@@ -56,7 +58,10 @@ def from_dict(data: dict, where: str | None = None) -> ValuationMarket:
         if key in data:
             x = data[key]
             if not (isinstance(x, numbers.Integral) and not isinstance(x, bool) and x >= lo):
-                raise InstanceError(key, f"must be an integer >= {lo}, got {x!r}", where)
+                raise InstanceError(key, f"must be an integer >= {lo}, got {x!r}"[:120], where)
+    if data.get("samples", 0) * market.n > MAX_SAMPLE_ENTRIES:     # the draws are held as a samples × n array
+        raise InstanceError("samples", f"{data['samples']} draws of {market.n} values exceed the limit of "
+                            f"{MAX_SAMPLE_ENTRIES:.0e} sampled values (samples × n)", where)
     vm.samples = int(data.get("samples", 1000))
     vm.seed = int(data.get("seed", 0))
     return vm

@@ -63,19 +63,26 @@ import numbers
 import numpy as np
 
 from ..errors import InstanceError, LimitExceeded
-from ..validate import as_array, as_profile, as_vector
+from ..validate import MAX_ABS, as_array, as_profile, as_real, as_vector, check_noise_ratio
 from .base import LeakageMarketMethods
 
 #: Largest n for which :meth:`CommunityMarket.to_gaussian` forms the dense Σ by default.
 DENSE_MAX_N = 5000
+#: Range of the community variances ``s_k``: the K×K closed forms multiply total values (up to
+#: 1e7 users × 1e150) by two variances, and ``u τ⁴`` (τ² ≤ 1e14 s); 1e60 keeps both below 1e280.
+COMMUNITY_VARIANCE_RANGE = (1e-60, 1e60)
+#: Largest number of users (Σ n_k) and of communities K accepted (memory: O(n) per-user arrays
+#: and O(K²) community matrices are built at construction).
+MAX_USERS = 10**7
+MAX_COMMUNITIES = 1000
 #: Value families for per-community value distributions (seeded).
 VALUE_FAMILIES = ("constant", "uniform", "lognormal")
 
 
-def _per_community(field, x, K, where, *, positive=False, nonnegative=False):
+def _per_community(field, x, K, where, *, positive=False, nonnegative=False, max_abs=MAX_ABS):
     if isinstance(x, numbers.Real) and not isinstance(x, bool):
         x = [x] * K
-    arr = as_vector(field, x, where=where, positive=positive, nonnegative=nonnegative)
+    arr = as_vector(field, x, where=where, positive=positive, nonnegative=nonnegative, max_abs=max_abs)
     if arr.shape[0] != K:
         raise InstanceError(field, f"expected a scalar or {K} entries (one per community), "
                             f"got {arr.shape[0]}", where)
@@ -108,7 +115,7 @@ def community_values(sizes, spec, seed=None, where=None, field="values") -> np.n
     if isinstance(sd, bool) or not isinstance(sd, numbers.Integral) or sd < 0:
         raise InstanceError(f"{field}.seed", f"must be an integer >= 0, got {sd!r}", where)
     params = {"constant": ("value",), "uniform": ("low", "high"), "lognormal": ("mean", "sigma")}
-    if fam not in params:
+    if not isinstance(fam, str) or fam not in params:
         raise InstanceError(f"{field}.family", f"unknown value family {fam!r}; choose one of "
                             f"{', '.join(VALUE_FAMILIES)}", where)
     unknown = sorted(set(spec) - set(params[fam]))
@@ -135,8 +142,33 @@ def community_values(sizes, spec, seed=None, where=None, field="values") -> np.n
         else:
             if p["sigma"][k] < 0:
                 raise InstanceError(f"{field}.sigma[{k}]", f"must be >= 0, got {p['sigma'][k]}", where)
-            out.append(np.exp(rng.normal(p["mean"][k], p["sigma"][k], nk)))
+            with np.errstate(over="ignore"):
+                draw = np.exp(rng.normal(p["mean"][k], p["sigma"][k], nk))
+            if not np.all(draw <= MAX_ABS):
+                raise InstanceError(f"{field}.mean[{k}]", f"lognormal draws exp(N({p['mean'][k]:.6g}, "
+                                    f"{p['sigma'][k]:.6g}²)) exceed {MAX_ABS:g}, the largest value accepted; "
+                                    f"lower mean or sigma", where)
+            out.append(draw)
     return np.concatenate(out) if out else np.empty(0)
+
+
+#: Largest cancellation (in ulps) allowed in a sharer's ``d − u`` (:meth:`CommunityMarket._check_numerics`).
+COMMUNITY_CANCEL_MAX = 1e4
+
+
+def sharer_posterior(delta, tau2, u):
+    """``(P^s, own gain)`` of a sharer of community ``k`` from ``u_k`` (the one home of this arithmetic).
+
+    ``P^s = δτ²/d + uτ⁴/d²`` and ``h = τ² − P^s = τ⁴(d − u)/d²`` (``d = δ + τ²``), so the
+    own-signal gain ``(P^s)²/(τ² − P^s) = (P^s)²/h`` is computed without the difference
+    ``τ² − P^s``, which cancels when the noise is small (docs/spec.md §1.1).  ``delta``,
+    ``tau2`` broadcast against ``u``.
+    """
+    d = delta + tau2
+    t4 = tau2 * tau2
+    Ps = delta * tau2 / d + u * t4 / (d * d)
+    h = t4 * (d - u) / (d * d)
+    return Ps, Ps * Ps / h
 
 
 class CommunityMarket(LeakageMarketMethods):
@@ -180,16 +212,28 @@ class CommunityMarket(LeakageMarketMethods):
         if np.any(sz != np.round(sz)) or np.any(sz < 1):
             i = int(np.argmax((sz != np.round(sz)) | (sz < 1)))
             raise InstanceError(f"sizes[{i}]", f"must be an integer >= 1, got {sz[i]}", where)
+        if sz.size > MAX_COMMUNITIES:
+            raise InstanceError("sizes", f"{sz.size} communities exceed the limit {MAX_COMMUNITIES}", where)
+        if float(sz.sum()) > MAX_USERS:
+            i = int(np.argmax(sz))
+            raise InstanceError(f"sizes[{i}]" if sz[i] > MAX_USERS else "sizes",
+                                f"{float(sz.sum()):.6g} users in all exceed the limit {MAX_USERS:.0e}", where)
         self._sizes = sz.astype(np.int64)
         K = self.K
-        self._s = _per_community("variance", variance, K, where, positive=True)
+        self._s = _per_community("variance", variance, K, where, positive=True, max_abs=None)
+        lo, hi = COMMUNITY_VARIANCE_RANGE
+        for k in range(K):
+            if not lo <= self._s[k] <= hi:
+                raise InstanceError(f"variance[{k}]", f"{self._s[k]:.6g} is out of range: community variances must "
+                                    f"lie in [{lo:g}, {hi:g}] (the community closed forms multiply them by total "
+                                    f"values); rescale the units", where)
         self._r = _per_community("within_corr", within_corr, K, where)
         for k in range(K):
             if abs(self._r[k]) > 1:
                 raise InstanceError(f"within_corr[{k}]", f"is a correlation, must lie in [-1, 1], "
                                     f"got {self._r[k]}", where)
         if isinstance(cross_corr, numbers.Real) and not isinstance(cross_corr, bool):
-            C = np.full((K, K), float(cross_corr))
+            C = np.full((K, K), as_real("cross_corr", cross_corr, where))
             np.fill_diagonal(C, 1.0)
         else:
             C = as_array("cross_corr", cross_corr, ndim=2, where=where)
@@ -209,6 +253,7 @@ class CommunityMarket(LeakageMarketMethods):
                                         f"got {C[k, l]}", where)
         self._C = 0.5 * (C + C.T)
         self._tau2 = _per_community("noise_var", noise_var, K, where, positive=True)
+        check_noise_ratio(self._s, self._tau2, where, variance_field=lambda k: f"variance[{k}]")
         self._check_positive_definite(where)
         n = int(self._sizes.sum())
         if values is None:
@@ -232,6 +277,27 @@ class CommunityMarket(LeakageMarketMethods):
         self._delta = self._s * (1.0 - self._r)
         for arr in (self._B, self._delta):
             arr.setflags(write=False)
+        self._check_numerics(where)
+
+    def _check_numerics(self, where):
+        """Refuse communities whose own-signal gain the K×K closed form cannot carry to 1e-9.
+
+        A sharer's ``h = τ² − P^s = τ⁴(d − u)/d²`` (:func:`sharer_posterior`) loses
+        ``u/(d − u) ≤ β(s + τ²)/d²`` ulps in ``d − u`` (``u ≤ β``; ``d − u = d²/(P' + τ²)``,
+        ``P' ≤ s``): large only when ``within_corr`` is close to 1 *and* the noise is small.
+        """
+        d = self._delta + self._tau2
+        beta = np.diag(self._B)
+        with np.errstate(over="ignore", divide="ignore"):
+            loss = np.maximum(beta, 0.0) * (self._s + self._tau2) / (d * d)
+        bad = np.flatnonzero(~(loss <= COMMUNITY_CANCEL_MAX))
+        if bad.size:
+            k = int(bad[0])
+            raise InstanceError(
+                f"within_corr[{k}]", f"= {self._r[k]:.12g} with noise ratio {self._tau2[k] / self._s[k]:.3g}: the "
+                f"own-signal gain would lose up to {loss[k]:.3g} ulps (the community closed form guarantees 1e-9 "
+                f"of the objective's scale up to {COMMUNITY_CANCEL_MAX:.0e}); lower within_corr or raise noise_var",
+                where)
 
     # ------------------------------------------------------------ structure
     @property
@@ -308,7 +374,7 @@ class CommunityMarket(LeakageMarketMethods):
         return np.linalg.eigvalsh(self.community_matrix()), self.delta
 
     def _check_positive_definite(self, where):
-        n, r, s = self._sizes, self._r, self._s
+        n, r = self._sizes, self._r
         for k in range(self.K):
             if n[k] >= 2 and r[k] >= 1.0:
                 raise InstanceError(f"within_corr[{k}]", f"= {r[k]} makes the {n[k]} users of community {k} "
@@ -321,7 +387,9 @@ class CommunityMarket(LeakageMarketMethods):
         M = self.community_matrix()
         try:
             np.linalg.cholesky(M)
-            ok = np.linalg.eigvalsh(M)[0] > 1e-12 * max(1.0, float(np.max(np.abs(np.diag(M)))))
+            # decided on the unit-diagonal scaling of M: the test must not depend on the units of s
+            d = 1.0 / np.sqrt(np.diag(M))
+            ok = np.linalg.eigvalsh(M * d[:, None] * d[None, :])[0] > 1e-12
         except np.linalg.LinAlgError:
             ok = False
         if ok:
@@ -367,6 +435,11 @@ class CommunityMarket(LeakageMarketMethods):
                               name=self.name, source=self.source)
 
     # ------------------------------------------------- count-vector algebra
+    def own_gain_from_counts(self, counts) -> np.ndarray:
+        """Own-signal gain of a sharer per community (meaningful where ``m_k ≥ 1``), same shape as ``counts``."""
+        Pn, _ = self.posterior_from_counts(counts)
+        return sharer_posterior(self.delta, self._tau2, Pn - self.delta)[1]
+
     def posterior_from_counts(self, counts) -> tuple[np.ndarray, np.ndarray]:
         """Posterior variances ``(P^n, P^s)`` of a non-sharer / sharer per community.
 
@@ -385,8 +458,7 @@ class CommunityMarket(LeakageMarketMethods):
         X = np.linalg.solve(R, Z)                             # R⁻¹ G^½ B
         u = np.diag(B)[None, :] - np.einsum("nik,nik->nk", Z, X)
         Pn = self.delta[None, :] + u
-        t2 = self._tau2[None, :]
-        Ps = self.delta[None, :] * t2 / d + u * t2 * t2 / (d * d)
+        Ps = sharer_posterior(self.delta, self._tau2, u)[0]
         if single:
             return Pn[0], Ps[0]
         return Pn, Ps
@@ -419,10 +491,10 @@ class CommunityMarket(LeakageMarketMethods):
         return self.leakage_and_own(profile)[1]
 
     def leakage_and_own(self, profile) -> tuple[np.ndarray, np.ndarray]:
-        """``(I(a), own(a))`` from one K×K posterior."""
+        """``(I(a), own(a))`` from one K×K posterior (own gains by :func:`sharer_posterior`)."""
         a = self._profile(profile)
         x = self.posterior_var(a)
-        t2 = self.noise_var
-        xs = np.where(a == 1, x, 0.0)
-        return self.sigma2 - x, np.where(a == 1, xs * xs / (t2 - xs), 0.0)
+        m = np.bincount(self._community, weights=a, minlength=self.K)
+        gain = self.own_gain_from_counts(m)
+        return self.sigma2 - x, np.where(a == 1, gain[self._community], 0.0)
 

@@ -24,26 +24,43 @@ databases ``q`` and prices ``p`` have shape ``(n,)``; mechanisms
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from ..errors import InstanceError
-from ..validate import as_array, as_vector, check_nonnegative
+from ..validate import as_array, as_real, as_vector, check_magnitude, check_nonnegative
 
 #: Absolute tolerance on ``Σ prior = 1``; the prior is then renormalised exactly.
 PRIOR_SUM_TOL = 1e-9
+#: Largest magnitude of a money amount (types, fees, reservation, γ weights, payoff entries).
+#: The GLP LPs (HiGHS) lose accuracy and fail beyond ~1e11 (measured on the slides' examples:
+#: everything is solved to optimality up to 1e11, the equilibrium LPs fail from 1e12); 1e9
+#: keeps a factor 100 of margin.  Rescale the money unit for larger amounts.
+MAX_MONEY = 1e9
+#: Largest |A| × |Ω| (three payoff matrices of that many floats are built: 240 MB).
+MAX_PAYOFF_ENTRIES = 10**7
+_MONEY = "GLP money amounts (types, fees, reservation, γ weights, payoffs)"
+_WHY = "beyond it the LP solvers lose accuracy"
 
 
 def _scalar(field: str, x, where, *, nonnegative: bool = False) -> float:
-    if isinstance(x, bool) or not isinstance(x, (numbers.Real, np.number)):
-        raise InstanceError(field, f"expected a real number, got {type(x).__name__} {x!r}"[:120], where)
-    x = float(x)
-    if not np.isfinite(x):
-        raise InstanceError(field, f"must be finite, got {x}", where)
+    x = as_real(field, x, where, max_abs=None)
     if nonnegative and x < 0:
         raise InstanceError(field, f"must be >= 0, got {x}", where)
+    check_magnitude(field, x, MAX_MONEY, where, what=_MONEY, why=_WHY)
     return x
+
+
+def _money(field: str, x, n: int | None, where) -> np.ndarray:
+    arr = as_vector(field, x, n, where=where, max_abs=None)
+    check_magnitude(field, arr, MAX_MONEY, where, what=_MONEY, why=_WHY)
+    return arr
+
+
+def _payoff(field: str, x, where, **kw) -> np.ndarray:
+    arr = as_array(field, x, where=where, max_abs=None, **kw)
+    if arr.size:
+        check_magnitude(field, arr, MAX_MONEY, where, what=_MONEY, why=_WHY)
+    return arr
 
 
 def _strictly_increasing(field: str, arr: np.ndarray, where) -> None:
@@ -91,18 +108,27 @@ class InfoDesignMarket:
 
     def __init__(self, types, prior, reservation, gamma_u, gamma_pi, fees=None, *,
                  name: str | None = None, source: str | None = None, where: str | None = None):
-        types = as_vector("types", types, where=where)
+        types = _money("types", types, None, where)
         _strictly_increasing("types", types, where)
         n = types.shape[0]
         prior = _prior("prior", prior, n, where)
         reservation = _scalar("reservation", reservation, where)
         gamma_u = _scalar("gamma_u", gamma_u, where, nonnegative=True)
         gamma_pi = _scalar("gamma_pi", gamma_pi, where, nonnegative=True)
-        fees = types.copy() if fees is None else as_vector("fees", fees, where=where)
+        fees = types.copy() if fees is None else _money("fees", fees, None, where)
         _strictly_increasing("fees", fees, where)
+        if fees.size * types.size > MAX_PAYOFF_ENTRIES:
+            raise InstanceError("types" if fees.size == types.size else "fees",
+                                f"|A| × |Ω| = {fees.size} × {types.size} payoff entries exceed the limit "
+                                f"{MAX_PAYOFF_ENTRIES:.0e}", where)
         A, W = fees[:, None], types[None, :]
         u = np.maximum(W - A, 0.0)
         pi = np.where(W >= A, A, 0.0) * np.ones_like(W)
+        for field, g, pay in (("gamma_u", gamma_u, u), ("gamma_pi", gamma_pi, pi), ("types", 1.0, u)):
+            top = g * float(np.max(np.abs(pay)))
+            if top > MAX_MONEY:    # the payoff matrices, not only their factors, must stay in range
+                raise InstanceError(field, f"makes a payoff entry reach {top:.6g}: {_MONEY} must lie in "
+                                    f"[-{MAX_MONEY:g}, {MAX_MONEY:g}] ({_WHY}); rescale the money unit", where)
         v = gamma_u * u + gamma_pi * pi
         self._init(types, fees, prior, reservation, u, pi, v, name, source)
         self.gamma_u, self.gamma_pi = gamma_u, gamma_pi
@@ -117,17 +143,17 @@ class InfoDesignMarket:
         ``v`` (platform) are ``(m, n)`` arrays indexed ``[a, ω]``.  ``types``
         and ``fees`` are labels only (default ``0..n-1`` and ``0..m-1``).
         """
-        u = as_array("u", u, ndim=2, where=where)
+        u = _payoff("u", u, where, ndim=2)
         m, n = u.shape
         if m < 1 or n < 1:
             raise InstanceError("u", f"needs at least one action and one type, got shape {u.shape}", where)
-        pi = as_array("pi", pi, shape=(m, n), where=where)
-        v = as_array("v", v, shape=(m, n), where=where)
+        pi = _payoff("pi", pi, where, shape=(m, n))
+        v = _payoff("v", v, where, shape=(m, n))
         prior = _prior("prior", prior, n, where)
         reservation = _scalar("reservation", reservation, where)
-        types = np.arange(n, dtype=float) if types is None else as_vector("types", types, n, where=where)
+        types = np.arange(n, dtype=float) if types is None else _money("types", types, n, where)
         _strictly_increasing("types", types, where)
-        fees = np.arange(m, dtype=float) if fees is None else as_vector("fees", fees, m, where=where)
+        fees = np.arange(m, dtype=float) if fees is None else _money("fees", fees, m, where)
         _strictly_increasing("fees", fees, where)
         self = cls.__new__(cls)
         self._init(types, fees, prior, reservation, u, pi, v, name, source)

@@ -99,8 +99,8 @@ class JoiningValues:
         """Parametric family ``c_i(J) = base_i + slope_i (|J| − 1)`` for ``i ∈ J`` (network effect per member)."""
         if n is None:
             n = len(base) if not isinstance(base, numbers.Real) else len(slope)
-        base = as_vector("joining.base", base, n)
-        slope = as_vector("joining.slope", slope, n)
+        base = as_vector("joining.base", base, n, where=kw.get("where"))
+        slope = as_vector("joining.slope", slope, n, where=kw.get("where"))
         masks = np.arange(1 << n, dtype=np.int64)
         member = ((masks[:, None] >> np.arange(n)) & 1).astype(float)
         size = member.sum(axis=1, keepdims=True)
@@ -387,7 +387,7 @@ class TwoPlatformMarket:
         self._leak_self, self._cval = leak_self, cval
 
     def _prices(self, p, name):
-        return as_vector(name, p, self.n)
+        return as_vector(name, p, self.n, max_abs=None)     # (derived candidates reach v σ² + c)
 
     def _eq_indices(self, p1, p2, tol):
         add = np.zeros((self.n, 5))
@@ -528,7 +528,7 @@ class TwoPlatformMarket:
         else:
             if len(levels) != n:
                 raise InstanceError("levels", f"needs one list of price levels per user ({n}), got {len(levels)}")
-            levels = [sorted(set(as_vector(f"levels[{i}]", lv).tolist())) for i, lv in enumerate(levels)]
+            levels = [sorted(set(as_vector(f"levels[{i}]", lv, max_abs=None).tolist())) for i, lv in enumerate(levels)]
         total = int(np.prod([len(lv) for lv in levels]))
         if total > max_candidates:
             raise LimitExceeded(f"candidate set has {total} price vectors (> max_candidates = {max_candidates}); "
@@ -567,7 +567,7 @@ class TwoPlatformMarket:
         if deviation not in ("paper", "robust"):
             raise InstanceError("deviation", f"must be 'paper' or 'robust', got {deviation!r}")
         P = self.candidate_prices(max_candidates=max_candidates) if candidates is None else \
-            as_array("candidates", candidates, ndim=2)
+            as_array("candidates", candidates, ndim=2, max_abs=None)
         if P.shape[1] != self.n:
             raise InstanceError("candidates", f"rows must be price vectors of length {self.n}, got {P.shape[1]}")
         n, K = self.n, P.shape[0]
@@ -621,7 +621,7 @@ class TwoPlatformMarket:
                 b1 = np.array([excluding(T1[s], j) for j in J])
                 b2 = np.array([excluding(T2[j], s) for j in J])
                 good = ok1[:s + 1] & (b1[:, None] <= U1_of[:s + 1] + tol) & (b2[:, None] <= U2_of[s][None, :] + tol)
-                new = [((s, int(j), int(r)), int(j), s) for j, r in zip(*np.nonzero(good))]
+                new = [((s, int(j), int(r)), int(j), s) for j, r in zip(*np.nonzero(good), strict=True)]
                 new_empty = int((~ok1[:s + 1].any(axis=1)).sum())
                 # pairs (s, l), l < s: p¹ = P[s], p² = P[l] (rows l of ok2)
                 if s:
@@ -629,7 +629,7 @@ class TwoPlatformMarket:
                     b1 = np.array([excluding(T1[l], s) for l in L])
                     b2 = np.array([excluding(T2[s], l) for l in L])
                     good = ok2[:s] & (b1[:, None] <= U1_of[s][None, :] + tol) & (b2[:, None] <= U2_of[:s] + tol)
-                    new += [((int(l), s, int(r)), s, int(l)) for l, r in zip(*np.nonzero(good))]
+                    new += [((int(l), s, int(r)), s, int(l)) for l, r in zip(*np.nonzero(good), strict=True)]
                     new_empty += int((~ok2[:s].any(axis=1)).sum())
                 eqs = []
                 for key, j, l in new:

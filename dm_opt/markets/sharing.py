@@ -37,10 +37,14 @@ import numbers
 import numpy as np
 
 from ..errors import InstanceError, LimitExceeded, ProblemError
-from ..validate import as_array, as_vector, check_nonnegative
+from ..validate import MAX_ABS, as_array, as_vector, check_nonnegative
 
 #: Largest N for an explicit utility table (N · 2^N entries).
 MAX_TABLE_AGENTS = 16
+#: Largest number of queries per seller (§6); units × samples stay far inside float range.
+MAX_QUERIES = 10**9
+#: Largest N for the power family (the mechanisms build N × N cost matrices: 200 MB).
+MAX_POWER_AGENTS = 5000
 
 FAMILIES = ("table", "power")
 
@@ -136,10 +140,21 @@ class SharingMarket:
                 raise InstanceError("samples", "missing (family 'power' needs own sample counts n_i)", where)
             n = as_vector("samples", samples, where=where, positive=True, min_len=2)
             N = n.shape[0]
+            if N > MAX_POWER_AGENTS:
+                raise InstanceError("samples", f"{N} agents exceed the limit {MAX_POWER_AGENTS} of the power family",
+                                    where)
             a = as_vector("alpha", 1.0 if alpha is None else alpha, N, where=where, nonnegative=True)
             b = as_vector("beta", 0.5 if beta is None else beta, N, where=where, positive=True)
             q = n.copy() if query_samples is None else as_vector("query_samples", query_samples, N,
                                                                    where=where, positive=True)
+            # U_i = α_i (1 − m^(−β_i)) with m ≥ n_i: its scale α_i n_i^(−β_i) must stay finite (log space)
+            with np.errstate(divide="ignore"):
+                scale = np.log(a) - b * np.log(n)
+            if np.any(scale > np.log(MAX_ABS)):
+                i = int(np.argmax(scale > np.log(MAX_ABS)))
+                raise InstanceError(f"samples[{i}]", f"= {n[i]:.6g} with alpha[{i}] = {a[i]:.6g} and beta[{i}] = "
+                                    f"{b[i]:.6g}: the utility scale alpha·samples^(−beta) = e^{scale[i]:.6g} "
+                                    f"exceeds {MAX_ABS:g}; use larger sample counts or a smaller beta", where)
             for arr in (n, a, b, q):
                 arr.setflags(write=False)
             self.samples, self.alpha, self.beta, self.query_samples = n, a, b, q
@@ -180,6 +195,9 @@ class SharingMarket:
             if isinstance(max_queries, numbers.Integral) and not isinstance(max_queries, bool):
                 max_queries = [int(max_queries)] * N
             Qf = as_vector("max_queries", max_queries, N, where=where)
+            if np.any(Qf > MAX_QUERIES):
+                i = int(np.argmax(Qf > MAX_QUERIES))
+                raise InstanceError(f"max_queries[{i}]", f"{Qf[i]:.6g} exceeds the limit {MAX_QUERIES:.0e}", where)
             if np.any(Qf != np.round(Qf)):
                 i = int(np.argmax(Qf != np.round(Qf)))
                 raise InstanceError(f"max_queries[{i}]", f"must be an integer, got {Qf[i]}", where)

@@ -89,7 +89,7 @@ def _solve(market, objective, method, **kw):
 
 def post_tax_objective(market: GaussianMarket, taxes) -> LeakageObjective:
     """Thm 1's equilibrium objective with per-transaction taxes ``t`` (shape (n,) or scalar) as ``k``."""
-    t = as_vector("taxes", taxes, market.n)
+    t = as_vector("taxes", taxes, market.n, max_abs=None)    # (also the sweep's own t, up to 1 + 2 Σ σ²)
     return LeakageObjective("post_tax_equilibrium", np.ones(market.n), np.zeros(market.n),
                             np.asarray(market.values, dtype=float), t)
 

@@ -57,7 +57,7 @@ from scipy import optimize, stats
 
 from ..errors import InstanceError, LimitExceeded, ProblemError
 from ..result import Termination
-from ..validate import as_vector
+from ..validate import MAX_ABS, as_real, as_vector
 from .gaussian import GaussianMarket
 from .objectives import LeakageObjective
 from .parametric import (Deadline, Line, Piece, Stopped, envelope_search, interrupted, json_num,  # noqa: F401
@@ -67,6 +67,8 @@ from .parametric import (Deadline, Line, Piece, Stopped, envelope_search, interr
 ASSUMPTION2_GRID = 2001
 #: Relative slack allowed in that check (round-off in F/f).
 ASSUMPTION2_RTOL = 1e-9
+#: Largest ``(upper − lower)/scale`` of a truncated exponential (its density ratio e^700 stays finite).
+TRUNCEXPON_MAX_RANGE = 700.0
 #: Largest number of valuation profiles summed exactly by :func:`expected_platform_payoff`.
 MAX_EXACT_PROFILES = 200_000
 
@@ -176,7 +178,13 @@ class DiscreteValuation(Valuation):
         self.lower, self.upper = float(values[0]), float(values[-1])
         below = np.concatenate(([0.0], np.cumsum(self.probs)[:-1]))        # P(V < v^m)
         gaps = np.concatenate(([0.0], np.diff(values)))                      # v^m − v^{m−1}
-        self.phi_table = values + gaps * below / self.probs
+        with np.errstate(over="ignore"):
+            self.phi_table = values + gaps * below / self.probs
+        if not np.all(self.phi_table <= MAX_ABS):     # Φ becomes the values of a Gaussian market
+            m = int(np.argmax(~(self.phi_table <= MAX_ABS)))
+            raise InstanceError(f"{field}.probs[{m}]", f"= {self.probs[m]:.6g} makes the virtual value Φ(v) = "
+                                f"{self.phi_table[m]:.6g} at v = {values[m]:.6g} exceed {MAX_ABS:g}, the largest "
+                                f"value accepted", where)
 
     def cdf(self, v):
         v = np.asarray(v, dtype=float)
@@ -234,7 +242,7 @@ def as_valuation(x, field: str = "valuation", where: str | None = None) -> Valua
         args = {k: v for k, v in x.items() if k != "dist"}
         specs = {"uniform": ({"low", "high"}, set()), "truncexpon": ({"scale", "upper"}, {"lower"}),
                  "discrete": ({"values", "probs"}, set())}
-        if kind not in specs:
+        if not isinstance(kind, str) or kind not in specs:
             raise InstanceError(f"{field}.dist", f"unknown distribution {kind!r}; choose one of "
                                 f"{', '.join(sorted(specs))}", where)
         req, opt = specs[kind]
@@ -248,9 +256,26 @@ def as_valuation(x, field: str = "valuation", where: str | None = None) -> Valua
         try:
             if kind == "discrete":
                 return DiscreteValuation(args["values"], args["probs"], field, where)
-            nums = {k: float(as_vector(f"{field}.{k}", [v], where=where)[0]) for k, v in args.items()}
-            return uniform(nums["low"], nums["high"]) if kind == "uniform" else \
-                truncated_exponential(nums["scale"], nums["upper"], nums.get("lower", 0.0))
+            nums = {}
+            for k, v in args.items():
+                nums[k] = as_real(f"{field}.{k}", v, where)
+            if kind == "uniform":
+                d = uniform(nums["low"], nums["high"])
+                top = "high"
+            else:
+                lo, up, sc = nums.get("lower", 0.0), nums["upper"], nums["scale"]
+                if sc > 0 and (up - lo) / sc > TRUNCEXPON_MAX_RANGE:
+                    raise InstanceError(f"{field}.scale", f"(upper - lower)/scale = {(up - lo) / sc:.6g} exceeds "
+                                        f"{TRUNCEXPON_MAX_RANGE:g}: the density ratio e^((upper-lower)/scale) "
+                                        f"overflows; raise scale or narrow [lower, upper]", where)
+                d = truncated_exponential(sc, up, lo)
+                top = "scale"
+            with np.errstate(all="ignore"):
+                phi_top = float(d.virtual_value(d.upper))
+            if not phi_top <= MAX_ABS:      # Φ becomes the values of a Gaussian market
+                raise InstanceError(f"{field}.{top}", f"makes the virtual value Φ({d.upper:.6g}) = {phi_top:.6g} "
+                                    f"exceed {MAX_ABS:g}, the largest value accepted", where)
+            return d
         except InstanceError as exc:
             if exc.where is None and where is not None:
                 raise InstanceError(f"{field}", f"{exc.field}: {exc.problem}", where) from None
@@ -313,15 +338,19 @@ class ValuationMarket:
     def __init__(self, market: GaussianMarket, valuations, *, where: str | None = None, warn: bool = True):
         if not isinstance(market, GaussianMarket):
             raise InstanceError("market", f"expected a GaussianMarket, got {type(market).__name__}", where)
-        if isinstance(valuations, (Valuation, dict)) or hasattr(valuations, "dist"):
-            valuations = [valuations] * market.n
+        single = isinstance(valuations, (Valuation, dict)) or hasattr(valuations, "dist")
+        if single:   # one distribution for everybody: errors name "valuations", not "valuations[i]"
+            valuations = [as_valuation(valuations, "valuations", where)] * market.n
+        elif isinstance(valuations, (str, bytes)) or not hasattr(valuations, "__iter__"):
+            raise InstanceError("valuations", f"expected a distribution or a list of {market.n} "
+                                f"(one per user), got {type(valuations).__name__}", where)
         valuations = list(valuations)
         if len(valuations) != market.n:
             raise InstanceError("valuations", f"expected {market.n} distributions (one per user), "
                                 f"got {len(valuations)}", where)
         self.market = market
         self.valuations = tuple(as_valuation(d, f"valuations[{i}]", where) for i, d in enumerate(valuations))
-        for i, (d, v) in enumerate(zip(self.valuations, market.values)):
+        for i, (d, v) in enumerate(zip(self.valuations, market.values, strict=True)):
             if not d.contains(float(v)):
                 raise InstanceError(f"values[{i}]", f"{v} is outside the support of valuations[{i}] "
                                     f"({d.describe()})", where)
@@ -336,13 +365,13 @@ class ValuationMarket:
     def virtual_values(self, reported=None) -> np.ndarray:
         """``Φ_i(v_i)`` for the reported values (default: the market's values), shape (n,)."""
         v = self._reported(reported)
-        return np.array([float(d.virtual_value(x)) for d, x in zip(self.valuations, v)])
+        return np.array([float(d.virtual_value(x)) for d, x in zip(self.valuations, v, strict=True)])
 
     def _reported(self, reported) -> np.ndarray:
         if reported is None:
             return np.asarray(self.market.values, dtype=float)
         v = as_vector("reported", reported, self.n, nonnegative=True)
-        for i, (d, x) in enumerate(zip(self.valuations, v)):
+        for i, (d, x) in enumerate(zip(self.valuations, v, strict=True)):
             if not d.contains(float(x)):
                 raise InstanceError(f"reported[{i}]", f"{x} is outside the support ({d.describe()})")
         return v
@@ -856,8 +885,8 @@ def expected_platform_payoff(vm: ValuationMarket, *, samples: int = 1000, seed: 
         stop = None
         try:
             for idx in itertools.product(*(range(s) for s in sizes)):
-                prob = float(np.prod([d.probs[k] for d, k in zip(vm.valuations, idx)]))
-                phi = np.array([d.phi_table[k] for d, k in zip(vm.valuations, idx)])
+                prob = float(np.prod([d.probs[k] for d, k in zip(vm.valuations, idx, strict=True)]))
+                phi = np.array([d.phi_table[k] for d, k in zip(vm.valuations, idx, strict=True)])
                 value = deadline.solve(m, virtual_objective(phi), method).objective
                 mean += prob * value
                 mass += prob
@@ -888,7 +917,7 @@ def expected_platform_payoff(vm: ValuationMarket, *, samples: int = 1000, seed: 
     stop = None
     try:
         for s in range(samples):
-            phi = np.array([float(d.virtual_value(x)) for d, x in zip(vm.valuations, draws[s])])
+            phi = np.array([float(d.virtual_value(x)) for d, x in zip(vm.valuations, draws[s], strict=True)])
             vals[s] = deadline.solve(m, virtual_objective(phi), method).objective
             done += 1
     except Stopped as st:
@@ -1138,7 +1167,7 @@ def valuation_report(vm: ValuationMarket, reported=None, *, method: str = "auto"
         f"(first best {fb.surplus:.8g}; VCG of Prop B-1 attains it)",
         f"  Prop B-2 bound on that surplus: {bound:.8g}",
         f"  Thm B-3: {case.case}; V_Φ^(l) = {list(case.low_phi)}"
-        + (f"; predicts efficient" if case.predicts_efficient else "")
-        + (f"; predicts inefficient" if case.predicts_inefficient else ""),
+        + ("; predicts efficient" if case.predicts_efficient else "")
+        + ("; predicts inefficient" if case.predicts_inefficient else ""),
     ] + [f"  WARNING: {msg}" for msg in vm.assumption2_failures])
     return d, text

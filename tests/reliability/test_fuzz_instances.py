@@ -9,9 +9,12 @@ damage (truncation, non-UTF-8, duplicate keys).  ``DM_OPT_FUZZ_EXAMPLES`` scales
 import copy
 import glob
 import io
+import json
 import math
 import os
 import contextlib
+import re
+import warnings
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -167,3 +170,229 @@ def test_cli_exits_2_with_one_line_on_bad_files(tmp_path_factory, case):
     assert code == 2
     lines = err.getvalue().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dm-opt: error:")
+
+
+# ---------------------------------------------------------------------------------------------
+# Systematic mutation sweep (issue 14): every shipped model file, every field, every mutation.
+#
+# Each field (dict key or list entry, at any depth) of every shipped model file is, in turn,
+# swapped to another type (bool, string, empty list/table, nested list, the value wrapped in a
+# list), set to an extreme magnitude (±1e308, ±(2**63-1), 1e-320, an integer too large for a
+# float, ...) or removed.  Loading must succeed or raise an InstanceError naming a field that
+# exists in the file (or the removed one, or a key inside the table the mutation put there);
+# a market that loads with an extreme value is solved through the CLI with a short time limit
+# and must never print a traceback or a warning, nor label a non-finite answer optimal.
+# The default run covers fields up to depth 2 of every file (the big files shrunk) and solves
+# a fixed sample of the extreme markets; `-m slow` covers every field and solves them all.
+# ---------------------------------------------------------------------------------------------
+
+_DELETE, _WRAP = "<delete>", "<wrap>"
+TYPE_SWAPS = [True, False, "x", [], {}, [[]], [[1.0, "x"]], _WRAP]
+MAGNITUDES = [1e308, -1e308, 2**63 - 1, -(2**63), 1e-320, -1e-320, 10**400, 1e150, 1e12, -1, 0]
+MUTATIONS = TYPE_SWAPS + MAGNITUDES + [_DELETE]
+#: list entries mutated: the first two and the last (every entry is alike)
+_LIST_PICK = (0, 1, -1)
+
+
+def _shrink(d):
+    """The same file with its big generated sizes cut down (the rules checked do not depend on size)."""
+    d = copy.deepcopy(d)
+    if d.get("kind") == "community_market" and isinstance(d.get("sizes"), list):
+        d["sizes"] = [max(1, s // 10_000) if isinstance(s, int) and not isinstance(s, bool) else s
+                      for s in d["sizes"]]
+    for key in ("cov", "types"):
+        t = d.get(key)
+        if isinstance(t, dict) and "sizes" not in t and isinstance(t.get("n"), int) and t["n"] > 12:
+            t["n"] = 12
+    return d
+
+
+SMALL_BASES = [(name, _shrink(d)) for name, d in BASES]
+
+
+def _field_paths(d, max_depth, prefix=()):
+    out = []
+    if len(prefix) >= max_depth:
+        return out
+    if isinstance(d, dict):
+        items = list(d.items())
+    elif isinstance(d, list):
+        items = sorted({i % len(d) for i in _LIST_PICK}) if d else []
+        items = [(i, d[i]) for i in items]
+    else:
+        return out
+    for k, v in items:
+        out.append(prefix + (k,))
+        out.extend(_field_paths(v, max_depth, prefix + (k,)))
+    return out
+
+
+def _apply(base, path, mutation):
+    d = copy.deepcopy(base)
+    parent = get_parent(d, path)
+    key = path[-1]
+    if mutation is _DELETE:
+        del parent[key]
+    elif mutation is _WRAP:
+        parent[key] = [parent[key]]
+    else:
+        parent[key] = copy.deepcopy(mutation)
+    return d
+
+
+def sweep_cases(max_depth, bases):
+    """(file name, base dict, path, mutation index) for every field up to ``max_depth``."""
+    out = []
+    for name, base in bases:
+        for path in _field_paths(base, max_depth):
+            for mi, mutation in enumerate(MUTATIONS):
+                if path == ("kind",) and mutation is not _DELETE:
+                    continue    # other kinds' messages are tested elsewhere
+                out.append((name, base, path, mi))
+    return out
+
+
+_FIELD_TOKEN = re.compile(r'"[^"]*"|\[[^\]]*\]|[^.\[\]]+')
+
+
+def _field_tokens(field):
+    """``valuations[1].scale`` -> ["valuations", [1], "scale"]; ``utility.1."2,3"`` -> keys."""
+    out = []
+    for t in _FIELD_TOKEN.findall(field):
+        if t.startswith("["):
+            out.append([int(x) for x in t[1:-1].split(",") if x.strip().lstrip("-").isdigit()])
+        else:
+            out.append(t.strip('"'))
+    return out
+
+
+def _resolves(d, toks):
+    """Whether the field exists in ``d``.  An index into a non-list (a scalar broadcast to every
+    user, a generator table) or past a list's end names the field that is there; a key after a
+    list of tables is looked up in its first table."""
+    node = d
+    for t in toks:
+        if isinstance(t, list):
+            for i in t:
+                if not isinstance(node, list) or not 0 <= i < len(node):
+                    return True
+                node = node[i]
+            continue
+        if isinstance(node, list) and node and all(isinstance(x, dict) for x in node):
+            node = node[0]
+        if not isinstance(node, dict) or t not in node:
+            return False
+        node = node[t]
+    return True
+
+
+def named_field_exists(field, mutated, base, path):
+    """The rule of issue 14: the field named exists in the file, or is the one removed, or is a
+    key missing inside the table the mutation put at ``path`` (``cov = {}`` -> ``cov.family``)."""
+    if field in ("file", "kind"):
+        return True
+    toks = _field_tokens(field)
+    if _resolves(mutated, toks) or _resolves(base, toks):
+        return True
+    keys = [t for t in toks if not isinstance(t, list)]
+    return keys[:-1] == [k for k in path if not isinstance(k, int)] and _resolves(mutated, toks[:-1])
+
+
+def _describe_case(name, path, mi):
+    m = MUTATIONS[mi]
+    return f"{name}: {'.'.join(map(str, path))} = {m if m in (_DELETE, _WRAP) else repr(m)[:40]}"
+
+
+def _load_mutated(tmp_dir, name, base, path, mi):
+    """Write the mutated file; returns (file path, mutated dict, market or None).  Fails the test on
+    any exception but an InstanceError naming an existing field, on one line."""
+    d = _apply(base, path, MUTATIONS[mi])
+    p = os.path.join(tmp_dir, name)
+    with open(p, "w", encoding="utf-8") as fh:
+        fh.write(tomlw.dumps(d))
+    what = _describe_case(name, path, mi)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)      # an overflow while loading is a failure too
+        try:
+            return p, d, dm_opt.load(p)
+        except InstanceError as exc:
+            msg = str(exc)
+            assert "\n" not in msg, (what, msg)
+            assert exc.field and exc.field in msg, (what, msg)
+            assert named_field_exists(exc.field, d, base, path), f"{what}: names a field not in the file: {msg}"
+            return p, d, None
+
+
+_EXTREME = {mi for mi, m in enumerate(MUTATIONS)
+            if isinstance(m, (int, float)) and not isinstance(m, bool) and m not in (-1, 0)}
+_FINITE_KEYS = ("objective", "bound", "gap", "value", "welfare", "surplus", "platform_value",
+                "efficient_welfare", "virtual_objective", "platform_payoff", "mean", "first_best_surplus")
+
+
+def _reject_constant(token):
+    raise AssertionError(f"non-standard JSON constant {token}")
+
+
+def check_solve_extreme(path, what):
+    """``dm-opt solve PATH --json --time-limit 1``: exit 0 or 2; exit 2 prints one line; stderr never
+    has a traceback or warning; an answer labelled optimal has finite objective/bound."""
+    err, out = io.StringIO(), io.StringIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")         # printed to the (captured) stderr, as in a fresh process
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            code = cli_main(["solve", path, "--json", "--time-limit", "1"])
+    lines = err.getvalue().splitlines()
+    assert "Traceback" not in err.getvalue() and "RuntimeWarning" not in err.getvalue(), (what, err.getvalue()[-2000:])
+    assert code in (0, 2), (what, code, lines)
+    if code == 2:
+        assert len(lines) == 1 and lines[0].startswith("dm-opt: error:"), (what, lines)
+        return "refused"
+    assert not lines, (what, lines)
+    js = json.loads(out.getvalue(), parse_constant=_reject_constant)
+    if js.get("status") == "optimal":
+        for key in _FINITE_KEYS:
+            if key in js and js[key] is not None:
+                x = js[key]
+                assert isinstance(x, (int, float)) and math.isfinite(x), f"{what}: optimal with {key} = {x!r}"
+    return js.get("status")
+
+
+def _run_sweep(tmp_path, cases, solve_every):
+    """Load every case; solve every ``solve_every``-th market that loaded with an extreme value
+    (none if ``solve_every`` is None)."""
+    loaded = refused = solved = 0
+    extreme_loaded = 0
+    for name, base, path, mi in cases:
+        d_path, _, market = _load_mutated(str(tmp_path), name, base, path, mi)
+        if market is None:
+            refused += 1
+            continue
+        loaded += 1
+        if mi in _EXTREME and solve_every is not None:
+            if extreme_loaded % solve_every == 0:
+                check_solve_extreme(d_path, _describe_case(name, path, mi))
+                solved += 1
+            extreme_loaded += 1
+    return loaded, refused, solved
+
+
+def test_mutation_sweep(tmp_path):
+    """Every shipped model file (big ones shrunk), fields up to depth 2: every third (field,
+    mutation) pair — the stride is prime to the number of mutations, so every mutation meets every
+    file — and every fourth market that loads with an extreme value is solved."""
+    cases = sweep_cases(2, SMALL_BASES)
+    assert len(cases) > 6000 and len(MUTATIONS) % 3    # the sweep really covers the files
+    loaded, refused, solved = _run_sweep(tmp_path, cases[::3], solve_every=4)
+    assert refused > 1500 and loaded > 150 and solved > 20, (loaded, refused, solved)
+
+
+@pytest.mark.slow
+def test_mutation_sweep_every_field(tmp_path):
+    """The full sweep (about 11,000 files): every field at any depth of every shipped file (the big
+    ones as shipped, for loading), and every market that loads with an extreme value is solved
+    (from the shrunk files: small instances)."""
+    loaded, refused, _ = _run_sweep(tmp_path, sweep_cases(10, BASES), solve_every=None)
+    assert refused > 3000 and loaded > 1000
+    small = sweep_cases(10, SMALL_BASES)
+    _, _, solved = _run_sweep(tmp_path, small, solve_every=1)
+    assert solved > 200
