@@ -92,13 +92,13 @@ class LeakageMarketMethods:
     def platform_profit(self, profile, prices=None) -> float:
         """``U(a, p) = Σ_i I_i(a) − Σ_{i∈A} p_i`` (eq. 2); default prices of Thm 2."""
         a = self._profile(profile)
-        p = self.prices(a) if prices is None else as_vector("prices", prices, self.n)
+        p = self.prices(a) if prices is None else as_vector("prices", prices, self.n, max_abs=None)
         return float(np.sum(self.leakage(a)) - np.dot(a, p))
 
     def user_payoffs(self, profile, prices=None) -> np.ndarray:
         """``u_i = a_i p_i − v_i I_i(a)`` (§2.2), shape (n,); default prices of Thm 2."""
         a = self._profile(profile)
-        p = self.prices(a) if prices is None else as_vector("prices", prices, self.n)
+        p = self.prices(a) if prices is None else as_vector("prices", prices, self.n, max_abs=None)
         return a * p - self.values * np.asarray(self.leakage(a), float)
 
     # ------------------------------------------------------------ objectives

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import posterior
 from ..errors import InstanceError, LimitExceeded
-from ..validate import as_covariance, as_vector
+from ..validate import as_covariance, as_vector, check_noise_ratio
 from .base import LeakageMarketMethods
 
 #: Tolerance deciding a user's indifference between sharing and not (user equilibria).
@@ -67,12 +67,13 @@ class GaussianMarket(LeakageMarketMethods):
         cov, chol = as_covariance("cov", cov, where=where)
         n = cov.shape[0]
         values = as_vector("values", values, n, where=where, nonnegative=True)
+        noise_given = noise_var is not None
         if noise_var is None:
             noise_var = np.ones(n)
         noise_var = as_vector("noise_var", noise_var, n, where=where, positive=True)
         for arr in (values, noise_var):
             arr.setflags(write=False)
-        check_numerical_range(cov, noise_var, where=where)
+        check_numerical_range(cov, noise_var, where=where, noise_given=noise_given)
         self._cov = cov
         self._chol = chol
         self._values = values
@@ -177,7 +178,7 @@ class GaussianMarket(LeakageMarketMethods):
     def best_response(self, a, prices, prefer_share: bool) -> np.ndarray:
         """Each user's best response to ``a_{−i}``; ``prefer_share`` breaks indifference."""
         a = self._profile(a)
-        p = as_vector("prices", prices, self.n)
+        p = as_vector("prices", prices, self.n, max_abs=None)
         thr = self._share_threshold(a)
         if prefer_share:
             return (p >= thr - INDIFFERENCE_TOL).astype(np.int8)
@@ -193,7 +194,7 @@ class GaussianMarket(LeakageMarketMethods):
         every equilibrium is listed by enumeration (``n ≤ max_n``).  A user is
         indifferent when ``|p_i − threshold| ≤`` :data:`INDIFFERENCE_TOL`.
         """
-        p = as_vector("prices", prices, self.n)
+        p = as_vector("prices", prices, self.n, max_abs=None)
         least = np.zeros(self.n, dtype=np.int8)
         for _ in range(self.n + 1):
             nxt = self.best_response(least, p, prefer_share=False)
@@ -225,7 +226,8 @@ class GaussianMarket(LeakageMarketMethods):
 NOISE_RATIO_RANGE = (1e-14, 1e14)
 
 
-def check_numerical_range(cov: np.ndarray, noise_var: np.ndarray, where: str | None = None) -> None:
+def check_numerical_range(cov: np.ndarray, noise_var: np.ndarray, where: str | None = None, *,
+                          noise_given: bool = True) -> None:
     """Refuse markets whose answers dm_opt cannot compute to 1e-9 × the objective's scale.
 
     Two conditions (docs/spec.md §1.1, measured in tests/reliability/test_numerics.py):
@@ -234,14 +236,9 @@ def check_numerical_range(cov: np.ndarray, noise_var: np.ndarray, where: str | N
     covariances at most :data:`dm_opt.posterior.MAX_SIGNAL_CONDITION` (it is large only when
     Σ is nearly singular *and* some noise is small relative to the variances).
     """
+    # names the variance or the noise, whichever is out of scale (the variance if no noise was given)
+    check_noise_ratio(np.diag(cov), noise_var, where, noise_given=noise_given)
     ratio = noise_var / np.diag(cov)
-    lo, hi = NOISE_RATIO_RANGE
-    bad = np.flatnonzero((ratio < lo) | (ratio > hi))
-    if bad.size:
-        i = int(bad[0])
-        raise InstanceError(
-            f"noise_var[{i}]", f"noise ratio τ²/Σ_ii = {ratio[i]:.3g} is outside [{lo:g}, {hi:g}], the range in which "
-            f"leakage is computed to 1e-9 of the objective's scale", where=where)
     kappa = posterior.signal_condition(cov, noise_var)
     if not kappa <= posterior.MAX_SIGNAL_CONDITION:
         i = int(np.argmin(ratio))
