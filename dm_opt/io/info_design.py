@@ -28,8 +28,9 @@ import numbers
 import numpy as np
 
 from ..errors import InstanceError, ProblemError
-from ..result import Termination
+from ..jsonenc import json_number
 from ..markets.info_design import _MONEY, _WHY, MAX_MONEY, InfoDesignMarket
+from ..result import Termination
 from ..validate import MAX_ABS, as_real
 from . import check_keys
 
@@ -150,7 +151,6 @@ def _l(a):
 
 def _f(v):
     """JSON-safe number: non-finite as "inf"/"-inf"/"nan" (:func:`dm_opt.jsonenc.json_number`)."""
-    from ..jsonenc import json_number
 
     return json_number(v)
 
@@ -159,9 +159,8 @@ def run(market: InfoDesignMarket, problem: str, options: dict):
     """Solve for ``dm-opt solve``; returns ``(json_dict, text)``."""
     import time
 
-    from ..solvers import info_design_lp as lp
-
     from ..limits import Deadline
+    from ..solvers import info_design_lp as lp
 
     method = _check_options(problem, options)
     dl = Deadline(options.get("time_limit"), field="--time-limit")

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import InstanceError
 from ..generators import generate
+from ..jsonenc import json_number
 from ..markets.sharing import MAX_TABLE_AGENTS, SharingMarket
 from ..validate import as_real
 from . import check_keys
@@ -151,7 +152,6 @@ def _check_dict(c):
 
 def _num(x):
     """JSON-safe float: "inf"/"-inf"/"nan" if not finite (:func:`dm_opt.jsonenc.json_number`)."""
-    from ..jsonenc import json_number
 
     return json_number(x)
 
