@@ -254,8 +254,9 @@ def test_interrupt_during_startup_imports_is_clean(stage, delay, signame, code):
     time.sleep(delay)
     finished = proc.poll() is not None
     proc.send_signal(getattr(signal, signame))
-    _, err = proc.communicate(timeout=60)
-    if finished or proc.returncode == 0:
+    out, err = proc.communicate(timeout=60)
+    if finished or proc.returncode == 0 or out.strip():
+        # the answer was already printed: the signal landed during interpreter shutdown
         pytest.skip("the solve finished before the signal")
     assert "Traceback" not in err, err
     assert proc.returncode == code, err
