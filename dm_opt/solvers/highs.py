@@ -50,16 +50,48 @@ def new_highs():
     return h
 
 
+def set_options(h, **options) -> None:
+    """``h.setOptionValue`` for each option, raising :class:`~dm_opt.errors.SolverFailed` when
+    HiGHS rejects one (it returns ``kError`` and keeps the old value, e.g. a tolerance below
+    its minimum — silently solving with the default would void the accuracy claims)."""
+    import highspy
+
+    from ..errors import SolverFailed
+
+    for name, value in options.items():
+        if h.setOptionValue(name, value) == highspy.HighsStatus.kError:
+            raise SolverFailed(f"HiGHS rejected option {name} = {value!r}")
+
+
+def pass_model(h, lp) -> None:
+    """``h.passModel(lp)``, raising :class:`~dm_opt.errors.SolverFailed` when HiGHS rejects the
+    model (e.g. a coefficient above ``large_matrix_value``: HiGHS then keeps an *empty* model
+    and ``run`` reports model status "Empty")."""
+    import highspy
+
+    from ..errors import SolverFailed
+
+    if h.passModel(lp) == highspy.HighsStatus.kError:
+        raise SolverFailed("HiGHS rejected the model (a coefficient or bound outside its accepted range)")
+
+
 class _Interrupt:
     hit = False
+    timed_out = False
 
 
 @contextmanager
-def interruptible(h):
+def interruptible(h, deadline: float | None = None):
     """Ctrl-C during ``h.run()`` stops HiGHS at its next interrupt check (simplex, IPM and
     MIP callbacks) instead of after the whole solve; HiGHS then returns with model status
     ``kInterrupt`` and its incumbent and bound intact.  Yields an object whose ``hit`` says
     whether Ctrl-C arrived.
+
+    ``deadline`` (a ``time.perf_counter()`` value) stops HiGHS the same way once passed
+    (``timed_out`` is then set): HiGHS checks its own ``time_limit`` only between some
+    steps and was measured overshooting a 2 s limit by 1 s at n = 40, while the interrupt
+    callbacks run inside the simplex iterations.  Outside the main thread only the deadline
+    is enforced.
 
     SIGINT is caught by a Python handler that only sets the flag (Python runs signal
     handlers in the main thread between bytecodes, i.e. inside the callback, which HiGHS
@@ -71,8 +103,11 @@ def interruptible(h):
 
     import highspy
 
+    import time
+
     flag = _Interrupt()
-    if threading.current_thread() is not threading.main_thread():
+    main = threading.current_thread() is threading.main_thread()
+    if not main and deadline is None:
         yield flag
         return
     kinds = (highspy.cb.HighsCallbackType.kCallbackSimplexInterrupt,
@@ -83,10 +118,14 @@ def interruptible(h):
         flag.hit = True
 
     def callback(kind, message, data_out, data_in, user_data):
-        if flag.hit and data_in is not None:
+        if data_in is None:
+            return
+        if deadline is not None and not flag.timed_out and time.perf_counter() > deadline:
+            flag.timed_out = True
+        if flag.hit or flag.timed_out:
             data_in.user_interrupt = True
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = signal.signal(signal.SIGINT, on_sigint) if main else None
     try:
         h.setCallback(callback, None)
         for k in kinds:
@@ -95,4 +134,5 @@ def interruptible(h):
     finally:
         for k in kinds:
             h.stopCallback(k)
-        signal.signal(signal.SIGINT, previous)
+        if main:
+            signal.signal(signal.SIGINT, previous)

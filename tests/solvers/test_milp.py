@@ -147,7 +147,7 @@ def test_bigm_is_valid_for_non_sharers():
     b = next(b for b in model.blocks if b.name == "tangent")
     A = model.A[b.start:b.stop].toarray()
     for profile in itertools.product((0, 1), repeat=5):
-        x = model.point(m, np.array(profile))
+        x = model.point(np.array(profile))
         assert np.all(A @ x >= model.row_lo[b.start:b.stop] - 1e-9)
 
 
@@ -157,14 +157,14 @@ def test_model_point_is_feasible():
     for problem in PROBLEMS:
         model = M.build_model(m, m.objective(problem), None, cuts=("sharer", "mono", "dropone"))
         for profile in itertools.product((0, 1), repeat=5):
-            x = model.point(m, np.array(profile))
+            x = model.point(np.array(profile))
             ax = model.A @ x
             assert np.all(ax >= model.row_lo - 1e-9) and np.all(ax <= model.row_hi + 1e-9)
             assert np.all(x >= model.col_lo - 1e-12) and np.all(x <= model.col_hi + 1e-12)
-            # the model's objective at the exact point equals the exact value except for the
-            # z-terms (tangent table); with z = g the values agree
+            # the model's objective (model units: value / model.scale) at the exact point equals
+            # the exact value except for the z-terms (tangent table); with z = g the values agree
             val = model.cost @ x + model.offset
-            assert val == pytest.approx(m.evaluate(problem, profile), abs=1e-9)
+            assert val * model.scale == pytest.approx(m.evaluate(problem, profile), abs=1e-9)
 
 
 # ------------------------------------------------------------ time limit paths

@@ -10,7 +10,7 @@ from dm_opt import generators as G
 from dm_opt.cli import main
 from dm_opt.errors import ProblemError
 from dm_opt.solvers.constraints import SideConstraints
-from dm_opt.solvers.pyomo_model import profile_of
+from dm_opt.solvers.pyomo_model import objective_value, profile_of
 
 pyo = pytest.importorskip("pyomo.environ")
 
@@ -42,10 +42,14 @@ def brute(m, problem, keep=lambda a: True):
 def test_components_are_documented_names():
     m = market(0, 4)
     M = dm_opt.to_pyomo(m, "equilibrium")
-    for comp in ("a", "P", "R", "z", "obj", "posterior", "mc_upper1", "mc_lower1", "mc_upper0",
-                 "mc_lower0", "tangent"):
+    for comp in ("a", "V", "U", "Q", "leakage", "z", "obj", "posterior", "mc_upper1", "mc_lower1",
+                 "mc_upper0", "mc_lower0", "tangent"):
         assert hasattr(M, comp), comp
-    assert len(M.a) == 4 and len(M.P) == 16 and len(M.R) == 16
+    assert len(M.a) == 4 and len(M.V) == 16 and len(M.U) == 16 and len(M.Q) == 16
+    assert M.obj_scale == pytest.approx(m.objective("equilibrium").scale(m.sigma2))
+    # the plain layouts keep the names P (posterior) and R (P a)
+    Mp = dm_opt.to_pyomo(m, "first_best", posterior_form="precision")
+    assert hasattr(Mp, "P") and hasattr(Mp, "R") and not hasattr(Mp, "V")
     assert all(v.is_binary() for v in M.a.values())
     assert set(M.tangent_table) == {i for i in range(4) if m.values[i] > 0}
     assert not M.exact
@@ -60,8 +64,29 @@ def test_pyomo_model_solves_to_enumeration_optimum(problem, seed):
     pyomo_highs().solve(M)
     a = profile_of(M)
     best = dm_opt.solve(m, problem, "enumerate").objective
-    assert pyo.value(M.obj) == pytest.approx(best, abs=1e-6)
+    # the model is standardised: its objective is the value divided by M.obj_scale
+    assert objective_value(M) == pytest.approx(best, abs=1e-6)
+    assert pyo.value(M.obj) * M.obj_scale == objective_value(M)
     assert abs(m.evaluate(problem, a) - best) <= 1e-9
+
+
+@pytest.mark.parametrize("form", ["mixed", "mixed-precision", "precision"])
+def test_pyomo_expressions_are_the_posterior(form):
+    # after fixing a profile, m.Q is the standardised posterior covariance and m.leakage the leakage
+    d = np.sqrt(np.array([1.0, 100.0, 0.01, 3.0]))
+    m = dm_opt.GaussianMarket(G.wishart(4, 2) * d[:, None] * d[None, :], G.uniform(4, 3))
+    a = np.array([1, 0, 1, 1], dtype=np.int8)
+    M = dm_opt.to_pyomo(m, "first_best", posterior_form=form)
+    for i in M.N:
+        M.a[i].fix(int(a[i]))
+    pyomo_highs().solve(M)
+    P = m.posterior_cov(a)
+    sig = np.sqrt(m.sigma2)
+    Q = np.array([[pyo.value(M.Q[i, j]) for j in M.N] for i in M.N])
+    assert np.allclose(Q, P / sig[:, None] / sig[None, :], atol=1e-6)
+    leak = np.array([pyo.value(M.leakage[i]) for i in M.N])
+    assert np.allclose(leak, m.leakage(a), rtol=1e-6, atol=1e-6 * m.sigma2)
+    assert objective_value(M) == pytest.approx(m.evaluate("first_best", a), rel=1e-6, abs=1e-6)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -84,7 +109,7 @@ def test_equilibrium_model_is_a_relaxation():
         M = dm_opt.to_pyomo(m, "equilibrium", n_tangents=2)
         pyomo_highs().solve(M)
         best = dm_opt.solve(m, "equilibrium", "enumerate").objective
-        assert pyo.value(M.obj) >= best - 1e-7
+        assert objective_value(M) >= best - 1e-7
         assert m.evaluate("equilibrium", profile_of(M)) <= best + 1e-12
 
 
@@ -112,13 +137,18 @@ def write_instance(tmp_path, n=6, seed=3):
 
 
 def solve_file(path):
+    """Solve an exported model with HiGHS; the value in the problem's units is the model's
+    objective times the scale S stated on the file's first (comment) line."""
+    import re
+
     import highspy
 
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     assert h.readModel(str(path)) == highspy.HighsStatus.kOk
     h.run()
-    return h, h.getInfo().objective_function_value
+    scale = float(re.search(r"S = ([0-9.eE+-]+)", path.read_text().splitlines()[0]).group(1))
+    return h, h.getInfo().objective_function_value * scale
 
 
 @pytest.mark.parametrize("fmt", ["mps", "lp"])
