@@ -286,6 +286,17 @@ def _run(argv) -> int:
         return 0
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` was caused, directly or through its chain, by a Ctrl-C/SIGTERM."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def main(argv=None) -> int:
     """Run one ``dm-opt`` command; returns the exit status.
 
@@ -302,7 +313,10 @@ def main(argv=None) -> int:
             warnings.showwarning = _one_line_warnings(previous_show)
             try:
                 rc = _run(argv)
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, ImportError) as exc:
+                # numpy turns a Ctrl-C during the import of its C extensions into an ImportError
+                if isinstance(exc, ImportError) and not _interrupted(exc):
+                    raise
                 reported = True
                 print("dm-opt: terminated" if term.received else "dm-opt: interrupted", file=sys.stderr)
                 rc = _safeio.EXIT_SIGINT
