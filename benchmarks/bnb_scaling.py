@@ -21,7 +21,7 @@ import argparse
 import time
 
 import dm_opt
-from dm_opt import generators as gen
+from dm_opt.core import generators as gen
 
 
 def market(n: int, seed: int) -> dm_opt.GaussianMarket:

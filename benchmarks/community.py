@@ -73,7 +73,7 @@ def main(argv=None):
     for method in ("enumerate", "bnb"):
         dm_opt.solve(instance(8, 2, seed=1, cross=0.1).to_gaussian(), "first_best", method=method)
 
-    print(f"# 1. time vs n (K = 5), method='community'")
+    print("# 1. time vs n (K = 5), method='community'")
     for n in ns:
         m = instance(n, 5)
         for p in PROBLEMS:

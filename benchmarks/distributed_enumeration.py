@@ -31,8 +31,8 @@ import time
 import numpy as np
 
 import dm_opt
-from dm_opt import generators as gen
-from dm_opt.distributed import enumerate_distributed, open_client
+from dm_opt.core import generators as gen
+from dm_opt.gaussian.distributed import enumerate_distributed, open_client
 
 
 def market(n: int, seed: int = 0) -> dm_opt.GaussianMarket:

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import dm_opt  # noqa: E402
-from dm_opt.generators import uniform, wishart  # noqa: E402
+from dm_opt.core.generators import uniform, wishart  # noqa: E402
 
 PROBLEMS = ("first_best", "equilibrium", "decorrelated")
 

@@ -2,7 +2,7 @@
 
 Instances: ``Σ = wishart(n, seed)`` (unit variances), values uniform on ``[0, 2]``,
 ``τ² = 1``.  Every backend in the registry that is installed and exact
-(``enumerate`` for ``n ≤ 22``, ``bnb``, ``milp``, ``milp-scip``) solves each
+(``enumerate`` for ``n ≤ 22``, ``bnb``, ``milp``, ``misocp-scip``) solves each
 instance with a per-solve time limit; the answer is checked against
 enumeration (where it runs) or against the other backends' proven optima.
 
@@ -25,10 +25,10 @@ import time
 import numpy as np
 
 import dm_opt
-from dm_opt import generators as G
-from dm_opt.solvers.base import available_methods, get_backend
+from dm_opt.core import generators as G
+from dm_opt.core.registry import available_methods, get_backend
 
-EXACT = ("enumerate", "bnb", "milp", "milp-scip")
+EXACT = ("enumerate", "bnb", "milp", "misocp-scip")
 ENUM_MAX_N = 22
 
 

@@ -1,7 +1,7 @@
 """GLP information-design LPs (SPEC §2): timings measured in one run, with ratios.
 
 1. ``P_q`` at |Ω| = |A| = 200 (slides' payoffs): the exact closed form (``bbm``, BBM
-   surplus triangle, dm_opt/solvers/info_design_bbm.py) against the compact LP in cvxpy
+   surplus triangle, dm_opt/info_design/bbm.py) against the compact LP in cvxpy
    and in a live highspy model (baselines of the same run; every value is compared), and
    optionally the dense textbook LP (O(|A|²|Ω|) nonzeros).
 2. A sweep of ``--sweep`` databases q with the LP: one compiled cvxpy model re-solved by
@@ -26,8 +26,7 @@ import time
 import numpy as np
 
 from dm_opt import InfoDesignMarket
-from dm_opt.solvers import info_design_bbm as bbm
-from dm_opt.solvers import info_design_lp as lp
+from dm_opt.info_design import bbm, lp
 
 
 def market(n: int, seed: int = 0, gamma_u: float = 1.0, gamma_pi: float = 0.3) -> InfoDesignMarket:
@@ -113,7 +112,7 @@ def _sweep_once(m: InfoDesignMarket, Q: np.ndarray, label: str, rebuild_sample: 
 def bench_sweep(n: int, count: int, rebuild_sample: int) -> None:
     m = market(n, seed=2)
     rng = np.random.default_rng(3)
-    print(f"\n[2] sweeps of P_q: speed-up over rebuilding the model for each q")
+    print("\n[2] sweeps of P_q: speed-up over rebuilding the model for each q")
     _sweep_once(m, m.prior[None, :] * rng.uniform(0, 1, (count, n)), "independent random q", rebuild_sample)
     a, b = m.prior * rng.uniform(0, 1, n), m.prior * rng.uniform(0, 1, n)
     t = np.linspace(0.0, 1.0, count)[:, None]

@@ -28,10 +28,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import dm_opt  # noqa: E402
-from dm_opt.generators import uniform, wishart  # noqa: E402
-from dm_opt.leakage import MixtureMarket, MutualInformationMarket, TabulatedMarket  # noqa: E402
-from dm_opt.markets.objectives import LeakageObjective  # noqa: E402
-from dm_opt.solvers.oracle_enumeration import enumerate_oracle  # noqa: E402
+from dm_opt.core.generators import uniform, wishart  # noqa: E402
+from dm_opt.gaussian.backends.oracle_enumeration import enumerate_oracle  # noqa: E402
+from dm_opt.gaussian.leakage import MixtureMarket, MutualInformationMarket, TabulatedMarket  # noqa: E402
+from dm_opt.gaussian.objectives import LeakageObjective  # noqa: E402
 
 
 class Plain:

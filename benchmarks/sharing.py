@@ -30,9 +30,9 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from dm_opt import SharingMarket  # noqa: E402
-from dm_opt.solvers import sharing_bilateral as B  # noqa: E402
-from dm_opt.solvers import sharing_mechanisms as M  # noqa: E402
-from dm_opt.solvers import sharing_welfare as W  # noqa: E402
+from dm_opt.sharing import bilateral as B  # noqa: E402
+from dm_opt.sharing import mechanisms as M  # noqa: E402
+from dm_opt.sharing import welfare as W  # noqa: E402
 
 
 def power_market(N: int, seed: int, pair_costs: bool = False) -> SharingMarket:
@@ -92,7 +92,7 @@ def naive_stable(P, edges) -> bool:
 
 
 def bench_ordered_match(N_big: int, N_base: int) -> None:
-    print(f"== ordered match (power family, recipient-independent costs)")
+    print("== ordered match (power family, recipient-independent costs)")
     warm = power_market(50, 0)
     B.ordered_match(warm)                                    # JIT load outside the timings
     m = power_market(N_base, 1)

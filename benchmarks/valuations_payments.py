@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import dm_opt  # noqa: E402
-from dm_opt.generators import wishart  # noqa: E402
-from dm_opt.markets import valuations as V  # noqa: E402
+from dm_opt.core.generators import wishart  # noqa: E402
+from dm_opt.gaussian import valuations as V  # noqa: E402
 
 
 def main(argv=None):

@@ -8,16 +8,22 @@ Public API (SPEC §4)::
     r.profile, r.objective, r.prices, r.leakage, r.surplus, r.bound, r.gap
 
 ``import dm_opt`` is light: the names below (and every submodule, e.g.
-``dm_opt.markets``) are imported on first access (PEP 562), so the ``dm-opt``
+``dm_opt.gaussian``) are imported on first access (PEP 562), so the ``dm-opt``
 console script can start, and be interrupted, before numpy/numba are loaded.
 ``from dm_opt import solve`` and ``dm_opt.solve`` work exactly as before.
 """
 
 import importlib as _importlib
 
-from . import _numba_cache
-from .errors import (BackendUnavailable, DmOptError, InstanceError, LimitExceeded, ProblemError,
-                     SolverFailed)
+from dm_opt.core import numba_cache as _numba_cache
+from dm_opt.core.errors import (
+    BackendUnavailable,
+    DmOptError,
+    InstanceError,
+    LimitExceeded,
+    ProblemError,
+    SolverFailed,
+)
 
 __version__ = "0.1.0"
 
@@ -25,29 +31,29 @@ _numba_cache.install()    # truncated numba cache files of dm_opt kernels: delet
 
 #: public name -> submodule defining it (imported on first access)
 _LAZY = {
-    "solve": ".api",
-    "load": ".io",
-    "GaussianMarket": ".markets.gaussian",
-    "UserEquilibria": ".markets.gaussian",
-    "CommunityMarket": ".markets.community",
-    "InfoDesignMarket": ".markets.info_design",
-    "LeakageObjective": ".markets.objectives",
-    "SharingMarket": ".markets.sharing",
-    "MixtureMarket": ".leakage",
-    "MutualInformationMarket": ".leakage",
-    "TabulatedMarket": ".leakage",
-    "check_properties": ".leakage",
-    "JoiningValues": ".markets.platforms",
-    "TwoPlatformMarket": ".markets.platforms",
-    "SolveResult": ".result",
-    "Termination": ".result",
+    "solve": ".core.dispatch",
+    "load": ".core.instances",
+    "GaussianMarket": ".gaussian.market",
+    "UserEquilibria": ".gaussian.market",
+    "CommunityMarket": ".gaussian.community",
+    "InfoDesignMarket": ".info_design.market",
+    "LeakageObjective": ".gaussian.objectives",
+    "SharingMarket": ".sharing.market",
+    "MixtureMarket": ".gaussian.leakage",
+    "MutualInformationMarket": ".gaussian.leakage",
+    "TabulatedMarket": ".gaussian.leakage",
+    "check_properties": ".gaussian.leakage",
+    "JoiningValues": ".gaussian.platforms",
+    "TwoPlatformMarket": ".gaussian.platforms",
+    "SolveResult": ".gaussian.result",
+    "Termination": ".core.result",
 }
 
 
 #: what ``import dm_opt`` used to import eagerly, in that order: loaded together on first access,
 #: so every ``dm_opt.X.Y`` that worked after a plain ``import dm_opt`` still works
-_EAGER = (".api", ".io", ".markets.gaussian", ".markets.community", ".markets.info_design",
-          ".markets.objectives", ".markets.sharing", ".leakage", ".markets.platforms", ".result")
+_EAGER = (".core.dispatch", ".gaussian.api", ".core.instances", ".gaussian.market", ".gaussian.community", ".info_design.market",
+          ".gaussian.objectives", ".sharing.market", ".gaussian.leakage", ".gaussian.platforms", ".core.result")
 
 
 def _load_all() -> None:
@@ -93,11 +99,11 @@ def __dir__():
 
 
 def to_pyomo(market, problem="first_best", **kw):
-    """The MILP of SPEC §1.2 as a Pyomo ``ConcreteModel`` (see :mod:`dm_opt.solvers.pyomo_model`).
+    """The MILP of SPEC §1.2 as a Pyomo ``ConcreteModel`` (see :mod:`dm_opt.gaussian.backends.milp.pyomo`).
 
     Imported on first call: Pyomo is not loaded by ``import dm_opt``.
     """
-    from .solvers.pyomo_model import to_pyomo as _to_pyomo
+    from dm_opt.gaussian.backends.milp.pyomo import to_pyomo as _to_pyomo
 
     return _to_pyomo(market, problem, **kw)
 

@@ -5,14 +5,14 @@ line on stderr and no traceback, 130 on Ctrl-C, 143 on SIGTERM (handled exactly 
 Ctrl-C: what was computed is printed or written, marked partial).
 
 ``--json`` output is strict JSON (RFC 8259): non-finite numbers are the strings
-``"inf"``, ``"-inf"``, ``"nan"`` (:mod:`dm_opt.jsonenc`).
+``"inf"``, ``"-inf"``, ``"nan"`` (:mod:`dm_opt.core.jsonenc`).
 
 Output paths (``--out``, ``--csv``) are checked before any work: the directory must
 exist and be writable, the target must not be a directory, an existing file needs
 ``--force``, and two outputs may not be the same file.
 
 This module's top-level imports are deliberately light (standard library and
-:mod:`dm_opt.errors`; ``import dm_opt`` itself loads nothing heavy): numpy, numba and
+:mod:`dm_opt.core.errors`; ``import dm_opt`` itself loads nothing heavy): numpy, numba and
 the solvers are imported inside :func:`main`, under its Ctrl-C/SIGTERM handling, so an
 interrupt during start-up exits 130/143 without a traceback.
 """
@@ -24,8 +24,8 @@ import os
 import sys
 import warnings
 
-from . import _safeio
-from .errors import DmOptError
+from dm_opt.core import safeio as _safeio
+from dm_opt.core.errors import DmOptError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--time-limit", type=_positive_float, help="seconds; returns best found with bound and gap")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     s.add_argument("--no-progress", action="store_true", help="never show a progress bar")
-    from .bench.cli import add_parser as _add_bench_parser
+    from dm_opt.gaussian.bench.cli import add_parser as _add_bench_parser
     _add_bench_parser(sub, _positive_float)
     r = sub.add_parser("report", help="efficiency diagnostics of a Gaussian market (AMMO Thm 3, Props 3-4, Thm 6)")
     r.add_argument("file", help="instance file (.toml) of a Gaussian market kind")
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_solve(args) -> int:
-    from .io import kind_module, read_toml, from_dict
+    from dm_opt.core.instances import from_dict, kind_module, read_toml
 
     data = read_toml(args.file)
     market = from_dict(data, args.file)
@@ -112,7 +112,7 @@ def _cmd_solve(args) -> int:
             raise _UsageError(f"{flag} does not apply to kind '{data['kind']}'")
     out, text = mod.run(market, problem, options)
     if args.json:
-        from .jsonenc import dumps
+        from dm_opt.core.jsonenc import dumps
 
         print(dumps(out))
     else:
@@ -123,15 +123,15 @@ def _cmd_solve(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from .bench.cli import run
+    from dm_opt.gaussian.bench.cli import run
 
     return run(args, _UsageError)
 
 
 def _cmd_report(args) -> int:
-    from .io import load
-    from .markets.diagnostics import efficiency_report
-    from .markets.gaussian import GaussianMarket
+    from dm_opt.core.instances import load
+    from dm_opt.gaussian.diagnostics import efficiency_report
+    from dm_opt.gaussian.market import GaussianMarket
 
     obj = load(args.file)
     market = obj if isinstance(obj, GaussianMarket) else getattr(obj, "market", None)
@@ -139,19 +139,19 @@ def _cmd_report(args) -> int:
         raise _UsageError(f"report: {args.file} is a '{getattr(obj, 'kind', type(obj).__name__)}' instance; "
                           f"the efficiency report needs a Gaussian market (kind gaussian_market, "
                           f"gaussian_valuations or gaussian_taxes)")
-    from .limits import Deadline
-    from .result import Termination
+    from dm_opt.core.limits import Deadline
+    from dm_opt.core.result import Termination
 
     dl = Deadline(args.time_limit, field="--time-limit")
     rep = efficiency_report(market, method=args.method, time_limit=dl)
     out, text = rep.to_dict(), rep.format()
     if getattr(obj, "kind", None) == "gaussian_valuations" and rep.status is Termination.OPTIMAL:
-        from .markets.valuations import valuation_report
+        from dm_opt.gaussian.valuations import valuation_report
 
         out["valuations"], extra = valuation_report(obj, method=args.method, time_limit=dl)
         text += "\n" + extra
     if args.json:
-        from .jsonenc import dumps
+        from dm_opt.core.jsonenc import dumps
 
         text = dumps(out)
     print(text)
@@ -160,9 +160,9 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from .io import load
-    from .markets.gaussian import GaussianMarket
-    from .solvers.milp import export_model
+    from dm_opt.core.instances import load
+    from dm_opt.gaussian.backends.milp import export_model
+    from dm_opt.gaussian.market import GaussianMarket
 
     check_output_file(args.out, "--out", args.force)
     market = load(args.file)
@@ -189,7 +189,7 @@ def _cmd_figure(args) -> int:
     for flag, path in outputs:
         if path:
             check_output_file(path, flag, args.force)
-    from .figures import make_figure
+    from dm_opt.gaussian.figures import make_figure
 
     params = {}
     if args.rho is not None:
@@ -201,7 +201,7 @@ def _cmd_figure(args) -> int:
     progress = (not args.no_progress) and sys.stderr.isatty()
     params["time_limit"] = args.time_limit
     if args.workers or args.scheduler:
-        from .distributed import open_client
+        from dm_opt.gaussian.distributed import open_client
 
         with open_client(args.scheduler, args.workers) as client, _writing(*outputs):
             data = make_figure(args.name, args.out, args.csv, force=True, progress=progress, client=client,
@@ -222,7 +222,7 @@ COMMANDS = {"solve": _cmd_solve, "bench": _cmd_bench, "report": _cmd_report, "ex
 
 
 def check_output_file(path, flag: str, force: bool) -> str:
-    """:func:`dm_opt._safeio.check_output_file` with the CLI's one-line usage error."""
+    """:func:`dm_opt.core.safeio.check_output_file` with the CLI's one-line usage error."""
     try:
         return _safeio.check_output_file(path, flag, force)
     except (DmOptError, FileExistsError) as exc:
@@ -253,7 +253,7 @@ def _one_line_warnings(previous):
     """A ``showwarning`` printing dm_opt's numba-cache repair as one ``dm-opt: warning:`` line."""
 
     def show(message, category, filename, lineno, file=None, line=None):
-        from ._numba_cache import NumbaCacheWarning
+        from dm_opt.core.numba_cache import NumbaCacheWarning
 
         if issubclass(category, NumbaCacheWarning):
             print(f"dm-opt: warning: {message}", file=sys.stderr if file is None else file)
@@ -300,7 +300,7 @@ def _interrupted(exc: BaseException) -> bool:
 def main(argv=None) -> int:
     """Run one ``dm-opt`` command; returns the exit status.
 
-    SIGTERM is handled like Ctrl-C while the command runs (:class:`dm_opt._safeio.TerminateAsInterrupt`,
+    SIGTERM is handled like Ctrl-C while the command runs (:class:`dm_opt.core.safeio.TerminateAsInterrupt`,
     restored afterwards): partial results are printed/written as after Ctrl-C, and the status is
     143 instead of 130.  Heavy modules are imported inside, so an interrupt during start-up is a
     clean exit too.

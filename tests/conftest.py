@@ -1,16 +1,10 @@
 import math
 import os
-import sys
 
 import pytest
 
-# Test modules are imported with --import-mode=importlib (test files in different folders may
-# share a basename), so shared helper modules (tests/naive.py, tests/*/..._helpers.py) are made
-# importable here explicitly.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-for _d in [_HERE] + sorted(os.path.join(_HERE, x) for x in os.listdir(_HERE)):
-    if os.path.isdir(_d) and not os.path.basename(_d).startswith((".", "_")) and _d not in sys.path:
-        sys.path.insert(0, _d)
+# Shared helper modules live in the package tests.support (the project root is on the path
+# through pytest's ``pythonpath`` setting in pyproject.toml).
 
 
 # ------------------------------------------------------------------------------------------------
@@ -72,7 +66,7 @@ def _install_certificate_check():
     if os.environ.get("DM_OPT_NO_CERTIFICATE_CHECK"):
         return
     try:
-        from dm_opt.result import SolveResult
+        from dm_opt.gaussian.result import SolveResult
     except Exception:  # pragma: no cover - the package does not import: the tests will say why
         return
     if _CERT_STATE["original"] is not None:
@@ -102,7 +96,7 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     original = _CERT_STATE["original"]
     if original is not None:
-        from dm_opt.result import SolveResult
+        from dm_opt.gaussian.result import SolveResult
 
         SolveResult.__post_init__ = original
         _CERT_STATE["original"] = None

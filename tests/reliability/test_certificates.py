@@ -4,7 +4,7 @@
   wrapper is installed and actually rejects broken certificates (so the suite-wide check cannot
   silently be a no-op).
 * The documented default tie tolerance is ``1e-9 × scale`` with ``scale = Σ_i (|c_i|+|d_i|+|e_i|) σ_i²``
-  of the problem's weights (SPEC; dm_opt/solvers/enumeration.py docstring).  Every other oracle in
+  of the problem's weights (SPEC; dm_opt/gaussian/backends/enumeration.py docstring).  Every other oracle in
   the suite takes ``tol=r.tie_tol`` from the result under test, so here it is pinned from an
   independently computed scale, and a near-tie of ~1e-7·scale must not be reported as a tie.
 """
@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 
 import dm_opt
-from dm_opt.result import SolveResult
-from dm_opt.solvers.base import available_methods, get_backend
-
-import oracle as orc
+from dm_opt.core.registry import available_methods, get_backend
+from dm_opt.gaussian.result import SolveResult
+from tests.support import oracle as orc
 
 PROBLEMS = orc.PROBLEMS
 
@@ -71,7 +70,7 @@ def test_opt_out_marker():
 # ------------------------------------------------------------ the tie tolerance
 def _scale(problem, sigma2, v):
     """Σ (|c|+|d|+|e|) σ² of the problem's weights, re-derived (first best c = 1−v; equilibrium
-    c = 1, e = v; decorrelated d = 1−v — see tests/oracle.py Oracle.weights)."""
+    c = 1, e = v; decorrelated d = 1−v — see tests/support/oracle.py Oracle.weights)."""
     w = (1.0 + v) if problem == "equilibrium" else np.abs(1.0 - v)
     return math.fsum(w * sigma2)
 

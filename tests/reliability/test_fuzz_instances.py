@@ -6,30 +6,31 @@ damage (truncation, non-UTF-8, duplicate keys).  ``DM_OPT_FUZZ_EXAMPLES`` scales
 (default 1000 mutated files + the byte-level cases; the long run uses e.g. 20000).
 """
 
+import contextlib
 import copy
 import glob
 import io
 import json
 import math
 import os
-import contextlib
 import re
 import warnings
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import dm_opt
 from dm_opt.cli import main as cli_main
-from dm_opt.errors import DmOptError, InstanceError
-import tomlw
+from dm_opt.core.errors import DmOptError, InstanceError
+from tests.support import tomlw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 MODELS = sorted(glob.glob(os.path.join(ROOT, "models", "**", "*.toml"), recursive=True))
 N_EXAMPLES = int(os.environ.get("DM_OPT_FUZZ_EXAMPLES", "1000"))
 BASES = []
 for _f in MODELS:
-    _d = dm_opt.io.read_toml(_f)
+    _d = dm_opt.core.instances.read_toml(_f)
     # skip files whose loading is itself expensive (very large generated markets)
     BASES.append((os.path.basename(_f), _d))
 

@@ -1,4 +1,4 @@
-"""Numerics (issue 14): every exact backend against the high-precision oracle (tests/oracle.py) in hard regimes.
+"""Numerics (issue 14): every exact backend against the high-precision oracle (tests/support/oracle.py) in hard regimes.
 
 Instances: 500 seeded Gaussian markets, n = 2..8, five covariance families (Wishart, equicorrelated,
 block, tridiagonal, low-rank + diagonal), noise ratios τ²/Σ_ii ∈ {1, 1e-3, 1e-6, 1e-9, 1e-12}, scale
@@ -6,8 +6,8 @@ factors 1e±100 (Σ and τ² together, and Σ alone; Σ first normalised by a po
 largest / smallest variance lands within a factor 2 of 1e100 / 1e-100, the ends of the accepted
 range), correlation condition numbers up to 1e12, exact ties
 (duplicated users), values straddling 1 (some exactly 1 or 0).  Every instance is solved for all three
-problems by every available exact backend (``dm_opt.solvers.base.available_methods()``; ``community``
-gets its own CommunityMarkets), plus the oracle markets of ``dm_opt.leakage`` and Dask enumeration.
+problems by every available exact backend (``dm_opt.core.registry.available_methods()``; ``community``
+gets its own CommunityMarkets), plus the oracle markets of ``dm_opt.gaussian.leakage`` and Dask enumeration.
 
 A backend either refuses the market up front with ``InstanceError`` (at construction or in ``solve``;
 counted per backend and regime, and printed to the terminal after the module, with the reasons
@@ -33,10 +33,9 @@ import numpy as np
 import pytest
 
 import dm_opt
-from dm_opt.errors import InstanceError
-from dm_opt.solvers.base import available_methods, get_backend
-
-import oracle as orc
+from dm_opt.core.errors import InstanceError
+from dm_opt.core.registry import available_methods, get_backend
+from tests.support import oracle as orc
 
 N_INSTANCES = int(os.environ.get("DM_OPT_NUMERICS_INSTANCES", "500"))
 PROBLEMS = orc.PROBLEMS
@@ -49,7 +48,7 @@ CONDITIONS = (None, 1e6, 1e12, None)
 #: backends solved by ``dm_opt.solve`` on a GaussianMarket (``community`` takes CommunityMarkets only)
 DENSE_BACKENDS = tuple(m for m in available_methods() if m != "community")
 #: default-run subset per backend: instance idx with idx % k == 0 (the rest under -m slow)
-DEFAULT_EVERY = {"enumerate": 3, "bnb": 3, "milp": 9, "milp-scip": 25}
+DEFAULT_EVERY = {"enumerate": 3, "bnb": 3, "milp": 9, "misocp-scip": 25}
 
 
 def in_default_run(method, idx) -> bool:
@@ -65,7 +64,7 @@ def in_default_run(method, idx) -> bool:
     assert 25 % k, "k must be prime to 25 (or 25)"
     return idx % k == 0
 #: MILP backends get a time limit (an n ≤ 8 MILP that needs more is a failure, not a hang)
-TIME_LIMIT = {"milp": 60.0, "milp-scip": 60.0}
+TIME_LIMIT = {"milp": 60.0, "misocp-scip": 60.0}
 
 # (backend, regime) -> Counter(ok / refused / failed) of problem solves; printed after the module
 OUTCOMES: dict = collections.defaultdict(collections.Counter)
@@ -317,7 +316,7 @@ def test_oracle_closed_forms():
 
 
 def test_oracle_matches_naive_float_oracle_on_benign_instances():
-    import naive
+    from tests.support import naive
 
     rng = np.random.default_rng(3)
     for n in (2, 4, 6):
@@ -432,13 +431,13 @@ ORACLE_BACKENDS = ("enumerate", "bnb")
 
 
 def oracle_market_instance(idx):
-    """(kind, market or refusal, oracle, regime) for the leakage-oracle markets of dm_opt.leakage."""
+    """(kind, market or refusal, oracle, regime) for the leakage-oracle markets of dm_opt.gaussian.leakage."""
     kind = ("mutual_information", "mixture", "tabulated")[idx % 3]
     base = (idx // 3) * 5 + (idx % 5)          # spread over families and noise ratios
     _, regime, S, tau2, v = instance(base)
     if kind == "mutual_information":
         o = orc.Oracle.mutual_information(S, tau2, v)
-        make = lambda: dm_opt.leakage.MutualInformationMarket(S, v, tau2)  # noqa: E731
+        make = lambda: dm_opt.gaussian.leakage.MutualInformationMarket(S, v, tau2)  # noqa: E731
     elif kind == "mixture":
         rng = np.random.default_rng([142, idx])
         n = S.shape[0]
@@ -449,12 +448,12 @@ def oracle_market_instance(idx):
         S2 = 0.5 * S2 + 0.5 * S2.T
         mu = [0.375, 0.625]
         o = orc.Oracle.mixture(mu, [S, S2], tau2, v)
-        make = lambda: dm_opt.leakage.MixtureMarket(mu, [S, S2], v, tau2)  # noqa: E731
+        make = lambda: dm_opt.gaussian.leakage.MixtureMarket(mu, [S, S2], v, tau2)  # noqa: E731
     else:
         g = orc.Oracle.gaussian(S, tau2, v)
         table = np.array([[float(x) for x in row] for row in g.leak])
         o = orc.Oracle.tabulated(table, v)
-        make = lambda: dm_opt.leakage.TabulatedMarket(table, v)  # noqa: E731
+        make = lambda: dm_opt.gaussian.leakage.TabulatedMarket(table, v)  # noqa: E731
     return kind, make, o, regime
 
 
@@ -484,7 +483,7 @@ DASK_IDX = [i for i in range(0, N_INSTANCES, 17)][:30]
 @pytest.fixture(scope="module")
 def dask_client():
     pytest.importorskip("distributed", reason="Dask is the optional extra 'dist'")
-    from dm_opt.distributed import open_client
+    from dm_opt.gaussian.distributed import open_client
 
     with open_client(workers=2, processes=False) as c:
         yield c
@@ -493,7 +492,7 @@ def dask_client():
 @pytest.mark.slow
 @pytest.mark.parametrize("idx", DASK_IDX)
 def test_dask_enumeration_matches_oracle(dask_client, idx):
-    from dm_opt.distributed import enumerate_distributed
+    from dm_opt.gaussian.distributed import enumerate_distributed
 
     label, regime, S, tau2, v = instance(idx)
     key = ("dask", regime)

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 import dm_opt
-from dm_opt.generators import banded, block, equicorrelated, straddle, uniform, wishart
-from dm_opt.solvers.base import BACKEND_MODULES
-from dm_opt.solvers.enumeration import plan_chunks, run_chunk
-import naive
+from dm_opt.core.generators import banded, block, equicorrelated, straddle, uniform, wishart
+from dm_opt.core.registry import known_methods
+from dm_opt.gaussian.backends.enumeration import plan_chunks, run_chunk
+from tests.support import naive
 
 N_INSTANCES = int(os.environ.get("DM_OPT_STRESS_INSTANCES", "500"))
 PROBLEMS = ("first_best", "equilibrium", "decorrelated")
@@ -51,7 +51,7 @@ def random_instance(seed, n_max=6):
 def _methods():
     out = []
     for name, share in (("enumerate", 1.0), ("bnb", 1.0), ("milp", 1.0)):
-        if name in BACKEND_MODULES:
+        if name in known_methods():
             out.append(pytest.param(name, max(1, int(N_INSTANCES * share)), id=name))
     return out
 
@@ -170,7 +170,7 @@ def test_enumeration_memory_is_not_exponential():
     assert peak < 4 * 2**20, peak   # 2^20 profiles × 8 bytes alone would be 8 MiB
 
 
-@pytest.mark.parametrize("method", ["milp", "milp-scip"])
+@pytest.mark.parametrize("method", ["milp", "misocp-scip"])
 def test_sigint_during_a_milp_returns_the_incumbent(method):
     """Issue 10: Ctrl-C while HiGHS or SCIP runs the MILP becomes the solver's own interrupt
     (callbacks / event handler), so the run stops with status interrupted, the incumbent and a
@@ -180,7 +180,7 @@ def test_sigint_during_a_milp_returns_the_incumbent(method):
     import time
 
     import dm_opt
-    from dm_opt.generators import wishart
+    from dm_opt.core.generators import wishart
 
     rng = np.random.default_rng(4)
     market = dm_opt.GaussianMarket(wishart(24, seed=4), rng.uniform(0.5, 2.0, 24))

@@ -1,0 +1,139 @@
+"""Instance files (TOML): what market and what numbers, never how to solve.
+
+Every file has ``kind = "..."`` and a ``source`` line naming the paper and
+example.  Files are parsed as data only (TOML); nothing in them is evaluated or
+imported.  Each kind is handled by one module listed in :data:`KIND_MODULES`
+(imported on demand), which provides
+
+* ``from_dict(data: dict, where: str)`` → the market object (validating every field),
+* ``PROBLEMS`` (tuple of problem names) and ``DEFAULT_PROBLEM``,
+* ``run(market, problem, options: dict) -> (json_dict, text)`` for ``dm-opt solve``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import stat
+import sys
+
+from dm_opt.core.errors import InstanceError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+#: kind -> module implementing it
+KIND_MODULES: dict[str, str] = {
+    "gaussian_market": "dm_opt.gaussian.io.market",
+    "community_market": "dm_opt.gaussian.io.community",
+    "gaussian_mixture": "dm_opt.gaussian.io.mixture",
+    "two_platforms": "dm_opt.gaussian.io.platforms",
+    "info_design": "dm_opt.info_design.io",
+    "gaussian_valuations": "dm_opt.gaussian.io.valuations",
+    "gaussian_taxes": "dm_opt.gaussian.io.taxes",
+    "sharing_network": "dm_opt.sharing.io",
+}
+
+#: Largest instance file read (bytes); larger files are refused before parsing.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+def kind_module(kind, where: str | None = None):
+    """The module handling ``kind`` (raises InstanceError for unknown kinds)."""
+    if not isinstance(kind, str):
+        raise InstanceError("kind", f"must be a string, got {type(kind).__name__}", where)
+    if kind not in KIND_MODULES:
+        raise InstanceError("kind", f"unknown kind '{kind}'; choose one of {', '.join(sorted(KIND_MODULES))}", where)
+    return importlib.import_module(KIND_MODULES[kind])
+
+
+def _file_kind(mode: int) -> str | None:
+    """What a non-regular file is (``None`` for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def read_bytes(path, limit: int | None = None, field: str = "file") -> bytes:
+    """The bytes of the regular file ``path``, refusing anything else and anything over ``limit``.
+
+    Pipes, devices, sockets and directories are refused before reading (a FIFO would block
+    ``open`` forever, ``/dev/zero`` never ends); the file is opened non-blocking and checked
+    again on the open descriptor (no race with a file swapped in between), and at most
+    ``limit + 1`` bytes are read whatever ``st_size`` says (default limit :data:`MAX_FILE_BYTES`).
+    """
+    limit = MAX_FILE_BYTES if limit is None else limit
+    where = os.fspath(path)
+    try:
+        what = _file_kind(os.stat(where).st_mode)
+        if what is not None:
+            raise InstanceError(field, f"is {what}, expected a regular .toml instance file", where)
+        fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as fh:
+            what = _file_kind(os.fstat(fh.fileno()).st_mode)
+            if what is not None:
+                raise InstanceError(field, f"is {what}, expected a regular .toml instance file", where)
+            raw = fh.read(limit + 1)
+    except InstanceError:
+        raise
+    except IsADirectoryError:
+        raise InstanceError(field, "is a directory, expected a .toml instance file", where) from None
+    except FileNotFoundError:
+        raise InstanceError(field, "not found", where) from None
+    except OSError as exc:
+        raise InstanceError(field, f"cannot be read ({exc.strerror or exc})", where) from None
+    if len(raw) > limit:
+        raise InstanceError(field, f"is larger than {limit} bytes, the limit for an instance file", where)
+    return raw
+
+
+def read_toml(path) -> dict:
+    """Parse a TOML file into a dict, with errors naming the file."""
+    where = os.fspath(path)
+    raw = read_bytes(where)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InstanceError("file", f"is not UTF-8 text (byte {exc.start})", where) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InstanceError("file", f"invalid TOML: {exc}", where) from None
+    except RecursionError:
+        raise InstanceError("file", "invalid TOML: nested too deeply", where) from None
+
+
+def from_dict(data: dict, where: str | None = None):
+    """Build a market from an already-parsed instance table."""
+    if not isinstance(data, dict):
+        raise InstanceError("file", "top level must be a table", where)
+    if "kind" not in data:
+        raise InstanceError("kind", f"missing; add e.g. kind = \"gaussian_market\" "
+                            f"(one of {', '.join(sorted(KIND_MODULES))})", where)
+    source = data.get("source")
+    if source is not None and not isinstance(source, str):
+        raise InstanceError("source", "must be a string naming the paper and example", where)
+    return kind_module(data["kind"], where).from_dict(data, where)
+
+
+def load(path):
+    """Load and validate an instance file; errors name the file and the field."""
+    where = os.fspath(path)
+    return from_dict(read_toml(where), where)
+
+
+def check_keys(data: dict, required: set, optional: set, where: str | None, prefix: str = "") -> None:
+    """Reject missing required keys and unknown keys (typos) with one clear message."""
+    for key in sorted(required):
+        if key not in data:
+            raise InstanceError(prefix + key, "missing", where)
+    unknown = sorted(set(data) - required - optional)
+    if unknown:
+        raise InstanceError(prefix + unknown[0], f"unknown field; allowed: {', '.join(sorted(required | optional))}", where)

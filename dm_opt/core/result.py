@@ -1,0 +1,207 @@
+"""The result protocol shared by every family (Gaussian, information design, sharing).
+
+Every public result — :class:`dm_opt.gaussian.SolveResult`, the information-design LP
+solutions, the sharing-network welfare/price results, … — derives from :class:`Result`
+and therefore answers the same questions in the same words:
+
+``status``            why the solver stopped (:class:`~dm_opt.core.status.Termination`)
+``solution_status``   what is in hand (:class:`~dm_opt.core.status.SolutionStatus`)
+``objective``         the objective of the returned answer (re-evaluated exactly where the
+                      family can; ``nan`` when the result has no scalar objective)
+``bound``             a proven bound on the optimum in the problem's sense (``nan`` if none)
+``gap``               :func:`relative_gap` of objective and bound
+``seconds``           wall-clock seconds of the solve
+``message``           human-readable detail
+``extra``             backend statistics
+``to_dict()``         JSON-ready dict (strict JSON through :mod:`dm_opt.core.jsonenc`)
+``raise_for_status()`` raises :class:`~dm_opt.core.errors.NoOptimalSolution` unless the
+                      status is ``optimal``; returns the result otherwise
+
+A family's dataclass provides these as fields or properties; :class:`Result` supplies the
+ones it does not (``solution_status``, ``gap``, ``to_dict``, ``raise_for_status``) and
+:func:`check_protocol` verifies an instance (used by every family's test catalogue).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from dm_opt.core.errors import NoOptimalSolution
+from dm_opt.core.status import SolutionStatus, Termination, solution_status_of
+
+#: The attributes every result has (fields or properties).
+PROTOCOL = ("status", "solution_status", "objective", "bound", "gap", "seconds", "message", "extra")
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """Relative gap ``|bound - objective| / max(|objective|, |bound|, 1e-10)``.
+
+    The same convention as HiGHS/Mittelmann; 0 when the bound is attained; ``inf`` when
+    either is not finite.
+    """
+    if not (np.isfinite(objective) and np.isfinite(bound)):
+        return float("inf")
+    diff = abs(bound - objective)
+    if diff == 0.0:
+        return 0.0
+    return diff / max(abs(objective), abs(bound), 1e-10)
+
+
+def frozen_array(a: Any, dtype=None) -> np.ndarray:
+    """A read-only copy of ``a`` (results never alias or expose mutable arrays)."""
+    arr = np.array(a, dtype=dtype, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
+class Result:
+    """Mixin of the result protocol (see the module docstring).
+
+    Subclasses are (usually frozen) dataclasses with at least ``status``; the defaults below
+    are used for protocol attributes a subclass does not define itself.  ``family`` names the
+    model family (``gaussian``, ``info_design``, ``sharing``).
+    """
+
+    family: ClassVar[str] = ""
+    #: every subclass, for the protocol test (tests/core/test_result_protocol.py)
+    subclasses: ClassVar[list] = []
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        Result.subclasses.append(cls)
+
+    # -- defaults (a subclass field or property of the same name takes precedence) ----------
+    def _get(self, name, default):
+        try:
+            return object.__getattribute__(self, name)
+        except AttributeError:
+            return default
+
+    def __getattr__(self, name):
+        # called only when normal lookup fails: protocol attributes a subclass lacks
+        if name == "objective":
+            return float("nan")
+        if name == "bound":
+            return float("nan")
+        if name == "gap":
+            return relative_gap(float(self.objective), float(self.bound))
+        if name == "seconds":
+            return 0.0
+        if name == "message":
+            return ""
+        if name == "extra":
+            return {}
+        if name == "solution_status":
+            return self._default_solution_status()
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _has_answer(self) -> bool:
+        """Whether an answer with a finite objective is in hand (override where the answer is not
+        a scalar: e.g. a mechanism, a graph)."""
+        try:
+            return math.isfinite(float(self.objective))
+        except (TypeError, ValueError):
+            return False
+
+    def _default_solution_status(self) -> SolutionStatus:
+        return solution_status_of(self.status, self._has_answer())
+
+    @property
+    def is_optimal(self) -> bool:
+        return Termination(self.status) is Termination.OPTIMAL
+
+    def raise_for_status(self):
+        """Return ``self`` if the status is ``optimal``; else raise :class:`NoOptimalSolution`
+        (a :class:`~dm_opt.core.errors.SolverFailed`) saying what is in hand."""
+        if not self.is_optimal:
+            what = getattr(self, "method", "") or type(self).__name__
+            raise NoOptimalSolution(
+                f"{what} stopped with status '{Termination(self.status)}' "
+                f"(solution {self.solution_status}; objective {float(self.objective):.6g}, "
+                f"bound {float(self.bound):.6g}, gap {float(self.gap):.3g})"
+                + (f": {self.message}" if self.message else ""), result=self)
+        return self
+
+    def protocol_dict(self) -> dict:
+        """The protocol's fields, in the order of the common ``--json`` schema."""
+        return {
+            "status": str(Termination(self.status)),
+            "solution_status": str(SolutionStatus(self.solution_status)),
+            "objective": _num(self.objective),
+            "bound": _num(self.bound),
+            "gap": _num(self.gap),
+            "seconds": float(self.seconds),
+            "message": str(self.message),
+        }
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict: the protocol fields, then the dataclass's own fields (arrays as lists,
+        non-finite numbers as strings), then ``extra``."""
+        d = self.protocol_dict()
+        if dataclasses.is_dataclass(self):
+            for f in dataclasses.fields(self):
+                if f.name in d or f.name == "extra" or f.name.startswith("_"):
+                    continue
+                d[f.name] = _jsonable(getattr(self, f.name))
+        extra = self.extra
+        if extra:
+            d["extra"] = _jsonable(dict(extra))
+        return d
+
+    def to_json(self, **kw) -> str:
+        """Strict JSON of :meth:`to_dict` (non-finite numbers as ``"inf"``, ``"-inf"``, ``"nan"``)."""
+        return json.dumps(_jsonable(self.to_dict()), **{**kw, "allow_nan": False})
+
+
+def check_protocol(r) -> list:
+    """Violations of the result protocol by the instance ``r`` (empty list: conforms)."""
+    bad = []
+    if not isinstance(r, Result):
+        bad.append(f"{type(r).__name__} does not derive from dm_opt.core.result.Result")
+    for name in PROTOCOL:
+        try:
+            getattr(r, name)
+        except Exception as exc:          # noqa: BLE001 - reported, not raised
+            bad.append(f"{type(r).__name__}.{name}: {type(exc).__name__}: {exc}")
+    if bad:
+        return bad
+    try:
+        Termination(r.status)
+    except ValueError:
+        bad.append(f"status {r.status!r} is not a Termination")
+    try:
+        SolutionStatus(r.solution_status)
+    except ValueError:
+        bad.append(f"solution_status {r.solution_status!r} is not a SolutionStatus")
+    if (str(r.solution_status) == "optimal") != (str(r.status) == "optimal" and str(r.solution_status) == "optimal"):
+        bad.append("solution_status optimal without status optimal")
+    try:
+        json.dumps(r.to_dict(), allow_nan=False)
+    except Exception as exc:              # noqa: BLE001
+        bad.append(f"to_dict() is not strict JSON: {exc}")
+    return bad
+
+
+def _num(x: float):
+    """JSON-safe number (:func:`dm_opt.core.jsonenc.json_number`: ``"inf"``/``"-inf"``/``"nan"`` if not finite)."""
+    x = float(x)
+    if x - x == 0.0:              # finite (fast path: called once per user for prices and leakage)
+        return x
+    from dm_opt.core.jsonenc import json_number
+
+    return json_number(x)
+
+
+def _jsonable(v):
+    """Numpy scalars/arrays to plain values, non-finite floats to strings (:func:`dm_opt.core.jsonenc.jsonable`)."""
+    from dm_opt.core.jsonenc import jsonable
+
+    return jsonable(v)
+
+
+__all__ = ["PROTOCOL", "Result", "Termination", "SolutionStatus", "relative_gap", "frozen_array", "check_protocol"]

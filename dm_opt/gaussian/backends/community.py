@@ -1,0 +1,596 @@
+"""Exact solver for community-structured markets (``method="community"``; SPEC §1.4).
+
+For a :class:`~dm_opt.gaussian.community.CommunityMarket` leakage depends only on
+the sharer counts ``m = (m_1..m_K)`` and on whether a user shares
+(:meth:`CommunityMarket.posterior_from_counts`, a K×K solve).  Write
+``I^s_k(m), I^n_k(m)`` for the leakage of a sharer / non-sharer of community
+``k`` and ``g_k(m) = I^s_k(m) − I_i(m − e_k)`` for a sharer's own-signal gain
+(Thm 2, eq. 5).
+
+**Lowest-value sharers (all three problems).**  Fix ``m``.  The objective
+depends on *which* users of community ``k`` share only through
+
+* first best:   ``Σ_k [W_k I^n_k + (I^s_k − I^n_k) Σ_{i∈A_k} w_i]``,  ``w = 1 − v``;
+* equilibrium:  ``Σ_k [(n_k − m_k) I^n_k + m_k I^s_k − g_k Σ_{i∈A_k} v_i]`` (Thm 1);
+* decorrelated: ``Σ_k I^s_k Σ_{i∈A_k} (1 − v_i)`` (Lemma 5, Thm 6);
+
+and the three coefficients are strictly positive:
+
+* ``g_k(m) > 0`` (``g(x) = x²/(τ² − x)`` with ``0 < P^s_k < τ_k²``) and
+  ``I^s_k ≥ g_k > 0``;
+* ``I^s_k − I^n_k > 0``.  Take a sharer ``i`` and a non-sharer ``j`` of ``k``
+  and ``A' = A \\ {i}``.  Swapping ``i`` and ``j`` is a symmetry of the market,
+  so ``I^n_k = I_i(A' ∪ {j})``.  Given ``S_{A'}``, ``X_i`` and ``X_j`` have the
+  same conditional variance ``c`` and ``X_i − X_j`` is *uncorrelated* with
+  every other signal (``Σ_il = Σ_jl`` for ``l ≠ i, j``), so
+  ``Var(X_i − X_j | S_{A'}) = 2δ_k > 0`` and ``|Cov(X_i, X_j | S_{A'})| < c``.
+  Hence the own signal gains ``c²/(c + τ²)`` and ``j``'s signal only
+  ``Cov²/(c + τ²)``: ``I^s_k > I^n_k`` (``δ_k > 0`` whenever ``n_k ≥ 2``).
+
+Each objective is therefore, for fixed ``m``, *strictly increasing* in
+``Σ_{i∈A_k} (1 − v_i)`` (first best, decorrelated) resp. *strictly
+decreasing* in ``Σ_{i∈A_k} v_i`` (equilibrium): an optimal profile takes in
+every community the ``m_k`` users of lowest value (any choice among equal
+values, so with ties the optimal profiles are exactly "every sharer's value ≤
+every non-sharer's value within her community"; tested against enumeration in
+``tests/gaussian/test_community_solver.py``).  With values sorted per community and
+prefix sums ``V_k[m] = Σ_{j<m} v_(j)``, the objective is a function ``f(m)``
+of the count vector alone, evaluated in ``O(K³)``.
+
+**Search over count vectors.**  If ``Π (n_k + 1) ≤`` :data:`ENUMERATE_MAX`
+every count vector is evaluated (batched K×K solves): exact.  Otherwise a
+best-first branch-and-bound over boxes ``lo ≤ m ≤ hi`` of counts
+(:meth:`CountModel.bound`).  Leakage enters only through the K posterior
+variances ``u_k(m)`` of the community common components, so
+``f(m) = Σ_k φ_k(m_k, u_k(m))`` (:class:`CountModel`).  ``u_k`` is
+nonincreasing in every count (Lemma 1, monotonicity) and, with the other
+counts fixed, exactly ``x_k/(1 + m_k x_k/d_k)`` (Sherman–Morrison), so over a
+box ``u_k(m) ∈ [u(m_k; x_k(hi)), u(m_k; x_k(lo))]`` and
+
+    f(m) ≤ Σ_k max_{lo_k ≤ m_k ≤ hi_k} max_{u in that interval} φ_k(m_k, u):
+
+K one-dimensional problems.  ``φ_k`` is monotone in ``u`` (first best: linear;
+equilibrium: decreasing; decorrelated: monotone in ``P^s(u)``), so the inner
+max is an end point; the outer max is an exact scan when the range has at most
+:data:`SCAN_EXACT` counts, else a max over that many blocks each bounded
+using concavity of the prefix sums of sorted values (:meth:`CountModel._unit_bound`).
+The bound equals ``f`` when ``lo = hi``.  Lemma 3 fixes ``lo_k ≥ #{v ≤ 1}``
+at the root for the equilibrium (adding a ``v ≤ 1`` user never lowers the
+equilibrium objective, so some optimum has them all sharing).
+
+Nodes whose bound is at most the incumbent plus the tie tolerance ``tol`` are
+pruned, so the answer is optimal within ``tol`` (the same tie tolerance
+enumeration uses, default ``1e-9 ×`` the objective's scale); the proven bound
+``max(incumbent, largest pruned bound)`` is reported in
+``extra["proven_bound"]``.  The own-count effect (by far the strongest) is
+handled exactly by the scans; only the cross-community effect of the other
+counts' ranges is relaxed, so few boxes survive and ``n = 10⁶`` with
+``K ≤ 10`` solves in about a second of CPU (``benchmarks/community.py``).
+There is no polynomial guarantee on the node count for general ``K``; on a
+time or node limit the best profile is returned with its proven bound and gap.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+
+import numpy as np
+
+from dm_opt.core.errors import ProblemError
+from dm_opt.core.registry import Backend, RawSolution, register
+from dm_opt.core.result import Termination
+from dm_opt.gaussian.community import sharer_posterior
+
+#: Evaluate every count vector when there are at most this many.
+ENUMERATE_MAX = 200_000
+#: Count vectors evaluated per batched K×K solve.
+BATCH = 20_000
+#: Nodes expanded per best-first round (children evaluated in one batch).
+NODE_BATCH = 128
+#: Ranges of at most this many counts are scanned exactly in a bound; longer ones in this many blocks.
+SCAN_EXACT = 512
+#: Largest total count range scanned per best-first round (bounds scan every count of a box).
+SCAN_BUDGET = 4_000_000
+#: Default node limit of the branch-and-bound.
+DEFAULT_MAX_NODES = 5_000_000
+
+PROBLEMS = ("first_best", "equilibrium", "decorrelated")
+
+
+class SortedCommunities:
+    """Per-community value order and prefix sums (``O(n log n)`` once per market)."""
+
+    def __init__(self, market, values=None):
+        v = market.values if values is None else values
+        self.K = market.K
+        self.sizes = market.sizes
+        self.order = []          # global user indices of community k, by ascending value (stable)
+        self.sorted_values = []  # their values, ascending
+        self.V, self.Wp, self.Wn, self.Vmin1 = [], [], [], []
+        self.forced_eq = np.zeros(self.K, dtype=np.int64)   # #{v <= 1}: share in equilibrium (Lemma 3)
+        self.below1 = np.zeros(self.K, dtype=np.int64)      # #{v < 1}
+        starts = np.concatenate([[0], np.cumsum(market.sizes)])
+        for k in range(self.K):
+            vk = v[starts[k]:starts[k + 1]]
+            o = np.argsort(vk, kind="stable")
+            vs = vk[o]
+            self.order.append(o + starts[k])
+            self.sorted_values.append(vs)
+            w = 1.0 - vs
+            z = np.zeros(1)
+            self.V.append(np.concatenate([z, np.cumsum(vs)]))
+            self.Wp.append(np.concatenate([z, np.cumsum(np.maximum(w, 0.0))]))
+            self.Wn.append(np.concatenate([z, np.cumsum(np.minimum(w, 0.0))]))
+            self.Vmin1.append(np.concatenate([z, np.cumsum(np.minimum(vs, 1.0))]))
+            self.forced_eq[k] = int(np.searchsorted(vs, 1.0, side="right"))
+            self.below1[k] = int(np.searchsorted(vs, 1.0, side="left"))
+
+    def gather(self, table, M):
+        """``table[k][M[:, k]]`` for every column, shape (N, K)."""
+        return np.stack([table[k][M[:, k]] for k in range(self.K)], axis=1)
+
+    def profile(self, counts, n) -> np.ndarray:
+        """The profile in which the ``m_k`` lowest-value users of each community share."""
+        a = np.zeros(n, dtype=np.int8)
+        for k in range(self.K):
+            a[self.order[k][:int(counts[k])]] = 1
+        return a
+
+
+def sorted_communities(market) -> SortedCommunities:
+    cache = market._cache
+    if "sorted" not in cache:
+        cache["sorted"] = SortedCommunities(market)
+    return cache["sorted"]
+
+
+class CountModel:
+    """``f(m)`` and box bounds for one problem on one community market (vectorised over rows).
+
+    Leakage enters only through ``u_k(m)`` (posterior variance of the
+    community-``k`` common component): ``I^n_k = β_k − u_k``,
+    ``I^s_k − I^n_k = δ_k²/d_k + κ_k u_k`` with ``κ_k = 1 − τ_k⁴/d_k²``, and the
+    own gain ``g_k`` is an increasing function of ``u_k``.  So
+    ``f(m) = Σ_k φ_k(m_k, u_k(m))`` with, writing ``Wp_k(m) = Σ_{j<m} (1 − v_(j))``
+    and ``V_k(m) = Σ_{j<m} v_(j)`` (values sorted ascending):
+
+    * first best:   ``φ = W_k β_k + Wp(m) δ²/d − u (W_k − κ Wp(m))``  (linear in ``u``);
+    * equilibrium:  ``φ = n_k (β − u) + m (δ²/d + κ u) − g(u) V(m)``  (decreasing in ``u``);
+    * decorrelated: ``φ = Wp(m) (s − P^s(u))``,  ``P^s(u) = δτ²/d + u τ⁴/d²``.
+    """
+
+    def __init__(self, market, problem: str, sc: SortedCommunities | None = None):
+        if problem not in PROBLEMS:
+            raise ProblemError(f"method 'community' solves {', '.join(PROBLEMS)}, not '{problem}'")
+        self.market = market
+        self.problem = problem
+        self.sc = sorted_communities(market) if sc is None else sc
+        self.K = market.K
+        self.s = market.variance
+        self.t2 = market.community_noise_var
+        self.delta = market.delta
+        self.d = self.delta + self.t2
+        self.beta = np.diag(market.B).copy()
+        self.kappa = 1.0 - self.t2 ** 2 / self.d ** 2
+        self.nk = market.sizes.astype(float)
+        self.Wtot = np.array([self.sc.Wp[k][-1] + self.sc.Wn[k][-1] for k in range(self.K)])
+        self.evaluations = 0
+
+    # ----------------------------------------------------------- algebra
+    def u(self, M):
+        """``u_k(m)`` for every row of ``M`` (N, K): one batched K×K solve per row."""
+        self.evaluations += M.shape[0]
+        Pn, _ = self.market.posterior_from_counts(M)
+        return Pn - self.delta[None, :]
+
+    def u_without(self, M):
+        """``x_k = u_k(m with m_k = 0)`` for every row and ``k``, shape (N, K).
+
+        With the others fixed, ``u_k = x_k / (1 + m_k x_k / d_k)`` exactly
+        (Sherman–Morrison on the ``k``-th diagonal entry of ``G``)."""
+        N, K = M.shape
+        Z = np.repeat(M[:, None, :], K, axis=1)           # (N, K, K): row k has m_k zeroed
+        Z[:, np.arange(K), np.arange(K)] = 0
+        U = self.u(Z.reshape(N * K, K)).reshape(N, K, K)
+        return U[:, np.arange(K), np.arange(K)]
+
+    def phi(self, k, m, u):
+        """Community ``k``'s term ``φ_k(m, u)``; ``m`` int array, ``u`` array of the same shape."""
+        sc = self.sc
+        d, dl, t2 = self.d[k], self.delta[k], self.t2[k]
+        if self.problem == "equilibrium":
+            g = sharer_posterior(dl, t2, u)[1]
+            return self.nk[k] * (self.beta[k] - u) + m * (dl * dl / d + self.kappa[k] * u) - g * sc.V[k][m]
+        Wp = sc.Wp[k][m] + sc.Wn[k][m]
+        if self.problem == "first_best":
+            return self.Wtot[k] * self.beta[k] + Wp * dl * dl / d - u * (self.Wtot[k] - self.kappa[k] * Wp)
+        return Wp * (self.s[k] - sharer_posterior(dl, t2, u)[0])
+
+    def value(self, M, U=None):
+        """``f(m)`` for every row of ``M`` (prefix profiles), shape (N,)."""
+        if U is None:
+            U = self.u(M)
+        return sum(self.phi(k, M[:, k], U[:, k]) for k in range(self.K))
+
+    def _unit_bound(self, k, a, b, xs, xl):
+        """Upper bound of ``φ_k(m, u_k(m))`` over ``a ≤ m ≤ b`` (arrays of units); exact when ``a = b``.
+
+        ``u`` lies in ``[x_s/(1 + b x_s/d), x_l/(1 + a x_l/d)]``.  ``Wp`` is a
+        prefix sum of the *decreasing* sequence ``1 − v_(j)``, hence concave:
+        on ``[a, b]`` it ranges over ``[min(Wp(a), Wp(b)), Wp(clip(#{v<1}, a, b))]``,
+        and ``V`` is nondecreasing.  First best and decorrelated ``φ`` are
+        bilinear in (``Wp``, ``u``) resp. (``Wp``, ``P^s(u)``), so the max over the
+        rectangle is at a corner; equilibrium ``φ`` is decreasing in ``u`` and, for
+        fixed ``u``, concave in ``m`` (bounded by its end tangents, see the code).
+        """
+        sc = self.sc
+        d, dl, t2 = self.d[k], self.delta[k], self.t2[k]
+        us = xs / (1.0 + b * xs / d)
+        if self.problem == "equilibrium":
+            # φ is decreasing in u, so φ(m, u(m)) ≤ φ(m, u_s) with u_s = u at b; for fixed u,
+            # φ(m) = const + m c − g V(m) is concave in m (V convex: values sorted ascending), so on
+            # [a, b] it lies below both end tangents L_a(m) = φ(a) + Δ_a (m − a) and
+            # L_b(m) = φ(b) + Δ_{b−1} (m − b), Δ_j = c − g v_(j); the bound is max_m min(L_a, L_b).
+            g = sharer_posterior(dl, t2, us)[1]
+            c = dl * dl / d + self.kappa[k] * us
+            V = sc.V[k]
+            base = self.nk[k] * (self.beta[k] - us)
+            fa = base + a * c - g * V[a]
+            fb = base + b * c - g * V[b]
+            top = V.shape[0] - 1
+            da = c - g * (V[np.minimum(a + 1, top)] - V[a])
+            db = c - g * (V[b] - V[np.maximum(b - 1, 0)])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ms = (fb - fa + da * a - db * b) / (da - db)
+            ms = np.clip(np.where(np.isfinite(ms), ms, a), a, b)
+            cross = np.minimum(fa + da * (ms - a), fb + db * (ms - b))
+            return np.where(a == b, fa, np.where(da <= 0, fa, np.where(db >= 0, fb, cross)))
+        ul = xl / (1.0 + a * xl / d)
+        wa = sc.Wp[k][a] + sc.Wn[k][a]
+        wb = sc.Wp[k][b] + sc.Wn[k][b]
+        c = np.clip(sc.below1[k], a, b)
+        wmax = sc.Wp[k][c] + sc.Wn[k][c]
+        wmin = np.minimum(wa, wb)
+        if self.problem == "first_best":
+            def f(w, u):
+                return self.Wtot[k] * self.beta[k] + w * dl * dl / d - u * (self.Wtot[k] - self.kappa[k] * w)
+        else:
+            def f(w, u):
+                return w * (self.s[k] - sharer_posterior(dl, t2, u)[0])
+        return np.maximum(np.maximum(f(wmin, us), f(wmin, ul)), np.maximum(f(wmax, us), f(wmax, ul)))
+
+    def bound(self, LO, HI):
+        """Upper bound of ``f`` over every box ``LO ≤ m ≤ HI``, and a good point of each box.
+
+        ``u_k(m)`` is nonincreasing in every ``m_l`` (more data, smaller
+        posterior variance; Lemma 1), so for ``m`` in the box
+        ``u_k(m) ∈ [x_k(HI)/(1 + m_k x_k(HI)/d_k), x_k(LO)/(1 + m_k x_k(LO)/d_k)]``
+        with ``x_k(·)`` the value at ``m_k = 0`` (:meth:`u_without`).  Hence
+        ``f ≤ Σ_k max_{lo_k ≤ m_k ≤ hi_k} max_{u in that interval} φ_k(m_k, u)``.
+        The outer max is a scan of ``[lo_k, hi_k]``: exact (every integer) when
+        the range has at most :data:`SCAN_EXACT` counts, otherwise over
+        :data:`SCAN_EXACT` blocks each bounded by :meth:`_unit_bound`.  When
+        ``LO = HI`` the bound equals ``f``.  Returns ``(bound (N,), point (N, K))``.
+        """
+        N = LO.shape[0]
+        Xs = self.u_without(HI)          # x_k at the largest counts of the others: smallest u_k
+        Xl = self.u_without(LO) if self.problem != "equilibrium" else Xs
+        total = np.zeros(N)
+        point = np.empty_like(LO)
+        for k in range(self.K):
+            lo, hi = LO[:, k], HI[:, k]
+            length = hi - lo + 1
+            step = -(-length // SCAN_EXACT)                  # block size (1 = exact scan)
+            units = -(-length // step)
+            starts = np.concatenate([[0], np.cumsum(units)[:-1]])
+            seg = np.repeat(np.arange(N), units)
+            j = np.arange(seg.size) - starts[seg]
+            a = lo[seg] + j * step[seg]
+            b = np.minimum(a + step[seg] - 1, hi[seg])
+            ub = self._unit_bound(k, a, b, Xs[seg, k], Xl[seg, k])
+            best = np.maximum.reduceat(ub, starts)
+            total += best
+            hit = np.flatnonzero(ub >= best[seg])
+            first = hit[np.unique(seg[hit], return_index=True)[1]]
+            point[:, k] = np.clip(self.sc.below1[k], a[first], b[first])
+        return total, point
+
+
+def _enumerate_counts(model: CountModel, lo, hi, deadline, tol=None):
+    """Every count vector of the box; with ``tol``, also every count vector within ``tol`` of the best."""
+    shape = tuple(int(x) for x in (hi - lo + 1))
+    total = int(np.prod(shape))
+    best, best_m = -np.inf, None
+    done = 0
+    cand_f, cand_m = [], []
+    for start in range(0, total, BATCH):
+        if deadline is not None and time.perf_counter() > deadline and best_m is not None:
+            break
+        idx = np.arange(start, min(total, start + BATCH))
+        M = np.stack(np.unravel_index(idx, shape), axis=1).astype(np.int64) + lo[None, :]
+        f = model.value(M)
+        j = int(np.argmax(f))
+        if f[j] > best:
+            best, best_m = float(f[j]), M[j].copy()
+        if tol is not None:
+            keep = f >= best - tol
+            cand_f.append(f[keep])
+            cand_m.append(M[keep])
+        done += idx.size
+    ties = None
+    if tol is not None and cand_f:
+        f, M = np.concatenate(cand_f), np.concatenate(cand_m)
+        ties = M[f >= best - tol]
+    return best, best_m, done, total, ties
+
+
+def tied_profiles(sc: SortedCommunities, counts, n: int, limit: int):
+    """Every profile with these counts whose sharers have the lowest values in each community.
+
+    Within community ``k`` the users with ``v < t`` share and those with ``v > t``
+    do not, ``t = v_(m_k)`` the ``m_k``-th smallest value; any ``m_k − #{v < t}``
+    of the users with ``v = t`` (exact equality) complete the sharers.  Raises
+    :class:`~dm_opt.core.errors.LimitExceeded` beyond ``limit`` profiles.
+    """
+    import itertools
+    from math import comb
+
+    from dm_opt.core.errors import LimitExceeded
+
+    choices = []
+    total = 1
+    for k in range(sc.K):
+        order = sc.order[k]
+        m = int(counts[k])
+        vs = sc.sorted_values[k]
+        if m == 0 or m == vs.size or vs[m] != vs[m - 1]:
+            choices.append([order[:m]])
+            continue
+        t = vs[m - 1]
+        lt = int(np.searchsorted(vs, t, side="left"))
+        eq = int(np.searchsorted(vs, t, side="right"))
+        total *= comb(eq - lt, m - lt)
+        if total > limit:
+            raise LimitExceeded(f"more than {limit} optimal profiles (ties among equal values); "
+                                f"raise max_optima or use all_optima=False")
+        choices.append([np.concatenate([order[:lt], order[lt:eq][list(c)]])
+                        for c in itertools.combinations(range(eq - lt), m - lt)])
+    out = []
+    for combo in itertools.product(*choices):
+        a = np.zeros(n, dtype=np.int8)
+        for idx in combo:
+            a[idx] = 1
+        out.append(a)
+    return out
+
+
+def _branch_and_bound(model: CountModel, lo, hi, tol, deadline, max_nodes):
+    """Best-first branch-and-bound over count boxes; returns (best, m, proven_bound, nodes, status)."""
+    n_k = model.nk
+    # incumbent candidates: the root corners and "everyone with v < 1 shares"
+    cand = np.stack([lo, hi, np.clip(model.sc.below1, lo, hi), np.clip(model.sc.forced_eq, lo, hi)])
+    fc = model.value(cand)
+    j = int(np.argmax(fc))
+    best, best_m = float(fc[j]), cand[j].copy()
+    if np.array_equal(lo, hi):
+        return best, best_m, best, 1, Termination.OPTIMAL
+    rb, rp = model.bound(lo[None], hi[None])
+    heap = []
+    counter = 0
+    pruned_max = -np.inf
+    heapq.heappush(heap, (-float(rb[0]), counter, lo, hi, rp[0]))
+    pending = [rp[0]]
+    nodes = 1
+    status = Termination.OPTIMAL
+    while heap:
+        if pending:
+            P = np.array(pending)
+            fp = model.value(P)
+            j = int(np.argmax(fp))
+            if fp[j] > best:
+                best, best_m = float(fp[j]), P[j].copy()
+            pending = []
+        if -heap[0][0] <= best + tol:
+            pruned_max = max(pruned_max, -heap[0][0])
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            status = Termination.TIME_LIMIT
+            break
+        if nodes >= max_nodes:
+            status = Termination.NODE_LIMIT
+            break
+        batch, width = [], 0
+        while heap and len(batch) < NODE_BATCH and width < SCAN_BUDGET:
+            nb, _, blo, bhi, bp = heapq.heappop(heap)
+            if -nb <= best + tol:
+                pruned_max = max(pruned_max, -nb)
+                continue
+            batch.append((blo, bhi, bp))
+            width += int(np.sum(bhi - blo + 1))
+        if not batch:
+            continue
+        los, his = [], []
+        for blo, bhi, bp in batch:
+            # split where the leakage moves most: the community whose u_k changes most
+            # across the box (proxy: n_k × relative width of its count range)
+            rel = n_k * (bhi - blo) / (blo + 1.0)
+            k = int(np.argmax(rel))
+            mid = blo[k] + (bhi[k] - blo[k]) // 2
+            h1 = bhi.copy()
+            h1[k] = mid
+            l2 = blo.copy()
+            l2[k] = mid + 1
+            los += [blo, l2]
+            his += [h1, bhi]
+        LO = np.array(los)
+        HI = np.array(his)
+        nodes += LO.shape[0]
+        bnd, pts = model.bound(LO, HI)
+        pending = list(pts)
+        for i in range(LO.shape[0]):
+            if np.array_equal(LO[i], HI[i]):
+                continue          # a single count vector: its bound is its value, evaluated via pending
+            if bnd[i] <= best + tol:
+                pruned_max = max(pruned_max, float(bnd[i]))
+                continue
+            counter += 1
+            heapq.heappush(heap, (-float(bnd[i]), counter, LO[i], HI[i], pts[i]))
+    if pending:
+        P = np.array(pending)
+        fp = model.value(P)
+        j = int(np.argmax(fp))
+        if fp[j] > best:
+            best, best_m = float(fp[j]), P[j].copy()
+    open_max = max((-h[0] for h in heap), default=-np.inf) if status is not Termination.OPTIMAL else -np.inf
+    proven = max(best, pruned_max, open_max)
+    return best, best_m, proven, nodes, status
+
+
+def solve_counts(market, problem: str, *, tol: float = 0.0, time_limit: float | None = None,
+                 strategy: str = "auto", max_nodes: int = DEFAULT_MAX_NODES, all_optima: bool = False):
+    """Optimal count vector of ``problem``; returns a dict (``counts``, ``value``, ``bound``, …).
+
+    ``strategy``: ``"enumerate"`` (every count vector), ``"bnb"`` (branch-and-bound)
+    or ``"auto"`` (enumerate when there are at most :data:`ENUMERATE_MAX`).
+    ``all_optima`` (enumeration only) adds ``ties``: every count vector within
+    ``tol`` of the best (without Lemma 3's restriction, which could hide ties).
+    """
+    t0 = time.perf_counter()
+    model = CountModel(market, problem)
+    deadline = None if time_limit is None else t0 + float(time_limit)
+    lo = np.zeros(market.K, dtype=np.int64)
+    hi = market.sizes.astype(np.int64).copy()
+    if problem == "equilibrium" and not all_optima:
+        lo = model.sc.forced_eq.copy()            # Lemma 3 (weakly optimal to share when v <= 1)
+    space = int(np.prod((hi - lo + 1).astype(float)))
+    if strategy not in ("auto", "enumerate", "bnb"):
+        raise ProblemError(f"strategy must be 'auto', 'enumerate' or 'bnb', got {strategy!r}")
+    use_enum = strategy == "enumerate" or (strategy == "auto" and space <= ENUMERATE_MAX)
+    if all_optima and not use_enum:
+        raise ProblemError(f"all_optima with method 'community' evaluates every count vector; there are "
+                           f"{space} (> {ENUMERATE_MAX}) here — solve without all_optima")
+    ties = None
+    if use_enum:
+        best, m, done, total, ties = _enumerate_counts(model, lo, hi, deadline, tol if all_optima else None)
+        if done < total:
+            status = Termination.TIME_LIMIT
+            bound = float("inf")   # no bound on unvisited count vectors without bounding: use bnb for that
+        else:
+            status, bound = Termination.OPTIMAL, best
+        nodes, used = done, "enumerate"
+    else:
+        best, m, bound, nodes, status = _branch_and_bound(model, lo, hi, tol, deadline, max_nodes)
+        used = "bnb"
+    return {"counts": m, "value": best, "bound": bound, "nodes": nodes, "status": status,
+            "strategy": used, "evaluations": model.evaluations, "seconds": time.perf_counter() - t0,
+            "count_vectors": space, "sorted": model.sc, "ties": ties}
+
+
+def sweep_values(market, values_rows, problem: str = "equilibrium", *, progress: bool = False):
+    """Solve ``problem`` exactly for many value vectors on one covariance (parametric in ``v``).
+
+    Leakage depends on ``Σ`` and the counts only, so ``u(m)`` is computed once
+    for every count vector (exhaustive; needs ``Π (n_k + 1) ≤`` :data:`ENUMERATE_MAX`)
+    and each row of ``values_rows`` (shape (S, n)) costs only the prefix sums and
+    a vectorised ``argmax`` — the same exact search as ``strategy="enumerate"``.
+    Everything is vectorised over rows and count vectors (``S × Π(n_k+1)`` arrays).
+    Returns a dict of arrays over rows: ``counts`` (S, K), ``objective`` (S,),
+    ``surplus`` (S,) (social surplus ``Σ (1 − v) I`` at the optimal profile;
+    ``Σ (1 − v) Ĩ`` for ``decorrelated``).  Among tied count vectors the first
+    in lexicographic order is returned (as :func:`_enumerate_counts`).
+    """
+    from dm_opt.core.validate import as_array
+
+    rows = as_array("values_rows", values_rows, ndim=2)
+    if rows.shape[1] != market.n:
+        raise ProblemError(f"values_rows must have {market.n} columns (one per user), got {rows.shape[1]}")
+    if np.any(rows < 0):
+        raise ProblemError("values must be >= 0")
+    shape = tuple(int(x) + 1 for x in market.sizes)
+    total = int(np.prod(np.array(shape, dtype=float)))
+    if total > ENUMERATE_MAX:
+        raise ProblemError(f"sweep_values enumerates all {total} count vectors (limit {ENUMERATE_MAX}); "
+                           f"solve the markets one by one with method='community' instead")
+    M = np.stack(np.unravel_index(np.arange(total), shape), axis=1).astype(np.int64)
+    U = market.posterior_from_counts(M)[0] - market.delta[None, :]
+    S = rows.shape[0]
+    K = market.K
+    model = CountModel(market, "equilibrium" if problem == "equilibrium" else "first_best")
+    d, dl, t2, beta, kappa = model.d, model.delta, model.t2, model.beta, model.kappa
+    starts = np.concatenate([[0], np.cumsum(market.sizes)])
+    obj = np.zeros((S, total))
+    surplus_all = np.zeros((S, total))
+    it = range(K)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, desc=f"sweep {problem}", leave=False, unit="community")
+    for k in it:
+        # per-row prefix sums of the sorted values of community k: V[r, m] = Σ_{j<m} v_(j)
+        vk = np.sort(rows[:, starts[k]:starts[k + 1]], axis=1)
+        V = np.concatenate([np.zeros((S, 1)), np.cumsum(vk, axis=1)], axis=1)
+        m, u = M[:, k], U[:, k]
+        Vm = V[:, m]                                   # (S, T)
+        Ws = m[None, :] - Vm                           # Σ_{sharers} (1 − v)
+        Wtot = market.sizes[k] - V[:, -1:]             # Σ_all (1 − v), (S, 1)
+        Ps, g = sharer_posterior(dl[k], t2[k], u)
+        # the φ_k of CountModel (docstring there), with one prefix table per row
+        fb = Wtot * beta[k] + Ws * dl[k] ** 2 / d[k] - u[None, :] * (Wtot - kappa[k] * Ws)
+        dec = Ws * (market.variance[k] - Ps)[None, :]
+        if problem == "equilibrium":
+            obj += (market.sizes[k] * (beta[k] - u) + m * (dl[k] ** 2 / d[k] + kappa[k] * u))[None, :] \
+                - g[None, :] * Vm
+        else:
+            obj += fb if problem == "first_best" else dec
+        surplus_all += dec if problem == "decorrelated" else fb
+    j = np.argmax(obj, axis=1)
+    r = np.arange(S)
+    return {"counts": M[j], "objective": obj[r, j], "surplus": surplus_all[r, j]}
+
+
+@register
+class CommunityBackend(Backend):
+    """Exact count-vector search for :class:`CommunityMarket` (K×K algebra, never n×n)."""
+
+    name = "community"
+    problems = frozenset(PROBLEMS)
+    general_objectives = False
+    supports_all_optima = True
+    OPTIONS = ("strategy", "max_nodes", "max_optima")
+
+    def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
+        from dm_opt.gaussian.community import CommunityMarket
+
+        if not isinstance(market, CommunityMarket):
+            raise ProblemError("method 'community' needs a CommunityMarket (dm_opt.CommunityMarket)")
+        if constraints:
+            raise ProblemError("method 'community' does not take side constraints")
+        self.check_options(options)
+        ref = market.objective(objective.name)
+        if not all(np.array_equal(getattr(ref, f), getattr(objective, f)) for f in "cdek"):
+            raise ProblemError("method 'community' solves the named problems only, not custom objectives")
+        t0 = time.perf_counter()
+        sc = sorted_communities(market)
+        t1 = time.perf_counter()
+        options = dict(options)
+        max_optima = int(options.pop("max_optima", 4096))
+        out = solve_counts(market, objective.name, tol=tol, time_limit=time_limit, all_optima=all_optima,
+                           **options)
+        profile = None if out["counts"] is None else sc.profile(out["counts"], market.n)
+        optima = None
+        if all_optima and out["status"] is Termination.OPTIMAL:
+            optima = []
+            for m in out["ties"]:
+                optima += tied_profiles(sc, m, market.n, max_optima - len(optima))
+            optima.sort(key=lambda a: int(np.dot(a.astype(np.int64), 1 << np.arange(market.n, dtype=np.int64)))
+                        if market.n < 63 else 0)
+        msg = ""
+        if out["status"] is not Termination.OPTIMAL:
+            msg = f"community {out['strategy']} stopped ({out['status']}) after {out['nodes']} nodes"
+        return RawSolution(
+            profile=profile, status=out["status"], bound=out["bound"], nodes=out["nodes"], optima=optima,
+            build_seconds=t1 - t0, solve_seconds=time.perf_counter() - t1, message=msg,
+            extra={"counts": None if out["counts"] is None else out["counts"].tolist(),
+                   "strategy": out["strategy"], "count_vectors": out["count_vectors"],
+                   "evaluations": out["evaluations"], "proven_bound": out["bound"]},
+        )

@@ -1,0 +1,137 @@
+"""Instance kind ``two_platforms`` (AMMO §4: competition with data prices).
+
+    kind = "two_platforms"
+    source = "AMMO slides, 'Does Competition Help Efficiency?'"
+    cov = [[1.0, 0.8], [0.8, 1.0]]            # Gaussian types; leakage = MSE reduction (§2.2)
+    values = [0.5, 5.0]
+    noise_var = 1.0                           # optional
+    leakage = "mse"                           # or "mutual_information" (§5.1); optional
+    deviation = "paper"                       # or "robust"; optional
+    candidate_levels = [[0, 0.25], [0, 1]]    # optional per-user price levels (default: critical prices)
+    max_candidates = 200                      # optional cap on the candidate set
+
+    [joining]                                 # c_i(J) = base_i + slope_i (|J| - 1)
+    base = [6.0, 6.0]
+    slope = [0.01, 0.01]
+    # or: table = [[...], ...]                # (2^n, n), row = bit mask of J
+
+``dm-opt solve FILE --time-limit S`` stops the price search after S seconds (Ctrl-C
+likewise, exit 130) and prints the equilibria among the candidate pairs examined so far,
+with ``status`` ``time_limit``/``interrupted`` and how much of the candidate set was covered.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections import Counter
+
+from dm_opt.core.errors import InstanceError
+from dm_opt.core.instances import check_keys
+from dm_opt.core.validate import as_vector, precheck_noise_ratio
+from dm_opt.gaussian.market import GaussianMarket
+from dm_opt.gaussian.platforms import MAX_PLATFORM_N, JoiningValues, TwoPlatformMarket
+
+PROBLEMS = ("competition",)
+DEFAULT_PROBLEM = "competition"
+#: ``dm-opt solve`` flags this kind uses (the CLI refuses the others)
+CLI_OPTIONS = ("time_limit",)
+
+
+def from_dict(data: dict, where: str | None = None) -> TwoPlatformMarket:
+    check_keys(data, {"kind", "cov", "values", "joining"},
+               {"source", "name", "noise_var", "description", "leakage", "deviation", "candidate_levels",
+                "max_candidates", "require_assumption1"}, where)
+    name = data.get("name")
+    if name is not None and not isinstance(name, str):
+        raise InstanceError("name", "must be a string", where)
+    leak = data.get("leakage", "mse")
+    if leak in ("mse", "mutual_information"):
+        precheck_noise_ratio(data["cov"], data.get("noise_var"), where)
+    if leak == "mse":
+        market = GaussianMarket(data["cov"], data["values"], data.get("noise_var"), where=where)
+    elif leak == "mutual_information":
+        from dm_opt.gaussian.leakage.mutual_information import MutualInformationMarket
+        market = MutualInformationMarket(data["cov"], data["values"], data.get("noise_var"), where=where)
+    else:
+        raise InstanceError("leakage", f"must be 'mse' or 'mutual_information', got {leak!r}", where)
+    if market.n > MAX_PLATFORM_N:     # before building 2^n joining rows
+        raise InstanceError("cov", f"{market.n} users exceed the two-platform limit n <= {MAX_PLATFORM_N} "
+                            f"(the analysis enumerates 5^n joint actions)", where)
+    j = data["joining"]
+    if not isinstance(j, dict):
+        raise InstanceError("joining", "must be a table with base/slope or table", where)
+    if "table" in j:
+        check_keys(j, {"table"}, set(), where, prefix="joining.")
+        joining = JoiningValues(j["table"], where=where, field_name="joining.table")
+    else:
+        check_keys(j, {"base", "slope"}, set(), where, prefix="joining.")
+        joining = JoiningValues.linear(j["base"], j["slope"], market.n, where=where)
+    req = data.get("require_assumption1", True)
+    if not isinstance(req, bool):
+        raise InstanceError("require_assumption1", "must be true or false", where)
+    tp = TwoPlatformMarket(market, joining, require_assumption1=req, name=name,
+                           source=data.get("source"), where=where)
+    dev = data.get("deviation", "paper")
+    if dev not in ("paper", "robust"):
+        raise InstanceError("deviation", f"must be 'paper' or 'robust', got {dev!r}", where)
+    mc = data.get("max_candidates", 200)
+    if isinstance(mc, bool) or not isinstance(mc, numbers.Integral) or mc < 1:
+        raise InstanceError("max_candidates", f"must be a positive integer, got {mc!r}", where)
+    levels = data.get("candidate_levels")
+    if levels is not None:
+        if not isinstance(levels, list) or len(levels) != market.n:
+            raise InstanceError("candidate_levels", f"needs one list of prices per user ({market.n})", where)
+        levels = [as_vector(f"candidate_levels[{i}]", lv, where=where).tolist() for i, lv in enumerate(levels)]
+    tp.search_options = {"deviation": dev, "max_candidates": int(mc), "levels": levels}
+    return tp
+
+
+def run(tp: TwoPlatformMarket, problem: str, options: dict):
+    """Equilibrium search within the candidate set; returns ``(json_dict, text)``."""
+    opts = getattr(tp, "search_options", {"deviation": "paper", "max_candidates": 200, "levels": None})
+    P = tp.candidate_prices(opts["levels"], max_candidates=opts["max_candidates"])
+    res = tp.search_equilibria(P, deviation=opts["deviation"], time_limit=options.get("time_limit"))
+    fb, fb_outcomes = tp.first_best()
+    mono, mono_a = tp.monopoly()
+    groups = Counter((e.outcome.describe(), round(e.outcome.surplus, 10), e.efficient) for e in res.equilibria)
+    d = {
+        "problem": "competition", "kind": "two_platforms", "n": tp.n,
+        "status": str(res.status), "message": res.message, "candidates_covered": res.candidates_covered,
+        "pairs_checked": res.pairs_checked,
+        "assumption1": tp.assumption1.holds, "assumption1_violations": list(tp.assumption1.violations),
+        "candidates": res.candidates, "pairs_without_user_equilibrium": res.pairs_without_user_equilibrium,
+        "deviation": res.deviation, "first_best_surplus": fb, "monopoly_surplus": mono,
+        "monopoly_sharing": mono_a.tolist(), "equilibria_found": len(res.equilibria),
+        "efficient_equilibrium_found": res.efficient_exists,
+        "outcomes": [{"outcome": k[0], "surplus": k[1], "efficient": k[2], "price_pairs": c}
+                     for k, c in sorted(groups.items())],
+        "equilibria": [{"p1": e.p1.tolist(), "p2": e.p2.tolist(), "b": e.outcome.b.tolist(),
+                        "a": e.outcome.a.tolist(), "platform_payoffs": list(e.outcome.platform_payoffs),
+                        "surplus": e.outcome.surplus, "efficient": e.efficient}
+                       for e in res.equilibria[:200]],
+    }
+    lines = [f"{tp.name or 'two platforms'}: competition with data prices (n = {tp.n}, status = {res.status})"]
+    if tp.source:
+        lines.append(f"source: {tp.source}")
+    if not res.complete:
+        lines.append(f"status: {res.status} -- PARTIAL SEARCH ({res.message}); pairs not examined may hold "
+                     f"further equilibria")
+    lines.append(str(tp.assumption1))
+    lines.append(f"first best surplus {fb:.10g}: " + " | ".join(o.describe() for o in fb_outcomes[:2]))
+    lines.append(f"monopoly (all on one platform, Thm 1 sharing {''.join(map(str, mono_a))}) surplus {mono:.10g}")
+    scope = (f"{res.candidates} candidate price vectors per platform ({res.candidates ** 2} pairs, " if res.complete
+             else f"the first {res.candidates_covered} of {res.candidates} candidate price vectors per platform "
+                  f"({res.pairs_checked} of {res.candidates ** 2} pairs, ")
+    lines.append(f"searched {scope}"
+                 f"{res.pairs_without_user_equilibrium} without a pure user equilibrium), deviation rule "
+                 f"'{res.deviation}'; equilibria are relative to this candidate set only")
+    if not res.equilibria:
+        lines.append("no pure equilibrium within the candidate set" if res.complete
+                     else "no pure equilibrium among the pairs examined")
+    for (desc, s, eff), c in sorted(groups.items()):
+        lines.append(f"  {c:>6} price pairs -> {desc}; surplus {s:.10g} "
+                     f"({'efficient' if eff else 'inefficient'}; {'>' if s > mono else '<=' } monopoly)")
+    return d, "\n".join(lines)
+
+
+__all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM"]

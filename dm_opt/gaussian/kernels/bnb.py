@@ -1,0 +1,500 @@
+"""Compiled depth-first branch-and-bound for the Gaussian market (numba).
+
+The search state lives entirely in arrays owned by the caller (the stack, the
+incumbent, the counters), and :func:`dfs_chunk` processes at most
+``max_nodes`` nodes per call.  Between calls Python checks the time and node
+limits, prints progress and can be interrupted (Ctrl-C); because the kernel
+only ever writes consistent states into those arrays, the open nodes left on
+the stack always describe exactly the part of the tree not yet explored, so
+the proven bound at a stop is ``max(incumbent, bounds of the open nodes)``.
+
+A node is a partial profile: ``state[i]`` is 0 (free), 1 (fixed in: ``IN``)
+or 2 (fixed out).  It carries the posterior states (:mod:`dm_opt.gaussian.kernels.posterior`:
+``diag M``, ``h`` and the rows of the free users — the only rows a later update
+reads) at its two extreme completions, ``lo = IN`` and ``hi = IN ∪ FREE``.
+Branching on a free user ``u`` needs one update per child: ``u`` in adds her
+signal to ``lo`` (exact to a few ulps: add-only); ``u`` out removes it from
+``hi``, a downdate whose cancellation is measured
+(:func:`~dm_opt.gaussian.kernels.posterior.remove_signal_rows`): when the accumulated factor
+exceeds :data:`~dm_opt.gaussian.kernels.posterior.DOWNDATE_AMPLIFICATION_MAX` the child's ``hi``
+state is rebuilt fresh.  Own-signal gains are ``x²/h`` with ``h = τ² − P_ii``
+carried separately, never ``x²/(τ² − x)``.
+
+Every profile that becomes an incumbent is re-evaluated from a fresh state
+(:func:`~dm_opt.gaussian.kernels.posterior.fresh_state`), both for its objective and, with a
+budget, for its payments, so pruning compares against exact values.  The
+bounds are those of :mod:`dm_opt.gaussian.backends.bounds` (``gaussian_user_bounds``
+documents why each is valid); they are written out again here in scalar form
+because they run once per node.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from dm_opt.gaussian.kernels.posterior import (
+    DOWNDATE_AMPLIFICATION_MAX,
+    add_signal_rows,
+    fresh_state,
+    objective_value,
+    own_gain,
+    remove_signal_rows,
+)
+
+#: state codes
+FREE, IN, OUT = 0, 1, 2
+#: price kinds for the budget constraint
+NO_PRICES, EQ_PRICES, DECOR_PRICES = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def _share_max(cd, e, kk, s2, t2, x_min, g_min, x_max, g_max):
+    """``max_{x∈[x_min,x_max]} cd·(σ²−x) − e·x²/(τ²−x) − k`` exactly.
+
+    ``g_min = τ² − x_min`` and ``g_max = τ² − x_max`` are passed in (computed without
+    cancellation by the caller).  For ``e ≥ 0`` the function is concave (the gain is
+    convex), so its maximum is at the clipped stationary point: with
+    ``g'(x) = (τ²/(τ²−x))² − 1 = −cd/e``, ``x* = τ²(1 − 1/√(1 − cd/e))`` and
+    ``τ² − x* = τ²/√(1 − cd/e)``; for ``e < 0`` it is convex and the maximum is at an endpoint.
+    """
+    if x_min > x_max:
+        x_min = x_max
+        g_min = g_max
+    if e > 0.0:
+        r = -cd / e
+        if r <= 0.0:
+            x = x_min
+            g = g_min
+        else:
+            q = np.sqrt(1.0 + r)
+            x = t2 * (1.0 - 1.0 / q)
+            g = t2 / q
+            if x < x_min:
+                x = x_min
+                g = g_min
+            if x > x_max:
+                x = x_max
+                g = g_max
+        return cd * (s2 - x) - e * own_gain(x, g) - kk
+    if e == 0.0:
+        x = x_min if cd >= 0.0 else x_max
+        return cd * (s2 - x) - kk
+    v1 = cd * (s2 - x_min) - e * own_gain(x_min, g_min) - kk
+    v2 = cd * (s2 - x_max) - e * own_gain(x_max, g_max) - kk
+    return v1 if v1 > v2 else v2
+
+
+@njit(cache=True, nogil=True)
+def node_bound(state, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k):
+    """Upper bound on the objective over all completions of a node (sum of per-user maxima).
+
+    ``x_lo = diag P(IN)``, ``x_hi = diag P(IN ∪ FREE)``; ``g_lo``/``g_hi`` are the
+    states' ``h = τ² − P_ii`` (valid for the sharers of each completion).  Per user ``i``:
+
+    * out: ``c_i I_i`` with ``I_i ∈ [σ²−x_lo, σ²−x_hi]``;
+    * in: ``(c_i+d_i)(σ²−x) − e_i g(x) − k_i`` maximised exactly over
+      ``x = P_ii ∈ [x_hi, x_lo]``;
+    * free: the larger of the sharing case (as "in", with
+      ``x ∈ [x_hi, x_lo τ²/(x_lo+τ²)]``: her own signal is then observed) and the
+      non-sharing case ``c_i I_i`` with ``P_ii ∈ [τ² x_hi / h_hi, x_lo]``
+      (her own signal removed from the top completion).
+    """
+    total = 0.0
+    for i in range(state.shape[0]):
+        s2 = sig2[i]
+        t2 = tau2[i]
+        if state[i] == 2:
+            if c[i] > 0.0:
+                total += c[i] * (s2 - x_hi[i])
+            else:
+                total += c[i] * (s2 - x_lo[i])
+        elif state[i] == 1:
+            total += _share_max(c[i] + d[i], e[i], k[i], s2, t2, x_hi[i], g_hi[i], x_lo[i], g_lo[i])
+        else:
+            sx = x_lo[i] + t2
+            xs = x_lo[i] * t2 / sx
+            gs = t2 * t2 / sx
+            share = _share_max(c[i] + d[i], e[i], k[i], s2, t2, x_hi[i], g_hi[i], xs, gs)
+            if c[i] > 0.0:
+                x_wo = t2 * x_hi[i] / g_hi[i] if g_hi[i] > 0.0 else x_lo[i]
+                if x_wo > x_lo[i]:
+                    x_wo = x_lo[i]
+                noshare = c[i] * (s2 - x_wo)
+            else:
+                noshare = c[i] * (s2 - x_lo[i])
+            total += share if share > noshare else noshare
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _gprime(t2, gap):
+    """``g'(x) = (τ²/(τ² − x))² − 1`` from ``gap = τ² − x``."""
+    q = t2 / gap
+    return q * q - 1.0
+
+
+@njit(cache=True, nogil=True)
+def modular_bound(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, work):
+    """A second valid bound from Woodbury: modular in the free users' choices.
+
+    Removing a set ``R`` of signals from the top completion raises every
+    ``P_ii`` by ``P_iR (D_τ,R − P_RR)⁻¹ P_Ri ≥ Σ_{j∈R} α_ij`` with
+    ``α_ij = P_ij²/τ_j²`` (as ``D_τ − P_RR ⪯ D_τ``) and, for ``i ∈ R``,
+    ``α_ii = P_ii²/(τ_i² − P_ii)`` (her own signal removed first, exactly).
+    Adding a set ``A`` to ``IN`` lowers ``P_ii`` by
+    ``P_iA (D_τ,A + P_AA)⁻¹ P_Ai ≥ Σ_{j∈A} β_ij``, ``β_ij = P_ij²/(τ_j² + r_j)``
+    with ``r_j = Σ_{l∈FREE} |P_jl|`` (Gershgorin: ``P_AA ⪯ diag(r)``).
+
+    Every term of ``f`` that is a concave function of ``x = P_ii`` and
+    nonincreasing at ``P_ii(hi)`` (``c_i(σ²−x)`` with ``c_i > 0``; a fixed-in
+    user's ``d_i(σ²−x) − e_i g(x)`` with ``e_i ≥ 0`` and slope ``≤ 0``) is at most
+    its value at ``P_ii(hi)`` minus ``slope × Σ_{j∈R} α_ij`` (tangent of a concave
+    function); symmetrically a term nondecreasing at ``P_ii(lo)`` loses
+    ``slope × Σ_{j∈A} β_ij``.  So leaving free ``j`` out costs at least
+    ``a_j = Σ_i s⁻_i α_ij`` and taking her in at least ``b_j = Σ_i s⁺_i β_ij``;
+    with the free users' sharer terms ``s_j`` bounded as in :func:`node_bound`,
+    every completion has
+    ``f ≤ C₀ + Σ_{i∈IN} h_i^max + Σ_{j∈FREE} max(s_j − b_j, −a_j)``
+    (``C₀``: interval bound of ``Σ c_i I_i``).  ``Q[j]`` is row ``j`` of the state ``M``
+    (free ``j``; ``P`` up to signs, only squares enter); ``g_lo``/``g_hi`` as in
+    :func:`node_bound`; ``work`` is scratch of shape (3n,).
+    """
+    n = state.shape[0]
+    r_work = work[:n]
+    s_hi = work[n:2 * n]      # slope of the terms that fall as P_ii rises above P_ii(hi)
+    s_lo = work[2 * n:]       # slope of the terms that fall as P_ii drops below P_ii(lo)
+    total = 0.0
+    for i in range(n):
+        s_hi[i] = 0.0
+        s_lo[i] = 0.0
+        if c[i] > 0.0:
+            total += c[i] * (sig2[i] - x_hi[i])
+            s_hi[i] = c[i]
+        else:
+            total += c[i] * (sig2[i] - x_lo[i])
+            s_lo[i] = -c[i]
+        if state[i] == 1:
+            total += _share_max(d[i], e[i], k[i], sig2[i], tau2[i], x_hi[i], g_hi[i], x_lo[i], g_lo[i])
+            if e[i] >= 0.0:
+                # h(x) = d(σ²−x) − e g(x) − k is concave; h' = −d − e g'(x)
+                dh_hi = -d[i] - e[i] * _gprime(tau2[i], g_hi[i])
+                dh_lo = -d[i] - e[i] * _gprime(tau2[i], g_lo[i])
+                if dh_hi <= 0.0:
+                    s_hi[i] += -dh_hi
+                elif dh_lo >= 0.0:
+                    s_lo[i] += dh_lo
+    for j in range(n):
+        if state[j] != 0:
+            continue
+        r = 0.0
+        for l in range(n):
+            if state[l] == 0:
+                r += abs(Qlo[j, l])
+        r_work[j] = r
+    for j in range(n):
+        if state[j] != 0:
+            continue
+        t2 = tau2[j]
+        a = 0.0
+        b = 0.0
+        for i in range(n):
+            if i == j:
+                # j's own sharer terms are in s_j below; only her c-term moves with her choice here
+                if c[j] > 0.0:
+                    a += c[j] * own_gain(x_hi[j], g_hi[j])
+                elif c[j] < 0.0:
+                    b -= c[j] * Qlo[j, j] * Qlo[j, j] / (t2 + r_work[j])
+                continue
+            if s_hi[i] > 0.0:
+                a += s_hi[i] * Qhi[j, i] * Qhi[j, i] / t2
+            if s_lo[i] > 0.0:
+                b += s_lo[i] * Qlo[j, i] * Qlo[j, i] / (t2 + r_work[j])
+        sx = x_lo[j] + t2
+        sj = _share_max(d[j], e[j], k[j], sig2[j], t2, x_hi[j], g_hi[j], x_lo[j] * t2 / sx, t2 * t2 / sx)
+        total += max(sj - b, -a)
+    return total
+
+
+@njit(cache=True, nogil=True)
+def choose_branch(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, work_x, work_g, work_s):
+    """Strong branching on bounds: the free user whose two children have the lowest bounds.
+
+    For every free ``j`` the children's diagonals (and ``h``) follow from one row of
+    each state (the formulas of :func:`~dm_opt.gaussian.kernels.posterior.add_signal_rows` and
+    :func:`~dm_opt.gaussian.kernels.posterior.remove_signal_rows` on the diagonal), so both child
+    bounds cost ``O(n)`` and all of them ``O(n²)`` per node — the cost of one
+    update.  Score: ``(B − B_in + ε)(B − B_out + ε)`` (product rule); returns
+    ``(j, B_in, B_out)`` (child bounds are valid bounds for the children; an "out"
+    child whose downdate cancels too much gets the parent's bound instead).
+    """
+    n = state.shape[0]
+    best_j = -1
+    best_score = -1.0
+    best_in = np.inf
+    best_out = np.inf
+    parent = node_bound(state, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k)
+    eps = 1e-12 * (1.0 + abs(parent))
+    for j in range(n):
+        if state[j] != 0:
+            continue
+        t2 = tau2[j]
+        work_s[:] = state
+        work_s[j] = 1
+        s = t2 + x_lo[j]
+        for i in range(n):
+            q = Qlo[j, i] * Qlo[j, i] / s
+            work_x[i] = x_lo[i] - q
+            work_g[i] = g_lo[i] + q if state[i] == 1 else g_lo[i]
+        work_x[j] = t2 * x_lo[j] / s
+        work_g[j] = t2 * t2 / s
+        b_in = node_bound(work_s, work_x, work_g, x_hi, g_hi, sig2, tau2, c, d, e, k)
+        work_s[j] = 2
+        hk = g_hi[j]
+        amp = 1.0
+        for i in range(n):
+            q = Qhi[j, i] * Qhi[j, i] / hk
+            work_x[i] = x_hi[i] + q
+            work_g[i] = g_hi[i]
+            if state[i] != 2 and i != j:
+                work_g[i] = g_hi[i] - q
+                if work_g[i] <= 0.0:
+                    amp = np.inf
+                elif g_hi[i] / work_g[i] > amp:
+                    amp = g_hi[i] / work_g[i]
+        work_x[j] = t2 * x_hi[j] / hk
+        if amp <= DOWNDATE_AMPLIFICATION_MAX:
+            b_out = node_bound(work_s, x_lo, g_lo, work_x, work_g, sig2, tau2, c, d, e, k)
+        else:
+            b_out = parent
+        if b_in > parent:
+            b_in = parent
+        if b_out > parent:
+            b_out = parent
+        score = (parent - b_in + eps) * (parent - b_out + eps)
+        if score > best_score:
+            best_score = score
+            best_j = j
+            best_in = b_in
+            best_out = b_out
+    return best_j, best_in, best_out
+
+
+@njit(cache=True, nogil=True)
+def _payments(x, g, a_in, sig2, pv, price_kind):
+    """Total payments ``Σ_{i∈A} p_i``: Thm 2 (``v_i × own gain``) or Thm 6 (``v_i I_i``)."""
+    tot = 0.0
+    if price_kind == 0:
+        return 0.0
+    for i in range(x.shape[0]):
+        if a_in[i]:
+            if price_kind == 1:
+                tot += pv[i] * own_gain(x[i], g[i])
+            else:
+                tot += pv[i] * (sig2[i] - x[i])
+    return tot
+
+
+@njit(cache=True, nogil=True)
+def fresh_value(S, tau2, sig2, c, d, e, k, a, pv, price_kind):
+    """(objective, payments) at profile ``a`` (int8) from a fresh posterior state."""
+    M, h, shared = fresh_state(S, tau2, a)
+    n = a.shape[0]
+    x = np.empty(n)
+    for i in range(n):
+        x[i] = M[i, i]
+    return (objective_value(x, h, shared, sig2, c, d, e, k),
+            _payments(x, h, shared, sig2, pv, price_kind))
+
+
+@njit(cache=True, nogil=True)
+def _try_incumbent(S, tau2, sig2, c, d, e, k, pv, price_kind, budget, budget_tol,
+                   state, take_hi, inc_a, inc_val, tmp_a):
+    """Re-evaluate the lo (``take_hi`` False) or hi completion exactly; update the incumbent.
+
+    Returns the (possibly new) incumbent value.
+    """
+    n = state.shape[0]
+    for i in range(n):
+        if state[i] == 1 or (take_hi and state[i] == 0):
+            tmp_a[i] = 1
+        else:
+            tmp_a[i] = 0
+    val, pay = fresh_value(S, tau2, sig2, c, d, e, k, tmp_a, pv, price_kind)
+    if pay > budget + budget_tol:
+        return inc_val
+    if val > inc_val:
+        for i in range(n):
+            inc_a[i] = tmp_a[i]
+        return val
+    return inc_val
+
+
+@njit(cache=True, nogil=True)
+def _fresh_hi(S, tau2, state, Qhi, Dhi, Ghi):
+    """Rebuild the ``hi = IN ∪ FREE`` state of a node from scratch (rows of its free users)."""
+    n = state.shape[0]
+    a = np.zeros(n, dtype=np.int8)
+    for i in range(n):
+        if state[i] != 2:
+            a[i] = 1
+    M, h, _ = fresh_state(S, tau2, a)
+    for i in range(n):
+        Dhi[i] = M[i, i]
+        Ghi[i] = h[i]
+        if state[i] == 0:
+            Qhi[i, :] = M[i, :]
+
+
+@njit(cache=True, nogil=True)
+def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
+              pv, price_kind, budget, budget_tol, budget_slack, min_sh, max_sh,
+              st_state, st_Qlo, st_Qhi, st_Dlo, st_Dhi, st_Glo, st_Ghi, st_amp, st_bound, st_pos,
+              ctl, inc_a, inc_val_arr, prune_tol, cand_eps, max_nodes, dynamic, use_modular):
+    """Process up to ``max_nodes`` nodes of the depth-first search (state in the arrays).
+
+    ``st_Dlo/st_Dhi[j]`` hold ``diag M`` and ``st_Glo/st_Ghi[j]`` the ``h`` of the states at
+    the two extreme completions of open node ``j``, ``st_Qlo/st_Qhi[j, u]`` row ``u`` of
+    those states for its free users ``u``; ``st_amp[j]`` the accumulated downdate
+    cancellation of its ``hi`` state.  ``ctl[0]`` is the stack size, ``ctl[1]`` the total
+    node count; ``st_bound[j]`` is a proven bound on every completion of open node ``j``
+    (its parent's bound).  ``prune_tol``: nodes whose bound is ``≤ incumbent + prune_tol``
+    are pruned.  ``cand_eps``: a completion is re-evaluated exactly as an incumbent
+    candidate only when its carried value exceeds the incumbent by more than this.
+    ``budget_slack``: extra slack on the budget for the screens on carried states;
+    the final budget check of a candidate is exact (fresh state, ``budget_tol``).
+    """
+    n = S.shape[0]
+    x_lo = np.empty(n)
+    x_hi = np.empty(n)
+    g_lo = np.empty(n)
+    g_hi = np.empty(n)
+    in_lo = np.zeros(n, dtype=np.bool_)
+    in_hi = np.zeros(n, dtype=np.bool_)
+    sh = np.zeros(n, dtype=np.bool_)
+    tmp_a = np.zeros(n, dtype=np.int8)
+    work_x = np.empty(n)
+    work_g = np.empty(n)
+    work_s = np.empty(n, dtype=np.int8)
+    r_work = np.empty(3 * n)
+    free_rows = np.empty(n, dtype=np.int64)
+    users = np.arange(n)
+    inc_val = inc_val_arr[0]
+    processed = 0
+    while ctl[0] > 0 and processed < max_nodes:
+        sp = ctl[0] - 1
+        processed += 1
+        ctl[1] += 1
+        state = st_state[sp]
+        Qlo = st_Qlo[sp]
+        Qhi = st_Qhi[sp]
+        n_in = 0
+        n_free = 0
+        for i in range(n):
+            x_lo[i] = st_Dlo[sp, i]
+            x_hi[i] = st_Dhi[sp, i]
+            g_lo[i] = st_Glo[sp, i]
+            g_hi[i] = st_Ghi[sp, i]
+            in_lo[i] = state[i] == 1
+            in_hi[i] = state[i] != 2
+            if state[i] == 1:
+                n_in += 1
+            elif state[i] == 0:
+                n_free += 1
+        # the node is consumed now; children (if any) are written back at sp, sp+1
+        ctl[0] = sp
+        if n_in > max_sh or n_in + n_free < min_sh:
+            continue
+        if price_kind != 0:
+            # payments of IN are smallest at the top completion (Prop 2: prices
+            # nonincreasing in the sharing set) for Thm 2 prices, and at IN for Thm 6 prices
+            lb = 0.0
+            for i in range(n):
+                if state[i] == 1:
+                    if price_kind == 1:
+                        lb += pv[i] * own_gain(x_hi[i], g_hi[i])
+                    else:
+                        lb += pv[i] * (sig2[i] - x_lo[i])
+            if lb > budget + budget_tol + budget_slack:
+                continue
+        only_lo = n_in == max_sh
+        only_hi = n_in + n_free == min_sh
+        # the two extreme completions are profiles: try them as incumbents
+        if n_in >= min_sh and not only_hi:
+            f_lo = objective_value(x_lo, g_lo, in_lo, sig2, c, d, e, k)
+            if f_lo > inc_val + cand_eps:
+                if price_kind == 0 or _payments(x_lo, g_lo, in_lo, sig2, pv, price_kind) <= budget + budget_tol + budget_slack:
+                    inc_val = _try_incumbent(S, tau2, sig2, c, d, e, k, pv, price_kind, budget, budget_tol,
+                                             state, False, inc_a, inc_val, tmp_a)
+        if n_free > 0 and n_in + n_free <= max_sh and not only_lo:
+            f_hi = objective_value(x_hi, g_hi, in_hi, sig2, c, d, e, k)
+            if f_hi > inc_val + cand_eps:
+                if price_kind == 0 or _payments(x_hi, g_hi, in_hi, sig2, pv, price_kind) <= budget + budget_tol + budget_slack:
+                    inc_val = _try_incumbent(S, tau2, sig2, c, d, e, k, pv, price_kind, budget, budget_tol,
+                                             state, True, inc_a, inc_val, tmp_a)
+        if n_free == 0 or only_lo or only_hi:
+            continue
+        bound = node_bound(state, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k)
+        if bound <= inc_val + prune_tol:
+            continue
+        if use_modular:
+            b2 = modular_bound(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, r_work)
+            if b2 < bound:
+                bound = b2
+            if bound <= inc_val + prune_tol:
+                continue
+        if bound > st_bound[sp]:
+            bound = st_bound[sp]        # the parent's bound is valid here too
+        pos = st_pos[sp]
+        b_in = bound
+        b_out = bound
+        if dynamic:
+            u, b_in, b_out = choose_branch(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k,
+                                           work_x, work_g, work_s)
+            first_in = b_in >= b_out
+        else:
+            while state[order[pos]] != 0:
+                pos += 1
+            u = order[pos]
+            first_in = prefer_in[u]
+        # child popped first goes on top (slot sp+1, a copy); the other reuses slot sp in place
+        top = sp + 1
+        n_rows = 0
+        for i in range(n):
+            st_state[top, i] = state[i]
+            st_Dlo[top, i] = st_Dlo[sp, i]
+            st_Dhi[top, i] = st_Dhi[sp, i]
+            st_Glo[top, i] = st_Glo[sp, i]
+            st_Ghi[top, i] = st_Ghi[sp, i]
+            if state[i] == 0:
+                st_Qlo[top, i, :] = Qlo[i, :]
+                st_Qhi[top, i, :] = Qhi[i, :]
+                if i != u:
+                    free_rows[n_rows] = i
+                    n_rows += 1
+        st_amp[top] = st_amp[sp]
+        in_slot = top if first_in else sp
+        out_slot = sp if first_in else top
+        # "u in": add her signal to the lo state (sharers of lo: IN)
+        for i in range(n):
+            sh[i] = state[i] == 1
+        add_signal_rows(st_Dlo[in_slot], st_Glo[in_slot], st_Qlo[in_slot], free_rows, n_rows, users, sh, u, u,
+                        tau2, work_x)
+        # "u out": remove it from the hi state (sharers of hi: IN ∪ FREE), rebuilt if it cancels
+        for i in range(n):
+            sh[i] = state[i] != 2
+        amp = remove_signal_rows(st_Dhi[out_slot], st_Ghi[out_slot], st_Qhi[out_slot], free_rows, n_rows, users,
+                                 sh, u, u, tau2, work_x)
+        st_state[in_slot, u] = 1
+        st_state[out_slot, u] = 2
+        st_amp[out_slot] *= amp
+        if not st_amp[out_slot] <= DOWNDATE_AMPLIFICATION_MAX:
+            _fresh_hi(S, tau2, st_state[out_slot], st_Qhi[out_slot], st_Dhi[out_slot], st_Ghi[out_slot])
+            st_amp[out_slot] = 1.0
+        st_bound[in_slot] = b_in
+        st_bound[out_slot] = b_out
+        st_pos[sp] = pos + 1
+        st_pos[top] = pos + 1
+        ctl[0] = sp + 2
+    inc_val_arr[0] = inc_val
+    return processed

@@ -1,0 +1,1 @@
+"""Shared test helpers: naive/oracle computations, generators, invariants."""
