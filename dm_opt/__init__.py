@@ -17,10 +17,16 @@ import importlib as _importlib
 
 from dm_opt.core import numba_cache as _numba_cache
 from dm_opt.core.errors import (
+    AssumptionError,
+    AssumptionWarning,
     BackendUnavailable,
+    DisagreementWarning,
     DmOptError,
+    DmOptWarning,
     InstanceError,
     LimitExceeded,
+    NoOptimalSolution,
+    NumbaCacheWarning,
     ProblemError,
     SolverFailed,
 )
@@ -46,7 +52,9 @@ _LAZY = {
     "JoiningValues": ".gaussian.platforms",
     "TwoPlatformMarket": ".gaussian.platforms",
     "SolveResult": ".gaussian.result",
-    "Termination": ".core.result",
+    "Termination": ".core.status",
+    "SolutionStatus": ".core.status",
+    "Result": ".core.result",
 }
 
 
@@ -115,5 +123,6 @@ __all__ = [
     "TwoPlatformMarket",
     "solve", "load", "GaussianMarket", "CommunityMarket", "UserEquilibria", "LeakageObjective", "SolveResult",
     "Termination", "DmOptError", "InstanceError", "LimitExceeded", "ProblemError",
-    "BackendUnavailable", "SolverFailed",
+    "BackendUnavailable", "SolverFailed", "NoOptimalSolution", "AssumptionError", "DmOptWarning",
+    "AssumptionWarning", "DisagreementWarning", "NumbaCacheWarning", "SolutionStatus", "Result",
 ]

@@ -88,23 +88,97 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: the first fields of every ``dm-opt solve --json`` object, whatever the kind (then the family's)
+JSON_HEAD = ("kind", "name", "n", "problem", "method", "status", "solution_status", "objective", "bound",
+             "gap", "seconds")
+
+
+def solve_record(market, problem: str, result, fields: dict) -> dict:
+    """The ``--json`` object of ``dm-opt solve``: :data:`JSON_HEAD` from the market and the
+    result's protocol (:mod:`dm_opt.core.result`), then the family's ``fields``."""
+    proto = result.protocol_dict()
+    head = {
+        "kind": getattr(market, "kind", ""),
+        "name": getattr(market, "name", None) or "",
+        "n": int(getattr(market, "n", 0) or 0),
+        "problem": problem,
+        "method": str(getattr(result, "method", "") or fields.get("method", "")),
+        "status": proto["status"],
+        "solution_status": proto["solution_status"],
+        "objective": proto["objective"],
+        "bound": proto["bound"],
+        "gap": proto["gap"],
+        "seconds": proto["seconds"],
+    }
+    out = dict(head)
+    for k, v in fields.items():
+        if k not in head:
+            out[k] = v
+    if "message" not in out:
+        out["message"] = proto["message"]
+    return out
+
+
 def _cmd_solve(args) -> int:
-    from dm_opt.core.instances import from_dict, kind_module, read_toml
+    import importlib
+
+    from dm_opt.core.dispatch import family_of, problems_module
+    from dm_opt.core.instances import from_dict, read_toml
 
     data = read_toml(args.file)
     market = from_dict(data, args.file)
+    family = family_of(market)
+    if not hasattr(importlib.import_module(f"dm_opt.{family}"), "cli") and not _has_family_cli(family):
+        return _cmd_solve_legacy(args, data, market)   # TRANSITION: removed once every family has cli.report
+    pm = problems_module(family)
+    kind = data["kind"]
+    table = pm.PROBLEMS[kind]
+    problem = args.problem or pm.DEFAULT_PROBLEM[kind]
+    if problem not in table:
+        raise _UsageError(f"--problem: '{problem}' is not a problem of kind '{kind}'; choose one of {', '.join(table)}")
+    used = pm.CLI_OPTIONS.get(kind, ())
+    # a flag a kind does not use is refused, never silently ignored
+    given = {"method": args.method != "auto", "all_optima": args.all_optima, "time_limit": args.time_limit is not None}
+    for flag, key in (("--method", "method"), ("--all-optima", "all_optima"), ("--time-limit", "time_limit")):
+        if given[key] and key not in used:
+            raise _UsageError(f"{flag} does not apply to kind '{kind}'")
+    kw = {}
+    if "all_optima" in used:
+        kw["all_optima"] = args.all_optima
+    if "progress" in used:
+        kw["progress"] = (not args.no_progress) and (not args.json) and sys.stderr.isatty()
+    from dm_opt.core.limits import Deadline
+
+    time_limit = Deadline(args.time_limit, field="--time-limit") if args.time_limit is not None else None
+    result = table[problem](market, method=args.method, time_limit=time_limit, **kw)
+    fields, text = importlib.import_module(f"dm_opt.{family}.cli").report(market, problem, result)
+    if args.json:
+        from dm_opt.core.jsonenc import dumps
+
+        print(dumps(solve_record(market, problem, result, fields)))
+    else:
+        _print_text(text)
+    # an interrupted solve still prints its best answer and bound, then exits like Ctrl-C
+    # (main turns 130 into 143 when the interrupt was a SIGTERM)
+    return 130 if str(result.status) == "interrupted" else 0
+
+
+def _has_family_cli(family):
+    import importlib.util
+
+    return importlib.util.find_spec(f"dm_opt.{family}.cli") is not None
+
+
+def _cmd_solve_legacy(args, data, market) -> int:
+    from dm_opt.core.instances import kind_module
+
     mod = kind_module(data.get("kind"), args.file)
     problem = args.problem or mod.DEFAULT_PROBLEM
     if problem not in mod.PROBLEMS:
         raise _UsageError(f"--problem: '{problem}' is not a problem of kind '{data['kind']}'; "
                           f"choose one of {', '.join(mod.PROBLEMS)}")
-    options = {
-        "method": args.method,
-        "all_optima": args.all_optima,
-        "time_limit": args.time_limit,
-        "progress": (not args.no_progress) and (not args.json) and sys.stderr.isatty(),
-    }
-    # a flag a kind does not use is refused, never silently ignored
+    options = {"method": args.method, "all_optima": args.all_optima, "time_limit": args.time_limit,
+               "progress": (not args.no_progress) and (not args.json) and sys.stderr.isatty()}
     used = getattr(mod, "CLI_OPTIONS", ("method", "all_optima", "time_limit"))
     for flag, key, default in (("--method", "method", "auto"), ("--all-optima", "all_optima", False),
                                ("--time-limit", "time_limit", None)):
@@ -116,10 +190,19 @@ def _cmd_solve(args) -> int:
 
         print(dumps(out))
     else:
-        print(text)
-    # an interrupted solve still prints its best profile and bound, then exits like Ctrl-C
-    # (main turns 130 into 143 when the interrupt was a SIGTERM)
+        _print_text(text)
     return 130 if out.get("status") == "interrupted" else 0
+
+
+def _print_text(text: str) -> None:
+    """Print ``text``; characters the terminal's encoding cannot show (Ω, r̄ on a cp1252 console)
+    are replaced, never a UnicodeEncodeError."""
+    enc = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text.encode(enc)
+    except (UnicodeEncodeError, LookupError):
+        text = text.encode(enc, errors="replace").decode(enc, errors="replace")
+    print(text)
 
 
 def _cmd_bench(args) -> int:
