@@ -31,7 +31,18 @@ from dm_opt.core.errors import (
     SolverFailed,
 )
 
-__version__ = "0.1.0"
+def _version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # pragma: no cover
+        return "0+unknown"
+    try:
+        return version("dm-opt")
+    except PackageNotFoundError:       # running from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _version()
 
 _numba_cache.install()    # truncated numba cache files of dm_opt kernels: delete, recompile, warn once
 

@@ -47,10 +47,47 @@ def _positive_float(text: str) -> float:
     return x
 
 
+def problems_listing() -> str:
+    """Every kind's problems (default first) and the Gaussian methods, for ``dm-opt solve --help``."""
+    from dm_opt.core.dispatch import FAMILIES, problems_module
+    from dm_opt.core.instances import KIND_MODULES
+    from dm_opt.core.registry import known_methods
+
+    lines = ["problems by kind of instance file (default first):"]
+    for fam in FAMILIES:
+        try:
+            pm = problems_module(fam)
+        except ImportError:                       # pragma: no cover - a family without a table yet
+            continue
+        for kind, table in pm.PROBLEMS.items():
+            if kind not in KIND_MODULES:          # Python-only market classes (no instance files)
+                continue
+            default = pm.DEFAULT_PROBLEM[kind]
+            names = [default] + [p for p in table if p != default]
+            flags = ", ".join("--" + f.replace("_", "-") for f in pm.CLI_OPTIONS.get(kind, ()) if f != "progress")
+            lines.append(f"  {kind:<28} {' | '.join(names)}" + (f"   (flags: {flags})" if flags else ""))
+    lines.append("methods (--method) for the Gaussian leakage kinds: auto | " + " | ".join(known_methods("gaussian")))
+    lines.append("an instance is a .toml path or a shipped model name (dm-opt models), e.g. ammo/example1")
+    return "\n".join(lines)
+
+
+class _SolveHelp(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.epilog = problems_listing()
+        parser.print_help()
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="dm-opt", description="Exact optimisation models for data markets.")
+    from dm_opt import __version__
+
+    p.add_argument("--version", action="version", version=f"dm-opt {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
-    s = sub.add_parser("solve", help="solve an instance file")
+    s = sub.add_parser("solve", help="solve an instance file", add_help=False,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("-h", "--help", action=_SolveHelp, nargs=0, help="show this help (with every kind's problems "
+                   "and methods) and exit")
     s.add_argument("file", help="instance file (.toml)")
     s.add_argument("--problem", help="problem to solve (default depends on the kind; "
                    "gaussian_market: first_best | equilibrium | decorrelated)")
@@ -73,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--format", choices=("mps", "lp"), default="mps", help="file format (default mps)")
     x.add_argument("--out", required=True, help="output path")
     x.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    mo = sub.add_parser("models", help="list the models shipped with dm_opt (usable by name: ammo/example1)")
+    mo.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     fg = sub.add_parser("figure", help="draw AMMO's Figure 1, 2 or 3 from solver data (PNG, optional CSV)")
     fg.add_argument("name", choices=("fig1", "fig2", "fig3"), help="fig1 | fig2 | fig3")
     fg.add_argument("--out", required=True, help="output PNG path")
@@ -125,6 +164,9 @@ def _cmd_solve(args) -> int:
     from dm_opt.core.dispatch import family_of, problems_module
     from dm_opt.core.instances import from_dict, read_toml
 
+    from dm_opt.core.instances import resolve
+
+    args.file = resolve(args.file)
     data = read_toml(args.file)
     market = from_dict(data, args.file)
     family = family_of(market)
@@ -301,7 +343,21 @@ def _cmd_figure(args) -> int:
     return 130 if str(data.status) == "interrupted" else 0
 
 
-COMMANDS = {"solve": _cmd_solve, "bench": _cmd_bench, "report": _cmd_report, "export": _cmd_export, "figure": _cmd_figure}
+def _cmd_models(args) -> int:
+    from dm_opt.core.instances import shipped_models
+
+    models = shipped_models()
+    if args.json:
+        from dm_opt.core.jsonenc import dumps
+
+        print(dumps({"models": [{"name": n, "source": s} for n, s in models]}))
+    else:
+        width = max((len(n) for n, _ in models), default=0)
+        _print_text("\n".join(f"{n:<{width}}  {s}" for n, s in models))
+    return 0
+
+
+COMMANDS = {"models": _cmd_models, "solve": _cmd_solve, "bench": _cmd_bench, "report": _cmd_report, "export": _cmd_export, "figure": _cmd_figure}
 
 
 def check_output_file(path, flag: str, force: bool) -> str:

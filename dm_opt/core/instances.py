@@ -86,7 +86,8 @@ def read_bytes(path, limit: int | None = None, field: str = "file") -> bytes:
     except IsADirectoryError:
         raise InstanceError(field, "is a directory, expected a .toml instance file", where) from None
     except FileNotFoundError:
-        raise InstanceError(field, "not found", where) from None
+        raise InstanceError(field, "not found (nor a shipped model name; `dm-opt models` lists them)",
+                            where) from None
     except OSError as exc:
         raise InstanceError(field, f"cannot be read ({exc.strerror or exc})", where) from None
     if len(raw) > limit:
@@ -123,9 +124,52 @@ def from_dict(data: dict, where: str | None = None):
     return kind_module(data["kind"], where).from_dict(data, where)
 
 
-def load(path):
-    """Load and validate an instance file; errors name the file and the field."""
+def models_dir() -> str:
+    """The folder of the models shipped with the package (``dm_opt/models``)."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
+
+
+def shipped_models() -> list[tuple[str, str]]:
+    """``(name, source line)`` of every shipped model, e.g. ``("ammo/example1", "AMMO … Example 1")``;
+    a name works wherever a path does (:func:`load`, ``dm-opt solve``)."""
+    root = models_dir()
+    out = []
+    for family in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        folder = os.path.join(root, family)
+        if not os.path.isdir(folder):
+            continue
+        for f in sorted(os.listdir(folder)):
+            if f.endswith(".toml"):
+                try:
+                    source = read_toml(os.path.join(folder, f)).get("source", "")
+                except InstanceError:          # pragma: no cover - shipped files are tested
+                    source = ""
+                out.append((f"{family}/{f[:-5]}", str(source)))
+    return out
+
+
+def resolve(path) -> str:
+    """``path`` itself when it names an existing file (or anything but a model name), else the
+    shipped model of that name (``"ammo/example1"`` or ``"ammo/example1.toml"``; see
+    :func:`shipped_models`).  A path is always preferred: a local file shadows a model name."""
     where = os.fspath(path)
+    if os.path.exists(where) or not isinstance(where, str) or os.path.isabs(where):
+        return where
+    name = where[:-5] if where.endswith(".toml") else where
+    if name.startswith("models/"):
+        name = name[len("models/"):]
+    parts = name.split("/")
+    if len(parts) == 2 and all(p and p not in (".", "..") for p in parts):
+        candidate = os.path.join(models_dir(), parts[0], parts[1] + ".toml")
+        if os.path.isfile(candidate):
+            return candidate
+    return where
+
+
+def load(path):
+    """Load and validate an instance file — a path, or the name of a shipped model such as
+    ``"ammo/example1"`` (``dm-opt models`` lists them); errors name the file and the field."""
+    where = resolve(path)
     return from_dict(read_toml(where), where)
 
 
