@@ -15,6 +15,7 @@ console script can start, and be interrupted, before numpy/numba are loaded.
 
 import importlib as _importlib
 
+from dm_opt.core import log as _log  # noqa: F401  (the 'dm_opt' logger, quiet by default)
 from dm_opt.core import numba_cache as _numba_cache
 from dm_opt.core.errors import (
     AssumptionError,

@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     from dm_opt import __version__
 
     p.add_argument("--version", action="version", version=f"dm-opt {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="log what dm_opt does (method chosen, bounds, rounds, chunks) on stderr")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     s = sub.add_parser("solve", help="solve an instance file", add_help=False,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -409,6 +411,10 @@ def _run(argv) -> int:
         if args.command is None:
             parser.print_help()
             return 2
+        if args.verbose:
+            from dm_opt.core.log import enable
+
+            enable()
         return COMMANDS[args.command](args)
     except _UsageError as exc:
         print(f"dm-opt: error: {exc}", file=sys.stderr)
