@@ -157,6 +157,54 @@ class Result:
         """Strict JSON of :meth:`to_dict` (non-finite numbers as ``"inf"``, ``"-inf"``, ``"nan"``)."""
         return json.dumps(_jsonable(self.to_dict()), **{**kw, "allow_nan": False})
 
+    @classmethod
+    def from_dict(cls, d: dict):
+        """The result back from :meth:`to_dict` (or its JSON): dataclass fields are read by name,
+        ``status`` as a :class:`Termination`, the strings ``"inf"``/``"-inf"``/``"nan"`` as floats
+        in numeric fields, lists as arrays in array fields; keys that are not fields (the
+        protocol's derived ones, e.g. ``seconds``, ``solution_status``) are ignored."""
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"{cls.__name__} is not a dataclass")
+        kw = {}
+        for f in dataclasses.fields(cls):
+            if not f.init or f.name not in d:
+                continue
+            kw[f.name] = _restore(d[f.name], str(f.type))
+        if "status" in kw:
+            kw["status"] = Termination(kw["status"])
+        return cls(**kw)
+
+    @classmethod
+    def from_json(cls, text: str):
+        """:meth:`from_dict` of a JSON string (:meth:`to_json`'s output)."""
+        return cls.from_dict(json.loads(text))
+
+
+_NONFINITE = {"inf": float("inf"), "-inf": float("-inf"), "nan": float("nan")}
+
+
+def _restore(v, annotation: str):
+    """A JSON value back to the type of a field annotated ``annotation`` (a string under
+    ``from __future__ import annotations``)."""
+    def num(x):
+        if isinstance(x, str) and x in _NONFINITE:
+            return _NONFINITE[x]
+        if isinstance(x, list):
+            return [num(y) for y in x]
+        return x
+
+    if v is None:
+        return None
+    if "ndarray" in annotation:
+        return np.asarray(num(v))
+    if annotation.startswith("tuple") and isinstance(v, list):
+        return tuple(np.asarray(num(x)) if isinstance(x, list) else num(x) for x in v)
+    if "float" in annotation or "int" in annotation:
+        return num(v)
+    if isinstance(v, list):
+        return num(v)
+    return v
+
 
 def check_protocol(r) -> list:
     """Violations of the result protocol by the instance ``r`` (empty list: conforms)."""

@@ -176,3 +176,21 @@ def test_dispatch_uses_the_family_problem_table():
     assert r.problem == "first_best" and r.status is Termination.OPTIMAL
     with pytest.raises(errors.ProblemError, match="unknown problem 'nope'"):
         dm_opt.solve(m, "nope")
+
+
+def test_results_round_trip_through_json():
+    import json
+
+    from dm_opt.gaussian.result import SolveResult
+
+    m = dm_opt.load("ammo/three_users")
+    for r in (dm_opt.solve(m, "equilibrium", all_optima=True),
+              dm_opt.solve(dm_opt.GaussianMarket(np.eye(3) + 0.5, [0.5, 1.5, 0.2]), "first_best", "bnb",
+                           node_limit=1)):
+        back = SolveResult.from_json(r.to_json())
+        assert back.to_dict() == json.loads(r.to_json())
+        assert back.status is r.status and np.array_equal(back.profile, r.profile)
+        assert back.objective == r.objective and (back.bound == r.bound or np.isnan(r.bound))
+        assert (back.optima is None) == (r.optima is None)
+        if r.optima is not None:
+            assert all(np.array_equal(a, b) for a, b in zip(back.optima, r.optima))
