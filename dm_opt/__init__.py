@@ -51,6 +51,7 @@ _numba_cache.install()    # truncated numba cache files of dm_opt kernels: delet
 _LAZY = {
     "solve": ".core.dispatch",
     "load": ".core.instances",
+    "save": ".core.instances",
     "GaussianMarket": ".gaussian.market",
     "UserEquilibria": ".gaussian.market",
     "CommunityMarket": ".gaussian.community",
@@ -133,7 +134,7 @@ __all__ = [
     "SharingMarket",
     "MixtureMarket", "MutualInformationMarket", "TabulatedMarket", "check_properties", "JoiningValues",
     "TwoPlatformMarket",
-    "solve", "load", "GaussianMarket", "CommunityMarket", "UserEquilibria", "LeakageObjective", "SolveResult",
+    "solve", "load", "save", "GaussianMarket", "CommunityMarket", "UserEquilibria", "LeakageObjective", "SolveResult",
     "Termination", "DmOptError", "InstanceError", "LimitExceeded", "ProblemError",
     "BackendUnavailable", "SolverFailed", "NoOptimalSolution", "AssumptionError", "DmOptWarning",
     "AssumptionWarning", "DisagreementWarning", "NumbaCacheWarning", "SolutionStatus", "Result",

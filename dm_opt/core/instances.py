@@ -173,6 +173,33 @@ def load(path):
     return from_dict(read_toml(where), where)
 
 
+def save(market, path, *, force: bool = False) -> str:
+    """Write ``market`` as an instance file that :func:`load` reads back to an equal market.
+
+    The kind's module provides ``to_dict(market) -> dict`` (the fields of docs/instances.md);
+    ``path`` is checked before anything is written (:func:`dm_opt.core.safeio.check_output_file`:
+    an existing file needs ``force=True``).  Returns the path written.
+    """
+    from dm_opt.core import safeio, tomlw
+    from dm_opt.core.errors import ProblemError
+
+    kind = getattr(market, "kind", None)
+    if kind not in KIND_MODULES:
+        raise ProblemError(f"cannot save a {type(market).__name__}: it has no instance-file kind")
+    mod = kind_module(kind)
+    to_dict = getattr(mod, "to_dict", None)
+    if to_dict is None:
+        raise ProblemError(f"saving markets of kind '{kind}' is not supported yet")
+    where = safeio.check_output_file(os.fspath(path), "path", force)
+    data = {"kind": kind, **{k: v for k, v in to_dict(market).items() if k != "kind"}}
+    text = tomlw.dumps(data)
+    tmp = where + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, where)
+    return where
+
+
 def check_keys(data: dict, required: set, optional: set, where: str | None, prefix: str = "") -> None:
     """Reject missing required keys and unknown keys (typos) with one clear message."""
     for key in sorted(required):
