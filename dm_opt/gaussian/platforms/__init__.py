@@ -20,10 +20,14 @@ What is computed exactly (small ``n``: ``5^n`` joint user actions):
   for given ``(p¹, p²)`` (each user's action is a best reply among her 5
   options, indifference within ``tol`` allowed) and each platform's payoff;
 * :meth:`TwoPlatformMarket.mixed_user_equilibria` — mixed user equilibria for
-  two users (support enumeration of the 5×5 bimatrix game, each verified);
+  two users (exact vertex enumeration of the 5×5 bimatrix game, every extreme one);
 * :meth:`TwoPlatformMarket.first_best` — the surplus-maximising joint action;
 * :meth:`TwoPlatformMarket.monopoly` — the single-platform benchmark (all
   users join, footnote 13; sharing = Stackelberg equilibrium of Thm 1).
+
+What is *proven against every price* (n ≤ 2) — best responses over the breakpoint cells,
+equilibrium checks, the finite price game and its mixed equilibria — is in
+:mod:`dm_opt.gaussian.platforms.competition`.
 
 What is *searched* (not proven for the continuous game): :meth:`search_equilibria`
 scans a finite candidate set ``𝒫`` of price vectors and returns every pair
@@ -50,6 +54,7 @@ from dm_opt.core.errors import InstanceError, LimitExceeded
 from dm_opt.core.result import Termination
 from dm_opt.core.validate import as_array, as_vector
 from dm_opt.gaussian.parametric import Deadline
+from dm_opt.gaussian.platforms.bimatrix import bimatrix_equilibria
 
 #: Largest n for the exact 5^n enumeration of joint user actions (5^6 = 15625 actions).
 MAX_PLATFORM_N = 6
@@ -221,26 +226,6 @@ class MixedUserEquilibrium:
     @property
     def is_pure(self) -> bool:
         return bool(np.isclose(self.x.max(), 1.0) and np.isclose(self.y.max(), 1.0))
-
-
-def _indifferent_mix(M: np.ndarray) -> np.ndarray | None:
-    """Probabilities ``q`` (≥ 0, sum 1) with ``M q`` constant (all rows indifferent), or None."""
-    k_rows, k_cols = M.shape
-    # unknowns q (k_cols) and value u:  M q − u 1 = 0,  1ᵀ q = 1
-    lhs = np.zeros((k_rows + 1, k_cols + 1))
-    lhs[:k_rows, :k_cols] = M
-    lhs[:k_rows, k_cols] = -1.0
-    lhs[k_rows, :k_cols] = 1.0
-    rhs = np.zeros(k_rows + 1)
-    rhs[k_rows] = 1.0
-    sol, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
-    if not np.allclose(lhs @ sol, rhs, atol=1e-9):
-        return None
-    q = sol[:k_cols]
-    if np.any(q < -1e-12):
-        return None
-    q = np.maximum(q, 0.0)
-    return q / q.sum()
 
 
 @dataclass(frozen=True)
@@ -417,16 +402,14 @@ class TwoPlatformMarket:
         return [self._outcome(int(r), p1, p2) for r in self._eq_indices(p1, p2, tol)]
 
     def mixed_user_equilibria(self, p1, p2, tol: float = 1e-9) -> list["MixedUserEquilibrium"]:
-        """Mixed user equilibria at ``(p¹, p²)`` for two users (Definition 2's user stage), by support enumeration.
+        """Every extreme mixed user equilibrium at ``(p¹, p²)`` for two users (Definition 2's user stage).
 
-        The user stage is a finite game, so a mixed equilibrium always exists
-        (Nash; the first step of Thm B-1).  For ``n = 2`` it is a 5×5 bimatrix
-        game: every pair of supports is tried, the indifference conditions are
-        solved (least squares), and a candidate is kept only if it is verified —
-        probabilities ≥ 0 summing to 1 and no action paying more than the
-        support's value by more than ``tol``.  Complete for nondegenerate games;
-        with exact indifferences (common at critical prices) equilibria forming
-        a continuum are represented by the points found.
+        The user stage is a finite game, so a mixed equilibrium always exists (Nash; the first
+        step of Thm B-1).  For ``n = 2`` it is a 5×5 bimatrix game, solved exactly by vertex
+        enumeration of its best-response polytopes (:func:`~dm_opt.gaussian.platforms.bimatrix.
+        bimatrix_equilibria`): complete also for degenerate games (exact indifferences, common at
+        critical prices), where every equilibrium is a convex combination, within a maximal Nash
+        subset, of the extreme ones returned.  Pure equilibria appear as degenerate mixtures.
         """
         if self.n != 2:
             raise LimitExceeded(f"mixed user equilibria are implemented for n = 2 users (bimatrix game); n = {self.n}")
@@ -435,36 +418,12 @@ class TwoPlatformMarket:
         rows = np.arange(25)
         o0, o1 = self._O[:, 0].astype(int), self._O[:, 1].astype(int)
         up = self._own + (self._O == 2) * p1[None, :] + (self._O == 4) * p2[None, :]
-        A = np.zeros((5, 5))
-        B = np.zeros((5, 5))
-        A[o0, o1] = up[rows, 0]
-        B[o0, o1] = up[rows, 1]
         U1, U2 = self._platform_payoffs(rows, p1, p2)
-        V1 = np.zeros((5, 5))
-        V2 = np.zeros((5, 5))
-        V1[o0, o1] = U1
-        V2[o0, o1] = U2
-        found = []
-        supports = [list(c) for k in range(1, 6) for c in itertools.combinations(range(5), k)]
-        for I in supports:
-            for J in supports:
-                y = _indifferent_mix(A[np.ix_(I, J)])            # column player's mix making rows I indifferent
-                x = _indifferent_mix(B[np.ix_(I, J)].T)          # row player's mix making columns J indifferent
-                if x is None or y is None:
-                    continue
-                xf = np.zeros(5)
-                yf = np.zeros(5)
-                xf[I] = x
-                yf[J] = y
-                u0 = A @ yf
-                u1 = xf @ B
-                if u0.max() > xf @ u0 + tol or u1.max() > u1 @ yf + tol:
-                    continue
-                if any(np.allclose(xf, e.x, atol=1e-9) and np.allclose(yf, e.y, atol=1e-9) for e in found):
-                    continue
-                found.append(MixedUserEquilibrium(xf, yf, np.array([xf @ u0, u1 @ yf]),
-                                                  (float(xf @ V1 @ yf), float(xf @ V2 @ yf))))
-        return found
+        A, B, V1, V2 = (np.zeros((5, 5)) for _ in range(4))
+        for M, vals in ((A, up[:, 0]), (B, up[:, 1]), (V1, U1), (V2, U2)):
+            M[o0, o1] = vals
+        return [MixedUserEquilibrium(x, y, np.array([x @ A @ y, x @ B @ y]), (float(x @ V1 @ y), float(x @ V2 @ y)))
+                for x, y in bimatrix_equilibria(A, B, tol)]
 
     def surplus(self, b, a) -> float:
         """``Σ_i c_i(J_{b_i}) + (1 − v_i) 𝓘_i(S_{b_i})`` for joining ``b`` (0/1/2) and sharing ``a``."""
@@ -538,7 +497,9 @@ class TwoPlatformMarket:
     def search_equilibria(self, candidates=None, *, deviation: str = "paper", tol: float = PLATFORM_TOL,
                           max_candidates: int = 200, eps: float | None = None,
                           time_limit: float | None = None) -> SearchResult:
-        """Pure price equilibria within the candidate set ``𝒫`` (rows of ``candidates``; default :meth:`candidate_prices`).
+        """Pure price equilibria within the candidate set ``𝒫`` (rows of ``candidates``; default
+        :meth:`candidate_prices`).  For a proof against *every* price see
+        :func:`dm_opt.gaussian.platforms.competition.check_price_equilibrium`.
 
         For every ``(p¹, p²) ∈ 𝒫²`` all pure user equilibria are enumerated; a
         pair with user equilibrium ``e`` is returned when no platform has a
@@ -654,7 +615,8 @@ class TwoPlatformMarket:
                             {"deviation_set": int(D.shape[0]), "eps": eps}, status, covered, message)
 
     def _eq_matrix_rows(self, Q, p_other, *, first: bool, tol: float):
-        """``ok[q, r]``: action ``r`` is a user equilibrium when one platform posts ``Q[q]`` and the other ``p_other``."""
+        """``ok[q, r]``: action ``r`` is a user equilibrium when one platform posts ``Q[q]`` and the other
+        ``p_other``."""
         if first:
             return self._eq_matrix_general(Q, np.broadcast_to(p_other, Q.shape), tol)
         return self._eq_matrix_general(np.broadcast_to(p_other, Q.shape), Q, tol)

@@ -63,7 +63,6 @@ from dm_opt.gaussian.objectives import LeakageObjective
 from dm_opt.gaussian.parametric import (
     Deadline,
     Line,
-    Piece,
     Stopped,
     envelope_search,
     interrupted,
@@ -223,7 +222,8 @@ def uniform(low: float, high: float) -> ContinuousValuation:
 
 
 def truncated_exponential(scale: float, upper: float, lower: float = 0.0) -> ContinuousValuation:
-    """Exponential with mean ``scale`` truncated to ``[lower, upper]``: ``Φ(v) = v + scale (e^{(v−lower)/scale} − 1)``."""
+    """Exponential with mean ``scale`` truncated to ``[lower, upper]``:
+    ``Φ(v) = v + scale (e^{(v−lower)/scale} − 1)``."""
     if not (scale > 0 and 0 <= lower < upper < math.inf):
         raise InstanceError("valuation", f"truncated exponential needs scale > 0 and 0 <= lower < upper < inf, "
                             f"got scale={scale}, lower={lower}, upper={upper}")
@@ -312,7 +312,7 @@ def check_assumption2(valuations, *, warn: bool = True) -> list[str]:
             msg = (f"Assumption 2 fails for user {i} ({d.describe()}): the virtual value "
                    f"Φ(v) = v + F(v)/f(v) decreases from Φ({x[k]:.6g}) = {phi[k]:.6g} to "
                    f"Φ({x[k + 1]:.6g}) = {phi[k + 1]:.6g}; Thm B-2's payments need Φ nondecreasing "
-                   f"(Myerson ironing is not implemented)")
+                   f"(iron it: dm_opt.gaussian.valuations.iron / ironed_market)")
             problems.append(msg)
             if warn:
                 warnings.warn(msg, AssumptionWarning, stacklevel=2)
@@ -492,7 +492,7 @@ def _allocation_steps(vm, user, reported, method, x_lo, deadline: Deadline):
     i = int(user)
     if not _assumption2_ok(vm, i):
         raise ProblemError(f"Assumption 2 fails for user {i}: the payments of Thm B-2 need Φ nondecreasing "
-                           f"(Myerson ironing is not implemented)")
+                           f"(iron it first: dm_opt.gaussian.valuations.ironed_market)")
     v = vm._reported(reported)
     m = vm.market
     phi_all = vm.virtual_values(v)
@@ -675,9 +675,9 @@ def _mechanism(vm: ValuationMarket, v: np.ndarray, method: str, deadline: Deadli
             steps.append(None)       # A_i(x) ≤ A_i(v_i) = 0 for x ≥ v_i: payment 0
             continue
         d = vm.valuations[i]
-        if not d.is_discrete and not _assumption2_ok(vm, i):
+        if not _assumption2_ok(vm, i):     # discrete tables too: a non-monotone A breaks IC silently
             raise ProblemError(f"Assumption 2 fails for user {i}: the payments of Thm B-2 need Φ nondecreasing "
-                               f"(Myerson ironing is not implemented)")
+                               f"(iron it first: dm_opt.gaussian.valuations.ironed_market)")
         lo = hi = None
         st = None
         if stop is None:
@@ -1135,7 +1135,8 @@ __all__ = [
     "virtual_objective", "AllocationSteps", "allocation_steps", "MechanismOutcome", "mechanism",
     "user_utility", "ICReport", "ic_violations", "ExpectedPayoff", "expected_platform_payoff",
     "prop_b2_bound", "VCGOutcome", "vcg", "ThmB3Case", "thm_b3_case",
-    "valuation_report",
+    "valuation_report", "IRONING_GRID", "IronedContinuousValuation", "IronedDiscreteValuation", "iron",
+    "iron_discrete", "ironed_market", "mixture",
 ]
 
 
@@ -1175,3 +1176,15 @@ def valuation_report(vm: ValuationMarket, reported=None, *, method: str = "auto"
         + ("; predicts inefficient" if case.predicts_inefficient else ""),
     ] + [f"  WARNING: {msg}" for msg in vm.assumption2_failures])
     return d, text
+
+
+# Myerson ironing (App. B when Assumption 2 fails) lives in its own module; re-exported here.
+from dm_opt.gaussian.valuations.ironing import (  # noqa: E402
+    IRONING_GRID,
+    IronedContinuousValuation,
+    IronedDiscreteValuation,
+    iron,
+    iron_discrete,
+    ironed_market,
+    mixture,
+)
