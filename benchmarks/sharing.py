@@ -1,11 +1,19 @@
 """Benchmarks for data-sharing networks (RJ): ordered match, stability, mixed-VCG.
 
-    /work/venv/bin/python benchmarks/sharing.py [--quick] [--stability-max N] [--vcg-n N]
+    /work/venv/bin/python benchmarks/sharing.py [--quick] [--om-n N] [--om-old-n N] [--stability-max N] [--vcg-n N]
+    /work/venv/bin/python benchmarks/sharing.py --only ordered_match      # just part 1
 
 1. Ordered match (RJ Prop 3.1) on the power family with recipient-independent
-   costs at N = 10⁴ (compiled kernel).  Baseline: the same algorithm as a
-   plain Python loop over the preference oracle, timed at N = 2000 in this
-   run (both results must agree); ratio at equal N.
+   costs.  (a) The fast kernel (``ordered_match_power_sorted_range``: rejected targets
+   removed, proposals found by binary search) against the full scan of every pair
+   (``ordered_match_power_range``, the previous algorithm, N(N−1)/2 oracle calls) on the
+   same instance at N = --om-n (default 10⁵) and --om-old-n (default 10⁵), in the same
+   run; edges (in the order found) and oracle-call counts must be identical.  N = 10⁵
+   exceeds MAX_POWER_AGENTS of SharingMarket (its N × N cost matrices), so these run on
+   the arrays (``bilateral.ordered_match_power_arrays``); (b) the public
+   ``ordered_match`` (closed-form assumption checks included) at N = MAX_POWER_AGENTS;
+   (c) the compiled kernel against the same algorithm as a plain Python loop over the
+   preference oracle at N = 2000 (results must agree).
 2. Exhaustive strong-stability check (RJ Def 3.2) of the ordered-match graph
    for growing N until one check exceeds 60 s (or N = --stability-max).
    The ordered-match graph is stable, which is the worst case (no early exit).
@@ -33,6 +41,7 @@ from dm_opt import SharingMarket  # noqa: E402
 from dm_opt.sharing import bilateral as B  # noqa: E402
 from dm_opt.sharing import mechanisms as M  # noqa: E402
 from dm_opt.sharing import welfare as W  # noqa: E402
+from dm_opt.sharing.market import MAX_POWER_AGENTS  # noqa: E402
 
 
 def power_market(N: int, seed: int, pair_costs: bool = False) -> SharingMarket:
@@ -91,10 +100,42 @@ def naive_stable(P, edges) -> bool:
     return True
 
 
-def bench_ordered_match(N_big: int, N_base: int) -> None:
+def power_arrays(N: int, seed: int):
+    """The instance of :func:`power_market` (recipient-independent costs) as arrays, any N."""
+    rng = np.random.default_rng(seed)
+    samples = rng.choice(np.arange(10, 10 * N + 1000), N, replace=False).astype(float)
+    return samples, rng.uniform(1, 4, N), rng.uniform(0.3, 0.8, N), rng.uniform(0.0005, 0.01, N)
+
+
+def bench_ordered_match(N_big: int, N_old: int, N_base: int) -> None:
     print("== ordered match (power family, recipient-independent costs)")
     warm = power_market(50, 0)
     B.ordered_match(warm)                                    # JIT load outside the timings
+    w = power_arrays(50, 0)
+    for fast in (False, True):                               # both kernels compiled outside the timings
+        B.ordered_match_power_arrays(np.argsort(-w[0], kind="stable"), w[0], w[0], *w[1:], fast=fast)
+    for N in sorted({N_big, N_old}, reverse=True):
+        samples, alpha, beta, cost = power_arrays(N, 2)
+        order = np.argsort(-samples, kind="stable")
+        t, c = time.perf_counter(), time.process_time()
+        e_new, c_new = B.ordered_match_power_arrays(order, samples, samples, alpha, beta, cost, fast=True)
+        t_new, cpu_new = time.perf_counter() - t, time.process_time() - c
+        print(f"N = {N}: fast kernel {t_new:.3f}s wall, {cpu_new:.3f}s CPU ({len(e_new)} edges, {c_new} oracle "
+              "calls of the algorithm)", flush=True)
+        if N == N_old:
+            t, c = time.perf_counter(), time.process_time()
+            e_old, c_old = B.ordered_match_power_arrays(order, samples, samples, alpha, beta, cost, fast=False)
+            t_old, cpu_old = time.perf_counter() - t, time.process_time() - c
+            assert np.array_equal(e_old, e_new) and c_old == c_new, "fast kernel and full scan disagree"
+            print(f"N = {N}: full scan (previous algorithm) {t_old:.3f}s wall, {cpu_old:.3f}s CPU, {c_old} oracle "
+                  f"calls evaluated; speed-up x{cpu_old / cpu_new:.0f} (CPU); edges (in the order found) and call "
+                  "counts identical", flush=True)
+    m = power_market(MAX_POWER_AGENTS, 2)
+    t = time.perf_counter()
+    r = B.ordered_match(m)
+    dt = time.perf_counter() - t
+    print(f"public ordered_match, N = {m.n} (MAX_POWER_AGENTS): {dt:.3f}s including the closed-form assumption "
+          f"checks ({len(r.edges)} edges, assumptions hold: {r.assumptions_hold})")
     m = power_market(N_base, 1)
     t = time.perf_counter()
     r = B.ordered_match(m)
@@ -105,13 +146,6 @@ def bench_ordered_match(N_big: int, N_base: int) -> None:
     assert base == [tuple(e) for e in r.edges.tolist()], "kernel and Python baseline disagree"
     print(f"N = {N_base}: kernel {t_kernel:.3f}s, Python loop {t_py:.3f}s, speed-up x{t_py / t_kernel:.0f} "
           f"({r.oracle_calls} oracle calls, {len(r.edges)} edges, results identical)")
-    m = power_market(N_big, 2)
-    t = time.perf_counter()
-    r = B.ordered_match(m)
-    dt = time.perf_counter() - t
-    print(f"N = {N_big}: {dt:.3f}s including the closed-form assumption check "
-          f"({r.oracle_calls} oracle calls = {r.oracle_calls / (N_big * (N_big - 1) / 2):.2f}·N(N−1)/2, "
-          f"{len(r.edges)} edges, assumptions hold: {r.assumptions_hold})")
 
 
 def bench_stability(N_max: int, limit: float) -> None:
@@ -160,7 +194,7 @@ def bench_vcg(N: int, sample_pivots: int) -> None:
         assert abs(full.welfare - r.pivot_welfare[i]) <= 1e-9 * max(1.0, abs(full.welfare))
     per = (time.perf_counter() - t) / sample_pivots
     t0 = time.perf_counter()
-    G = W.welfare_max(m)
+    W.welfare_max(m)
     tg = time.perf_counter() - t0
     naive = tg + N * per
     print(f"naive (every G*_-i solved in full): {per:.3f}s per pivot (measured on {sample_pivots}, agree), "
@@ -175,16 +209,21 @@ def bench_vcg(N: int, sample_pivots: int) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
-    ap.add_argument("--om-n", type=int, default=10_000)
+    ap.add_argument("--om-n", type=int, default=100_000, help="N of the fast ordered match")
+    ap.add_argument("--om-old-n", type=int, default=100_000, help="N at which the full scan is timed too")
+    ap.add_argument("--only", choices=["ordered_match", "stability", "vcg"])
     ap.add_argument("--stability-max", type=int, default=19)
     ap.add_argument("--stability-limit", type=float, default=60.0)
     ap.add_argument("--vcg-n", type=int, default=200)
     args = ap.parse_args(argv)
     if args.quick:
-        args.om_n, args.stability_max, args.vcg_n = 2000, 10, 40
-    bench_ordered_match(args.om_n, min(2000, args.om_n))
-    bench_stability(args.stability_max, args.stability_limit)
-    bench_vcg(args.vcg_n, 10 if args.vcg_n >= 10 else args.vcg_n)
+        args.om_n, args.om_old_n, args.stability_max, args.vcg_n = 100_000, 10_000, 10, 40
+    if args.only in (None, "ordered_match"):
+        bench_ordered_match(args.om_n, args.om_old_n, min(2000, args.om_n))
+    if args.only in (None, "stability"):
+        bench_stability(args.stability_max, args.stability_limit)
+    if args.only in (None, "vcg"):
+        bench_vcg(args.vcg_n, 10 if args.vcg_n >= 10 else args.vcg_n)
     return 0
 
 

@@ -13,8 +13,8 @@ Undirected graphs are returned as ``edges``: an int array of shape (E, 2) with
 ``tol`` (default :data:`PREF_TOL`): ``A ≻ B`` means ``value(A) > value(B) + tol``.
 
 **Limits and interruption.**  :func:`check_stability`, :func:`stable_outcomes`
-and :func:`ordered_match` take ``time_limit`` (seconds; ``deadline``: an
-absolute :func:`time.perf_counter` value shared with a caller).  The compiled
+and :func:`ordered_match` take ``time_limit`` (seconds, or a
+:class:`dm_opt.core.limits.Deadline` shared with a caller).  The compiled
 searches run in chunks and the clock and Ctrl-C are checked between chunks.  A
 stability check that stops says *undecided* (``stable=None``), never stable; a
 deviation found before the stop is a proven "not stable".  An enumeration of
@@ -29,15 +29,16 @@ import itertools
 import time
 import warnings
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from dm_opt.core.errors import AssumptionError, LimitExceeded, ProblemError
-from dm_opt.core.limits import adapt_chunk
-from dm_opt.core.result import Termination
+from dm_opt.core.limits import Deadline, adapt_chunk
+from dm_opt.core.result import Result, Termination
 from dm_opt.sharing import kernels as K
+from dm_opt.sharing.buyer import stop_message
 from dm_opt.sharing.market import MAX_TABLE_AGENTS, SharingMarket, members
-from dm_opt.sharing.welfare import expired, make_deadline, stop_message
 
 #: Default absolute tolerance for strict preference in the §3 checks.
 PREF_TOL = 1e-12
@@ -55,12 +56,13 @@ CHUNK_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
-class PropertyCheck:
+class PropertyCheck(Result):
     """Result of checking an assumption of RJ Prop 3.1.
 
     ``holds`` is True/False, or None when it could not be decided (then
-    ``message`` says why).  For a violation: ``agent`` is ``k`` (whose
-    preferences break it), ``pair`` the agents compared (top agent: ``(i, j)``
+    ``message`` says why; ``status`` is ``optimal`` when decided, ``unknown`` when the
+    check is beyond its limits, ``time_limit`` when a deadline stopped it).  For a
+    violation: ``agent`` is ``k`` (whose preferences break it), ``pair`` the agents compared (top agent: ``(i, j)``
     with ``i`` ranked above ``j``; limited complementarity: ``(i,)``),
     ``base_set`` the set ``S`` (partners of ``k``), ``added_set`` the set ``S'``
     (limited complementarity), ``values`` the preference values compared.
@@ -76,6 +78,39 @@ class PropertyCheck:
     added_set: tuple = ()
     values: tuple = ()
     message: str = ""
+    status: Termination | None = None
+
+    family: ClassVar[str] = "sharing"
+
+    def __post_init__(self):
+        st = self.status
+        if st is None:
+            st = Termination.OPTIMAL if self.holds is not None else Termination.UNKNOWN
+        object.__setattr__(self, "status", Termination(st))
+
+    def _has_answer(self) -> bool:
+        return self.holds is not None
+
+
+@dataclass(frozen=True)
+class AssumptionChecks(Result):
+    """The assumptions of RJ Prop 3.1 checked for the ranking ``order``: ``checks`` the
+    :class:`PropertyCheck` results (top agent, then limited complementarity), ``holds``
+    True/False, or None when undecided; ``status`` ``optimal`` when every check was
+    decided (``unknown`` beyond the checks' limits, ``time_limit`` when stopped)."""
+
+    family: ClassVar[str] = "sharing"
+
+    checks: tuple
+    order: tuple
+    holds: bool | None
+    status: Termination = Termination.OPTIMAL
+    message: str = ""
+    seconds: float = 0.0
+    time_limit: float | None = None
+
+    def _has_answer(self) -> bool:
+        return self.holds is not None
 
 
 def _edges_from_masks(nbr) -> np.ndarray:
@@ -93,13 +128,13 @@ def _masks_from_edges(N: int, edges) -> np.ndarray:
     return nbr
 
 
-def _table(market: SharingMarket, limit: int = MAX_TABLE_AGENTS, deadline: float | None = None) -> np.ndarray:
+def _table(market: SharingMarket, limit: int = MAX_TABLE_AGENTS, dl: Deadline | None = None) -> np.ndarray:
     """``P[i, mask]`` = :meth:`~SharingMarket.bilateral_value` for every mask (N, 2^N).
 
     The power family is tabulated one agent row at a time (the same arithmetic as
     :meth:`SharingMarket.bilateral_table`: ``bits @ q`` with ``q_i`` zeroed instead of a copy
-    of ``bits`` with column ``i`` zeroed, so the values are identical), and ``deadline``
-    (absolute :func:`time.perf_counter` value) is checked between rows: raises
+    of ``bits`` with column ``i`` zeroed, so the values are identical), and the deadline
+    ``dl`` is checked between rows: raises
     :class:`_OutOfTime` when it has passed (a table takes seconds at N = 20)."""
     if market.n > limit:
         raise LimitExceeded(f"exhaustive checks tabulate 2^N sets; N = {market.n} exceeds {limit}")
@@ -108,13 +143,13 @@ def _table(market: SharingMarket, limit: int = MAX_TABLE_AGENTS, deadline: float
     N = market.n
     masks = np.arange(1 << N)
     bits = ((masks[:, None] >> np.arange(N)[None, :]) & 1).astype(float)      # (2^N, N)
-    if expired(deadline):
+    if dl is not None and dl.expired():
         raise _OutOfTime
     P = np.empty((N, 1 << N))
     qs = market.query_samples.astype(float)
     cost = bits @ market.cost_matrix().T                  # cost[mask, i] = Σ_{j∈mask} c_i(j), as _pair_cost_table
     for i in range(N):
-        if expired(deadline):
+        if dl is not None and dl.expired():
             raise _OutOfTime
         qi = qs.copy()
         qi[i] = 0.0
@@ -153,7 +188,7 @@ def candidate_order(market: SharingMarket) -> np.ndarray:
     return np.argsort(-score, kind="stable").astype(np.int64)
 
 
-def _as_order(market, order) -> np.ndarray:
+def as_order(market, order) -> np.ndarray:
     if order is None:
         return candidate_order(market)
     o = np.asarray(order, dtype=np.int64)
@@ -174,7 +209,7 @@ def check_top_agent(market: SharingMarket, order=None, *, tol: float = PREF_TOL)
     so the property holds iff the ``q_j`` are distinct and ``α_k > 0`` for all
     ``k`` (RJ Corollary 3.1.1).
     """
-    o = _as_order(market, order)
+    o = as_order(market, order)
     if market.family == "power" and market.cost_kind != "matrix":
         q = market.query_samples[o]
         if np.any(market.alpha <= 0):
@@ -260,7 +295,7 @@ def check_limited_complementarity(market: SharingMarket, order=None, *, tol: flo
     it holds exactly: concavity gives
     ``f(m + Σ_{S'} q) − f(m) ≤ Σ_{j∈S'} (f(m + q_j) − f(m)) ≤ |S'| (f(m + q_i) − f(m)) < |S'| κ_k``.
     """
-    o = _as_order(market, order)
+    o = as_order(market, order)
     if market.family == "power" and market.cost_kind != "matrix":
         q = market.query_samples[o]
         if np.all(q[:-1] >= q[1:]):
@@ -305,14 +340,19 @@ def check_limited_complementarity(market: SharingMarket, order=None, *, tol: flo
 
 # ------------------------------------------------------------ ordered match
 @dataclass(frozen=True)
-class OrderedMatchResult:
+class OrderedMatchResult(Result):
     """Outcome of ordered match (RJ Prop 3.1).
 
     ``edges`` (E, 2) undirected sharing graph; ``order`` the ranking used
-    (most preferred first); ``oracle_calls`` preference comparisons made
-    (≤ N(N−1)); ``checks`` the assumption checks run (empty when skipped);
-    ``assumptions_hold`` True/False/None (unchecked or undecided).
+    (most preferred first); ``oracle_calls`` preference comparisons the algorithm
+    of the paper makes (≤ N(N−1); the fast path for sorted power markets evaluates
+    far fewer and reports this count); ``checks`` the assumption checks run (empty
+    when skipped); ``assumptions_hold`` True/False/None (unchecked or undecided).
+    ``status`` is ``optimal`` (the algorithm is exact: a partial pass is never
+    returned); ``objective`` is nan (the outcome is a graph, not a value).
     """
+
+    family: ClassVar[str] = "sharing"
 
     edges: np.ndarray
     order: np.ndarray
@@ -320,6 +360,12 @@ class OrderedMatchResult:
     checks: tuple = ()
     assumptions_hold: bool | None = None
     seconds: float = 0.0
+    status: Termination = Termination.OPTIMAL
+    message: str = ""
+    time_limit: float | None = None
+
+    def _has_answer(self) -> bool:
+        return True
 
     def neighbours(self, N: int) -> list:
         out = [[] for _ in range(N)]
@@ -329,9 +375,121 @@ class OrderedMatchResult:
         return [sorted(x) for x in out]
 
 
+def check_assumptions(market: SharingMarket, order=None, *, tol: float = PREF_TOL,
+                      time_limit: float | Deadline | None = None, both: bool = True) -> AssumptionChecks:
+    """The assumptions of RJ Prop 3.1 — top agent (Defs 3.3–3.4) and limited complementarity
+    (Def 3.5) — for ``order`` (default :func:`candidate_order`).  ``both=False`` skips limited
+    complementarity when the top agent property fails (what :func:`ordered_match` needs).
+    A deadline passed before the second check leaves it undecided (status ``time_limit``)."""
+    t0 = time.perf_counter()
+    dl = Deadline.of(time_limit)
+    o = as_order(market, order)
+    ta = check_top_agent(market, o, tol=tol)
+    checks = [ta]
+    status, message = Termination.OPTIMAL, ""
+    if both or ta.holds:
+        if dl.expired():
+            status, message = Termination.TIME_LIMIT, "time limit reached before the limited complementarity check"
+            checks.append(PropertyCheck("limited_complementarity", None, ta.order, "none",
+                                        message="not checked: time limit reached", status=Termination.TIME_LIMIT))
+        else:
+            checks.append(check_limited_complementarity(market, o, tol=tol))
+    holds = all(c.holds for c in checks) if all(c.holds is not None for c in checks) else None
+    if any(c.holds is False for c in checks):
+        holds = False
+    if status is Termination.OPTIMAL and any(c.holds is None for c in checks):
+        status = Termination.UNKNOWN
+        message = "; ".join(f"{c.property}: {c.message}" for c in checks if c.holds is None)
+    return AssumptionChecks(tuple(checks), tuple(o.tolist()), holds, status, message, time.perf_counter() - t0,
+                            dl.time_limit)
+
+
+#: Rows (swiping agents) in the first compiled call of the fast ordered match; later calls adapt
+#: so that one takes about :data:`CHUNK_SECONDS` (the time limit and Ctrl-C are checked between calls).
+ORDERED_MATCH_FAST_ROWS = 4096
+
+
+def sorted_power_order(market: SharingMarket, o: np.ndarray) -> bool:
+    """Whether the fast ordered match applies: power family, recipient-independent costs and
+    ``q`` non-increasing along ``o`` (the default order :func:`candidate_order` of such markets)."""
+    if market.family != "power" or market.cost_kind == "matrix":
+        return False
+    q = market.query_samples[o]
+    return bool(np.all(q[:-1] >= q[1:]))
+
+
+def ordered_match_power_arrays(order, samples, query_samples, alpha, beta, cost, *, fast: bool | None = None,
+                               time_limit: float | Deadline | None = None) -> tuple[np.ndarray, int]:
+    """Ordered match (RJ Prop 3.1) of a power-family market given as arrays, for sizes beyond
+    :data:`~dm_opt.sharing.market.MAX_POWER_AGENTS` (no ``N × N`` matrix is built with a
+    vector ``cost`` (N,)); ``cost`` (N, N) for pair-specific costs.  ``fast`` (default: when it
+    applies) uses :func:`~dm_opt.sharing.kernels.ordered_match_power_sorted_range`, else the
+    full scan :func:`~dm_opt.sharing.kernels.ordered_match_power_range` — the same edges and
+    oracle calls.  No assumption check.  Returns (edges as found (E, 2), oracle calls); a time
+    limit raises :class:`~dm_opt.core.errors.LimitExceeded` (a partial pass is not an outcome)."""
+    dl = Deadline.of(time_limit)
+    o = np.ascontiguousarray(order, dtype=np.int64)
+    N = o.shape[0]
+    qs = np.ascontiguousarray(query_samples, dtype=float)
+    al = np.ascontiguousarray(alpha, dtype=float)
+    be = np.ascontiguousarray(beta, dtype=float)
+    c = np.asarray(cost, dtype=float)
+    n0 = np.asarray(samples, dtype=float)
+    if o.ndim != 1 or not np.array_equal(np.sort(o), np.arange(N)):
+        raise ProblemError(f"order must be a permutation of 0..{N - 1}")
+    for name, v in (("samples", n0), ("query_samples", qs), ("alpha", al), ("beta", be)):
+        if v.shape != (N,) or not np.all(np.isfinite(v)):
+            raise ProblemError(f"{name} must be {N} finite numbers, got shape {v.shape}")
+    if np.any(n0 <= 0) or np.any(qs <= 0) or np.any(be <= 0) or np.any(al < 0):
+        raise ProblemError("samples, query_samples and beta must be > 0 and alpha >= 0")
+    if c.shape not in ((N,), (N, 1), (N, N)) or not np.all(np.isfinite(c)) or np.any(c < 0):
+        raise ProblemError(f"cost must be {N} (per sender) or {N}x{N} finite non-negative numbers, got shape {c.shape}")
+    is_mat = c.ndim == 2 and c.shape == (N, N) and N > 1
+    cost2 = np.ascontiguousarray(c if is_mat else c.reshape(-1, 1), dtype=float)
+    sorted_q = bool(np.all(qs[o][:-1] >= qs[o][1:]))
+    if fast is None:
+        fast = sorted_q and not is_mat
+    if fast and (is_mat or not sorted_q):
+        raise ProblemError("the fast ordered match needs recipient-independent costs and q non-increasing "
+                           "along the order")
+
+    def out_of_time(a: int):
+        if dl.expired():
+            raise LimitExceeded(f"time limit reached during ordered match after {a} of {N} agents; a partial "
+                                "ordered match is not an outcome of RJ Prop 3.1 (every agent must swipe): "
+                                "give more time")
+
+    m, mp = K.ordered_match_power_state(np.ascontiguousarray(n0), be)
+    parts, calls, a = [], 0, 0
+    if fast:
+        parent = np.arange(N + 1, dtype=np.int64)
+        rows = max(1, int(ORDERED_MATCH_FAST_ROWS))
+        while a < N:
+            out_of_time(a)
+            t = time.perf_counter()
+            e, cnt = K.ordered_match_power_sorted_range(o, qs, al, be, cost2, m, mp, parent, a, min(N, a + rows))
+            a = min(N, a + rows)
+            parts.append(e)
+            calls += int(cnt)
+            rows = adapt_chunk(rows, time.perf_counter() - t, CHUNK_SECONDS, lo=1, hi=1 << 22)
+    else:
+        while a < N:
+            out_of_time(a)
+            rows, work = 0, 0
+            while a + rows < N and (rows == 0 or work < ORDERED_MATCH_CHUNK_CALLS):
+                work += N - (a + rows) - 1
+                rows += 1
+            e, cnt = K.ordered_match_power_range(o, qs, al, be, cost2, is_mat, m, mp, a, a + rows)
+            parts.append(e)
+            calls += int(cnt)
+            a += rows
+    edges = np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
+    return edges.reshape(-1, 2), calls
+
+
 def ordered_match(market: SharingMarket, order=None, *, on_violation: str = "raise",
-                  check: bool = True, tol: float = PREF_TOL, time_limit: float | None = None,
-                  deadline: float | None = None) -> OrderedMatchResult:
+                  check: bool = True, tol: float = PREF_TOL,
+                  time_limit: float | Deadline | None = None) -> OrderedMatchResult:
     """Ordered match (RJ Prop 3.1): agents in rank order, each swiping the
     lower-ranked agents; ``n`` proposes to ``ℓ`` iff ``S_n ∪ {ℓ} ≻_n S_n`` (1)
     and ``ℓ`` accepts iff ``S_ℓ ∪ {n} ≻_ℓ S_ℓ`` (2).
@@ -348,21 +506,26 @@ def ordered_match(market: SharingMarket, order=None, *, on_violation: str = "rai
     check : bool
         Run the assumption checks (exhaustive for N ≤ 16; closed form for the
         power family with recipient-independent costs).
-    time_limit : float, optional
-        Seconds (``deadline``: absolute :func:`time.perf_counter` value).  The
-        match proceeds agent by agent in compiled chunks; a partial pass is not
+    time_limit : float or :class:`~dm_opt.core.limits.Deadline`, optional
+        The match proceeds agent by agent in compiled chunks; a partial pass is not
         an outcome (Prop 3.1 needs every agent to have swiped), so expiry raises
         :class:`~dm_opt.core.errors.LimitExceeded` and Ctrl-C propagates as
         ``KeyboardInterrupt``.
+
+    The power family with recipient-independent costs and the ranking by decreasing ``q``
+    (the default there) uses the fast kernel
+    :func:`~dm_opt.sharing.kernels.ordered_match_power_sorted_range` (``O((N + E) log N)``,
+    the same edges and oracle-call count as the full scan); other power markets scan every
+    pair (:func:`~dm_opt.sharing.kernels.ordered_match_power_range`), tables use their rows.
     """
     if on_violation not in ("raise", "warn", "ignore"):
         raise ProblemError(f"on_violation must be 'raise', 'warn' or 'ignore', got {on_violation!r}")
     t0 = time.perf_counter()
-    dl = make_deadline(time_limit, deadline, t0)
-    o = _as_order(market, order)
+    dl = Deadline.of(time_limit)
+    o = as_order(market, order)
 
     def out_of_time(done: str):
-        if expired(dl):
+        if dl.expired():
             raise LimitExceeded(f"time limit reached {done}; a partial ordered match is not an outcome of "
                                 "RJ Prop 3.1 (every agent must swipe): give more time")
 
@@ -386,25 +549,9 @@ def ordered_match(market: SharingMarket, order=None, *, on_violation: str = "rai
             if on_violation == "warn":
                 warnings.warn(msg, stacklevel=2)
     if market.family == "power":
-        cost = market.cost_data
-        is_mat = market.cost_kind == "matrix"
-        cost2 = cost if is_mat else cost.reshape(-1, 1)
-        N = market.n
-        qs, al, be = (market.query_samples.astype(float), market.alpha.astype(float), market.beta.astype(float))
-        cost2 = np.ascontiguousarray(cost2, dtype=float)
-        m, mp = K.ordered_match_power_state(market.samples.astype(float), be)
-        parts, calls, a = [], 0, 0
-        while a < N:
-            out_of_time(f"during ordered match after {a} of {N} agents")
-            rows, work = 0, 0
-            while a + rows < N and (rows == 0 or work < ORDERED_MATCH_CHUNK_CALLS):
-                work += N - (a + rows) - 1
-                rows += 1
-            e, c = K.ordered_match_power_range(o, qs, al, be, cost2, is_mat, m, mp, a, a + rows)
-            parts.append(e)
-            calls += int(c)
-            a += rows
-        edges = np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
+        edges, calls = ordered_match_power_arrays(o, market.samples, market.query_samples, market.alpha,
+                                                  market.beta, market.cost_data,
+                                                  fast=sorted_power_order(market, o), time_limit=dl)
         edges = np.sort(edges, axis=1)
         edges = edges[np.lexsort((edges[:, 1], edges[:, 0]))] if len(edges) else edges.reshape(0, 2)
     else:
@@ -425,12 +572,12 @@ def ordered_match(market: SharingMarket, order=None, *, on_violation: str = "rai
                         nbr[l] |= 1 << n
         edges = _edges_from_masks(nbr)
     return OrderedMatchResult(np.asarray(edges, dtype=np.int64).reshape(-1, 2), o, int(calls), checks, holds,
-                              time.perf_counter() - t0)
+                              time.perf_counter() - t0, time_limit=dl.time_limit)
 
 
 # --------------------------------------------------------------- stability
 @dataclass(frozen=True)
-class StabilityResult:
+class StabilityResult(Result):
     """Exhaustive strong-stability check (RJ Def 3.2).
 
     ``stable`` True when no coalition has a profitable deviation, False when
@@ -452,6 +599,12 @@ class StabilityResult:
     status: Termination = Termination.OPTIMAL
     coalitions_total: int = 0
     message: str = ""
+    time_limit: float | None = None
+
+    family: ClassVar[str] = "sharing"
+
+    def _has_answer(self) -> bool:
+        return self.stable is not None
 
     @property
     def decided(self) -> bool:
@@ -466,8 +619,8 @@ def _coalitions(N: int) -> np.ndarray:
     return masks[np.argsort(pop, kind="stable")]
 
 
-def check_stability(market: SharingMarket, edges, *, tol: float = PREF_TOL, time_limit: float | None = None,
-                    deadline: float | None = None, _P=None, _coal=None) -> StabilityResult:
+def check_stability(market: SharingMarket, edges, *, tol: float = PREF_TOL,
+                    time_limit: float | Deadline | None = None, _P=None, _coal=None) -> StabilityResult:
     """Is the undirected graph ``edges`` strongly stable (RJ Def 3.2)?
 
     Exhaustive over all ``2^N − 1`` coalitions (smallest first) and, per
@@ -475,8 +628,8 @@ def check_stability(market: SharingMarket, edges, *, tol: float = PREF_TOL, time
     :func:`dm_opt.sharing.kernels.find_deviation`).  ``N ≤``
     :data:`MAX_STABILITY_AGENTS`.
 
-    ``time_limit`` (seconds; ``deadline``: absolute :func:`time.perf_counter`
-    value) and Ctrl-C stop the search between compiled chunks of coalitions;
+    ``time_limit`` (seconds or a shared :class:`~dm_opt.core.limits.Deadline`) and Ctrl-C
+    stop the search between compiled chunks of coalitions;
     the answer is then ``stable=None`` (undecided) with status ``time_limit`` /
     ``interrupted`` — stability is only claimed after every coalition was
     examined.
@@ -485,7 +638,7 @@ def check_stability(market: SharingMarket, edges, *, tol: float = PREF_TOL, time
     if N > MAX_STABILITY_AGENTS:
         raise LimitExceeded(f"exhaustive stability check is limited to N <= {MAX_STABILITY_AGENTS}, got N = {N}")
     t0 = time.perf_counter()
-    dl = make_deadline(time_limit, deadline, t0)
+    dl = Deadline.of(time_limit)
     nbr = _masks_from_edges(N, edges)
     edges_arr = _edges_from_masks(nbr)
     total = (1 << N) - 1
@@ -501,7 +654,7 @@ def check_stability(market: SharingMarket, edges, *, tol: float = PREF_TOL, time
         sup = np.empty((N, 1 << N))
         pos, chunk = 0, STABILITY_CHUNK
         while pos < len(coal):
-            if expired(dl):
+            if dl.expired():
                 stop = Termination.TIME_LIMIT
                 break
             end = min(pos + chunk, len(coal))
@@ -522,9 +675,9 @@ def check_stability(market: SharingMarket, edges, *, tol: float = PREF_TOL, time
     if found is None:
         if stop is None:
             return StabilityResult(True, edges_arr, coalitions_examined=examined, seconds=time.perf_counter() - t0,
-                                   coalitions_total=total)
+                                   coalitions_total=total, time_limit=dl.time_limit)
         return StabilityResult(None, edges_arr, coalitions_examined=examined, seconds=time.perf_counter() - t0,
-                               status=stop, coalitions_total=total,
+                               status=stop, coalitions_total=total, time_limit=dl.time_limit,
                                message=stop_message(stop, f"{examined} of {total} coalitions without a "
                                                     "profitable deviation: stability undecided"))
     S, newnbr = int(found[0]), found[1]
@@ -543,11 +696,11 @@ def check_stability(market: SharingMarket, edges, *, tol: float = PREF_TOL, time
         new[j] = (nbr[j] & ~S) | m
     gains = tuple(float(P[i, new[i]] - P[i, nbr[i]]) for i in mem)
     return StabilityResult(False, edges_arr, mem, _edges_from_masks(new), gains, examined,
-                           time.perf_counter() - t0, coalitions_total=total)
+                           time.perf_counter() - t0, coalitions_total=total, time_limit=dl.time_limit)
 
 
-def ordered_match_stability(market: SharingMarket, *, tol: float = PREF_TOL, time_limit: float | None = None,
-                            deadline: float | None = None) -> StabilityResult:
+def ordered_match_stability(market: SharingMarket, *, tol: float = PREF_TOL,
+                            time_limit: float | Deadline | None = None) -> StabilityResult:
     """Run ordered match (assumptions not enforced) and check its graph exhaustively
     (``dm-opt solve --problem stability`` for ``N >`` :data:`MAX_OUTCOME_AGENTS`), under one
     deadline.  A time limit or Ctrl-C during the ordered match leaves no graph to check:
@@ -557,26 +710,26 @@ def ordered_match_stability(market: SharingMarket, *, tol: float = PREF_TOL, tim
     if N > MAX_STABILITY_AGENTS:
         raise LimitExceeded(f"exhaustive stability check is limited to N <= {MAX_STABILITY_AGENTS}, got N = {N}")
     t0 = time.perf_counter()
-    dl = make_deadline(time_limit, deadline, t0)
+    dl = Deadline.of(time_limit)
     total = (1 << N) - 1
     try:
-        om = ordered_match(market, on_violation="ignore", deadline=dl)
+        om = ordered_match(market, on_violation="ignore", time_limit=dl)
     except LimitExceeded as exc:
-        if not expired(dl):
+        if not dl.expired():
             raise
         return StabilityResult(None, np.zeros((0, 2), dtype=np.int64), seconds=time.perf_counter() - t0,
-                               status=Termination.TIME_LIMIT, coalitions_total=total,
+                               status=Termination.TIME_LIMIT, coalitions_total=total, time_limit=dl.time_limit,
                                message=f"{exc}: no graph to check, stability undecided")
     except KeyboardInterrupt:
         return StabilityResult(None, np.zeros((0, 2), dtype=np.int64), seconds=time.perf_counter() - t0,
-                               status=Termination.INTERRUPTED, coalitions_total=total,
+                               status=Termination.INTERRUPTED, coalitions_total=total, time_limit=dl.time_limit,
                                message="interrupted by the user during ordered match: no graph to check, "
                                "stability undecided")
-    return check_stability(market, om.edges, tol=tol, deadline=dl)
+    return check_stability(market, om.edges, tol=tol, time_limit=dl)
 
 
 @dataclass(frozen=True)
-class StableOutcomes:
+class StableOutcomes(Result):
     """Every strongly stable graph of a small instance (RJ Def 3.2).
 
     ``graphs`` the stable graphs among the first ``graphs_checked`` of
@@ -592,21 +745,27 @@ class StableOutcomes:
     status: Termination = Termination.OPTIMAL
     graphs_total: int = 0
     message: str = ""
+    time_limit: float | None = None
+
+    family: ClassVar[str] = "sharing"
+
+    def _has_answer(self) -> bool:
+        return True
 
 
-def stable_outcomes(market: SharingMarket, *, tol: float = PREF_TOL, time_limit: float | None = None,
-                    deadline: float | None = None) -> StableOutcomes:
+def stable_outcomes(market: SharingMarket, *, tol: float = PREF_TOL,
+                    time_limit: float | Deadline | None = None) -> StableOutcomes:
     """Enumerate all ``2^(N(N−1)/2)`` undirected graphs and keep the stable ones
     (``N ≤`` :data:`MAX_OUTCOME_AGENTS`).  RJ Example 3.5 has none.
 
-    ``time_limit`` (seconds; ``deadline``: absolute :func:`time.perf_counter`
-    value) and Ctrl-C are checked between graphs; see :class:`StableOutcomes`
+    ``time_limit`` (seconds or a shared :class:`~dm_opt.core.limits.Deadline`) and Ctrl-C
+    are checked between graphs; see :class:`StableOutcomes`
     for what a stopped enumeration means."""
     N = market.n
     if N > MAX_OUTCOME_AGENTS:
         raise LimitExceeded(f"enumerating all graphs is limited to N <= {MAX_OUTCOME_AGENTS}, got N = {N}")
     t0 = time.perf_counter()
-    dl = make_deadline(time_limit, deadline, t0)
+    dl = Deadline.of(time_limit)
     pairs = [(i, j) for i in range(N) for j in range(i + 1, N)]
     total = 1 << len(pairs)
     found = []
@@ -618,7 +777,7 @@ def stable_outcomes(market: SharingMarket, *, tol: float = PREF_TOL, time_limit:
         best = np.empty((N, 1 << N))
         sup = np.empty((N, 1 << N))
         for g in range(total):
-            if expired(dl):
+            if dl.expired():
                 stop = Termination.TIME_LIMIT
                 break
             edges = [pairs[e] for e in range(len(pairs)) if (g >> e) & 1]
@@ -631,16 +790,31 @@ def stable_outcomes(market: SharingMarket, *, tol: float = PREF_TOL, time_limit:
         stop = Termination.INTERRUPTED
     msg = "" if stop is None else stop_message(stop, f"{checked} of {total} graphs: the list of stable graphs "
                                                "is incomplete")
-    return StableOutcomes(tuple(found), checked, time.perf_counter() - t0, stop or Termination.OPTIMAL, total, msg)
+    return StableOutcomes(tuple(found), checked, time.perf_counter() - t0, stop or Termination.OPTIMAL, total, msg,
+                          dl.time_limit)
 
 
 @dataclass(frozen=True)
-class BilateralWelfare:
-    """Welfare-maximising undirected graph: ``Σ_i value_i(S_i)`` (RJ Remark 3.4)."""
+class BilateralWelfare(Result):
+    """Welfare-maximising undirected graph: ``Σ_i value_i(S_i)`` (RJ Remark 3.4), by enumeration
+    (exact: ``status`` optimal, ``objective`` = ``bound`` = ``welfare``)."""
+
+    family: ClassVar[str] = "sharing"
 
     edges: np.ndarray
     welfare: float
     graphs_checked: int
+    seconds: float = 0.0
+    status: Termination = Termination.OPTIMAL
+    message: str = ""
+
+    @property
+    def objective(self) -> float:
+        return self.welfare
+
+    @property
+    def bound(self) -> float:
+        return self.welfare
 
 
 def bilateral_welfare(market: SharingMarket, edges) -> float:
@@ -654,6 +828,7 @@ def bilateral_welfare_max(market: SharingMarket) -> BilateralWelfare:
     N = market.n
     if N > MAX_OUTCOME_AGENTS:
         raise LimitExceeded(f"enumerating all graphs is limited to N <= {MAX_OUTCOME_AGENTS}, got N = {N}")
+    t0 = time.perf_counter()
     P = _table(market)
     pairs = [(i, j) for i in range(N) for j in range(i + 1, N)]
     best, best_g = -np.inf, 0
@@ -667,10 +842,11 @@ def bilateral_welfare_max(market: SharingMarket) -> BilateralWelfare:
         if w > best:
             best, best_g = w, g
     edges = np.array([pairs[e] for e in range(len(pairs)) if (best_g >> e) & 1], dtype=np.int64).reshape(-1, 2)
-    return BilateralWelfare(edges, best, 1 << len(pairs))
+    return BilateralWelfare(edges, best, 1 << len(pairs), time.perf_counter() - t0)
 
 
-__all__ = ["PropertyCheck", "check_top_agent", "check_limited_complementarity", "candidate_order",
+__all__ = ["PropertyCheck", "AssumptionChecks", "check_assumptions", "ordered_match_power_arrays",
+           "sorted_power_order", "check_top_agent", "check_limited_complementarity", "candidate_order",
            "ordered_match", "OrderedMatchResult", "AssumptionError", "check_stability", "StabilityResult",
            "ordered_match_stability",
            "stable_outcomes", "StableOutcomes", "bilateral_welfare_max", "bilateral_welfare", "BilateralWelfare",

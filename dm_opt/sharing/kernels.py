@@ -125,6 +125,92 @@ def ordered_match_power_range(order, qs, alpha, beta, cost, cost_is_matrix, m, m
 
 
 @njit(cache=True)
+def _find_alive(parent, p):
+    """First alive position ``≥ p`` (``parent[p] == p`` when alive; path halving)."""
+    while parent[p] != p:
+        parent[p] = parent[parent[p]]
+        p = parent[p]
+    return p
+
+
+@njit(cache=True)
+def _first_refusal(order, qs, alpha, beta, cost, m, mp, n, lo, hi):
+    """Smallest position ``p`` in ``(lo, hi]`` where agent ``n`` (state ``m[n]``, ``mp[n]``)
+    does not propose, assuming it fails at ``hi`` (or ``hi = N``: no known failure; returns
+    ``N`` when it proposes everywhere).  Proposals are monotone in the position because
+    ``q`` does not increase along ``order`` (binary search, ``O(log N)`` oracle calls)."""
+    a, b = lo + 1, hi
+    while a < b:
+        mid = (a + b) // 2
+        l = order[mid]
+        if alpha[n] * (mp[n] - (m[n] + qs[l]) ** (-beta[n])) - cost[n, 0] > 0.0:
+            a = mid + 1
+        else:
+            b = mid
+    return a
+
+
+@njit(cache=True)
+def ordered_match_power_sorted_range(order, qs, alpha, beta, cost, m, mp, parent, a0, a1):
+    """Rows ``a0 ≤ a < a1`` of ordered match (RJ Prop 3.1) for the power family with
+    recipient-independent costs (``cost`` (N, 1)) and ``q`` non-increasing along ``order``:
+    the same edges, in the same sequence, and the same oracle-call count as
+    :func:`ordered_match_power_range`, in ``O((N + E) log N)`` instead of ``N(N−1)/2`` calls.
+
+    Why it is the same computation: agent ``n``'s gain from ``ℓ`` at a fixed state increases
+    with ``q_ℓ``, so along its swipe (``q`` non-increasing) ``n`` proposes to a prefix of the
+    positions and never again after its first refusal (its state changes only by accepted
+    proposals).  A target ``ℓ`` that rejects ``n`` rejects every later swiper too (their
+    ``q`` are not larger and ``ℓ``'s state is unchanged until it accepts), so it is removed
+    from the targets (``parent``: next-alive pointers).  The swipe visits the remaining
+    targets only, and the end of ``n``'s proposals among removed targets is found by binary
+    search, which gives the old count ``(N−a−1) + #proposals``.  The gains are the same
+    floating-point expressions as the full scan, evaluated on the same states (monotone in
+    ``q`` as long as ``pow`` is monotone).  ``m``, ``mp`` and ``parent`` (length N + 1,
+    ``parent[p] = p`` alive) carry the state between calls.  Returns (edges (E, 2), calls).
+    """
+    N = order.shape[0]
+    cap = 1024
+    edges = np.empty((cap, 2), dtype=np.int64)
+    E = 0
+    calls = 0
+    for a in range(a0, a1):
+        n = order[a]
+        calls += N - a - 1
+        last = a
+        stop = N
+        b = _find_alive(parent, a + 1)
+        while b < N:
+            l = order[b]
+            gain_n = alpha[n] * (mp[n] - (m[n] + qs[l]) ** (-beta[n])) - cost[n, 0]
+            if not gain_n > 0.0:
+                stop = _first_refusal(order, qs, alpha, beta, cost, m, mp, n, last, b)
+                break
+            gain_l = alpha[l] * (mp[l] - (m[l] + qs[n]) ** (-beta[l])) - cost[l, 0]
+            if gain_l > 0.0:
+                if E == cap:
+                    cap *= 2
+                    new = np.empty((cap, 2), dtype=np.int64)
+                    new[:E] = edges[:E]
+                    edges = new
+                edges[E, 0] = n
+                edges[E, 1] = l
+                E += 1
+                m[n] += qs[l]
+                m[l] += qs[n]
+                mp[n] = m[n] ** (-beta[n])
+                mp[l] = m[l] ** (-beta[l])
+            else:
+                parent[b] = b + 1                      # rejects every later swiper too
+            last = b
+            b = _find_alive(parent, b + 1)
+        if b >= N and last < N - 1:
+            stop = _first_refusal(order, qs, alpha, beta, cost, m, mp, n, last, N)
+        calls += stop - a - 1
+    return edges[:E].copy(), calls
+
+
+@njit(cache=True)
 def ordered_match_power_state(samples, beta):
     """Initial state ``(m, mp)`` of :func:`ordered_match_power_range`: total samples and
     the cached ``m_k^(−β_k)`` (one power per oracle call instead of two)."""
@@ -358,7 +444,7 @@ def buyer_bnb_items(sizes, costs, ub):
     it_k = np.empty(total, dtype=np.int64)
     t = 0
     for k in range(K):
-        for r in range(ub[k]):
+        for _ in range(ub[k]):
             it_s[t] = sizes[k]
             it_c[t] = costs[k]
             it_k[t] = k
@@ -518,3 +604,79 @@ def buyer_bnb(m0, alpha, beta, sizes, costs, ub, node_limit):
         if best_x[t]:
             out[it_k[t]] += 1
     return out, fl[0], buyer_bnb_open_bound(state, bnd, ctl, fl[0]), ctl[1], ctl[0] < 0
+
+
+# ------------------------------------------------- ordered match with query weights (§6)
+@njit(cache=True)
+def ordered_match_queries_range(order, qs, alpha, beta, cost, cost_is_matrix, Q, m, mp, a0, a1):
+    """Rows ``a0 ≤ a < a1`` of the ordered match with query weights (RJ §6) for the power family.
+
+    Agent ``n = order[a]`` swipes ``ℓ`` (lower ranked) and proposes the set of weight pairs
+    ``(x, y)``, ``1 ≤ x ≤ Q_ℓ`` queries it runs on ``ℓ``'s data and ``1 ≤ y ≤ Q_n`` queries
+    ``ℓ`` runs on its data, that it gains from: ``Δ_n = α_n (m_n^(−β_n) − (m_n + x q_ℓ)^(−β_n))
+    − y c_n(ℓ) > 0`` (per-query costs, eq. 35).  ``ℓ`` chooses the pair of that set with the
+    largest ``Δ_ℓ = α_ℓ (m_ℓ^(−β_ℓ) − (m_ℓ + y q_n)^(−β_ℓ)) − x c_ℓ(n)`` (ties: larger ``Δ_n``,
+    then smaller ``x``, then smaller ``y``) and accepts iff ``Δ_ℓ > 0``.  With ``Q ≡ 1`` these
+    are the tests (1)–(2) of :func:`ordered_match_power_range`, evaluated identically.
+    ``m``, ``mp`` carry the state between calls.  Returns (edges (E, 2) as ``(n, ℓ)``,
+    weights (E, 2) as ``(x, y)``, pairs examined, proposals made).
+    """
+    N = order.shape[0]
+    qmax = 1
+    for k in range(N):
+        if Q[k] > qmax:
+            qmax = Q[k]
+    G = np.empty(qmax + 1)
+    H = np.empty(qmax + 1)
+    cap = 1024
+    edges = np.empty((cap, 2), dtype=np.int64)
+    wts = np.empty((cap, 2), dtype=np.int64)
+    E = 0
+    pairs = 0
+    proposals = 0
+    for a in range(a0, a1):
+        n = order[a]
+        for b in range(a + 1, N):
+            l = order[b]
+            pairs += 1
+            cn = cost[n, l] if cost_is_matrix else cost[n, 0]
+            cl = cost[l, n] if cost_is_matrix else cost[l, 0]
+            best_g = -np.inf
+            for x in range(1, Q[l] + 1):
+                G[x] = alpha[n] * (mp[n] - (m[n] + x * qs[l]) ** (-beta[n]))
+                if G[x] > best_g:
+                    best_g = G[x]
+            if not best_g - 1 * cn > 0.0:          # y = 1 is the cheapest: no acceptable pair
+                continue
+            proposals += 1
+            for y in range(1, Q[n] + 1):
+                H[y] = alpha[l] * (mp[l] - (m[l] + y * qs[n]) ** (-beta[l]))
+            bx, by = 0, 0
+            bdl, bdn = -np.inf, -np.inf
+            for x in range(1, Q[l] + 1):
+                for y in range(1, Q[n] + 1):
+                    dn = G[x] - y * cn
+                    if not dn > 0.0:
+                        continue
+                    dl = H[y] - x * cl
+                    if dl > bdl or (dl == bdl and dn > bdn):
+                        bdl, bdn, bx, by = dl, dn, x, y
+            if bdl > 0.0:
+                if E == cap:
+                    cap *= 2
+                    new = np.empty((cap, 2), dtype=np.int64)
+                    new[:E] = edges[:E]
+                    edges = new
+                    neww = np.empty((cap, 2), dtype=np.int64)
+                    neww[:E] = wts[:E]
+                    wts = neww
+                edges[E, 0] = n
+                edges[E, 1] = l
+                wts[E, 0] = bx
+                wts[E, 1] = by
+                E += 1
+                m[n] += bx * qs[l]
+                m[l] += by * qs[n]
+                mp[n] = m[n] ** (-beta[n])
+                mp[l] = m[l] ** (-beta[l])
+    return edges[:E].copy(), wts[:E].copy(), pairs, proposals

@@ -129,7 +129,8 @@ class SharingMarket:
                 raise InstanceError("utility", f"{N} agents exceed the table limit {MAX_TABLE_AGENTS}; "
                                     "use family 'power'", where)
             if U.shape[1] != 1 << N:
-                raise InstanceError("utility", f"expected shape ({N}, {1 << N}) (one column per subset), got {U.shape}", where)
+                raise InstanceError("utility", f"expected shape ({N}, {1 << N}) (one column per subset), "
+                                    f"got {U.shape}", where)
             U = U.copy()
             # Bit i of row i is irrelevant: make U[i, m | bit i] = U[i, m] so lookups never care.
             for i in range(N):
@@ -247,7 +248,8 @@ class SharingMarket:
             for S, v in row.items():
                 m = _mask(S)
                 if m >> n_agents or (m >> i) & 1:
-                    raise InstanceError(f"utility[{i}]", f"set {sorted(members(m))} is not a set of other agents", where)
+                    raise InstanceError(f"utility[{i}]", f"set {sorted(members(m))} is not a set of other agents",
+                                        where)
                 U[i, m] = v
             others = [j for j in range(n_agents) if j != i]
             for m in range(1 << n_agents):

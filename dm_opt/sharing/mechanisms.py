@@ -56,24 +56,26 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from dm_opt.core.errors import ProblemError
-from dm_opt.core.result import Termination, relative_gap
-from dm_opt.sharing.market import SharingMarket
-from dm_opt.sharing.welfare import (
+from dm_opt.core.limits import Deadline
+from dm_opt.core.result import Result, Termination, relative_gap
+from dm_opt.sharing.buyer import (
     EXPIRED,
     BuyerProblem,
-    WelfareResult,
-    _allowed_upper,
+    allowed_upper,
     buyer_value,
-    expired,
-    make_deadline,
+    merge_options,
+    past_grace,
+    resolve_buyer_method,
     solve_buyer,
     stop_message,
-    welfare_max,
 )
+from dm_opt.sharing.market import SharingMarket
+from dm_opt.sharing.welfare import WelfareResult, welfare_max
 
 #: Tolerance for feasibility of a distortion weight and for sign decisions on Δ.
 MECH_TOL = 1e-9
@@ -128,7 +130,7 @@ def redistribute_literal(tilde_t) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class MechanismResult:
+class MechanismResult(Result):
     """Outcome of VCG / mixed-VCG / D-mixed-VCG (RJ §5), per agent arrays of shape (N,).
 
     ``share`` is ``G*`` (units ``share[j, i]`` from ``j`` to ``i``);
@@ -151,7 +153,13 @@ class MechanismResult:
     ``clarke`` and are not the mechanism's payments.  For an optimal result
     ``pivot_bound = pivot_welfare``, ``clarke_bound = clarke`` and
     ``welfare_bound = vcg_sw_total``.
+
+    Result protocol: ``objective`` is ``vcg_sw_total`` (``Σ V_i(G*)``, the objective of RJ
+    eq. 18 that ``bound`` = ``welfare_bound`` and ``gap`` refer to); ``SW^T`` and ``SW^A``
+    are ``sw_total`` and ``sw_agents``.
     """
+
+    family: ClassVar[str] = "sharing"
 
     mechanism: str
     share: np.ndarray
@@ -177,6 +185,8 @@ class MechanismResult:
     clarke_bound: np.ndarray | None = None
     welfare_bound: float | None = None
     message: str = ""
+    buyer_method: str = ""
+    time_limit: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "status", Termination(self.status))
@@ -190,6 +200,19 @@ class MechanismResult:
     @property
     def feasible(self) -> bool:
         return not self.unreachable
+
+    @property
+    def objective(self) -> float:
+        """``Σ_i V_i(G*)`` (RJ eq. 18 at the returned allocation)."""
+        return self.vcg_sw_total
+
+    @property
+    def bound(self) -> float:
+        return self.welfare_bound
+
+    @property
+    def extra(self) -> dict:
+        return {"welfare_solves": int(self.welfare_solves), "buyer_solves": int(self.buyer_solves)}
 
     @property
     def is_optimal(self) -> bool:
@@ -242,7 +265,7 @@ def _solve_quality(market, i, units, base: float, target: float, omega_max: floa
     return float(min(max(w, 0.0), omega_max))
 
 
-def _pivots(market, G: WelfareResult, method: str, base: float, reuse: bool, deadline=None, **kw):
+def _pivots(market, G: WelfareResult, method: str, base: float, reuse: bool, dl=None, **kw):
     """``Σ_{j≠i} V_j(G*_{−i})`` for every ``i`` as proven intervals ``[lo, hi]``; re-solve only
     buyers that used ``i`` when ``reuse``.
 
@@ -254,9 +277,11 @@ def _pivots(market, G: WelfareResult, method: str, base: float, reuse: bool, dea
     Otherwise the re-solved problem gives ``[value, bound]`` (``bound`` also capped
     by ``G.buyer_bounds[j]``); a problem not reached before the deadline or Ctrl-C
     gets ``G``'s bundle without ``i`` (feasible) and ``G.buyer_bounds[j]``, and agents not
-    reached within the grace period after it get :func:`_pivots_without` (the same, vectorised).  Summing the independent buyer intervals (RJ eq. 11) bounds
-    the pivot.
+    reached within the grace period after it get :func:`_pivots_without` (the same,
+    vectorised).  Summing the independent buyer intervals (RJ eq. 11) bounds the pivot.
+    ``dl`` is the :class:`~dm_opt.core.limits.Deadline` (or seconds) of the caller.
     """
+    dl = Deadline.of(dl)
     N = market.n
     C = market.cost_matrix()
     lo = np.zeros(N)
@@ -273,14 +298,14 @@ def _pivots(market, G: WelfareResult, method: str, base: float, reuse: bool, dea
         if not reuse:
             if stop is None:
                 try:
-                    r = welfare_max(market, method, exclude_agent=i, quality=base, deadline=deadline, **kw)
+                    r = welfare_max(market, buyer_method=method, exclude_agent=i, quality=base, time_limit=dl, **kw)
                 except KeyboardInterrupt:
                     stop = Termination.INTERRUPTED
             if stop is not None:
-                if _past_grace(deadline):
+                if past_grace(dl):
                     left_over.append(i)
                     continue
-                r = welfare_max(market, method, exclude_agent=i, quality=base, deadline=EXPIRED, **kw)
+                r = welfare_max(market, buyer_method=method, exclude_agent=i, quality=base, time_limit=EXPIRED, **kw)
             else:
                 welfare_solves += 1
                 buyer_solves += N - 1
@@ -292,9 +317,9 @@ def _pivots(market, G: WelfareResult, method: str, base: float, reuse: bool, dea
                     done += 1
             lo[i], hi[i] = r.welfare, r.bound
             continue
-        if stop is None and expired(deadline):
+        if stop is None and dl.expired():
             stop = Termination.TIME_LIMIT
-        if stop is not None and _past_grace(deadline):
+        if stop is not None and past_grace(dl):
             left_over.append(i)
             continue
         users = np.flatnonzero(share[i] > 0)          # buyers whose bundle in G uses i
@@ -305,13 +330,13 @@ def _pivots(market, G: WelfareResult, method: str, base: float, reuse: bool, dea
         exact = bool(np.all(bnds_G[keep] == vals_G[keep]))
         for j in users:
             j = int(j)
-            prob = BuyerProblem(j, C[:, j].copy(), _allowed_upper(market, j, (i,)), base)
+            prob = BuyerProblem(j, C[:, j].copy(), allowed_upper(market, j, (i,)), base)
             sol = None
-            if stop is None and expired(deadline):
+            if stop is None and dl.expired():
                 stop = Termination.TIME_LIMIT
             if stop is None:
                 try:
-                    sol = solve_buyer(market, prob, method, deadline=deadline, **kw)
+                    sol = solve_buyer(market, prob, method, time_limit=dl, **kw)
                     buyer_solves += 1
                 except KeyboardInterrupt:
                     stop = Termination.INTERRUPTED
@@ -337,12 +362,6 @@ def _pivots(market, G: WelfareResult, method: str, base: float, reuse: bool, dea
     status = stop or limited or Termination.OPTIMAL
     message = "" if stop is None else stop_message(stop, f"{done} of {N} pivots (RJ eq. 20) solved exactly")
     return lo, hi, status, message, welfare_solves, buyer_solves
-
-
-def _past_grace(deadline) -> bool:
-    from dm_opt.sharing.welfare import RELAXATION_GRACE_SECONDS
-
-    return deadline is not None and time.perf_counter() >= deadline + RELAXATION_GRACE_SECONDS
 
 
 def _pivots_without(market, G: WelfareResult, base: float, agents: np.ndarray):
@@ -385,9 +404,9 @@ def _pivots_without(market, G: WelfareResult, base: float, agents: np.ndarray):
     return lo, hi
 
 
-def mixed_vcg(market: SharingMarket, *, method: str = "auto", mechanism: str = "mixed_vcg",
-              base_quality: float = 1.0, reuse: bool = True, time_limit: float | None = None,
-              deadline: float | None = None, **kw) -> MechanismResult:
+def mixed_vcg(market: SharingMarket, *, method: str = "auto", buyer_method: str | None = None,
+              mechanism: str = "mixed_vcg", base_quality: float = 1.0, reuse: bool = True,
+              time_limit: float | Deadline | None = None, options: dict | None = None, **kw) -> MechanismResult:
     """Run VCG, mixed-VCG (RJ Def 5.3) or D-mixed-VCG (eqs. 32–34) on the reported types ``market``.
 
     Parameters
@@ -396,16 +415,19 @@ def mixed_vcg(market: SharingMarket, *, method: str = "auto", mechanism: str = "
         ``vcg``: Clarke payments only (no distortion).  ``d_mixed_vcg`` needs
         ``base_quality`` ``w⁰ < 1`` (the fixed ex-ante distortion) and only
         lifts it up to 1.
+    method, buyer_method : ``method`` is ``"auto"``; ``buyer_method`` the per-buyer algorithm
+        of every welfare problem (:data:`~dm_opt.sharing.buyer.BUYER_METHODS`; accepted as
+        ``method`` too).
     reuse : bool
         Compute ``G*_{−i}`` by re-solving only the buyers whose bundle in
         ``G*`` contains ``i`` (exact); ``False`` runs all N + 1 welfare
         optimisations in full.
-    time_limit : float, optional
-        Seconds for ``G*`` and every pivot together (``deadline``: an absolute
-        :func:`time.perf_counter` value shared with a caller).  On expiry or
+    time_limit : float or :class:`~dm_opt.core.limits.Deadline`, optional
+        Seconds for ``G*`` and every pivot together (or a deadline shared with a caller).  On expiry or
         Ctrl-C the result has status ``time_limit`` / ``interrupted`` and
         proven intervals (see :class:`MechanismResult`) instead of payments.
-    node_limit, max_rounds : per buyer problem (see :func:`~dm_opt.sharing.welfare.welfare_max`).
+    options / keywords : ``node_limit``, ``max_rounds`` per buyer problem
+        (see :func:`~dm_opt.sharing.welfare.welfare_max`).
     """
     if mechanism not in ("vcg", "mixed_vcg", "d_mixed_vcg"):
         raise ProblemError(f"unknown mechanism {mechanism!r}; choose 'vcg', 'mixed_vcg' or 'd_mixed_vcg'")
@@ -414,9 +436,11 @@ def mixed_vcg(market: SharingMarket, *, method: str = "auto", mechanism: str = "
     if mechanism != "d_mixed_vcg" and base_quality != 1.0:
         raise ProblemError("base_quality < 1 is the D-mixed-VCG base distortion; use mechanism='d_mixed_vcg'")
     t0 = time.perf_counter()
-    dl = make_deadline(time_limit, deadline, t0)
+    dl = Deadline.of(time_limit)
+    method = resolve_buyer_method(market, method, buyer_method)
+    kw = merge_options(options, kw)
     N = market.n
-    G = welfare_max(market, method, quality=base_quality, deadline=dl, **kw)
+    G = welfare_max(market, buyer_method=method, quality=base_quality, time_limit=dl, **kw)
     # after Ctrl-C in G*, the pivots are bounded without solving anything
     piv_dl = EXPIRED if G.status is Termination.INTERRUPTED else dl
     piv, piv_hi, status, message, wsolves, bsolves = _pivots(market, G, method, base_quality, reuse, piv_dl, **kw)
@@ -457,7 +481,7 @@ def mixed_vcg(market: SharingMarket, *, method: str = "auto", mechanism: str = "
     return MechanismResult(mechanism, share, base_quality, clarke, piv, delta, td, pay, quality, v_star, values,
                            float(values.sum()), float((values - pay).sum()), W, W - delta, tuple(unreachable),
                            status, wsolves + 1, bsolves + N, time.perf_counter() - t0, piv_hi, clarke_hi,
-                           welfare_bound, message)
+                           welfare_bound, message, method, dl.time_limit)
 
 
 def realized_utilities(true_market: SharingMarket, outcome: MechanismResult) -> np.ndarray:

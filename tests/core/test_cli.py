@@ -79,7 +79,7 @@ def test_import_is_light_and_the_api_is_complete():
         "for name in dm_opt.__all__:\n"
         "    assert getattr(dm_opt, name) is not None, name\n"
         "assert dm_opt.core.registry.get_backend and dm_opt.gaussian.market.GaussianMarket is dm_opt.GaussianMarket\n"
-        "assert dm_opt.gaussian.api.solve is dm_opt.solve and dm_opt.core.instances.read_toml\n"
+        "assert dm_opt.core.dispatch.solve is dm_opt.solve and dm_opt.gaussian.api.solve and dm_opt.core.instances.read_toml\n"
         "assert not hasattr(dm_opt, 'no_such_thing')\n"
         "ns = {}\n"
         "exec('from dm_opt import *', ns)\n"

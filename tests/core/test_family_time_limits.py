@@ -4,7 +4,7 @@ non-optimal status and a message (or optimal if it finished), and the result pas
 tests/family_invariants.check_result.  Where a problem has no partial answer (complete
 markets, ordered match) the documented LimitExceeded must come as promptly.
 
-The problems are those of ``dm-opt solve`` (dm_opt/info_design/io.py and dm_opt/sharing/io.py
+The problems are those of ``dm-opt solve`` (dm_opt/info_design/problems.py and dm_opt/sharing/problems.py
 ``run``); the instances are built, and each code path warmed up on a tiny instance (numba
 kernels, cvxpy import), before the clock starts.
 """

@@ -68,15 +68,20 @@ def test_solve_result_to_json_is_strict():
 
 
 def test_cli_json_encodes_non_finite_values_of_any_kind(monkeypatch, capsys):
-    """Whatever a kind's ``run`` returns (numpy scalars/arrays, NaN, ±inf), ``--json`` is strict JSON."""
-    mod = kind_module("gaussian_market")
-    out = {"status": "optimal", "a": float("nan"), "b": np.float64("inf"), "c": np.array([1.0, -np.inf]),
-           "d": [np.nan, np.int64(2)]}
-    monkeypatch.setattr(mod, "run", lambda market, problem, options: (out, "table"))
+    """Whatever a family's ``cli.report`` returns (numpy scalars/arrays, NaN, ±inf), ``--json`` is
+    strict JSON, after the common head of every kind."""
+    import dm_opt.gaussian.cli as gcli
+    from dm_opt.cli import JSON_HEAD
+
+    fields = {"a": float("nan"), "b": np.float64("inf"), "c": np.array([1.0, -np.inf]), "d": [np.nan, np.int64(2)]}
+    monkeypatch.setattr(gcli, "report", lambda market, problem, result: (fields, "table"))
     assert main(["solve", os.path.join(ROOT, "models", "ammo", "example1.toml"), "--json"]) == 0
     text = capsys.readouterr().out
     assert "NaN" not in text and "Infinity" not in text
-    assert strict_loads(text) == {"status": "optimal", "a": "nan", "b": "inf", "c": [1.0, "-inf"], "d": ["nan", 2]}
+    back = strict_loads(text)
+    assert list(back)[:len(JSON_HEAD)] == list(JSON_HEAD)
+    assert back["status"] == "optimal"
+    assert {k: back[k] for k in fields} == {"a": "nan", "b": "inf", "c": [1.0, "-inf"], "d": ["nan", 2]}
 
 
 # ------------------------------------------------------------------ every shipped model

@@ -159,7 +159,7 @@ def test_ordered_match_stable_on_random_power_instances():
     """Power family with recipient-independent costs satisfies both assumptions
     (RJ Corollary 3.1.1; concavity for Def 3.5), so Prop 3.1 says ordered match is stable."""
     rng = np.random.default_rng(11)
-    for t in range(12):
+    for _ in range(12):
         N = int(rng.integers(4, 8))
         m = SharingMarket.power(rng.choice(np.arange(10, 2000), N, replace=False).astype(float),
                                 alpha=rng.uniform(0.5, 3, N), beta=rng.uniform(0.2, 1.0, N),
@@ -179,7 +179,7 @@ def test_ordered_match_stable_on_random_tables_satisfying_assumptions():
     """Random tables filtered by the exhaustive checks; every survivor is matched stably."""
     rng = np.random.default_rng(5)
     kept = 0
-    for t in range(400):
+    for _ in range(400):
         N = 4
         w = np.sort(rng.uniform(0, 1, N))[::-1]                  # common ranking by w
         base = rng.uniform(0.2, 1.0, N)
@@ -198,7 +198,7 @@ def test_ordered_match_stable_on_random_tables_satisfying_assumptions():
 
 def test_ordered_match_power_kernel_equals_table_version():
     rng = np.random.default_rng(3)
-    for t in range(10):
+    for _ in range(10):
         N = 7
         m = SharingMarket.power(rng.choice(np.arange(10, 900), N, replace=False).astype(float),
                                 alpha=rng.uniform(0.5, 3, N), beta=rng.uniform(0.2, 1.0, N),
@@ -307,11 +307,12 @@ def test_closed_form_pair_check_agrees_with_exhaustive():
     extremes S = ∅ and S = all others) against the exhaustive table check."""
     rng = np.random.default_rng(4)
     seen = set()
-    for t in range(60):
+    for _ in range(60):
         N = 6
         m = SharingMarket.power(rng.choice(np.arange(10, 400), N, replace=False).astype(float),
                                 alpha=rng.uniform(0.5, 3, N), beta=rng.uniform(0.2, 1.0, N),
-                                cost=rng.uniform(0, 0.004, (N, 1)) + 10.0 ** rng.uniform(-9, -3) * rng.uniform(size=(N, N)))
+                                cost=rng.uniform(0, 0.004, (N, 1))
+                                + 10.0 ** rng.uniform(-9, -3) * rng.uniform(size=(N, N)))
         order = np.argsort(-m.samples)
         fast = B._top_agent_power_pairs(m, order, B.PREF_TOL)
         exact = B.check_top_agent(SharingMarket.from_table(m.bilateral_table()), order)
@@ -404,21 +405,33 @@ def test_stable_outcomes_limits(monkeypatch):
     assert [g.tolist() for g in r.graphs] == expect and len(expect) == 1
 
 
-def test_ordered_match_time_limit_raises_and_chunks_are_exact(monkeypatch):
+@pytest.mark.parametrize("path", ["sorted", "full_scan"])
+def test_ordered_match_time_limit_raises_and_chunks_are_exact(monkeypatch, path):
+    """Both compiled paths: the fast kernel (recipient-independent costs, order by decreasing q)
+    and the full scan (pair costs as a matrix)."""
     m = _power_market(60, 1)
-    ref = B.ordered_match(m)
+    if path == "full_scan":
+        m = SharingMarket.power(m.samples, alpha=m.alpha, beta=m.beta, cost=m.cost_matrix())
+    kw = {} if path == "sorted" else {"order": np.argsort(-m.samples, kind="stable"), "check": False}
+    ref = B.ordered_match(m, **kw)
     with pytest.raises(LimitExceeded, match="time limit"):
-        B.ordered_match(m, time_limit=1e-9)
-    monkeypatch.setattr(B, "ORDERED_MATCH_CHUNK_CALLS", 1)           # one agent per compiled call
-    real = K.ordered_match_power_range
+        B.ordered_match(m, time_limit=1e-9, **kw)
+    if path == "sorted":                                             # one agent per compiled call
+        monkeypatch.setattr(B, "ORDERED_MATCH_FAST_ROWS", 1)
+        monkeypatch.setattr(B, "CHUNK_SECONDS", 0.0)
+        name = "ordered_match_power_sorted_range"
+    else:
+        monkeypatch.setattr(B, "ORDERED_MATCH_CHUNK_CALLS", 1)
+        name = "ordered_match_power_range"
+    real = getattr(K, name)
     calls = []
 
     def count(*a):
         calls.append(1)
         return real(*a)
 
-    monkeypatch.setattr(K, "ordered_match_power_range", count)
-    r = B.ordered_match(m, time_limit=600)
+    monkeypatch.setattr(K, name, count)
+    r = B.ordered_match(m, time_limit=600, **kw)
     assert len(calls) == 60
     np.testing.assert_array_equal(r.edges, ref.edges)
     assert r.oracle_calls == ref.oracle_calls
@@ -426,9 +439,9 @@ def test_ordered_match_time_limit_raises_and_chunks_are_exact(monkeypatch):
     def interrupt(*a):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(K, "ordered_match_power_range", interrupt)
+    monkeypatch.setattr(K, name, interrupt)
     with pytest.raises(KeyboardInterrupt):                   # no partial outcome: Ctrl-C propagates
-        B.ordered_match(m)
+        B.ordered_match(m, **kw)
 
 
 def test_bilateral_time_limit_is_validated():

@@ -1,4 +1,4 @@
-"""RJ results are honest (issue 14 §2): finished runs are optimal with finite bounds and every
+"""RJ results are honest: finished runs are optimal with finite bounds and every
 part present; runs stopped by a deadline say what is missing, keep proven bounds, and the
 fast post-stop paths (vectorised relaxations, pivot intervals without solving, row-by-row
 tabulation) give the same or valid answers.  Every result goes through
@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from dm_opt import SharingMarket
+from dm_opt.core.limits import Deadline
 from dm_opt.core.result import Termination
 from dm_opt.sharing import bilateral as B
+from dm_opt.sharing import buyer as BU
 from dm_opt.sharing import mechanisms as M
 from dm_opt.sharing import welfare as W
 from tests.support.family_invariants import check_result
@@ -58,13 +60,13 @@ def test_finished_results_are_optimal_with_finite_bounds(kind, problem):
 def test_stopped_before_anything_is_honest(problem):
     """A deadline already spent: non-optimal, proven bounds, a message saying what is missing."""
     market = power(6, 4, Q=2)
-    dl = W.EXPIRED
-    r = {"welfare": lambda: W.welfare_max(market, deadline=dl),
-         "prices": lambda: W.competitive_prices(market, deadline=dl),
-         "vcg": lambda: M.mixed_vcg(market, mechanism="vcg", deadline=dl),
-         "vcg-no-reuse": lambda: M.mixed_vcg(market, mechanism="vcg", reuse=False, deadline=dl),
-         "stability": lambda: B.ordered_match_stability(market, deadline=dl),
-         "outcomes": lambda: B.stable_outcomes(power(4, 5), deadline=dl)}[problem]()
+    dl = BU.EXPIRED
+    r = {"welfare": lambda: W.welfare_max(market, time_limit=dl),
+         "prices": lambda: W.competitive_prices(market, time_limit=dl),
+         "vcg": lambda: M.mixed_vcg(market, mechanism="vcg", time_limit=dl),
+         "vcg-no-reuse": lambda: M.mixed_vcg(market, mechanism="vcg", reuse=False, time_limit=dl),
+         "stability": lambda: B.ordered_match_stability(market, time_limit=dl),
+         "outcomes": lambda: B.stable_outcomes(power(4, 5), time_limit=dl)}[problem]()
     check_result(r, market if problem != "outcomes" else power(4, 5))
     assert r.status is Termination.TIME_LIMIT and r.message
     if problem == "stability":
@@ -77,14 +79,13 @@ def test_stability_stopped_while_tabulating_is_undecided(monkeypatch):
     market = power(12, 6, pair=False)
     om = B.ordered_match(market, on_violation="ignore")
     calls = {"n": 0}
-    real = B.expired
 
-    def expires_after_three(deadline):
-        calls["n"] += 1
-        return calls["n"] > 3 or real(deadline)
+    class ExpiresAfterThree(Deadline):
+        def expired(self):
+            calls["n"] += 1
+            return calls["n"] > 3 or super().expired()
 
-    monkeypatch.setattr(B, "expired", expires_after_three)
-    r = B.check_stability(market, om.edges, time_limit=600)
+    r = B.check_stability(market, om.edges, time_limit=ExpiresAfterThree(600))
     check_result(r, market)
     assert r.stable is None and r.status is Termination.TIME_LIMIT and r.coalitions_examined == 0
 
@@ -102,11 +103,11 @@ def test_vectorised_relaxations_equal_one_call_per_buyer(seed):
     market = power(N, seed, Q=int(rng.integers(1, 5)))
     C = market.cost_matrix()
     excl = (int(rng.integers(N)),) if seed % 3 == 0 else ()
-    probs = [W.BuyerProblem(i, C[:, i].copy(), W._allowed_upper(market, i, excl), float(rng.uniform(0.3, 1)))
+    probs = [W.BuyerProblem(i, C[:, i].copy(), BU.allowed_upper(market, i, excl), float(rng.uniform(0.3, 1)))
              for i in range(N) if i not in excl]
-    batch = W._relaxations(market, probs, Termination.TIME_LIMIT)
+    batch = BU._relaxations(market, probs, Termination.TIME_LIMIT)
     for p in probs:
-        one = W.buyer_relaxation(market, p)
+        one = BU.buyer_relaxation(market, p)
         np.testing.assert_array_equal(batch[p.buyer].units, one.units)
         assert batch[p.buyer].value == pytest.approx(one.value, abs=1e-12)
         assert batch[p.buyer].bound == pytest.approx(one.bound, rel=1e-12, abs=1e-12)
@@ -117,9 +118,9 @@ def test_cap_bounds_the_exact_optimum(seed):
     market = power(6, 10 + seed, Q=2)
     C = market.cost_matrix()
     for i in range(market.n):
-        prob = W.BuyerProblem(i, C[:, i].copy(), W._allowed_upper(market, i), 0.8)
+        prob = W.BuyerProblem(i, C[:, i].copy(), BU.allowed_upper(market, i), 0.8)
         exact = W.solve_buyer(market, prob, "enumerate")
-        cap = W.buyer_cap(market, prob)
+        cap = BU.buyer_cap(market, prob)
         assert cap.value <= exact.value + 1e-12 <= cap.bound + 2e-12
         assert cap.value == pytest.approx(W.buyer_value(market, i, cap.units, prob.prices, 0.8), abs=1e-15)
 
@@ -133,7 +134,7 @@ def test_pivot_intervals_without_solving_bracket_the_exact_pivots(seed, reuse):
     G = W.welfare_max(market)
     exact, _, st, _, _, _ = M._pivots(market, G, "auto", 1.0, True)
     assert st is Termination.OPTIMAL
-    lo, hi, st, msg, _, _ = M._pivots(market, G, "auto", 1.0, reuse, deadline=W.EXPIRED)
+    lo, hi, st, msg, _, _ = M._pivots(market, G, "auto", 1.0, reuse, dl=BU.EXPIRED)
     assert st is Termination.TIME_LIMIT and "pivots" in msg
     assert np.all(lo <= exact + 1e-12) and np.all(exact <= hi + 1e-12)
 
@@ -145,7 +146,7 @@ def test_many_unsolved_buyers_are_bounded_promptly():
     market = power(1000, 7, pair=False)
     t = time.perf_counter()
     r = W.welfare_max(market, "milp", time_limit=1e-9)
-    assert time.perf_counter() - t < W.RELAXATION_GRACE_SECONDS + 0.5
+    assert time.perf_counter() - t < BU.RELAXATION_GRACE_SECONDS + 0.5
     check_result(r, market)
     assert r.status is Termination.TIME_LIMIT and len(r.unsolved) == market.n
 
@@ -153,11 +154,9 @@ def test_many_unsolved_buyers_are_bounded_promptly():
 def test_buyer_milp_interrupted_before_highs_solved_anything_keeps_a_true_bound(monkeypatch):
     """The buyer MILP stopped before HiGHS solved anything (info invalid, its dual bound reads 0):
     the bound is the relaxation's, never the incumbent's value."""
-    import dm_opt.core.limits as limits
-
     market = power(6, 11, Q=3)
     exact = W.welfare_max(market, "enumerate")
-    monkeypatch.setattr(limits, "run_highs", lambda h, end=None: ("interrupted", False))
+    monkeypatch.setattr(BU, "run_highs", lambda h, end=None: ("interrupted", False))
     r = W.welfare_max(market, "milp")
     check_result(r, market)
     assert r.status is Termination.INTERRUPTED and r.bound >= exact.welfare - 1e-9

@@ -13,9 +13,9 @@ import dm_opt
 from dm_opt import InstanceError, SharingMarket
 from dm_opt.cli import main
 from dm_opt.core.instances import from_dict
-from dm_opt.sharing import io as io_sharing
 from dm_opt.sharing import kernels as K
 from dm_opt.sharing import welfare as W
+from dm_opt.sharing.problems import PROBLEMS
 from tests.support.limits_helpers import CtrlC
 
 MODELS = Path(__file__).resolve().parents[2] / "models" / "rj"
@@ -39,9 +39,10 @@ def test_table_file_values():
     assert v == sorted(v, reverse=True) and len(set(v)) == 4
 
 
-SOLVABLE = [(f.name, p) for f in FILES for p in io_sharing.PROBLEMS
+SOLVABLE = [(f.name, p) for f in FILES for p in PROBLEMS["sharing_network"]
             if not (f.name == "example_3_5.toml" and p == "ordered_match")
-            and not (f.name == "power_queries.toml" and p == "ordered_match")]
+            and not (f.name == "power_queries.toml" and p in ("ordered_match", "ordered_match_queries"))
+            and not (f.name in ("example_3_5.toml", "remark_3_4.toml") and p == "ordered_match_queries")]
 
 
 @pytest.mark.parametrize("name, problem", SOLVABLE)
@@ -269,7 +270,8 @@ def test_cli_subprocess_time_limit_on_a_hard_instance(tmp_path):
     assert time.perf_counter() - t < 60
     out = json.loads(r.stdout)
     assert out["status"] == "time_limit" and out["seconds"] < 5
-    assert out["objective"] <= out["bound"] and 0 < out["gap"] < 1e-3 and len(out["unsolved"]) > 0   # how many: machine speed
+    # how many buyers are left unsolved depends on the machine's speed
+    assert out["objective"] <= out["bound"] and 0 < out["gap"] < 1e-3 and len(out["unsolved"]) > 0
 
 
 @pytest.mark.slow

@@ -9,6 +9,8 @@ import pytest
 from dm_opt import ProblemError, SharingMarket
 from dm_opt.core.errors import LimitExceeded
 from dm_opt.core.result import Termination
+from dm_opt.sharing import buyer as BU
+from dm_opt.sharing import prices as P
 from dm_opt.sharing import welfare as W
 from tests.support.limits_helpers import CtrlC
 
@@ -159,9 +161,9 @@ def test_bad_requests():
 
 def test_bnb_node_limit_reports_bound():
     m = rand_power(30, 5, Q=3)
-    prob = W.BuyerProblem(0, m.cost_matrix()[:, 0], W._allowed_upper(m, 0))
+    prob = W.BuyerProblem(0, m.cost_matrix()[:, 0], BU.allowed_upper(m, 0))
     exact = W.solve_buyer(m, prob, "milp")
-    cut = W._solve_bnb(m, prob, node_limit=3)
+    cut = BU._solve_bnb(m, prob, node_limit=3)
     assert cut.status is Termination.NODE_LIMIT
     assert cut.value <= exact.value + 1e-12 <= cut.bound + 2e-12
 
@@ -192,7 +194,8 @@ def _check_partial(m, r, exact, status):
             assert r.buyer_values[i] == pytest.approx(exact.buyer_values[i], abs=1e-12)
 
 
-@pytest.mark.parametrize("maker, seed, Q, qual", [(rand_power, 0, None, 1.0), (rand_power, 1, [1, 2, 3, 1, 2, 3, 2], 1.0),
+@pytest.mark.parametrize("maker, seed, Q, qual", [(rand_power, 0, None, 1.0),
+                                                  (rand_power, 1, [1, 2, 3, 1, 2, 3, 2], 1.0),
                                                   (rand_power, 2, 2, 0.4), (rand_table, 3, None, 1.0),
                                                   (rand_table, 4, None, 0.3)])
 def test_buyer_relaxation_bounds_the_exact_optimum(maker, seed, Q, qual):
@@ -200,7 +203,7 @@ def test_buyer_relaxation_bounds_the_exact_optimum(maker, seed, Q, qual):
     C = m.cost_matrix()
     for i in range(m.n):
         for fixed in ((), (((i + 1) % m.n, 0),), (((i + 2) % m.n, 1),)):
-            prob = W.BuyerProblem(i, C[:, i].copy(), W._allowed_upper(m, i, ((i + 3) % m.n,)), qual, fixed)
+            prob = W.BuyerProblem(i, C[:, i].copy(), BU.allowed_upper(m, i, ((i + 3) % m.n,)), qual, fixed)
             exact = W.solve_buyer(m, prob, "enumerate")
             r = W.buyer_relaxation(m, prob)
             assert r.status is Termination.TIME_LIMIT
@@ -215,22 +218,22 @@ def test_bnb_stopped_at_any_node_keeps_a_proven_bound_and_chunks_do_not_change_t
     m = rand_power(8, 11, Q=[1, 2, 3, 1, 2, 3, 1, 2])
     C = m.cost_matrix()
     for i in range(m.n):
-        prob = W.BuyerProblem(i, C[:, i].copy(), W._allowed_upper(m, i))
+        prob = W.BuyerProblem(i, C[:, i].copy(), BU.allowed_upper(m, i))
         exact = W.solve_buyer(m, prob, "enumerate")
-        full = W._solve_bnb(m, prob)
+        full = BU._solve_bnb(m, prob)
         assert full.value == pytest.approx(exact.value, abs=1e-12)
         saw_open = False
         for nl in range(1, 25):
-            cut = W._solve_bnb(m, prob, node_limit=nl)
+            cut = BU._solve_bnb(m, prob, node_limit=nl)
             assert cut.value <= exact.value + 1e-12 <= cut.bound + 2e-12
             saw_open |= cut.status is Termination.NODE_LIMIT
         assert saw_open
     # one node per compiled call (resumed 1-node chunks) gives exactly the one-call search
-    monkeypatch.setattr(W, "BNB_CHUNK_NODES", 1)
-    monkeypatch.setattr(W, "BNB_CHUNK_SECONDS", 0.0)
+    monkeypatch.setattr(BU, "BNB_CHUNK_NODES", 1)
+    monkeypatch.setattr(BU, "BNB_CHUNK_SECONDS", 0.0)
     for i in range(m.n):
-        prob = W.BuyerProblem(i, C[:, i].copy(), W._allowed_upper(m, i))
-        a = W._solve_bnb(m, prob)
+        prob = W.BuyerProblem(i, C[:, i].copy(), BU.allowed_upper(m, i))
+        a = BU._solve_bnb(m, prob)
         x, v, b, nodes, complete = K.buyer_bnb(*_kernel_args(m, prob), 10**9)
         assert complete and a.nodes == nodes and a.value == pytest.approx(v, abs=1e-12)
         np.testing.assert_array_equal(a.units[np.flatnonzero(prob.upper)], x)
@@ -320,7 +323,7 @@ def test_ctrl_c_between_buyers_and_in_milp(monkeypatch):
     m = rand_power(6, 7)
     exact = W.welfare_max(m)
     for target in ("_solve_milp", "_solve_enumerate"):
-        monkeypatch.setattr(W, target, CtrlC(getattr(W, target), 4))
+        monkeypatch.setattr(BU, target, CtrlC(getattr(BU, target), 4))
         r = W.welfare_max(m, "milp" if target == "_solve_milp" else "enumerate")
         _check_partial(m, r, exact, Termination.INTERRUPTED)
         assert r.unsolved == (3, 4, 5)
@@ -362,7 +365,7 @@ def test_prices_interrupted(monkeypatch):
     m = rand_power(5, 2)
     G = W.welfare_max(m)
     # call 7: during the price maxima (after the 5 demand checks)
-    monkeypatch.setattr(W, "solve_buyer", CtrlC(W.solve_buyer, 7))
+    monkeypatch.setattr(P, "solve_buyer", CtrlC(P.solve_buyer, 7))
     r = W.competitive_prices(m, G)
     monkeypatch.undo()
     full = W.competitive_prices(m, G)
@@ -377,11 +380,15 @@ def test_a_shared_deadline_keeps_its_clock():
     import time
 
     from dm_opt.core.limits import Deadline
-    from dm_opt.sharing.welfare import make_deadline
 
+    m = rand_power(6, 3)
     d = Deadline(5.0)
     time.sleep(0.05)
-    assert make_deadline(d) == d.end
-    assert make_deadline(d, deadline=d.end - 1.0) == d.end - 1.0
-    assert make_deadline(Deadline(None)) is None
-    assert make_deadline(Deadline(None), deadline=123.0) == 123.0
+    assert Deadline.of(d) is d and Deadline.of(d).end == d.end
+    r = W.welfare_max(m, time_limit=d)                       # finished inside the shared budget
+    assert r.status is Termination.OPTIMAL and d.remaining() < 5.0 - 0.05
+    assert Deadline.of(Deadline(None)).end is None
+    spent = Deadline(1e-9)
+    time.sleep(0.01)
+    r = W.welfare_max(m, time_limit=spent)                   # an already spent shared budget stops at once
+    assert r.status is Termination.TIME_LIMIT and r.unsolved == tuple(range(m.n))

@@ -1,5 +1,5 @@
 """One checker of the honesty rules shared by every GLP (information design) and RJ (data
-sharing) result class (issue 14 §2).
+sharing) result class.
 
 :func:`check_result` dispatches on the result's class and asserts:
 
@@ -13,7 +13,7 @@ sharing) result class (issue 14 §2).
 
 ``tol`` is the documented tolerance of the family: GLP ``VALUE_TOL × payoff scale × 10 ×
 max(1, Σq̄)`` plus ``MILP_REL_GAP`` relative (:mod:`dm_opt.info_design.lp`), RJ
-``VALUE_TOL`` per buyer plus ``MILP_GAP_TOL`` relative (:mod:`dm_opt.sharing.welfare`).
+``VALUE_TOL`` per buyer plus ``MILP_GAP_TOL`` relative (:mod:`dm_opt.sharing.buyer`).
 The checker shares no solver code: re-evaluations use the markets' own payoffs.
 """
 
@@ -27,7 +27,9 @@ from dm_opt.core.result import Termination
 from dm_opt.info_design import lp
 from dm_opt.info_design.market import InfoDesignMarket
 from dm_opt.sharing import bilateral as B
+from dm_opt.sharing import buyer as BUY
 from dm_opt.sharing import mechanisms as M
+from dm_opt.sharing import prices as P
 from dm_opt.sharing import welfare as W
 from dm_opt.sharing.market import SharingMarket
 
@@ -45,7 +47,7 @@ def _glp_tol(market: InfoDesignMarket, objective: float) -> float:
 
 
 def _rj_tol(market: SharingMarket, objective: float) -> float:
-    return W.VALUE_TOL * market.n + W.MILP_GAP_TOL * abs(objective)
+    return BUY.VALUE_TOL * market.n + BUY.MILP_GAP_TOL * abs(objective)
 
 
 def _bound_rules(name, status, objective, bound, gap, tol, message):
@@ -174,7 +176,7 @@ def _rj_welfare(r: W.WelfareResult, market):
         assert r.bound >= float(np.sum(r.buyer_values)) - tol
 
 
-def _rj_prices(r: W.PriceResult, market):
+def _rj_prices(r: P.PriceResult, market):
     market.as_share_matrix(r.share)
     _finite("PriceResult.prices", r.prices)
     _finite("PriceResult.payments", r.payments)
@@ -223,7 +225,7 @@ _CHECKS = [
     (lp.PlatformSolution, _platform), (lp.EfficiencyResult, _efficiency), (lp.UnionResult, _union),
     (lp.TaxResult, _taxes), (lp.EquilibriaResult, _equilibria), (lp.CompleteMarketResult, _complete),
     (lp.ValuePieces, _pieces), (lp.WelfareSolution, _welfare_solution),
-    (W.WelfareResult, _rj_welfare), (W.PriceResult, _rj_prices), (M.MechanismResult, _rj_mechanism),
+    (W.WelfareResult, _rj_welfare), (P.PriceResult, _rj_prices), (M.MechanismResult, _rj_mechanism),
     (B.StabilityResult, _rj_stability), (B.StableOutcomes, _rj_outcomes), (B.BilateralWelfare, _rj_bilateral),
 ]
 
