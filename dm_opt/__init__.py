@@ -32,6 +32,7 @@ from dm_opt.core.errors import (
     SolverFailed,
 )
 
+
 def _version() -> str:
     try:
         from importlib.metadata import PackageNotFoundError, version
@@ -73,7 +74,8 @@ _LAZY = {
 
 #: what ``import dm_opt`` used to import eagerly, in that order: loaded together on first access,
 #: so every ``dm_opt.X.Y`` that worked after a plain ``import dm_opt`` still works
-_EAGER = (".core.dispatch", ".gaussian.api", ".core.instances", ".gaussian.market", ".gaussian.community", ".info_design.market",
+_EAGER = (".core.dispatch", ".gaussian.api", ".core.instances", ".gaussian.market", ".gaussian.community",
+          ".info_design.market",
           ".gaussian.objectives", ".sharing.market", ".gaussian.leakage", ".gaussian.platforms", ".core.result")
 
 

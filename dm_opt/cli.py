@@ -164,9 +164,7 @@ def _cmd_solve(args) -> int:
     import importlib
 
     from dm_opt.core.dispatch import family_of, problems_module
-    from dm_opt.core.instances import from_dict, read_toml
-
-    from dm_opt.core.instances import resolve
+    from dm_opt.core.instances import from_dict, read_toml, resolve
 
     args.file = resolve(args.file)
     data = read_toml(args.file)
@@ -359,7 +357,8 @@ def _cmd_models(args) -> int:
     return 0
 
 
-COMMANDS = {"models": _cmd_models, "solve": _cmd_solve, "bench": _cmd_bench, "report": _cmd_report, "export": _cmd_export, "figure": _cmd_figure}
+COMMANDS = {"models": _cmd_models, "solve": _cmd_solve, "bench": _cmd_bench, "report": _cmd_report,
+            "export": _cmd_export, "figure": _cmd_figure}
 
 
 def check_output_file(path, flag: str, force: bool) -> str:

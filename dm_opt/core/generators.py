@@ -151,9 +151,11 @@ def generate(kind: str, spec: dict, field: str, where: str | None = None, n: int
     spec = dict(spec)
     fam = spec.pop("family", None)
     if not isinstance(fam, str):
-        raise InstanceError(f"{field}.family", f"missing or not a string; choose one of {', '.join(sorted(table))}", where)
+        raise InstanceError(f"{field}.family",
+                            f"missing or not a string; choose one of {', '.join(sorted(table))}", where)
     if fam not in table:
-        raise InstanceError(f"{field}.family", f"unknown generator '{fam}'; choose one of {', '.join(sorted(table))}", where)
+        raise InstanceError(f"{field}.family",
+                            f"unknown generator '{fam}'; choose one of {', '.join(sorted(table))}", where)
     fn = table[fam]
     if n is not None:
         if "n" in spec and spec["n"] != n:

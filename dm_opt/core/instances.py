@@ -207,4 +207,5 @@ def check_keys(data: dict, required: set, optional: set, where: str | None, pref
             raise InstanceError(prefix + key, "missing", where)
     unknown = sorted(set(data) - required - optional)
     if unknown:
-        raise InstanceError(prefix + unknown[0], f"unknown field; allowed: {', '.join(sorted(required | optional))}", where)
+        raise InstanceError(prefix + unknown[0],
+                            f"unknown field; allowed: {', '.join(sorted(required | optional))}", where)

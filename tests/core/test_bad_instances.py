@@ -36,7 +36,8 @@ def _sub(src, pattern, repl):
 # (id, file text, field named, fragment of the message)
 BAD = [
     ("community-family-list", _sub("ammo/example2_community.toml", r"^values = .*$",
-                                   'values = {family = [], value = [0.9, 3.0]}'), "values.family", "unknown value family"),
+                                   'values = {family = [], value = [0.9, 3.0]}'),
+     "values.family", "unknown value family"),
     ("valuations-dist-table", _sub("ammo/valuations_uniform.toml", r"^valuations = .*$", "valuations = {dist = {}}"),
      "valuations.dist", "unknown distribution"),
     ("valuations-dist-list", _sub("ammo/valuations_uniform.toml", r"^valuations = .*$", "valuations = {dist = []}"),
@@ -100,7 +101,8 @@ BAD = [
      "[-1e+09, 1e+09]"),
     ("glp-gamma-times-type", _sub(_sub("glp/two_type.toml", r"^gamma_u = .*$", "gamma_u = 1e6"),
                                   r"^types = .*$", "types = [1.0, 1e8]"), "gamma_u", "payoff entry"),
-    ("glp-payoff-1e308", _sub("glp/second_price_general.toml", r"^u  = \[\[1\.0", "u  = [[1e308"), "u[0,0]", "[-1e+09, 1e+09]"),
+    ("glp-payoff-1e308", _sub("glp/second_price_general.toml", r"^u  = \[\[1\.0", "u  = [[1e308"), "u[0,0]",
+     "[-1e+09, 1e+09]"),
     ("glp-alpha-1e308", _sub("glp/grid_10.toml", r"alpha = 1\.0", "alpha = 1e308"), "prior.alpha", "out of range"),
     ("glp-database-big", _model("glp/two_type.toml") + "database = [1e100, 0.5]\n", "database[0]", "[0, 1]"),
     ("sharing-alpha-1e308", _sub("rj/power_family_12.toml", r"^alpha = .*$", "alpha = 1e308"), "alpha",

@@ -94,7 +94,8 @@ def mutated(draw):
             elif op == "scale" and isinstance(parent[key], (int, float)) and not isinstance(parent[key], bool):
                 parent[key] = parent[key] * draw(st.sampled_from([-1, 0, 1e12, -1e-12, 3]))
             elif op == "add_key" and isinstance(parent, dict):
-                parent[draw(st.sampled_from(["extra", "covv", "Values", "kind2"]))] = draw(junk.filter(lambda x: x is not None))
+                key = draw(st.sampled_from(["extra", "covv", "Values", "kind2"]))
+                parent[key] = draw(junk.filter(lambda x: x is not None))
         except (IndexError, KeyError, TypeError):
             pass
     return name, d

@@ -335,7 +335,8 @@ HARDEST = ("noise=1e-12 scale=cov*1e+100 cond=1e+12", "noise=1e-12 scale=none co
            "noise=1 scale=cov*1e-100 cond=natural", "noise=1e-12 scale=cov*1e+100 cond=natural")
 
 
-@pytest.mark.parametrize("idx", [next(i for i in range(N_INSTANCES) if instance(i)[1] == r and instance(i)[2].shape[0] >= 5)
+@pytest.mark.parametrize("idx", [next(i for i in range(N_INSTANCES)
+                                      if instance(i)[1] == r and instance(i)[2].shape[0] >= 5)
                                  for r in HARDEST])
 def test_oracle_precision_is_sufficient(idx):
     """The hardest regimes at the oracle's working precision and at +300 bits agree to 1e-30·scale."""
@@ -471,7 +472,9 @@ def test_oracle_markets_match_oracle(idx):
         every = method == "enumerate"
         for problem in PROBLEMS:
             bad += [f"{method}: {x}" for x in solve_and_check(
-                key, o, problem, lambda p, market=market, method=method, every=every: dm_opt.solve(market, p, method=method, all_optima=every),
+                key, o, problem,
+                lambda p, market=market, method=method, every=every: dm_opt.solve(market, p, method=method,
+                                                                                 all_optima=every),
                 all_optima=every)]
     assert not bad, f"{kind} #{idx} [{regime}]:\n  " + "\n  ".join(bad)
 

@@ -37,7 +37,8 @@ def random_instance(seed, n_max=6):
         S = banded(n, seed, bandwidth=int(rng.integers(1, 3)))
     elif fam == 3:
         k = max(1, n // 2)
-        S = block(n, sizes=[k, n - k] if n > k else [n], within=float(rng.uniform(0, 0.6)), across=float(rng.uniform(0, 0.2)))
+        S = block(n, sizes=[k, n - k] if n > k else [n], within=float(rng.uniform(0, 0.6)),
+                  across=float(rng.uniform(0, 0.2)))
     else:
         S = np.diag(rng.uniform(0.2, 3.0, n))          # independent users: ties everywhere when v = 1
     S = S * float(rng.uniform(0.2, 5.0))

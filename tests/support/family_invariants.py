@@ -55,7 +55,8 @@ def _bound_rules(name, status, objective, bound, gap, tol, message):
     assert not math.isnan(objective), f"{name}: objective is NaN"
     assert bound >= objective - tol, f"{name}: bound {bound!r} < objective {objective!r} (tol {tol:.1e})"
     if status is OPT:
-        assert math.isfinite(objective) and math.isfinite(bound), f"{name}: optimal with objective {objective}, bound {bound}"
+        assert math.isfinite(objective) and math.isfinite(bound), \
+            f"{name}: optimal with objective {objective}, bound {bound}"
         assert bound - objective <= tol, f"{name}: optimal but bound − objective = {bound - objective:.3g} > {tol:.1e}"
         if gap is not None:
             assert math.isfinite(gap), f"{name}: optimal with gap {gap}"
