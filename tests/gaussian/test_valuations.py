@@ -15,8 +15,11 @@ from scipy import optimize, stats
 
 import dm_opt
 from dm_opt.core.generators import wishart
+from dm_opt.core.result import Result, SolutionStatus, Termination, check_protocol
+from dm_opt.gaussian import parametric as PM
 from dm_opt.gaussian import valuations as V
 from tests.support import naive
+from tests.support.limits_helpers import Budget
 
 
 def market(n, seed, values, df=None):
@@ -130,7 +133,8 @@ def test_payments_match_exact_envelope_oracle(seed):
         if out.profile[i] == 0:
             continue
         Phi = Phis[i]
-        Phi_inv = (lambda p: p / 2) if i != 1 else (lambda p: optimize.brentq(lambda x: Phi(x) - p, 0, 2.0, xtol=1e-15))
+        Phi_inv = (lambda p: p / 2) if i != 1 else \
+            (lambda p, Phi=Phi: optimize.brentq(lambda x: Phi(x) - p, 0, 2.0, xtol=1e-15))
         integral = naive_integral(m, phi, i, m.values[i], 2.0, Phi, Phi_inv)
         assert math.isclose(out.payments[i], integral + m.values[i] * out.allocation[i], rel_tol=1e-9, abs_tol=1e-12)
 
@@ -145,7 +149,7 @@ def test_uniform_payment_envelope_identity():
             continue
         i = st.user
 
-        def F(p):
+        def F(p, i=i):
             phi = out.virtual_values.copy()
             phi[i] = p
             return naive_virtual_best(m, phi)[0]
@@ -390,10 +394,7 @@ def test_other_exact_backend_agrees_with_enumeration():
     assert np.allclose(V.vcg(m, method="enumerate").prices, V.vcg(m, method="bnb").prices, rtol=1e-9, atol=1e-12)
 
 
-# ----------------------------------------------------------------- limits and interruption (issue 10)
-from dm_opt.core.result import Termination  # noqa: E402
-from dm_opt.gaussian import parametric as PM  # noqa: E402
-from tests.support.limits_helpers import Budget  # noqa: E402
+# ----------------------------------------------------------------- limits and interruption
 
 
 def mixed_market():
@@ -496,7 +497,7 @@ def test_envelope_search_stops_with_proven_prefix_and_gaps():
     for k in range(1, full.evaluations):
         count = [0]
 
-        def limited(t):
+        def limited(t, count=count, k=k):
             count[0] += 1
             if count[0] > k:
                 raise PM.Stopped(Termination.TIME_LIMIT, "limit")
@@ -632,3 +633,71 @@ def test_cli_time_limit_json_and_ctrl_c(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "allocation not proven optimal" in err
     assert main(["solve", path, "--time-limit", "-1"]) == 2
+
+
+# ----------------------------------------------------------------- result protocol
+def valuation_results(monkeypatch):
+    """(result, complete?) for every public result class of the package, finished and stopped."""
+    vm = V.ValuationMarket(market(3, 1, [0.3, 0.6, 0.9]), [V.uniform(0, 1.5)] * 3)
+    table = V.ValuationMarket(market(3, 4, [0.2, 0.6, 1.4]), [V.discrete([0.2, 0.6, 1.4], [0.5, 0.3, 0.2])] * 3)
+    grid = np.linspace(0, 1.5, 6)
+    out = [(V.mechanism(vm), True), (V.allocation_steps(vm, 0, vm.market.values), True),
+           (V.ic_violations(vm, 0, grid=grid), True), (V.expected_platform_payoff(table), True),
+           (V.expected_platform_payoff(vm, samples=5, seed=1), True), (V.vcg(vm.market), True),
+           (V.thm_b3_case(vm), True)]
+    budget = Budget(monkeypatch)
+    V.ic_violations(vm, 0, grid=grid)
+    ic_calls = budget.calls
+    mixed = mixed_market()
+    out += [(V.mechanism(mixed, time_limit=10.0) if budget.expire_after(3) else None, False),
+            (V.allocation_steps(mixed, 0, mixed.market.values, time_limit=10.0) if budget.expire_after(2) else None,
+             False),
+            (V.ic_violations(vm, 0, grid=grid) if budget.interrupt_at(ic_calls // 2) else None, False),
+            (V.expected_platform_payoff(table, time_limit=10.0) if budget.expire_after(5) else None, False),
+            (V.expected_platform_payoff(vm, samples=5, seed=1) if budget.interrupt_at(4) else None, False),
+            (V.vcg(vm.market, time_limit=10.0) if budget.expire_after(2) else None, False)]
+    budget.expire_after(None)
+    return out
+
+
+def test_every_result_satisfies_the_result_protocol(monkeypatch):
+    results = valuation_results(monkeypatch)
+    ours = {c for c in Result.subclasses if c.__module__.startswith("dm_opt.gaussian.valuations")}
+    assert {type(r) for r, _ in results} == ours                 # every public result class is constructed
+    for r, complete in results:
+        name = type(r).__name__
+        assert isinstance(r, Result) and type(r).family == "gaussian", name
+        assert check_protocol(r) == [], (name, check_protocol(r))
+        d = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+        assert {"status", "solution_status", "objective", "bound", "gap", "seconds", "message"} <= set(d), name
+        assert r.seconds >= 0.0 and isinstance(r.extra, dict), name
+        if complete:
+            assert r.status is Termination.OPTIMAL and r.solution_status is SolutionStatus.OPTIMAL, name
+            assert r.raise_for_status() is r
+        else:
+            assert r.status in (Termination.TIME_LIMIT, Termination.INTERRUPTED) and r.message, name
+            assert r.solution_status is not SolutionStatus.OPTIMAL, name
+            with pytest.raises(dm_opt.NoOptimalSolution):
+                r.raise_for_status()
+
+
+def test_result_protocol_objective_and_bound(monkeypatch):
+    """objective/bound are those :mod:`dm_opt.gaussian.problems` reports: platform payoff (Thm B-2),
+    first-best surplus (Prop B-1), expected payoff (upper end proven only by an exact sum)."""
+    for r, complete in valuation_results(monkeypatch):
+        if isinstance(r, V.MechanismOutcome):
+            assert math.isnan(r.objective) != complete and r.bound == r.platform_payoff_bounds[1]
+            if complete:
+                assert r.objective == r.platform_payoff == r.bound and r.gap == 0.0
+            else:
+                assert r.solution_status is SolutionStatus.FEASIBLE      # the allocation is proven
+        elif isinstance(r, V.VCGOutcome):
+            assert r.objective == r.bound == r.surplus
+        elif isinstance(r, V.ExpectedPayoff):
+            assert r.objective == r.mean or (math.isnan(r.objective) and math.isnan(r.mean))
+            if r.method == "exact":
+                assert r.bound == r.upper and (not complete or r.bound == r.mean)
+            else:
+                assert math.isnan(r.bound)
+        else:                                       # step functions, gains, a classification: no scalar
+            assert math.isnan(r.objective) and math.isnan(r.bound)

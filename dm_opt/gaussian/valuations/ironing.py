@@ -17,9 +17,10 @@ IC mechanism does better (Myerson 1981).  Payments are eq. (B-18) unchanged (the
 ``A_i`` nonincreasing, which ``Φ̄`` guarantees).
 
 * **Discrete tables** (exact): the points ``(Q_m, Q_m v^m)``, ``Q_m = P(V ≤ v^m)``, ``Q_0 = 0``; the
-  slope between consecutive points is the discrete ``Φ(v^m)`` (see the valuations module), and
-  ``Φ̄(v^m)`` is the slope of their lower convex hull on ``[Q_{m−1}, Q_m]``, computed in exact
-  rational arithmetic (:class:`fractions.Fraction` of the float inputs).
+  slope between consecutive points is the discrete ``Φ(v^m)``
+  (:mod:`dm_opt.gaussian.valuations.distributions`), and ``Φ̄(v^m)`` is the slope of their lower
+  convex hull on ``[Q_{m−1}, Q_m]``, computed in exact rational arithmetic (:class:`fractions.Fraction`
+  of the float inputs).
 * **Continuous distributions**: the hull of ``C`` at ``IRONING_GRID`` quantiles locates the ironed
   intervals; each interval's ends are then refined to the tangency conditions
   ``Φ(x₁) = Φ(x₂) = (C(q₂) − C(q₁)) / (q₂ − q₁)`` by a 2-D root finder (one condition when an end
@@ -40,14 +41,14 @@ import numpy as np
 from scipy import optimize, stats
 
 from dm_opt.core.errors import InstanceError, ProblemError
-from dm_opt.gaussian.valuations import (
+from dm_opt.gaussian.valuations.distributions import (
     ASSUMPTION2_GRID,
     ContinuousValuation,
     DiscreteValuation,
     Valuation,
-    ValuationMarket,
     as_valuation,
 )
+from dm_opt.gaussian.valuations.market import ValuationMarket
 
 #: Quantile grid locating the ironed intervals of a continuous distribution.
 IRONING_GRID = 4097
@@ -359,3 +360,7 @@ def ironed_market(vm: ValuationMarket, *, users=None, grid: int = IRONING_GRID) 
         users = [i for i in range(vm.n) if any(f"user {i} " in msg for msg in vm.assumption2_failures)]
     vals = [iron(d, grid) if i in set(users) else d for i, d in enumerate(vm.valuations)]
     return ValuationMarket(vm.market, vals)
+
+
+__all__ = ["IRONING_GRID", "mixture", "iron_discrete", "IronedDiscreteValuation", "IronedContinuousValuation", "iron",
+           "ironed_market"]
