@@ -1,4 +1,4 @@
-"""Deterministic stand-ins for a time limit and Ctrl-C in tests of long computations (issue 10)."""
+"""Deterministic stand-ins for a time limit and Ctrl-C in tests of long computations."""
 
 import dataclasses
 
