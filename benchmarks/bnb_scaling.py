@@ -10,7 +10,7 @@ both.  For every n and problem (first best, equilibrium) it prints the bnb statu
 node count and seconds; for ``n ≤ --enum-max-n`` (default 22) it also runs exhaustive
 enumeration on the same instance, checks that the two optima agree within the tie
 tolerance, and prints the time ratio enumeration / bnb.  With ``--interval-baseline`` it
-also runs bnb with the interval bound only (``modular=False``, the SPEC §1.3 bound
+also runs bnb with the interval bound only (``modular=False``, the docs/spec.md §1.3 bound
 refined per user) and prints its nodes and time ratio against the default.  numba kernels are compiled
 (warmed up) on a small instance before timing.
 """

@@ -57,7 +57,8 @@ def timed(fn):
 def row(label, res, seconds):
     return (f"{label:<20} {res.problem:<13} {str(res.status):<8} wall {seconds:>7.3f}s cpu {timed.cpu:>7.3f}s  "
             f"nodes {res.nodes:>5}  "
-            f"obj {res.objective:>16.10g}  bound-obj {res.extra.get('proven_bound', res.objective) - res.objective:.2e}")
+            f"obj {res.objective:>16.10g}  "
+            f"bound-obj {res.extra.get('proven_bound', res.objective) - res.objective:.2e}")
 
 
 def main(argv=None):
@@ -77,14 +78,14 @@ def main(argv=None):
     for n in ns:
         m = instance(n, 5)
         for p in PROBLEMS:
-            res, sec = timed(lambda: dm_opt.solve(m, p, method="community"))
+            res, sec = timed(lambda m=m, p=p: dm_opt.solve(m, p, method="community"))
             print(row(f"n = {n:>8}, K = 5", res, sec))
 
     print(f"\n# 2. time vs K (n = {nmax}), method='community'")
     for K in Ks:
         m = instance(nmax, K)
         for p in PROBLEMS:
-            res, sec = timed(lambda: dm_opt.solve(m, p, method="community"))
+            res, sec = timed(lambda m=m, p=p: dm_opt.solve(m, p, method="community"))
             print(row(f"n = {nmax:>8}, K = {K:>2}", res, sec))
 
     print("\n# 3. against the general exact solvers on the dense Σ (same instance, same process)")
@@ -98,8 +99,8 @@ def main(argv=None):
         g = m.to_gaussian()
         for p in PROBLEMS:
             opts = {"time_limit": args.time_limit} if method == "bnb" else {}
-            d, td = timed(lambda: dm_opt.solve(g, p, method=method, **opts))
-            c, tc = timed(lambda: dm_opt.solve(m, p, method="community"))
+            d, td = timed(lambda g=g, p=p, method=method, opts=opts: dm_opt.solve(g, p, method=method, **opts))
+            c, tc = timed(lambda m=m, p=p: dm_opt.solve(m, p, method="community"))
             tol = 1e-9 * max(1.0, abs(d.objective))
             if d.status is dm_opt.Termination.OPTIMAL:
                 agree = abs(c.objective - d.objective) <= tol

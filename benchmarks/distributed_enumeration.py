@@ -1,7 +1,7 @@
 """Distributed exact enumeration on Dask: scaling with workers, measured in one run.
 
 For each n the same instance (Wishart Σ, values straddling 1, seed 0) is
-enumerated (equilibrium problem, SPEC §1.1 Gray-code kernel) on
+enumerated (equilibrium problem, docs/spec.md §1.1 Gray-code kernel) on
 
 * a LocalCluster with 1 single-threaded worker process (the baseline),
 * a LocalCluster with 2 single-threaded worker processes,
@@ -77,8 +77,8 @@ def main(argv=None) -> int:
             for _ in range(args.repeat):
                 for label, client in clients.items():
                     cpu0 = sum(client.run(time.process_time).values())
-                    t, r = timed(lambda: enumerate_distributed(m, args.problem, client,
-                                                               chunk_bits=args.chunk_bits, max_n=max_n))
+                    t, r = timed(lambda m=m, client=client: enumerate_distributed(
+                        m, args.problem, client, chunk_bits=args.chunk_bits, max_n=max_n))
                     cpu = sum(client.run(time.process_time).values()) - cpu0
                     r.raise_for_status()
                     if t < rows[n].get(label, float("inf")):
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
                         parallelism[n][label] = cpu / t
                     answers[n][label] = r
                 label = "in-process 2 threads"
-                t, r = timed(lambda: dm_opt.solve(m, args.problem, "enumerate", max_n=max_n, workers=2))
+                t, r = timed(lambda m=m: dm_opt.solve(m, args.problem, "enumerate", max_n=max_n, workers=2))
                 rows[n][label] = min(t, rows[n].get(label, float("inf")))
                 answers[n][label] = r
             print(f"# n = {n} done; load average {os.getloadavg()[0]:.2f}", flush=True)

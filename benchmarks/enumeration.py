@@ -58,7 +58,8 @@ def naive_enumerate(m, obj, masks):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, nargs="+", default=[10, 12, 14, 16, 18, 20, 22, 24])
-    ap.add_argument("--naive-limit", type=float, default=20.0, help="run the naive baseline in full below this many projected seconds")
+    ap.add_argument("--naive-limit", type=float, default=20.0,
+                    help="run the naive baseline in full below this many projected seconds")
     ap.add_argument("--sample", type=int, default=2000, help="subsets timed when the naive baseline is sampled")
     ap.add_argument("--workers", type=int, default=None, help="threads for enumeration (default: all cores)")
     args = ap.parse_args(argv)
@@ -100,8 +101,8 @@ def main(argv=None):
                 per_enum = t_enum / (1 << n)
                 naive_txt = f"{projected:9.0f}(s)"
                 ratio_txt = f"{per_naive / per_enum:9.0f}x*"
-            print(f"{n:>3} {p:>13} {t_enum:10.3f} {naive_txt:>12} {ratio_txt:>10} {(1 << n) / t_enum:12.3g} {len(r.optima):>5}",
-                  flush=True)
+            print(f"{n:>3} {p:>13} {t_enum:10.3f} {naive_txt:>12} {ratio_txt:>10} {(1 << n) / t_enum:12.3g} "
+                  f"{len(r.optima):>5}", flush=True)
     print("(s) = projected from a timed random sample of subsets; * = per-profile ratio against that sample")
 
 

@@ -146,8 +146,8 @@ def ablation(args) -> int:
                 ok += r.is_optimal and abs(r.objective - best) <= max(r.tie_tol, 1e-9)
                 rounds += r.extra.get("oa_rounds", 0)
                 nodes += r.nodes
-            print(f"{problem:<13} {label:<12} {ok:>3}/{len(ms):<3} {tot:9.2f} {tot / enum_t:8.1f} {rounds:>7} {nodes:>8}",
-                  flush=True)
+            print(f"{problem:<13} {label:<12} {ok:>3}/{len(ms):<3} {tot:9.2f} {tot / enum_t:8.1f} {rounds:>7} "
+                  f"{nodes:>8}", flush=True)
     return 0
 
 

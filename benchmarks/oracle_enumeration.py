@@ -67,21 +67,22 @@ def main(argv=None):
         covs = [wishart(n, seed=k) for k in range(args.components)]
         v = uniform(n, seed=0, low=0.0, high=2.0)
         g = dm_opt.GaussianMarket(covs[0], v)
-        base, t_base = timed(lambda: dm_opt.solve(g, "equilibrium", "enumerate", all_optima=True, workers=1))
+        base, t_base = timed(lambda g=g: dm_opt.solve(g, "equilibrium", "enumerate", all_optima=True, workers=1))
         rows = [("gaussian (kernel)", t_base)]
         tab = TabulatedMarket.from_market(g)
-        r, t = timed(lambda: dm_opt.solve(tab, "equilibrium", "enumerate", all_optima=True))
+        r, t = timed(lambda tab=tab: dm_opt.solve(tab, "equilibrium", "enumerate", all_optima=True))
         assert [o.tolist() for o in r.optima] == [o.tolist() for o in base.optima], "tabulated differs"
         rows.append(("tabulated", t))
         mi = MutualInformationMarket(covs[0], v)
-        _, t = timed(lambda: dm_opt.solve(mi, "equilibrium", "enumerate", all_optima=True))
+        _, t = timed(lambda mi=mi: dm_opt.solve(mi, "equilibrium", "enumerate", all_optima=True))
         rows.append(("mutual_information", t))
         mix = MixtureMarket(np.full(args.components, 1.0 / args.components), covs, v)
-        _, t = timed(lambda: dm_opt.solve(mix, "equilibrium", "enumerate", all_optima=True))
+        _, t = timed(lambda mix=mix: dm_opt.solve(mix, "equilibrium", "enumerate", all_optima=True))
         rows.append((f"mixture K={args.components}", t))
         if n <= args.plain_max_n:
             obj = LeakageObjective.for_problem("equilibrium", v)
-            r, t = timed(lambda: enumerate_oracle(Plain(g), obj, tol=base.tie_tol, all_optima=True))
+            r, t = timed(lambda g=g, obj=obj, base=base: enumerate_oracle(Plain(g), obj, tol=base.tie_tol,
+                                                                          all_optima=True))
             assert [o.tolist() for o in r.optima] == [o.tolist() for o in base.optima], "plain differs"
             rows.append(("plain oracle", t))
         for name, t in rows:

@@ -46,7 +46,7 @@ def main(argv=None):
         t_exact = time.perf_counter() - t0
         calls_exact = sum(s.solver_calls for s in steps)
 
-        def F(i, p):
+        def F(i, p, phi=phi, m=m):
             w = phi.copy()
             w[i] = p
             return dm_opt.solve(m, V.virtual_objective(w)).objective

@@ -7,8 +7,12 @@ import time
 import numpy as np
 
 from dm_opt.core.errors import BackendUnavailable, ProblemError
+from dm_opt.core.limits import check_time_limit
 from dm_opt.core.registry import RawSolution, get_backend, known_methods
 from dm_opt.core.result import Termination, relative_gap
+from dm_opt.gaussian.backends.enumeration import default_tol
+from dm_opt.gaussian.constraints import SideConstraints
+from dm_opt.gaussian.leakage.base import missing_market_methods
 from dm_opt.gaussian.market import GaussianMarket
 from dm_opt.gaussian.objectives import PROBLEMS, LeakageObjective
 from dm_opt.gaussian.result import SolveResult
@@ -21,7 +25,7 @@ AUTO_LARGE_N = ("bnb", "milp")
 
 def _resolve_auto(market, objective, constraints) -> tuple[str, str]:
     if getattr(market, "kind", None) == "community_market" and not constraints:
-        # K×K count-vector search (SPEC §1.4); exact at any n
+        # K×K count-vector search (docs/spec.md §1.4); exact at any n
         return "community", f"auto: community (n = {market.n}, K = {market.K})"
     if not constraints and market.n <= AUTO_ENUMERATE_MAX_N:
         return "enumerate", f"auto: enumeration (n = {market.n} <= {AUTO_ENUMERATE_MAX_N})"
@@ -68,8 +72,6 @@ def solve(market, problem: str | LeakageObjective = "equilibrium", method: str =
     **options
         Backend-specific options (e.g. ``workers``, ``max_n`` for enumeration).
     """
-    from dm_opt.gaussian.leakage.base import missing_market_methods
-
     if not isinstance(market, GaussianMarket) and missing_market_methods(market):
         raise ProblemError(
             f"dm_opt.solve takes a GaussianMarket or a leakage-oracle market (dm_opt.gaussian.leakage), got "
@@ -84,15 +86,11 @@ def solve(market, problem: str | LeakageObjective = "equilibrium", method: str =
         objective = market.objective(problem)
     else:
         raise ProblemError(f"problem must be one of {', '.join(PROBLEMS)} or a LeakageObjective")
-    from dm_opt.core.limits import check_time_limit
-
     time_limit = check_time_limit(time_limit)
     if tol is not None and not (isinstance(tol, (int, float)) and tol >= 0 and np.isfinite(tol)):
         raise ProblemError(f"tol must be a finite number >= 0, got {tol!r}")
     if not isinstance(method, str):
         raise ProblemError(f"method must be a string, got {type(method).__name__}")
-
-    from dm_opt.gaussian.constraints import SideConstraints
 
     # validated once here (one message naming the field); None when empty
     constraints = SideConstraints.from_any(constraints, market.n)
@@ -109,8 +107,6 @@ def solve(market, problem: str | LeakageObjective = "equilibrium", method: str =
     if all_optima and not backend_cls.supports_all_optima:
         raise ProblemError(f"method '{chosen}' cannot list all optima; use method='enumerate'")
     if tol is None:
-        from dm_opt.gaussian.backends.enumeration import default_tol
-
         tol = default_tol(market, objective)
     raw = backend_cls().run(market, objective, all_optima=all_optima, time_limit=time_limit,
                             constraints=constraints, tol=tol, progress=progress, options=dict(options))

@@ -1,4 +1,4 @@
-"""Community-structured Gaussian data markets (AMMO Example 2, Figure 3; SPEC §1.4).
+"""Community-structured Gaussian data markets (AMMO Example 2, Figure 3; docs/spec.md §1.4).
 
 ``K`` communities of sizes ``n_k``.  User ``i`` in community ``k`` has prior
 variance ``s_k``; two distinct users of community ``k`` have correlation
@@ -52,7 +52,7 @@ Then the posterior variance ``P_ii = σ_i² − Σ_iA S⁻¹ Σ_Ai`` is, using
     sharer of k:      P^s_k(m) = δ_k τ_k²/d_k + u_k(m) τ_k⁴/d_k²
 
 (both without cancellation), ``I = s_k − P`` and the own-signal gain of a
-sharer ``g_k(m) = (P^s_k)² / (τ_k² − P^s_k)`` (SPEC §1.1).  Everything costs
+sharer ``g_k(m) = (P^s_k)² / (τ_k² − P^s_k)`` (docs/spec.md §1.1).  Everything costs
 one ``K×K`` Cholesky-type solve per count vector, vectorised over batches.
 """
 
@@ -65,6 +65,8 @@ import numpy as np
 from dm_opt.core.errors import InstanceError, LimitExceeded
 from dm_opt.core.validate import MAX_ABS, as_array, as_profile, as_real, as_vector, check_noise_ratio
 from dm_opt.gaussian.base import LeakageMarketMethods
+from dm_opt.gaussian.kernels.posterior import sharer_posterior
+from dm_opt.gaussian.market import GaussianMarket
 
 #: Largest n for which :meth:`CommunityMarket.to_gaussian` forms the dense Σ by default.
 DENSE_MAX_N = 5000
@@ -154,21 +156,6 @@ def community_values(sizes, spec, seed=None, where=None, field="values") -> np.n
 
 #: Largest cancellation (in ulps) allowed in a sharer's ``d − u`` (:meth:`CommunityMarket._check_numerics`).
 COMMUNITY_CANCEL_MAX = 1e4
-
-
-def sharer_posterior(delta, tau2, u):
-    """``(P^s, own gain)`` of a sharer of community ``k`` from ``u_k`` (the one home of this arithmetic).
-
-    ``P^s = δτ²/d + uτ⁴/d²`` and ``h = τ² − P^s = τ⁴(d − u)/d²`` (``d = δ + τ²``), so the
-    own-signal gain ``(P^s)²/(τ² − P^s) = (P^s)²/h`` is computed without the difference
-    ``τ² − P^s``, which cancels when the noise is small (docs/spec.md §1.1).  ``delta``,
-    ``tau2`` broadcast against ``u``.
-    """
-    d = delta + tau2
-    t4 = tau2 * tau2
-    Ps = delta * tau2 / d + u * t4 / (d * d)
-    h = t4 * (d - u) / (d * d)
-    return Ps, Ps * Ps / h
 
 
 class CommunityMarket(LeakageMarketMethods):
@@ -429,8 +416,6 @@ class CommunityMarket(LeakageMarketMethods):
 
     def to_gaussian(self, max_n: int = DENSE_MAX_N):
         """The same market as a dense :class:`~dm_opt.gaussian.market.GaussianMarket`."""
-        from dm_opt.gaussian.market import GaussianMarket
-
         return GaussianMarket(self.cov_dense(max_n), self._values, self.noise_var,
                               name=self.name, source=self.source)
 

@@ -35,23 +35,20 @@ All of these are *checked* in the report (``checks``), not assumed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from dm_opt.core import jsonenc
-from dm_opt.core.result import Termination
+from dm_opt.core.limits import Deadline
+from dm_opt.core.result import Result, Termination
+from dm_opt.gaussian import api
 from dm_opt.gaussian.market import GaussianMarket
 
 #: Up to this n the report lists every equilibrium (ties for the platform) by enumeration.
 ALL_EQUILIBRIA_MAX_N = 20
 #: Relative margin by which a value must clear a Thm 3 threshold to count (at equality the proof gives a tie).
 THRESHOLD_RTOL = 1e-9
-
-
-def _solve(market, problem, method, **kw):
-    from dm_opt.gaussian.api import solve
-
-    return solve(market, problem, method, **kw)
 
 
 def _set_leakage(market: GaussianMarket, users) -> np.ndarray:
@@ -159,12 +156,20 @@ def thm3_case(market: GaussianMarket, corr_tol: float | None = None) -> Thm3Case
     return Thm3Case("part3", high, low, hl, hh, part3_thresholds=thr, predicts_inefficient=bool(hit),
                     statement=("Thm 3.3: high-value users are correlated only among themselves; "
                                + (f"v_{hit[0]} < v̄_{hit[0]} = {thr[hit[0]]:.6g} -> some high-value user "
-                                  f"shares, inefficient" if hit else "every v_i >= v̄_i: no sufficient condition holds")))
+                                  f"shares, inefficient" if hit
+                                  else "every v_i >= v̄_i: no sufficient condition holds")))
 
 
 @dataclass(frozen=True)
-class EfficiencyReport:
-    """First best vs equilibrium vs de-correlated equilibrium, with the paper's bounds and checks."""
+class EfficiencyReport(Result):
+    """First best vs equilibrium vs de-correlated equilibrium, with the paper's bounds and checks.
+
+    Result protocol: ``objective`` is the largest equilibrium surplus, ``bound`` the first-best
+    surplus (Prop 1: no profile has more), so ``gap`` is the relative welfare loss; ``seconds``
+    adds up the three solves.
+    """
+
+    family: ClassVar[str] = "gaussian"
 
     n: int
     name: str | None
@@ -191,6 +196,18 @@ class EfficiencyReport:
     def welfare_loss(self) -> float:
         return self.first_best.surplus - self.equilibrium.surplus
 
+    @property
+    def objective(self) -> float:
+        return float(self.equilibrium_surplus_max)
+
+    @property
+    def bound(self) -> float:
+        return float(self.first_best.surplus)
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(r.seconds for r in (self.first_best, self.equilibrium, self.decorrelated)))
+
     def to_dict(self) -> dict:
         def res(r):
             return {"profile": [int(x) for x in r.profile], "surplus": r.surplus,
@@ -198,6 +215,7 @@ class EfficiencyReport:
                     "method": r.method}
         t = self.thm3
         return {
+            **self.protocol_dict(),
             "name": self.name, "source": self.source, "n": self.n,
             "first_best": res(self.first_best), "equilibrium": res(self.equilibrium),
             "decorrelated": res(self.decorrelated), "efficient": self.efficient,
@@ -259,13 +277,11 @@ def efficiency_report(market: GaussianMarket, *, method: str = "auto", corr_tol:
     incumbent, bound and status, and the checks and ``efficient`` are not evaluated
     (``checks`` empty, ``efficient`` False).
     """
-    from dm_opt.core.limits import Deadline
-
     dl = Deadline.of(time_limit)
 
     def run(problem, how, **kw):
         left = dl.remaining()
-        return _solve(market, problem, how, time_limit=None if left is None else max(left, 1e-3), **kw)
+        return api.solve(market, problem, how, time_limit=None if left is None else max(left, 1e-3), **kw)
 
     fb = run("first_best", method)
     every = method in ("auto", "enumerate") and market.n <= ALL_EQUILIBRIA_MAX_N
@@ -305,4 +321,5 @@ def efficiency_report(market: GaussianMarket, *, method: str = "auto", corr_tol:
                             len(eq_profiles), lo, hi, status, message)
 
 
-__all__ = ["prop1_condition", "prop3_bound", "prop4_terms", "Thm3Case", "thm3_case", "EfficiencyReport", "efficiency_report"]
+__all__ = ["prop1_condition", "prop3_bound", "prop4_terms", "Thm3Case", "thm3_case", "EfficiencyReport",
+           "efficiency_report"]

@@ -17,7 +17,7 @@ Design (must not assume one machine):
 * a chunk that ultimately failed is never merged away: the result is
   ``status = error`` (never ``optimal``) with the failed chunk ids in the
   message, the best profile of the chunks that did finish and a proven bound
-  over the failed chunks (monotone interval bounds, SPEC §1.3).
+  over the failed chunks (monotone interval bounds, docs/spec.md §1.3).
 
 Workers must have the same ``dm_opt`` version installed as the client.
 """
@@ -31,6 +31,20 @@ import time
 import uuid
 
 from dm_opt.core.errors import BackendUnavailable, LimitExceeded, ProblemError
+from dm_opt.core.limits import check_time_limit
+from dm_opt.core.registry import RawSolution
+from dm_opt.core.result import Termination
+from dm_opt.gaussian.api import finish
+from dm_opt.gaussian.backends.enumeration import (
+    DEFAULT_MAX_OPTIMA,
+    HARD_MAX_N,
+    default_tol,
+    plan_chunks,
+    raw_from_chunks,
+    run_chunk,
+)
+from dm_opt.gaussian.market import GaussianMarket
+from dm_opt.gaussian.objectives import LeakageObjective
 
 #: Default retries of a failed task (function raised or worker lost).
 DEFAULT_RETRIES = 2
@@ -225,20 +239,6 @@ def enumerate_distributed(market, problem="equilibrium", client=None, chunk_bits
         Dask is not installed.
     """
     _dask()
-    from dm_opt.core.registry import RawSolution
-    from dm_opt.core.result import Termination
-    from dm_opt.gaussian.api import finish
-    from dm_opt.gaussian.backends.enumeration import (
-        DEFAULT_MAX_OPTIMA,
-        HARD_MAX_N,
-        default_tol,
-        plan_chunks,
-        raw_from_chunks,
-        run_chunk,
-    )
-    from dm_opt.gaussian.market import GaussianMarket
-    from dm_opt.gaussian.objectives import LeakageObjective
-
     if not isinstance(market, GaussianMarket):
         raise ProblemError(f"enumerate_distributed takes a GaussianMarket, got {type(market).__name__}")
     if isinstance(problem, LeakageObjective):
@@ -250,8 +250,6 @@ def enumerate_distributed(market, problem="equilibrium", client=None, chunk_bits
     n = market.n
     if n > min(max_n, HARD_MAX_N):
         raise LimitExceeded(f"distributed enumeration walks 2^n profiles; n = {n} exceeds max_n = {max_n}")
-    from dm_opt.core.limits import check_time_limit
-
     time_limit = check_time_limit(time_limit)
     if chunk_bits is not None and (isinstance(chunk_bits, bool) or not isinstance(chunk_bits, int)
                                    or not 0 <= chunk_bits <= n):

@@ -36,12 +36,22 @@ from __future__ import annotations
 
 import csv
 import functools
+import uuid
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from dm_opt.core.errors import BackendUnavailable, ProblemError
-from dm_opt.core.result import Termination
+from dm_opt.core.limits import Deadline
+from dm_opt.core.result import Result, Termination
+from dm_opt.core.safeio import check_distinct, check_output_file, deferred_signals
+from dm_opt.gaussian import api
+from dm_opt.gaussian.backends.community import sweep_values
+from dm_opt.gaussian.community import CommunityMarket
+from dm_opt.gaussian.distributed import DEFAULT_RETRIES, _dask, release
+from dm_opt.gaussian.market import GaussianMarket
+from dm_opt.gaussian.parametric import no_partial_answer
 
 FIGURES = ("fig1", "fig2", "fig3")
 #: Example 2's limit on the cross correlation (Σ ≻ 0 iff ρ < (1 + 9·(1/20))/10).
@@ -51,12 +61,15 @@ _MISSING_COLOR = "#fcbba1"
 
 
 @dataclass
-class FigureData:
+class FigureData(Result):
     """Rows for the CSV and arrays for the plot of one figure.
 
     ``status`` ``optimal`` = every grid row computed; ``time_limit`` / ``interrupted`` =
     only ``completed`` of ``total`` rows (see the module docstring), ``message`` says which.
+    Result protocol: no scalar objective (``objective``/``bound`` are ``nan``).
     """
+
+    family: ClassVar[str] = "gaussian"
 
     name: str
     columns: tuple
@@ -71,6 +84,19 @@ class FigureData:
     @property
     def partial(self) -> bool:
         return self.status is not Termination.OPTIMAL
+
+    @property
+    def extra(self) -> dict:
+        return {"completed": self.completed, "total": self.total}
+
+    def _has_answer(self) -> bool:
+        return self.completed > 0
+
+    def to_dict(self) -> dict:
+        """Protocol fields, the figure's name, columns, rows and parameters (arrays are for the plot)."""
+        return {**self.protocol_dict(), "name": self.name, "columns": list(self.columns),
+                "rows": [list(r) for r in self.rows], "params": dict(self.params),
+                "completed": self.completed, "total": self.total}
 
 
 def _require_optimal(res):
@@ -113,10 +139,6 @@ def _map_rows(fn, items, desc, progress, client, deadline=None):
 
 
 def _map_rows_dask(fn, items, desc, progress, client, deadline):
-    import uuid
-
-    from dm_opt.gaussian.distributed import DEFAULT_RETRIES, _dask, release
-
     distributed = _dask()
     out = [None] * len(items)
     status, message = Termination.OPTIMAL, ""
@@ -147,8 +169,6 @@ def _map_rows_dask(fn, items, desc, progress, client, deadline):
 
 
 def _limits(time_limit):
-    from dm_opt.gaussian.parametric import Deadline
-
     return Deadline.of(time_limit)
 
 
@@ -197,8 +217,6 @@ def figure1_data(rho: float = 0.8, grid: int = 121, pmax: float = 0.8, progress:
 
 def _figure1_row(rho: float, ps: np.ndarray, i: int) -> list[str]:
     """Labels of the user-equilibrium sets at prices ``(ps[i], p2)`` for every ``p2`` in ``ps``."""
-    from dm_opt.gaussian.market import GaussianMarket
-
     market = GaussianMarket([[1.0, rho], [rho, 1.0]], [1.0, 1.0])
     out = []
     for p2 in ps:
@@ -230,12 +248,9 @@ def figure2_data(rho: float = 0.8, vmax: float = 3.0, points: int = 301, progres
 
 
 def _figure2_point(rho: float, v: float) -> tuple:
-    from dm_opt.gaussian.api import solve
-    from dm_opt.gaussian.market import GaussianMarket
-
     m = GaussianMarket([[1.0, rho], [rho, 1.0]], [v, v])
-    re = _require_optimal(solve(m, "equilibrium", method="enumerate"))
-    rf = _require_optimal(solve(m, "first_best", method="enumerate"))
+    re = _require_optimal(api.solve(m, "equilibrium", method="enumerate"))
+    rf = _require_optimal(api.solve(m, "first_best", method="enumerate"))
     return (v, re.surplus, rf.surplus, "".join(map(str, re.profile)), "".join(map(str, rf.profile)))
 
 
@@ -246,10 +261,7 @@ def equilibrium_surplus_two_users(rho: float, v: float, tol: float | None = None
     upper threshold the platform is indifferent, and ties go to the smallest
     profile, so pass ``tol=0`` to locate the threshold to machine precision).
     """
-    from dm_opt.gaussian.api import solve
-    from dm_opt.gaussian.market import GaussianMarket
-
-    return _require_optimal(solve(GaussianMarket([[1.0, rho], [rho, 1.0]], [v, v]), "equilibrium",
+    return _require_optimal(api.solve(GaussianMarket([[1.0, rho], [rho, 1.0]], [v, v]), "equilibrium",
                                   method="enumerate", tol=tol)).surplus
 
 
@@ -257,15 +269,11 @@ def equilibrium_surplus_two_users(rho: float, v: float, tol: float | None = None
 def example2_market(rho: float, v_h: float = 2.0, v_l: float = 0.9, size: int = 10,
                      within: float = 1 / 20):
     """AMMO Example 2 as a :class:`CommunityMarket` (community 0 low-value, community 1 high-value)."""
-    from dm_opt.gaussian.community import CommunityMarket
-
     return CommunityMarket([size, size], 1.0, within, rho, [v_l] * size + [v_h] * size,
                            name="ammo-example2", source="AMMO Example 2 (Figure 3)")
 
 
 def _example2_surplus(market, vhs, v_l=0.9, size=10):
-    from dm_opt.gaussian.backends.community import sweep_values
-
     rows = np.array([[v_l] * size + [x] * size for x in np.atleast_1d(vhs)])
     return sweep_values(market, rows, "equilibrium")
 
@@ -477,8 +485,6 @@ def make_figure(name: str, out: str, csv_path: str | None = None, *, force: bool
     a Ctrl-C before any row completed writes nothing and re-raises ``KeyboardInterrupt``.
     Ctrl-C (or SIGTERM) while the files are being written is held until they are complete.
     """
-    from dm_opt.core.safeio import check_distinct, check_output_file, deferred_signals
-
     if name not in FIGURES:
         raise ProblemError(f"unknown figure '{name}'; choose one of {', '.join(FIGURES)}")
     check_distinct([("out", out), ("csv_path", csv_path)])
@@ -489,8 +495,6 @@ def make_figure(name: str, out: str, csv_path: str | None = None, *, force: bool
     fn = {"fig1": figure1_data, "fig2": figure2_data, "fig3": figure3_data}[name]
     data = fn(progress=progress, time_limit=time_limit, **params)
     if data.completed == 0 and data.partial:
-        from dm_opt.gaussian.parametric import no_partial_answer
-
         no_partial_answer(data.status, f"{name}: {data.message}; nothing written")
     with deferred_signals():
         plot(data, out)

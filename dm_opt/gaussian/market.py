@@ -21,6 +21,8 @@ from dm_opt.core.errors import InstanceError, LimitExceeded
 from dm_opt.core.validate import as_covariance, as_vector, check_noise_ratio
 from dm_opt.gaussian.base import LeakageMarketMethods
 from dm_opt.gaussian.kernels import posterior
+from dm_opt.gaussian.kernels.enumeration import enumerate_user_equilibria
+from dm_opt.gaussian.kernels.posterior import own_signal_gain  # noqa: F401  (public here too)
 
 #: Tolerance deciding a user's indifference between sharing and not (user equilibria).
 INDIFFERENCE_TOL = 1e-10
@@ -142,7 +144,8 @@ class GaussianMarket(LeakageMarketMethods):
         return self.leakage_and_own(profile)[1]
 
     def leakage_and_own(self, profile) -> tuple[np.ndarray, np.ndarray]:
-        """``(I(a), own(a))`` from one fresh posterior state (:func:`dm_opt.gaussian.kernels.posterior.leakage_and_own`)."""
+        """``(I(a), own(a))`` from one fresh posterior state
+        (:func:`dm_opt.gaussian.kernels.posterior.leakage_and_own`)."""
         return posterior.leakage_and_own(self._cov, self._noise_var, self._profile(profile))
 
     def evaluate(self, objective, profile) -> float:
@@ -214,8 +217,6 @@ class GaussianMarket(LeakageMarketMethods):
                     f"listing all user equilibria enumerates 2^n profiles; n = {self.n} exceeds "
                     f"max_n = {max_n} (the least and greatest equilibria are still available)"
                 )
-            from dm_opt.gaussian.kernels.enumeration import enumerate_user_equilibria
-
             masks = enumerate_user_equilibria(self._cov, self._noise_var, self._values, p, INDIFFERENCE_TOL)
             every = tuple(_mask_to_profile(int(m), self.n) for m in sorted(masks))
         return UserEquilibria(least, greatest, every)
@@ -243,20 +244,11 @@ def check_numerical_range(cov: np.ndarray, noise_var: np.ndarray, where: str | N
     if not kappa <= posterior.MAX_SIGNAL_CONDITION:
         i = int(np.argmin(ratio))
         raise InstanceError(
-            "cov", f"with noise_var the signal covariance may have condition number {kappa:.3g} (Σ is nearly singular "
-            f"and the smallest noise ratio τ²/Σ_ii is {ratio[i]:.3g} at user {i}); dm_opt guarantees its accuracy up to "
-            f"{posterior.MAX_SIGNAL_CONDITION:.0e}: rescale, merge nearly collinear users or raise their noise",
+            "cov", f"with noise_var the signal covariance may have condition number {kappa:.3g} (Σ is nearly "
+            f"singular and the smallest noise ratio τ²/Σ_ii is {ratio[i]:.3g} at user {i}); dm_opt guarantees its "
+            f"accuracy up to {posterior.MAX_SIGNAL_CONDITION:.0e}: rescale, merge nearly collinear users or raise "
+            f"their noise",
             where=where)
-
-
-def own_signal_gain(x: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
-    """``g_i(x) = x² / (τ_i² − x)`` (eq. 5 in posterior form): own-signal gain of a sharer with ``P_ii = x``.
-
-    The formula as a function of ``x``, for models whose variable is ``P_ii`` (the MILP's
-    tangent tables).  It cancels when ``x ≈ τ_i²`` (small noise): to *evaluate* a profile
-    use :mod:`dm_opt.gaussian.kernels.posterior`.
-    """
-    return x * x / (noise_var - x)
 
 
 def _mask_to_profile(mask: int, n: int) -> np.ndarray:

@@ -6,7 +6,7 @@ Every problem of AMMO with a known ``Σ`` maximises, over profiles
     f(a) = Σ_i c_i I_i(a) + Σ_{i∈A} [ d_i I_i(a) − e_i g_i(P_ii(a)) − k_i ]
 
 where ``P(a)`` is the posterior covariance, ``I_i(a) = σ_i² − P_ii(a)`` and
-``g_i(x) = x² / (τ_i² − x)`` is the own-signal term of SPEC §1.1:
+``g_i(x) = x² / (τ_i² − x)`` is the own-signal term of docs/spec.md §1.1:
 ``I_i(a) − I_i(a_{−i}, 0) = g_i(P_ii(a))`` for a sharer ``i`` (Thm 2, eq. 5).
 
 =================  ==============  ==============  ==============  ==================

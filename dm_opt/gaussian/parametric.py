@@ -25,9 +25,9 @@ intersection is treated as tied (``tol`` is the solver's tie tolerance,
 ``∫_{θ_a}^{θ_b} s(θ) dθ = F(θ_a) − F(θ_b)`` a missed piece changes any integral of
 ``s`` over ``θ`` by at most ``tol``.
 
-Limits and interruption: :class:`Deadline` shares one time budget among many
-exact solves and turns any solve that is not a proven optimum (time limit, or
-Ctrl-C caught by a backend) into :class:`Stopped`; :func:`envelope_search` then
+Limits and interruption: one :class:`~dm_opt.core.limits.Deadline` shares the time
+budget among many exact solves and :func:`solve_exact` turns any solve that is not a
+proven optimum (time limit, or Ctrl-C caught by a backend) into :class:`Stopped`; :func:`envelope_search` then
 returns what is proven — pieces tiling a prefix of ``[lo, hi]`` and :class:`Gap` s
 (optimal lines at both ends; by convexity ``F`` lies between them and the chord,
 and the slope between the two end slopes) — with status ``time_limit`` /
@@ -38,70 +38,72 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from dm_opt.core import limits as _limits
 from dm_opt.core.errors import LimitExceeded, SolverFailed
-from dm_opt.core.result import Termination
+from dm_opt.core.jsonenc import json_number
+from dm_opt.core.limits import Stopped
+from dm_opt.core.result import Result, Termination
+from dm_opt.gaussian import api
 
 #: Safety cap on solver calls in one envelope search (the number of pieces is finite but can be 2^n).
 MAX_EVALUATIONS = 100_000
 
 
 # ---------------------------------------------------------------------------
-# time limits and Ctrl-C for computations made of many exact solves
+# exact solves within one shared Deadline (dm_opt.core.limits.Deadline)
 # ---------------------------------------------------------------------------
-from dm_opt.core.limits import Deadline as _DeadlineBase
-from dm_opt.core.limits import Stopped
+def solve_exact(deadline, market, objective, method, **kw):
+    """:func:`dm_opt.gaussian.api.solve` within the time left on ``deadline``; returns only proven optima.
 
-
-class Deadline(_DeadlineBase):
-    """One global time budget shared by every exact solve of a long computation.
-
-    ``Deadline(time_limit)`` starts the clock (``time_limit`` in seconds, ``None`` = never
-    expires; anything else but a positive finite number raises ``ProblemError`` naming the
-    field); :meth:`remaining`, :meth:`expired`, :meth:`check` as in :mod:`dm_opt.core.limits`.
-    :meth:`solve` passes the time that is left to :func:`dm_opt.solve` and turns any answer
-    that is not a proven optimum (``time_limit``, ``interrupted`` — Ctrl-C is caught inside
-    the backends, which then return their incumbent) into :class:`Stopped`, so a non-optimal
-    solve can never be used as if it were exact.
+    ``deadline`` is a :class:`~dm_opt.core.limits.Deadline` (or seconds / ``None``, turned into
+    one).  A ``time_limit``/``interrupted``/``node_limit`` answer raises :class:`Stopped`
+    (carrying the answer: incumbent and proven bound); ``infeasible``/``error`` raise
+    :class:`~dm_opt.core.errors.SolverFailed` (a failure, not a limit), so a non-optimal solve
+    can never be used as if it were exact.
     """
+    deadline = _limits.Deadline.of(deadline)
+    left = deadline.remaining()
+    if left is not None and left <= 0:
+        raise Stopped(Termination.TIME_LIMIT, deadline.message())
+    res = api.solve(market, objective, method, time_limit=left, **kw)
+    if res.status is Termination.OPTIMAL:
+        return res
+    if res.status is Termination.INTERRUPTED:
+        raise Stopped(res.status, "interrupted by the user", res)
+    if res.status is Termination.TIME_LIMIT:
+        raise Stopped(res.status, deadline.message(), res)
+    if res.status is Termination.NODE_LIMIT:
+        raise Stopped(res.status, res.message or "node limit reached", res)
+    res.raise_for_status()
+    return res  # pragma: no cover
+
+
+class _SolvingDeadline(_limits.Deadline):
+    """Transitional: :class:`~dm_opt.core.limits.Deadline` with the old ``deadline.solve(...)``
+    method, kept only while :mod:`dm_opt.gaussian.valuations` and :mod:`dm_opt.gaussian.platforms`
+    import ``Deadline`` from here; new code uses :class:`dm_opt.core.limits.Deadline` and
+    :func:`solve_exact`."""
 
     @classmethod
-    def of(cls, time_limit, field: str = "time_limit") -> "Deadline":
-        """``time_limit`` itself if it is a deadline (shared with a caller: same clock), else a new one."""
+    def of(cls, time_limit, field: str = "time_limit") -> "_SolvingDeadline":
         if isinstance(time_limit, cls):
             return time_limit
-        if isinstance(time_limit, _DeadlineBase):          # a plain dm_opt.core.limits.Deadline: adopt its clock
+        if isinstance(time_limit, _limits.Deadline):         # adopt the clock of a shared deadline
             adopted = cls.__new__(cls)
             adopted.__dict__.update(time_limit.__dict__)
             return adopted
         return cls(time_limit, field=field)
 
     def solve(self, market, objective, method, **kw):
-        """:func:`dm_opt.solve` within the remaining budget; returns only proven optima.
+        return solve_exact(self, market, objective, method, **kw)
 
-        A ``time_limit``/``interrupted``/``node_limit`` answer raises :class:`Stopped`
-        (carrying the answer: incumbent and proven bound); ``infeasible``/``error``
-        raise :class:`~dm_opt.core.errors.SolverFailed` (a failure, not a limit).
-        """
-        from dm_opt.gaussian.api import solve
 
-        left = self.remaining()
-        if left is not None and left <= 0:
-            raise Stopped(Termination.TIME_LIMIT, self.message())
-        res = solve(market, objective, method, time_limit=left, **kw)
-        if res.status is Termination.OPTIMAL:
-            return res
-        if res.status is Termination.INTERRUPTED:
-            raise Stopped(res.status, "interrupted by the user", res)
-        if res.status is Termination.TIME_LIMIT:
-            raise Stopped(res.status, self.message(), res)
-        if res.status is Termination.NODE_LIMIT:
-            raise Stopped(res.status, res.message or "node limit reached", res)
-        res.raise_for_status()
-        return res  # pragma: no cover
+#: Transitional name for the modules above (to be removed with :class:`_SolvingDeadline`).
+Deadline = _SolvingDeadline
 
 
 def interrupted() -> Stopped:
@@ -118,13 +120,10 @@ def no_partial_answer(status, message: str):
 
 
 def json_num(x):
-    """A float for JSON: ``None`` for NaN ("not computed"), ``"inf"``/``"-inf"`` for infinities."""
+    """A float for JSON where NaN means "not computed": ``None`` (null) for NaN, else
+    :func:`dm_opt.core.jsonenc.json_number` (``"inf"``/``"-inf"`` for infinities)."""
     x = float(x)
-    if math.isnan(x):
-        return None
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return x
+    return None if math.isnan(x) else json_number(x)
 
 
 @dataclass(frozen=True)
@@ -164,7 +163,7 @@ class Gap:
 
 
 @dataclass(frozen=True)
-class Envelope:
+class Envelope(Result):
     """Result of :func:`envelope_search`: proven ``pieces`` (left to right) and unresolved ``gaps``.
 
     Complete (``status`` optimal): the pieces tile ``[lo, hi]`` and there are no gaps.  Stopped
@@ -180,6 +179,26 @@ class Envelope:
     status: Termination
     message: str
     evaluations: int
+    family: ClassVar[str] = "gaussian"
+
+    @property
+    def objective(self) -> float:
+        """``F`` at the right end of the proven pieces (``nan`` if none is proven)."""
+        return self.pieces[-1].line.value(self.pieces[-1].hi) if self.pieces else float("nan")
+
+    @property
+    def bound(self) -> float:
+        return self.objective if self.complete else float("nan")
+
+    @property
+    def extra(self) -> dict:
+        return {"evaluations": self.evaluations, "covered_hi": self.covered_hi, "gaps": len(self.gaps)}
+
+    def to_dict(self) -> dict:
+        return {**self.protocol_dict(), "lo": self.lo, "hi": self.hi, "covered_hi": self.covered_hi,
+                "pieces": [[json_number(p.lo), json_number(p.hi)] for p in self.pieces],
+                "gaps": [[json_number(g.lo), json_number(g.hi)] for g in self.gaps],
+                "evaluations": self.evaluations}
 
     @property
     def complete(self) -> bool:
@@ -213,7 +232,7 @@ def envelope_search(evaluate: Callable[[float], Line], lo: float, hi: float, tol
     """Every piece of ``F(θ) = max_a (b_a − θ s_a)`` on ``[lo, hi]``, stopping cleanly.
 
     ``evaluate(θ)`` must return an optimal line at ``θ`` (exact solver, e.g. through
-    :meth:`Deadline.solve`).  If it raises :class:`Stopped` (time limit, or Ctrl-C caught
+    :func:`solve_exact`).  If it raises :class:`Stopped` (time limit, or Ctrl-C caught
     by a backend) or a :class:`KeyboardInterrupt` arrives, the search returns what is
     proven: the pieces found so far (a prefix of ``[lo, hi]``) and the unresolved
     :class:`Gap` s, with the stop's status.  Interval endpoints are only dropped from the

@@ -46,16 +46,19 @@ surpluses (``surplus_min``, ``surplus_max``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from dm_opt.core.errors import ProblemError
-from dm_opt.core.result import Termination
+from dm_opt.core.limits import Deadline, Stopped
+from dm_opt.core.result import Result, Termination
 from dm_opt.core.validate import as_vector
 from dm_opt.gaussian.market import GaussianMarket
 from dm_opt.gaussian.objectives import LeakageObjective
-from dm_opt.gaussian.parametric import Deadline, Line, Stopped, envelope_search, json_num, no_partial_answer
+from dm_opt.gaussian.parametric import Line, envelope_search, json_num, no_partial_answer, solve_exact
 
 
 @dataclass(frozen=True)
@@ -81,12 +84,6 @@ class TaxedMarket:
         return self.market.source
 
 
-def _solve(market, objective, method, **kw):
-    from dm_opt.gaussian.api import solve
-
-    return solve(market, objective, method, **kw)
-
-
 def post_tax_objective(market: GaussianMarket, taxes) -> LeakageObjective:
     """Thm 1's equilibrium objective with per-transaction taxes ``t`` (shape (n,) or scalar) as ``k``."""
     t = as_vector("taxes", taxes, market.n, max_abs=None)    # (also the sweep's own t, up to 1 + 2 Σ σ²)
@@ -100,10 +97,15 @@ def prohibitive_tax(market: GaussianMarket) -> float:
 
 
 @dataclass(frozen=True)
-class TaxOutcome:
+class TaxOutcome(Result):
     """Post-tax equilibrium: ``profile`` (canonical optimum), every optimum in ``optima``,
     ``surplus`` at ``profile`` and the range over all optima, the first-best surplus, and
-    ``implements_first_best`` (every post-tax optimum attains the first-best surplus within ``tol``)."""
+    ``implements_first_best`` (every post-tax optimum attains the first-best surplus within ``tol``).
+
+    All or nothing (:func:`verify_taxes`), so ``status`` is always ``optimal``; ``objective``
+    is ``surplus`` (exact: ``bound`` equals it)."""
+
+    family: ClassVar[str] = "gaussian"
 
     taxes: np.ndarray
     profile: np.ndarray
@@ -115,18 +117,37 @@ class TaxOutcome:
     first_best_profile: np.ndarray
     tax_revenue: float
     tol: float
+    seconds: float = field(default=0.0, compare=False)
+    status: Termination = Termination.OPTIMAL
+    message: str = ""
+    method: str = ""
+
+    @property
+    def objective(self) -> float:
+        return float(self.surplus)
+
+    @property
+    def bound(self) -> float:
+        return float(self.surplus)
 
     @property
     def implements_first_best(self) -> bool:
         return self.surplus_min >= self.first_best_surplus - self.tol
 
     def to_dict(self):
-        return {"taxes": self.taxes.tolist(), "profile": [int(x) for x in self.profile],
+        return {**_protocol(self), "taxes": self.taxes.tolist(), "profile": [int(x) for x in self.profile],
                 "optima": [[int(x) for x in o] for o in self.optima], "surplus": self.surplus,
                 "surplus_min": self.surplus_min, "surplus_max": self.surplus_max,
                 "first_best_surplus": self.first_best_surplus,
                 "first_best_profile": [int(x) for x in self.first_best_profile],
                 "tax_revenue": self.tax_revenue, "implements_first_best": self.implements_first_best}
+
+
+def _protocol(r: Result) -> dict:
+    """The protocol fields of ``r`` without ``seconds`` (so that equal results have equal dicts)."""
+    d = r.protocol_dict()
+    del d["seconds"]
+    return d
 
 
 def _stopped_note(stop: Stopped) -> str:
@@ -145,11 +166,12 @@ def verify_taxes(market: GaussianMarket, taxes, *, method: str = "enumerate", ti
     :class:`~dm_opt.core.errors.LimitExceeded` (naming the incumbent and its proven bound), on
     Ctrl-C ``KeyboardInterrupt``.
     """
+    t0 = time.perf_counter()
     deadline = Deadline.of(time_limit)
     obj = post_tax_objective(market, taxes)
     try:
-        res = deadline.solve(market, obj, method, all_optima=True)
-        fb = deadline.solve(market, "first_best", method)
+        res = solve_exact(deadline, market, obj, method, all_optima=True)
+        fb = solve_exact(deadline, market, "first_best", method)
     except Stopped as s:
         no_partial_answer(s.status, f"post-tax equilibrium / first best not proven optimal ({s.message})"
                           f"{_stopped_note(s)}")
@@ -157,7 +179,7 @@ def verify_taxes(market: GaussianMarket, taxes, *, method: str = "enumerate", ti
     tol = 1e-9 * max(1.0, float(np.sum(np.abs(1 - market.values) * market.sigma2)))
     return TaxOutcome(obj.k.copy(), res.profile, tuple(res.optima), market.surplus(res.profile),
                       min(surpl), max(surpl), fb.surplus, fb.profile,
-                      float(np.dot(res.profile, obj.k)), tol)
+                      float(np.dot(res.profile, obj.k)), tol, time.perf_counter() - t0, method=res.method)
 
 
 def pigovian_taxes(market: GaussianMarket, *, method: str = "auto", time_limit=None) -> np.ndarray:
@@ -167,7 +189,7 @@ def pigovian_taxes(market: GaussianMarket, *, method: str = "auto", time_limit=N
     :class:`~dm_opt.core.errors.LimitExceeded` (Ctrl-C: ``KeyboardInterrupt``).
     """
     try:
-        fb = Deadline.of(time_limit).solve(market, "first_best", method)
+        fb = solve_exact(Deadline.of(time_limit), market, "first_best", method)
     except Stopped as s:
         no_partial_answer(s.status, f"first best not proven optimal ({s.message}){_stopped_note(s)}")
     return np.where(fb.profile == 1, 0.0, prohibitive_tax(market))
@@ -198,7 +220,7 @@ class TaxPiece:
 
 
 @dataclass(frozen=True)
-class UniformTaxSweep:
+class UniformTaxSweep(Result):
     """Equilibrium surplus as an exact piecewise-constant function of a uniform tax ``t ∈ [0, t_max]``.
 
     ``pieces`` left to right; ``best`` the piece with the largest surplus (ties: lowest tax);
@@ -211,7 +233,12 @@ class UniformTaxSweep:
     are the best *within* ``[0, covered]``, and nothing is claimed about ``(covered, t_max]``.
     ``shutdown_tax`` stays valid when found: the number of sharers is nonincreasing in ``t``
     (slope of the convex envelope), so nobody shares beyond it.
+
+    Result protocol: ``objective`` is the best surplus over the swept taxes; ``bound`` equals
+    it when the sweep is complete (``nan`` otherwise: nothing is claimed beyond ``covered``).
     """
+
+    family: ClassVar[str] = "gaussian"
 
     pieces: tuple
     best: TaxPiece
@@ -222,11 +249,25 @@ class UniformTaxSweep:
     status: Termination = Termination.OPTIMAL
     covered: float | None = None
     message: str = ""
+    seconds: float = field(default=0.0, compare=False)
+    method: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "status", Termination(self.status))
         if self.covered is None:
             object.__setattr__(self, "covered", self.t_max)
+
+    @property
+    def objective(self) -> float:
+        return float(self.best.surplus)
+
+    @property
+    def bound(self) -> float:
+        return float(self.best.surplus) if self.complete else float("nan")
+
+    @property
+    def extra(self) -> dict:
+        return {"solver_calls": self.solver_calls}
 
     @property
     def complete(self) -> bool:
@@ -248,7 +289,7 @@ class UniformTaxSweep:
         return np.array([p.hi for p in self.pieces[:-1]])
 
     def to_dict(self):
-        return {"status": str(self.status), "message": self.message, "covered": self.covered,
+        return {**_protocol(self), "covered": self.covered,
                 "pieces": [p.to_dict() for p in self.pieces], "best_tax": self.best_tax,
                 "best_surplus": self.best.surplus, "shutdown_tax": self.shutdown_tax,
                 "t_max": self.t_max, "solver_calls": self.solver_calls}
@@ -263,6 +304,7 @@ def uniform_tax_sweep(market: GaussianMarket, *, t_max: float | None = None,
     (see :class:`UniformTaxSweep`).  If not even ``t = 0`` was solved:
     :class:`~dm_opt.core.errors.LimitExceeded` (time limit) or ``KeyboardInterrupt`` (Ctrl-C).
     """
+    t0 = time.perf_counter()
     deadline = Deadline.of(time_limit)
     if t_max is None:
         t_max = prohibitive_tax(market)
@@ -273,7 +315,7 @@ def uniform_tax_sweep(market: GaussianMarket, *, t_max: float | None = None,
 
     def evaluate(t: float) -> Line:
         calls[0] += 1
-        res = deadline.solve(market, post_tax_objective(market, np.full(n, t)), method)
+        res = solve_exact(deadline, market, post_tax_objective(market, np.full(n, t)), method)
         s = float(res.profile.sum())
         return Line(res.objective + t * s, s, res)
 
@@ -290,7 +332,7 @@ def uniform_tax_sweep(market: GaussianMarket, *, t_max: float | None = None,
             mid = 0.5 * (p.lo + p.hi)
             # all optima at the midpoint: the platform's ties on this piece (same |A| ⇒ parallel lines)
             try:
-                res = deadline.solve(market, post_tax_objective(market, np.full(n, mid)), method,
+                res = solve_exact(deadline, market, post_tax_objective(market, np.full(n, mid)), method,
                                      **({"all_optima": True} if method in ("enumerate", "auto") and n <= 20 else {}))
                 calls[0] += 1
                 optima = res.optima or (res.profile,)
@@ -312,7 +354,8 @@ def uniform_tax_sweep(market: GaussianMarket, *, t_max: float | None = None,
         message = (f"{message}: swept [0, {covered:.10g}] of [0, {float(t_max):.10g}]"
                    + (f"; tie ranges not checked on {unchecked} piece(s)" if unchecked else ""))
     return UniformTaxSweep(tuple(out), best, 0.5 * (best.lo + best.hi), shutdown, float(t_max), calls[0],
-                           status, covered, message)
+                           status, covered, message, time.perf_counter() - t0,
+                           method=env.pieces[0].line.payload.method)
 
 
 __all__ = ["TaxedMarket", "post_tax_objective", "prohibitive_tax", "TaxOutcome", "verify_taxes", "pigovian_taxes",

@@ -1,4 +1,4 @@
-"""CommunityMarket: block-structured Σ, K×K closed forms vs the dense matrix, validation (SPEC §1.4)."""
+"""CommunityMarket: block-structured Σ, K×K closed forms vs the dense matrix, validation (docs/spec.md §1.4)."""
 
 import os
 

@@ -82,7 +82,7 @@ def test_thm3_part3_high_high_correlation_below_threshold_is_inefficient(seed):
     S[:2, :2] = wishart(2, seed)
     S[2:, 2:] = wishart(3, seed + 50)
     v = np.concatenate([rng.uniform(0, 1, 2), [1.0, 1.0, 1.0]])
-    m0 = dm_opt.GaussianMarket(S, v)
+    dm_opt.GaussianMarket(S, v)                                  # valid with v_h = 1 too
     case = D.thm3_case(dm_opt.GaussianMarket(S, np.concatenate([v[:2], [1.5, 1.5, 1.5]])))
     assert case.case == "part3"
     i = min(case.part3_thresholds, key=case.part3_thresholds.get)
@@ -155,7 +155,7 @@ def test_cli_report(capsys, tmp_path):
 
 
 def test_report_time_limit_reports_status_and_skips_the_checks():
-    """Issue 10: one budget for the three solves; a report whose solves are not proven
+    """One budget for the three solves; a report whose solves are not proven
     optimal says so and evaluates no check (a check on an incumbent could fail falsely)."""
     rng = np.random.default_rng(5)
     m = dm_opt.GaussianMarket(wishart(40, seed=1), rng.uniform(0.5, 3.0, 40))
@@ -173,13 +173,13 @@ def test_report_ctrl_c_exits_130_with_the_partial_report(monkeypatch, capsys):
     report with its status and exits 130."""
     from dm_opt.cli import main
     from dm_opt.core.result import Termination
-    real = D._solve
+    real = D.api.solve
 
     def interrupted(market, problem, method, **kw):
         r = real(market, problem, method, **kw)
         return r.__class__(**{**r.__dict__, "status": Termination.INTERRUPTED}) if problem == "decorrelated" else r
 
-    monkeypatch.setattr(D, "_solve", interrupted)
+    monkeypatch.setattr(D.api, "solve", interrupted)
     assert main(["report", "models/ammo/three_users.toml", "--json"]) == 130
     d = json.loads(capsys.readouterr().out)
     assert d["status"] == "interrupted" and d["checks"] == {}

@@ -1,4 +1,4 @@
-"""Enumeration under a time limit (issue 14): a walk that did not finish is never reported optimal.
+"""Enumeration under a time limit: a walk that did not finish is never reported optimal.
 
 Serial (``workers=1``) and threaded paths alike: at n = 22–24 a 0.2 s limit cannot cover the 2^n
 profiles, so the status must be ``time_limit`` (or ``interrupted``), the incumbent genuine (its

@@ -159,7 +159,7 @@ def test_missing_matplotlib_is_backend_unavailable(tmp_path, monkeypatch):
 
 
 def test_figure_grids_on_dask_equal_serial():
-    """Issue 6: the figure grids can run on the Dask path; same data as the serial run."""
+    """The figure grids can run on the Dask path; same data as the serial run."""
     pytest.importorskip("distributed")
     from dm_opt.gaussian.distributed import open_client
     from dm_opt.gaussian.figures import figure1_data, figure2_data
@@ -176,9 +176,9 @@ def test_figure_grids_on_dask_equal_serial():
     assert f2d.rows == figure2_data(rho=0.6, points=7).rows
 
 
-# ------------------------------------------------------------------ limits and interruption (issue 10)
+# ------------------------------------------------------------------ limits and interruption
+from dm_opt.core import limits as core_limits  # noqa: E402
 from dm_opt.core.result import Termination  # noqa: E402
-from dm_opt.gaussian import parametric as PM  # noqa: E402
 
 
 def _interrupt_rows(monkeypatch, name, at):
@@ -221,7 +221,7 @@ def test_cli_figure_ctrl_c_before_first_row_writes_nothing(tmp_path, capsys, mon
 
 def test_cli_figure_time_limit_labels_partial_output_exit_0(tmp_path, capsys, monkeypatch):
     pytest.importorskip("matplotlib", reason="figures need the optional extra 'plot'")
-    monkeypatch.setattr(PM.Deadline, "expired", lambda self: self.time_limit is not None)   # expired after row 1
+    monkeypatch.setattr(core_limits.Deadline, "expired", lambda self: self.time_limit is not None)  # after row 1
     out, csv = tmp_path / "f1.png", tmp_path / "f1.csv"
     assert main(["figure", "fig1", "--out", str(out), "--csv", str(csv), "--time-limit", "30"]) == 0
     err = capsys.readouterr().err

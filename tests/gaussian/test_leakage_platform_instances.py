@@ -74,7 +74,8 @@ def test_two_platforms_inline_levels_and_mi_leakage(tmp_path, capsys):
 
 @pytest.mark.parametrize("text, needle", [
     (MIX_TEXT.replace("[0.25, 0.75]", "[0.25, 0.7]"), "probabilities: must sum to 1"),
-    (MIX_TEXT.replace("[[1.0, 0.0], [0.0, 1.0]]", "[[1.0, 2.0], [2.0, 1.0]]"), "covariances[1]: must be positive definite"),
+    (MIX_TEXT.replace("[[1.0, 0.0], [0.0, 1.0]]", "[[1.0, 2.0], [2.0, 1.0]]"),
+     "covariances[1]: must be positive definite"),
     (MIX_TEXT + "extra = 1\n", "extra: unknown field"),
     (MIX_TEXT.replace("values = [0.5, 2.0]\n", ""), "values: missing"),
     (TWO_TEXT.replace("slope = [0.01, 0.01]", "slope = [0.0, 0.0]"), "violates Assumption 1"),
@@ -100,12 +101,13 @@ def test_two_platforms_rejects_other_problems(capsys):
 def test_two_platforms_cli_time_limit_and_ctrl_c(monkeypatch, capsys):
     """--time-limit applies to the price search; a stopped search prints its status and coverage
     (JSON and table); Ctrl-C prints the partial result and exits 130."""
-    from dm_opt.gaussian import parametric as PM
+    from dm_opt.core import limits as core_limits
 
     assert main(["solve", TWO, "--json", "--time-limit", "600"]) == 0
     full = json.loads(capsys.readouterr().out)
     assert full["status"] == "optimal" and full["candidates_covered"] == full["candidates"]
-    monkeypatch.setattr(PM.Deadline, "expired", lambda self: self.time_limit is not None)   # expires after step 1
+    # expires after step 1
+    monkeypatch.setattr(core_limits.Deadline, "expired", lambda self: self.time_limit is not None)
     assert main(["solve", TWO, "--json", "--time-limit", "600"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "time_limit" and out["candidates_covered"] == 1 and out["pairs_checked"] == 1

@@ -113,7 +113,7 @@ def test_three_user_example_equilibrium_set_and_prices():
 
 # --------------------------------------------------- leakage fundamentals
 def test_posterior_precision_form_equals_covariance_form():
-    """P(a) = (Σ⁻¹ + T diag a)⁻¹ (SPEC §1.1) equals the Schur-complement form we evaluate."""
+    """P(a) = (Σ⁻¹ + T diag a)⁻¹ (docs/spec.md §1.1) equals the Schur-complement form we evaluate."""
     rng = np.random.default_rng(3)
     S = wishart(7, 2) * 1.7
     tau2 = rng.uniform(0.5, 2.0, 7)

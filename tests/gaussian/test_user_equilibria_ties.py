@@ -1,4 +1,4 @@
-"""User equilibria at exact indifference (issue 14; AMMO Definition 1, Lemma 2).
+"""User equilibria at exact indifference (AMMO Definition 1, Lemma 2).
 
 Prices drawn from continuous distributions never make a user exactly indifferent, so the
 tie-breaking of the least / greatest user equilibrium is never exercised by them.  Here prices are

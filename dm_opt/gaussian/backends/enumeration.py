@@ -34,8 +34,10 @@ from dm_opt.core.errors import LimitExceeded, ProblemError
 from dm_opt.core.registry import Backend, RawSolution, register
 from dm_opt.core.result import Termination
 from dm_opt.gaussian.backends.bounds import interval_bound
+from dm_opt.gaussian.backends.oracle_enumeration import enumerate_oracle
 from dm_opt.gaussian.kernels.enumeration import enumerate_chunk
 from dm_opt.gaussian.kernels.posterior import fresh_objective
+from dm_opt.gaussian.market import GaussianMarket
 
 #: Default largest n enumeration accepts (2^26 ≈ 67M profiles, about a minute on 2 cores).
 DEFAULT_MAX_N = 26
@@ -244,7 +246,7 @@ def raw_from_chunks(market, objective, plan: ChunkPlan, done, tol: float, *, all
                     extra: dict) -> RawSolution:
     """Merge finished chunks into a raw answer (serial, threaded or distributed enumeration).
 
-    Chunks that never finished contribute their monotone interval bound (SPEC §1.3) to the
+    Chunks that never finished contribute their monotone interval bound (docs/spec.md §1.3) to the
     proven bound; the tie set is listed only for a complete (optimal) walk.
     """
     n = market.n
@@ -302,12 +304,8 @@ class Enumeration(Backend):
         if constraints:
             raise ProblemError("method 'enumerate' does not take side constraints")
         self.check_options(options)
-        from dm_opt.gaussian.market import GaussianMarket
-
         if not isinstance(market, GaussianMarket):
             # any leakage oracle (§5.1, §5.3): generic block enumeration, same tie rules
-            from dm_opt.gaussian.backends.oracle_enumeration import enumerate_oracle
-
             generic = {k: options[k] for k in ("max_optima", "max_n") if k in options}
             return enumerate_oracle(market, objective, tol=tol, all_optima=all_optima,
                                     time_limit=time_limit, progress=progress, **generic)

@@ -14,7 +14,7 @@ Ties are decided as in the kernel: every profile within ``tol`` (absolute) of
 the best is optimal; the returned profile is the optimal one with the smallest
 bit mask (bit ``i`` ↔ user ``i``), and ``optima`` lists all of them sorted by
 mask.  On a time limit, unvisited blocks are bounded by the monotone interval
-bound of SPEC §1.3 written for oracles; that bound is proven only for oracles
+bound of docs/spec.md §1.3 written for oracles; that bound is proven only for oracles
 satisfying Properties 3–4 (monotone, submodular) — check them with
 :func:`dm_opt.gaussian.leakage.properties.check_properties`.
 """

@@ -21,6 +21,7 @@ from typing import Any
 
 from dm_opt.core import generators as gen
 from dm_opt.core.errors import InstanceError
+from dm_opt.core.instances import from_dict, read_toml
 
 #: Offset between the covariance seed and the values seed of one instance.
 VALUE_SEED_OFFSET = 1_000_003
@@ -57,8 +58,6 @@ class InstanceSpec:
         from dm_opt.gaussian.market import GaussianMarket
 
         if self.model is not None:
-            from dm_opt.core.instances import from_dict
-
             market = from_dict(self.model, self.name)
             if not isinstance(market, GaussianMarket):
                 raise InstanceError("kind", f"benchmarks take gaussian_market files, got '{self.model.get('kind')}'",
@@ -108,7 +107,6 @@ def from_files(paths, on_skip=None) -> list[InstanceSpec]:
     other kinds found in a directory are skipped (``on_skip(path, kind)`` is
     called for each; nothing is built for them).
     """
-    from dm_opt.core.instances import from_dict, read_toml
     from dm_opt.gaussian.market import GaussianMarket
 
     files: list[tuple[str, bool]] = []

@@ -17,6 +17,7 @@ import time
 
 from dm_opt.core import jsonenc
 from dm_opt.core.errors import DmOptError, InstanceError
+from dm_opt.core.safeio import check_output_dir
 from dm_opt.gaussian.bench.runner import CSV_COLUMNS, rows_for_output
 from dm_opt.gaussian.bench.summary import format_table, plot_performance_profile, summarize
 
@@ -28,8 +29,6 @@ def check_out_dir(path, force: bool, option: str = "out") -> str:
     existing non-empty directory needs ``force``; a missing one is created later with its
     parents, so its nearest existing ancestor must be a writable directory.  Raises
     :class:`~dm_opt.core.errors.InstanceError` (field ``option``) naming the path."""
-    from dm_opt.core.safeio import check_output_dir
-
     try:
         return check_output_dir(path, option, force, OUTPUT_FILES)
     except (DmOptError, FileExistsError) as exc:

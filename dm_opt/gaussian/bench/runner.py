@@ -35,10 +35,13 @@ import time
 import tracemalloc
 import warnings
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from dm_opt.core.errors import BackendUnavailable, DisagreementWarning, DmOptError, LimitExceeded, ProblemError
+from dm_opt.core.jsonenc import json_number
+from dm_opt.core.result import Result, Termination
 from dm_opt.gaussian.bench.instances import InstanceSpec
 
 #: Relative tolerance of the agreement check: ``|f − f*| ≤ max(AGREE_RTOL·max(1, |f*|), tie_tol)``.
@@ -87,10 +90,7 @@ def _profile_str(a) -> str:
     return "".join(str(int(x)) for x in np.asarray(a).ravel())
 
 
-def _num(x):
-    from dm_opt.core.jsonenc import json_number
-
-    return json_number(x)
+_num = json_number
 
 
 #: (method, problem) pairs already warmed up in this process.
@@ -245,10 +245,40 @@ def check_agreement(rows, rtol: float = AGREE_RTOL) -> list[dict]:
 
 
 @dataclass
-class GridRun:
+class GridRun(Result):
+    """Rows of a benchmark grid (one per task), whether Ctrl-C stopped it, and the DISAGREE rows.
+
+    Result protocol: ``status`` ``optimal`` = every task ran (each row has its own status),
+    ``interrupted`` after Ctrl-C; ``seconds`` adds up the rows; no scalar objective."""
+
+    family: ClassVar[str] = "gaussian"
+
     rows: list
     interrupted: bool
     disagreements: list
+
+    @property
+    def status(self) -> Termination:
+        return Termination.INTERRUPTED if self.interrupted else Termination.OPTIMAL
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(float(r.get("seconds") or 0.0) for r in self.rows))
+
+    @property
+    def message(self) -> str:
+        return f"{len(self.disagreements)} disagreement(s)" if self.disagreements else ""
+
+    @property
+    def extra(self) -> dict:
+        return {"runs": len(self.rows), "disagreements": len(self.disagreements)}
+
+    def _has_answer(self) -> bool:
+        return bool(self.rows)
+
+    def to_dict(self) -> dict:
+        return {**self.protocol_dict(), "interrupted": self.interrupted, "rows": rows_for_output(self.rows),
+                "disagreements": rows_for_output(self.disagreements)}
 
 
 def run_tasks(tasks, *, client=None, progress: bool = False, retries: int = 1) -> tuple[list, bool]:

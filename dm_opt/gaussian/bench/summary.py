@@ -160,7 +160,8 @@ def format_table(summary: list[dict], time_limit: float | None, by=("problem", "
         lines += [f"Shifted geometric mean of times (shift {SGM_SHIFT:g} s; unsolved runs counted at the "
                   f"time limit, {lim}).", ""]
     lines += [
-        "| " + " | ".join(by) + " | runs | solved | SGM time [s] | mean gap | no solution | DISAGREE | errors | skipped |",
+        "| " + " | ".join(by)
+        + " | runs | solved | SGM time [s] | mean gap | no solution | DISAGREE | errors | skipped |",
         "|" + "---|" * len(by) + "---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summary:

@@ -35,15 +35,13 @@ def from_dict(data: dict, where: str | None = None) -> MixtureMarket:
                          name=name, source=data.get("source"), where=where)
 
 
-def run(market: MixtureMarket, problem: str, options: dict):
-    """Solve for ``dm-opt solve`` (μ-expected leakage; generic oracle enumeration or bnb)."""
-    from dm_opt.gaussian.api import solve
-    from dm_opt.gaussian.io.market import format_result
+def run(market, problem: str, options: dict):
+    """Transitional, for the current ``dm-opt solve``: :func:`dm_opt.gaussian.cli.run` (the problem
+    table of :mod:`dm_opt.gaussian.problems`, then :func:`dm_opt.gaussian.cli.report`).  Parsing
+    modules do not solve: the import is deferred to the call."""
+    from dm_opt.gaussian import cli
 
-    res = solve(market, problem, options.get("method", "auto"), all_optima=options.get("all_optima", False),
-                time_limit=options.get("time_limit"), progress=options.get("progress", False))
-    text = format_result(market, res)
-    return res.to_dict(), text.replace("gaussian market", "gaussian mixture market", 1)
+    return cli.run(market, problem, options)
 
 
 __all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM"]

@@ -23,11 +23,11 @@ with ``status`` ``time_limit``/``interrupted`` and how much of the candidate set
 from __future__ import annotations
 
 import numbers
-from collections import Counter
 
 from dm_opt.core.errors import InstanceError
 from dm_opt.core.instances import check_keys
 from dm_opt.core.validate import as_vector, precheck_noise_ratio
+from dm_opt.gaussian.leakage.mutual_information import MutualInformationMarket
 from dm_opt.gaussian.market import GaussianMarket
 from dm_opt.gaussian.platforms import MAX_PLATFORM_N, JoiningValues, TwoPlatformMarket
 
@@ -50,7 +50,6 @@ def from_dict(data: dict, where: str | None = None) -> TwoPlatformMarket:
     if leak == "mse":
         market = GaussianMarket(data["cov"], data["values"], data.get("noise_var"), where=where)
     elif leak == "mutual_information":
-        from dm_opt.gaussian.leakage.mutual_information import MutualInformationMarket
         market = MutualInformationMarket(data["cov"], data["values"], data.get("noise_var"), where=where)
     else:
         raise InstanceError("leakage", f"must be 'mse' or 'mutual_information', got {leak!r}", where)
@@ -86,52 +85,13 @@ def from_dict(data: dict, where: str | None = None) -> TwoPlatformMarket:
     return tp
 
 
-def run(tp: TwoPlatformMarket, problem: str, options: dict):
-    """Equilibrium search within the candidate set; returns ``(json_dict, text)``."""
-    opts = getattr(tp, "search_options", {"deviation": "paper", "max_candidates": 200, "levels": None})
-    P = tp.candidate_prices(opts["levels"], max_candidates=opts["max_candidates"])
-    res = tp.search_equilibria(P, deviation=opts["deviation"], time_limit=options.get("time_limit"))
-    fb, fb_outcomes = tp.first_best()
-    mono, mono_a = tp.monopoly()
-    groups = Counter((e.outcome.describe(), round(e.outcome.surplus, 10), e.efficient) for e in res.equilibria)
-    d = {
-        "problem": "competition", "kind": "two_platforms", "n": tp.n,
-        "status": str(res.status), "message": res.message, "candidates_covered": res.candidates_covered,
-        "pairs_checked": res.pairs_checked,
-        "assumption1": tp.assumption1.holds, "assumption1_violations": list(tp.assumption1.violations),
-        "candidates": res.candidates, "pairs_without_user_equilibrium": res.pairs_without_user_equilibrium,
-        "deviation": res.deviation, "first_best_surplus": fb, "monopoly_surplus": mono,
-        "monopoly_sharing": mono_a.tolist(), "equilibria_found": len(res.equilibria),
-        "efficient_equilibrium_found": res.efficient_exists,
-        "outcomes": [{"outcome": k[0], "surplus": k[1], "efficient": k[2], "price_pairs": c}
-                     for k, c in sorted(groups.items())],
-        "equilibria": [{"p1": e.p1.tolist(), "p2": e.p2.tolist(), "b": e.outcome.b.tolist(),
-                        "a": e.outcome.a.tolist(), "platform_payoffs": list(e.outcome.platform_payoffs),
-                        "surplus": e.outcome.surplus, "efficient": e.efficient}
-                       for e in res.equilibria[:200]],
-    }
-    lines = [f"{tp.name or 'two platforms'}: competition with data prices (n = {tp.n}, status = {res.status})"]
-    if tp.source:
-        lines.append(f"source: {tp.source}")
-    if not res.complete:
-        lines.append(f"status: {res.status} -- PARTIAL SEARCH ({res.message}); pairs not examined may hold "
-                     f"further equilibria")
-    lines.append(str(tp.assumption1))
-    lines.append(f"first best surplus {fb:.10g}: " + " | ".join(o.describe() for o in fb_outcomes[:2]))
-    lines.append(f"monopoly (all on one platform, Thm 1 sharing {''.join(map(str, mono_a))}) surplus {mono:.10g}")
-    scope = (f"{res.candidates} candidate price vectors per platform ({res.candidates ** 2} pairs, " if res.complete
-             else f"the first {res.candidates_covered} of {res.candidates} candidate price vectors per platform "
-                  f"({res.pairs_checked} of {res.candidates ** 2} pairs, ")
-    lines.append(f"searched {scope}"
-                 f"{res.pairs_without_user_equilibrium} without a pure user equilibrium), deviation rule "
-                 f"'{res.deviation}'; equilibria are relative to this candidate set only")
-    if not res.equilibria:
-        lines.append("no pure equilibrium within the candidate set" if res.complete
-                     else "no pure equilibrium among the pairs examined")
-    for (desc, s, eff), c in sorted(groups.items()):
-        lines.append(f"  {c:>6} price pairs -> {desc}; surplus {s:.10g} "
-                     f"({'efficient' if eff else 'inefficient'}; {'>' if s > mono else '<=' } monopoly)")
-    return d, "\n".join(lines)
+def run(market, problem: str, options: dict):
+    """Transitional, for the current ``dm-opt solve``: :func:`dm_opt.gaussian.cli.run` (the problem
+    table of :mod:`dm_opt.gaussian.problems`, then :func:`dm_opt.gaussian.cli.report`).  Parsing
+    modules do not solve: the import is deferred to the call."""
+    from dm_opt.gaussian import cli
+
+    return cli.run(market, problem, options)
 
 
 __all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM"]

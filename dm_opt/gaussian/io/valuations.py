@@ -6,7 +6,8 @@
     values = [0.3, 0.8]                       # reported (= true) values; must lie in the supports
     noise_var = 1.0                           # optional
     valuations = {dist = "uniform", low = 0.0, high = 1.5}    # one table for everybody, or a list:
-    # valuations = [{dist = "truncexpon", scale = 0.5, upper = 2.0}, {dist = "discrete", values = [0.2, 1.1], probs = [0.5, 0.5]}]
+    # valuations = [{dist = "truncexpon", scale = 0.5, upper = 2.0},
+    #               {dist = "discrete", values = [0.2, 1.1], probs = [0.5, 0.5]}]
     samples = 1000                            # optional: Monte Carlo draws for the expected payoff
     seed = 0                                  # optional: their seed
 
@@ -29,8 +30,7 @@ import numbers
 from dm_opt.core.errors import InstanceError
 from dm_opt.core.instances import check_keys
 from dm_opt.gaussian.io import market as _gaussian
-from dm_opt.gaussian.parametric import Deadline
-from dm_opt.gaussian.valuations import ValuationMarket, expected_platform_payoff, mechanism, vcg
+from dm_opt.gaussian.valuations import ValuationMarket
 
 PROBLEMS = ("mechanism", "vcg", "expected_payoff", "first_best", "equilibrium", "decorrelated")
 DEFAULT_PROBLEM = "mechanism"
@@ -67,71 +67,13 @@ def from_dict(data: dict, where: str | None = None) -> ValuationMarket:
     return vm
 
 
-def _fmt(x: float, spec: str = ".6g") -> str:
-    return "-" if x != x else format(x, spec)          # NaN = not computed
+def run(market, problem: str, options: dict):
+    """Transitional, for the current ``dm-opt solve``: :func:`dm_opt.gaussian.cli.run` (the problem
+    table of :mod:`dm_opt.gaussian.problems`, then :func:`dm_opt.gaussian.cli.report`).  Parsing
+    modules do not solve: the import is deferred to the call."""
+    from dm_opt.gaussian import cli
 
-
-def _status_lines(status, message: str) -> list[str]:
-    if str(status) == "optimal":
-        return []
-    return [f"status: {status} -- PARTIAL RESULT, not optimal ({message})"]
-
-
-def run(vm: ValuationMarket, problem: str, options: dict):
-    method = options.get("method", "auto")
-    if problem in ("first_best", "equilibrium", "decorrelated"):
-        return _gaussian.run(vm.market, problem, options)
-    time_limit = Deadline(options.get("time_limit"), field="--time-limit")
-    if problem == "mechanism":
-        out = mechanism(vm, method=method, time_limit=time_limit)
-        d = out.to_dict()
-        lines = [f"{vm.name or 'gaussian market'}: optimal mechanism with unknown valuations (Thm B-2), n = {vm.n}"
-                 f"   (status = {out.status})"]
-        if vm.source:
-            lines.append(f"source: {vm.source}")
-        lines += _status_lines(out.status, out.message)
-        pp = (f"{out.platform_payoff:.10g}" if out.complete else
-              f"in [{out.platform_payoff_bounds[0]:.10g}, {out.platform_payoff_bounds[1]:.10g}]")
-        lines.append(f"virtual objective {out.virtual_objective:.10g}   platform payoff {pp}"
-                     f"   surplus {out.surplus:.10g}")
-        lines.append(f"{'user':>5} {'v':>9} {'Phi(v)':>9} {'shares':>6} {'A_i':>12} {'payment':>12} {'rent':>12}"
-                     + ("" if out.complete else "   payment bounds"))
-        for i in range(vm.n):
-            row = (f"{i:>5} {out.reported[i]:>9.4g} {out.virtual_values[i]:>9.4g} {int(out.profile[i]):>6} "
-                   f"{out.allocation[i]:>12.6g} {_fmt(out.payments[i]):>12} {_fmt(out.rents[i]):>12}")
-            if not out.payments_exact[i]:
-                lo, hi = out.payment_bounds[i]
-                row += f"   [{lo:.8g}, {hi:.8g}]"
-            lines.append(row)
-        for s in out.steps:
-            if s is not None:
-                lines.append(f"user {s.user}: A_i(x) steps at x = {', '.join(f'{e:.10g}' for e in s.edges)}"
-                             + ("" if s.complete else " (last intervals unresolved: bounds only)"))
-        return d, "\n".join(lines)
-    if problem == "vcg":
-        out = vcg(vm.market, method=method, time_limit=time_limit)
-        lines = [f"{vm.name or 'gaussian market'}: VCG pricing (Prop B-1), first-best profile "
-                 f"{''.join(str(int(x)) for x in out.profile)}, surplus {out.surplus:.10g}   (status = {out.status})"]
-        lines += _status_lines(out.status, out.message)
-        lines.append(f"{'user':>5} {'v':>9} {'price':>12}" + ("" if out.complete else "   price bounds"))
-        for i in range(vm.n):
-            row = f"{i:>5} {out.reported[i]:>9.4g} {_fmt(out.prices[i]):>12}"
-            if out.prices[i] != out.prices[i]:
-                row += f"   [{out.price_bounds[i][0]:.8g}, {out.price_bounds[i][1]:.8g}]"
-            lines.append(row)
-        return out.to_dict(), "\n".join(lines)
-    if problem == "expected_payoff":
-        e = expected_platform_payoff(vm, samples=vm.samples, seed=vm.seed, method=method, time_limit=time_limit)
-        if e.method == "exact" and str(e.status) != "optimal":
-            text = (f"expected platform payoff (Thm B-2, exact, {e.samples} of {e.requested} report vectors summed): "
-                    f"proven in [{e.lower:.10g}, {e.upper:.10g}]   (status = {e.status})")
-        else:
-            text = (f"expected platform payoff (Thm B-2, {e.method}, {e.samples} report vectors): {e.mean:.10g}"
-                    + (f"  95% CI [{e.ci_low:.6g}, {e.ci_high:.6g}] (seed {e.seed})" if e.method == "monte_carlo"
-                       else "") + f"   (status = {e.status})")
-        text = "\n".join([text] + _status_lines(e.status, e.message))
-        return e.to_dict(), text
-    raise InstanceError("problem", f"unknown problem {problem!r}")
+    return cli.run(market, problem, options)
 
 
 __all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM"]

@@ -297,3 +297,29 @@ def posterior_cov(cov: np.ndarray, noise_var: np.ndarray, profile: np.ndarray) -
                                np.ascontiguousarray(profile, dtype=np.int8))
     sign = np.where(shared, -1.0, 1.0)
     return M * sign[:, None] * sign[None, :]
+
+
+# ------------------------------------------------------------------ closed forms (numpy)
+def own_signal_gain(x: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
+    """``g_i(x) = x² / (τ_i² − x)`` (eq. 5 in posterior form): own-signal gain of a sharer with ``P_ii = x``.
+
+    The formula as a function of ``x``, for models whose variable is ``P_ii`` (the MILP's
+    tangent tables).  It cancels when ``x ≈ τ_i²`` (small noise): to *evaluate* a profile
+    use :func:`leakage_and_own`.
+    """
+    return x * x / (noise_var - x)
+
+
+def sharer_posterior(delta, tau2, u):
+    """``(P^s, own gain)`` of a sharer of community ``k`` from ``u_k`` (the one home of this arithmetic).
+
+    ``P^s = δτ²/d + uτ⁴/d²`` and ``h = τ² − P^s = τ⁴(d − u)/d²`` (``d = δ + τ²``), so the
+    own-signal gain ``(P^s)²/(τ² − P^s) = (P^s)²/h`` is computed without the difference
+    ``τ² − P^s``, which cancels when the noise is small (docs/spec.md §1.1).  ``delta``,
+    ``tau2`` broadcast against ``u``.
+    """
+    d = delta + tau2
+    t4 = tau2 * tau2
+    Ps = delta * tau2 / d + u * t4 / (d * d)
+    h = t4 * (d - u) / (d * d)
+    return Ps, Ps * Ps / h

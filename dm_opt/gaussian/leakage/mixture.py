@@ -19,6 +19,7 @@ import numpy as np
 
 from dm_opt.core.errors import InstanceError
 from dm_opt.core.validate import as_covariance, as_profile, as_vector
+from dm_opt.gaussian.leakage._kernels import diag_block
 from dm_opt.gaussian.leakage.base import OracleMarketMixin, masks_to_profiles
 from dm_opt.gaussian.market import GaussianMarket
 
@@ -135,10 +136,6 @@ class MixtureMarket(OracleMarketMixin):
         return self.leakage_and_own(profile)[1]
 
     def leakage_block(self, lo: int, count: int):
-        from dm_opt.gaussian.leakage._kernels import (
-            diag_block,  # numba: imported on first use, not at ``import dm_opt``
-        )
-
         a = masks_to_profiles(lo, count, self.n)
         states = [diag_block(m.cov, self._noise_var, lo, count) for m in self.components]
         return self._accumulate(a, states)

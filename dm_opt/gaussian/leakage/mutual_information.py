@@ -13,7 +13,7 @@ paper's formula literally with noiseless types would make every sharer's own
 leakage infinite (``I(X_i; X_i) = ∞`` for a continuous type); the signal
 version is its finite counterpart and tends to it as ``τ² → 0``.
 
-Own-signal term (the analogue of eq. 5 / SPEC §1.1): with ``s`` the posterior
+Own-signal term (the analogue of eq. 5 / docs/spec.md §1.1): with ``s`` the posterior
 variance of ``X_i`` from the others' signals, sharing gives
 ``P_ii = s τ²/(s + τ²)``, hence for a sharer
 
@@ -30,7 +30,8 @@ from __future__ import annotations
 import numpy as np
 
 from dm_opt.core.validate import as_profile
-from dm_opt.gaussian.leakage.base import OracleMarketMixin
+from dm_opt.gaussian.leakage._kernels import diag_block
+from dm_opt.gaussian.leakage.base import OracleMarketMixin, masks_to_profiles
 from dm_opt.gaussian.market import GaussianMarket
 
 
@@ -109,11 +110,6 @@ class MutualInformationMarket(OracleMarketMixin):
         return self.leakage_and_own(profile)[1]
 
     def leakage_block(self, lo: int, count: int):
-        from dm_opt.gaussian.leakage._kernels import (
-            diag_block,  # numba: imported on first use, not at ``import dm_opt``
-        )
-        from dm_opt.gaussian.leakage.base import masks_to_profiles
-
         x, h = diag_block(self.cov, self.noise_var, lo, count)
         a = masks_to_profiles(lo, count, self.n)
         return self._both(a, x, h)

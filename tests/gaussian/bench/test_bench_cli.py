@@ -8,7 +8,8 @@ import pytest
 from dm_opt.cli import main
 from dm_opt.gaussian.bench.cli import parse_range
 
-TINY = ["bench", "--families", "wishart", "--n", "4:5", "--seeds", "1", "--time-limit", "10", "--no-progress", "--serial"]
+TINY = ["bench", "--families", "wishart", "--n", "4:5", "--seeds", "1", "--time-limit", "10", "--no-progress",
+        "--serial"]
 
 
 def test_parse_range():

@@ -70,7 +70,7 @@ def test_profile_unsolved_by_all_and_tiny_times():
 
 
 from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st
+from hypothesis import strategies as st  # noqa: E402
 
 times_st = st.lists(st.floats(0.0, 1e4, allow_nan=False), min_size=1, max_size=20)
 

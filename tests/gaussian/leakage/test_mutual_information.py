@@ -23,7 +23,7 @@ def test_mi_matches_entropy_formula_and_own_term(seed):
     S = random_cov(rng, n)
     tau2 = rng.uniform(0.3, 2.0, n)
     m = MutualInformationMarket(S, rng.uniform(0, 2, n), tau2)
-    for mask, a in profiles(n):
+    for _mask, a in profiles(n):
         A = np.flatnonzero(a)
         ref = np.array([mi_by_determinants(S, tau2, i, A) for i in range(n)])
         np.testing.assert_allclose(m.leakage(a), ref, rtol=1e-9, atol=1e-12)
