@@ -82,30 +82,6 @@ def solve_exact(deadline, market, objective, method, **kw):
     return res  # pragma: no cover
 
 
-class _SolvingDeadline(_limits.Deadline):
-    """Transitional: :class:`~dm_opt.core.limits.Deadline` with the old ``deadline.solve(...)``
-    method, kept only while :mod:`dm_opt.gaussian.valuations` and :mod:`dm_opt.gaussian.platforms`
-    import ``Deadline`` from here; new code uses :class:`dm_opt.core.limits.Deadline` and
-    :func:`solve_exact`."""
-
-    @classmethod
-    def of(cls, time_limit, field: str = "time_limit") -> "_SolvingDeadline":
-        if isinstance(time_limit, cls):
-            return time_limit
-        if isinstance(time_limit, _limits.Deadline):         # adopt the clock of a shared deadline
-            adopted = cls.__new__(cls)
-            adopted.__dict__.update(time_limit.__dict__)
-            return adopted
-        return cls(time_limit, field=field)
-
-    def solve(self, market, objective, method, **kw):
-        return solve_exact(self, market, objective, method, **kw)
-
-
-#: Transitional name for the modules above (to be removed with :class:`_SolvingDeadline`).
-Deadline = _SolvingDeadline
-
-
 def interrupted() -> Stopped:
     """The :class:`Stopped` for a Ctrl-C (KeyboardInterrupt) caught outside a solve."""
     return Stopped(Termination.INTERRUPTED, "interrupted by the user")

@@ -250,8 +250,8 @@ def test_mixed_user_equilibria_exist_where_pure_ones_do_not():
 
 
 # ---------------------------------------------------------------- limits and interruption (issue 10)
+from dm_opt.core import limits as core_limits  # noqa: E402
 from dm_opt.core.result import Termination  # noqa: E402
-from dm_opt.gaussian import parametric as PM  # noqa: E402
 
 
 def _key(P, e):
@@ -305,7 +305,7 @@ def test_search_time_limit_covers_a_prefix_of_the_candidates(monkeypatch):
         checks[0] += 1
         return self.time_limit is not None and checks[0] >= checks[1]
 
-    monkeypatch.setattr(PM.Deadline, "expired", expired)
+    monkeypatch.setattr(core_limits.Deadline, "expired", expired)
     for covered in (1, 7, P.shape[0] - 1):
         checks[:] = [0, covered]
         res = tp.search_equilibria(P, time_limit=30.0)

@@ -140,17 +140,8 @@ def test_sweep_with_bnb_matches_enumeration():
 # ----------------------------------------------------------------- limits and interruption
 import json  # noqa: E402
 
-from dm_opt.core import limits as core_limits  # noqa: E402
 from dm_opt.core.result import Termination  # noqa: E402
-from dm_opt.gaussian import parametric as PM  # noqa: E402
-from tests.support.limits_helpers import Budget as _Budget  # noqa: E402
-
-
-def Budget(monkeypatch):
-    """:class:`tests.support.limits_helpers.Budget` acting on :class:`dm_opt.core.limits.Deadline`
-    (the one the taxes use; its subclass in :mod:`dm_opt.gaussian.parametric` is transitional)."""
-    monkeypatch.setattr(PM, "Deadline", core_limits.Deadline)
-    return _Budget(monkeypatch)
+from tests.support.limits_helpers import Budget  # noqa: E402
 
 
 def check_partial_sweep(full, sw, status):

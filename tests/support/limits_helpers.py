@@ -3,8 +3,8 @@
 import dataclasses
 
 import dm_opt
+from dm_opt.core import limits
 from dm_opt.core.result import Termination
-from dm_opt.gaussian import parametric as PM
 
 
 class Budget:
@@ -33,8 +33,8 @@ class Budget:
             return 0.0 if self.expired() else 1e9
 
         monkeypatch.setattr(dm_opt.gaussian.api, "solve", solve)
-        monkeypatch.setattr(PM.Deadline, "remaining", remaining)
-        monkeypatch.setattr(PM.Deadline, "expired", lambda d: d.time_limit is not None and self.expired())
+        monkeypatch.setattr(limits.Deadline, "remaining", remaining)
+        monkeypatch.setattr(limits.Deadline, "expired", lambda d: d.time_limit is not None and self.expired())
 
     def expired(self):
         return self.expire_at is not None and self.calls >= self.expire_at

@@ -51,9 +51,9 @@ from typing import Callable
 import numpy as np
 
 from dm_opt.core.errors import InstanceError, LimitExceeded
+from dm_opt.core.limits import Deadline
 from dm_opt.core.result import Termination
 from dm_opt.core.validate import as_array, as_vector
-from dm_opt.gaussian.parametric import Deadline
 from dm_opt.gaussian.platforms.bimatrix import bimatrix_equilibria
 
 #: Largest n for the exact 5^n enumeration of joint user actions (5^6 = 15625 actions).

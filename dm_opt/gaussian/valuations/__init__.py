@@ -82,13 +82,13 @@ __all__ = [
 from dm_opt.core.errors import InstanceError as InstanceError
 from dm_opt.core.errors import LimitExceeded as LimitExceeded
 from dm_opt.core.errors import ProblemError as ProblemError
+from dm_opt.core.limits import Deadline as Deadline
 from dm_opt.core.result import Termination as Termination
 from dm_opt.core.validate import MAX_ABS as MAX_ABS
 from dm_opt.core.validate import as_real as as_real
 from dm_opt.core.validate import as_vector as as_vector
 from dm_opt.gaussian.market import GaussianMarket as GaussianMarket
 from dm_opt.gaussian.objectives import LeakageObjective as LeakageObjective
-from dm_opt.gaussian.parametric import Deadline as Deadline
 from dm_opt.gaussian.parametric import Line as Line
 from dm_opt.gaussian.parametric import Stopped as Stopped
 from dm_opt.gaussian.parametric import envelope_search as envelope_search

@@ -23,9 +23,10 @@ from typing import ClassVar
 import numpy as np
 
 from dm_opt.core.errors import ProblemError
+from dm_opt.core.limits import Deadline
 from dm_opt.core.result import Result, Termination
 from dm_opt.gaussian.objectives import LeakageObjective
-from dm_opt.gaussian.parametric import Deadline, Line, Stopped, envelope_search, no_partial_answer
+from dm_opt.gaussian.parametric import Line, Stopped, envelope_search, no_partial_answer, solve_exact
 from dm_opt.gaussian.valuations.market import ValuationMarket
 
 
@@ -150,7 +151,7 @@ def _allocation_steps(vm, user, reported, method, x_lo, deadline: Deadline):
     def evaluate(phi: float) -> Line:
         w = phi_all.copy()
         w[i] = phi
-        res = deadline.solve(m, virtual_objective(w), method)
+        res = solve_exact(deadline, m, virtual_objective(w), method)
         s = float(m.own_leakage(res.profile)[i])
         return Line(res.objective + phi * s, s, res)
 
@@ -180,7 +181,7 @@ def allocation_steps(vm: ValuationMarket, user: int, reported, *, method: str = 
     never shares, because any profile with ``i`` sharing has value at most
     ``Σ_j σ_j² − φ g_i(P_ii(a)) < 0 = f(∅)`` (``g_i`` is increasing and ``P_ii(a) ≥ P_ii(1)``).
 
-    ``time_limit`` (seconds, ``None`` = no limit; or a :class:`~dm_opt.gaussian.parametric.Deadline`
+    ``time_limit`` (seconds, ``None`` = no limit; or a :class:`~dm_opt.core.limits.Deadline`
     shared with a caller) bounds all the solves together; on expiry or Ctrl-C the proven steps
     and bounds are returned with that ``status`` (see :class:`AllocationSteps`).  If not even
     ``A_i(x_lo)`` was solved: :class:`~dm_opt.core.errors.LimitExceeded` (time) or ``KeyboardInterrupt``.

@@ -16,8 +16,9 @@ from typing import ClassVar
 import numpy as np
 
 from dm_opt.core.errors import LimitExceeded, ProblemError
+from dm_opt.core.limits import Deadline
 from dm_opt.core.result import Result, Termination
-from dm_opt.gaussian.parametric import Deadline, Stopped, interrupted, json_num, no_partial_answer
+from dm_opt.gaussian.parametric import Stopped, interrupted, json_num, no_partial_answer, solve_exact
 from dm_opt.gaussian.valuations.allocation import virtual_objective
 from dm_opt.gaussian.valuations.market import ValuationMarket
 
@@ -111,7 +112,7 @@ def expected_platform_payoff(vm: ValuationMarket, *, samples: int = 1000, seed: 
             for idx in itertools.product(*(range(s) for s in sizes)):
                 prob = float(np.prod([d.probs[k] for d, k in zip(vm.valuations, idx, strict=True)]))
                 phi = np.array([d.phi_table[k] for d, k in zip(vm.valuations, idx, strict=True)])
-                value = deadline.solve(m, virtual_objective(phi), method).objective
+                value = solve_exact(deadline, m, virtual_objective(phi), method).objective
                 mean += prob * value
                 mass += prob
                 done += 1
@@ -144,7 +145,7 @@ def expected_platform_payoff(vm: ValuationMarket, *, samples: int = 1000, seed: 
     try:
         for s in range(samples):
             phi = np.array([float(d.virtual_value(x)) for d, x in zip(vm.valuations, draws[s], strict=True)])
-            vals[s] = deadline.solve(m, virtual_objective(phi), method).objective
+            vals[s] = solve_exact(deadline, m, virtual_objective(phi), method).objective
             done += 1
     except Stopped as st:
         stop = st

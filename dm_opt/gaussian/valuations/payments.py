@@ -21,8 +21,9 @@ from typing import ClassVar
 import numpy as np
 
 from dm_opt.core.errors import ProblemError
+from dm_opt.core.limits import Deadline
 from dm_opt.core.result import Result, Termination
-from dm_opt.gaussian.parametric import Deadline, Stopped, interrupted, json_num, no_partial_answer
+from dm_opt.gaussian.parametric import Stopped, interrupted, json_num, no_partial_answer, solve_exact
 from dm_opt.gaussian.valuations.allocation import (
     _allocation_steps,
     _assumption2_ok,
@@ -152,7 +153,7 @@ def _discrete_payment(vm: ValuationMarket, i: int, v: np.ndarray, phi: np.ndarra
         for j in range(k + 1, d.values.size):
             w = phi.copy()
             w[i] = d.phi_table[j]
-            res = deadline.solve(m, virtual_objective(w), method)
+            res = solve_exact(deadline, m, virtual_objective(w), method)
             A[j] = float(m.own_leakage(res.profile)[i])
             done = j + 1
     except Stopped as s:
@@ -173,7 +174,7 @@ def _mechanism(vm: ValuationMarket, v: np.ndarray, method: str, deadline: Deadli
     t0 = time.perf_counter()
     m = vm.market
     phi = vm.virtual_values(v)
-    res = deadline.solve(m, virtual_objective(phi), method)
+    res = solve_exact(deadline, m, virtual_objective(phi), method)
     a = res.profile
     own = m.own_leakage(a)
     payments = np.zeros(m.n)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from dm_opt.core.limits import Deadline
 from dm_opt.core.result import Termination
 from dm_opt.gaussian.objectives import LeakageObjective
-from dm_opt.gaussian.parametric import Deadline, Stopped, no_partial_answer
+from dm_opt.gaussian.parametric import Stopped, no_partial_answer, solve_exact
 from dm_opt.gaussian.valuations.efficiency import prop_b2_bound, thm_b3_case
 from dm_opt.gaussian.valuations.market import ValuationMarket
 from dm_opt.gaussian.valuations.payments import mechanism
@@ -28,7 +29,7 @@ def valuation_report(vm: ValuationMarket, reported=None, *, method: str = "auto"
     case = thm_b3_case(vm, v)
     bound = prop_b2_bound(vm, v)
     try:
-        fb = dl.solve(vm.market, LeakageObjective.for_problem("first_best", v), method)
+        fb = solve_exact(dl, vm.market, LeakageObjective.for_problem("first_best", v), method)
     except Stopped as s:
         no_partial_answer(s.status, f"first best not proven optimal ({s.message})")
     d = {"virtual_values": out.virtual_values.tolist(), "mechanism_profile": [int(x) for x in out.profile],

@@ -14,11 +14,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from dm_opt.core.limits import Deadline
 from dm_opt.core.result import Result, Termination
 from dm_opt.core.validate import as_vector
 from dm_opt.gaussian.market import GaussianMarket
 from dm_opt.gaussian.objectives import LeakageObjective
-from dm_opt.gaussian.parametric import Deadline, Stopped, interrupted, json_num, no_partial_answer
+from dm_opt.gaussian.parametric import Stopped, interrupted, json_num, no_partial_answer, solve_exact
 from dm_opt.gaussian.valuations.allocation import _incumbent_note
 from dm_opt.gaussian.valuations.market import ValuationMarket
 
@@ -100,7 +101,7 @@ def vcg(market: GaussianMarket | ValuationMarket, reported=None, *, method: str 
     v = m.values if reported is None else as_vector("reported", reported, m.n, nonnegative=True)
     v = np.asarray(v, dtype=float)
     try:
-        fb = deadline.solve(m, LeakageObjective.for_problem("first_best", v), method)
+        fb = solve_exact(deadline, m, LeakageObjective.for_problem("first_best", v), method)
     except Stopped as s:
         no_partial_answer(s.status, f"VCG: first best not proven optimal ({s.message}){_incumbent_note(s)}; "
                           f"no prices computed")
@@ -120,7 +121,7 @@ def vcg(market: GaussianMarket | ValuationMarket, reported=None, *, method: str 
         if stop is not None:
             continue
         try:
-            res = deadline.solve(m, LeakageObjective.weighted(-w, zeros, name="vcg_min"), method)
+            res = solve_exact(deadline, m, LeakageObjective.weighted(-w, zeros, name="vcg_min"), method)
             h_min[i] = -float(res.objective)
             f_bounds[i] = res.objective, res.objective
         except Stopped as s:
