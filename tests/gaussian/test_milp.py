@@ -96,7 +96,12 @@ def test_ties_equicorrelated_equal_values():
 
 @pytest.mark.parametrize("variant", [dict(tangent_form="bigm"), dict(symmetric=False), dict(cuts=()),
                                      dict(cuts=("sharer", "mono", "dropone")), dict(n_tangents=1),
-                                     dict(posterior_form="covariance")])
+                                     dict(posterior_form="covariance"), dict(posterior_form="precision"),
+                                     dict(posterior_form="mixed"), dict(posterior_form="mixed-precision"),
+                                     dict(cuts=("sharer", "modular")),
+                                     dict(posterior_form="mixed", cuts=("sharer", "modular")),
+                                     dict(posterior_form="mixed", tangent_form="bigm",
+                                          cuts=("sharer", "mono", "dropone", "modular"))])
 def test_formulation_variants_are_exact(variant):
     for k in (5,):
         m = make_market(k, 5)
@@ -132,6 +137,46 @@ def test_non_gaussian_market_is_refused():
 def test_unknown_option():
     with pytest.raises(ProblemError, match="unknown option"):
         dm_opt.solve(make_market(0, 4), "first_best", "milp", nonsense=1)
+
+
+def test_failed_attempts_fall_back_to_the_next(monkeypatch):
+    # an attempt that raises SolverFailed or is not certified (status error) is followed by the next
+    # one of posterior_form="auto" (precision → mixed → mixed with other HiGHS settings)
+    m = make_market(0, 4)
+    real = M.solve_milp_once
+    calls = []
+
+    def flaky(*args, **kw):
+        calls.append((kw["posterior_form"], dict(kw["highs_options"])))
+        if len(calls) == 1:
+            raise SolverFailed("HiGHS stopped with model status Solve error")
+        raw = real(*args, **kw)
+        if len(calls) == 2:
+            raw.status, raw.message = M.Termination.ERROR, "numerical trouble: simulated"
+        return raw
+
+    monkeypatch.setattr(M, "solve_milp_once", flaky)
+    r = dm_opt.solve(m, "first_best", "milp")
+    assert r.status is Termination.OPTIMAL
+    assert [c[0] for c in calls] == ["precision", "mixed", "mixed"] and calls[2][1] == M.RETRY_OPTIONS[1]
+    assert len(r.extra["failed_attempts"]) == 2 and "Solve error" in r.extra["failed_attempts"][0]
+    e = dm_opt.solve(m, "first_best", "enumerate")
+    assert abs(r.objective - e.objective) <= e.tie_tol
+    # every attempt failing: SolverFailed with every reason
+    monkeypatch.setattr(M, "solve_milp_once", lambda *a, **k: (_ for _ in ()).throw(SolverFailed("boom")))
+    with pytest.raises(SolverFailed, match="boom"):
+        dm_opt.solve(m, "first_best", "milp")
+
+
+def test_modular_cut_matches_the_bnb_root_bound():
+    # the per-user terms sum to the kernel's root modular bound, and the cut row holds at every profile
+    m = make_market(3, 6)
+    for problem in ("first_best", "equilibrium", "decorrelated"):
+        obj = m.objective(problem)
+        C0, sb, al = M.modular_cut_terms(m, obj)
+        for bits in itertools.product((0, 1), repeat=6):
+            a = np.array(bits, dtype=np.int8)
+            assert m.evaluate(obj, a) <= C0 + np.sum(np.where(a == 1, sb, -al)) + 1e-12
 
 
 def test_binary_rounding_tolerance():

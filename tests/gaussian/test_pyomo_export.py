@@ -123,6 +123,51 @@ def test_common_constraints_argument():
     assert abs(m.evaluate("first_best", profile_of(M)) - best) <= 1e-9
 
 
+@pytest.mark.parametrize("problem", ["first_best", "decorrelated"])
+def test_linear_constraints_argument(problem):
+    # scipy LinearConstraint rows become the block `linear` (relaxed by their slack) of the exact model
+    from scipy.optimize import LinearConstraint as LC
+
+    m = market(2)
+    cons_in = [LC([[1, 1, 0, 0, 0, 0]], ub=1), LC([3, 1, 4, 1, 5, 9], ub=9), LC([0, 0, 1, 1, 1, 1], lb=2)]
+    M = dm_opt.to_pyomo(m, problem, constraints=cons_in)
+    assert len(M.linear) == 3
+    pyomo_highs().solve(M)
+    cons = SideConstraints.from_any(cons_in, m.n)
+    a = profile_of(M)
+    assert cons.feasible(m, problem, a)
+    best = brute(m, problem, lambda b: cons.feasible(m, problem, b))
+    assert abs(m.evaluate(problem, a) - best) <= 1e-9
+    assert abs(dm_opt.solve(m, problem, "bnb", constraints=cons_in).objective - best) <= 1e-9
+
+
+@pytest.mark.parametrize("problem", ["first_best", "equilibrium", "decorrelated"])
+@pytest.mark.parametrize("seed", range(3))
+def test_solve_exact_with_a_user_constraint(problem, seed):
+    # the outer-approximation helper around a Pyomo solver: certified, equal to the filtered brute force
+    from dm_opt.gaussian.backends.milp.pyomo import solve_exact
+
+    m = market(seed, 6)
+    M = dm_opt.to_pyomo(m, problem, n_tangents=2)
+    M.not_both = pyo.Constraint(expr=M.a[0] + M.a[1] <= 1)
+    M.quota = pyo.Constraint(expr=M.a[2] + M.a[3] + M.a[4] >= 1)
+    sol = solve_exact(M, pyomo_highs())
+    best = brute(m, problem, lambda b: b[0] + b[1] <= 1 and b[2] + b[3] + b[4] >= 1)
+    assert sol.status == "optimal", sol.message
+    assert sol.profile[0] + sol.profile[1] <= 1 and sol.profile[2:5].sum() >= 1
+    tol = 1e-9 * M.obj_scale
+    assert abs(sol.objective - best) <= tol and best - tol <= sol.bound <= sol.objective + tol
+
+
+def test_solve_exact_reports_infeasible():
+    from dm_opt.gaussian.backends.milp.pyomo import solve_exact
+
+    m = market(0, 4)
+    M = dm_opt.to_pyomo(m, "equilibrium")
+    M.none = pyo.Constraint(expr=M.a[0] + M.a[1] >= 3)
+    assert solve_exact(M, pyomo_highs()).status == "infeasible"
+
+
 def test_to_pyomo_refuses_non_gaussian():
     with pytest.raises(ProblemError, match="Gaussian-MSE-only"):
         dm_opt.to_pyomo(object(), "first_best")

@@ -143,7 +143,17 @@ Thm 6 prices) and a relaxation for ``equilibrium`` (``Σ v_i σ_i² z_i ≤ B`` 
 ``z_i`` only bounded below by tangents, while the true payment is
 ``v_i g_i(P_ii) ≥ v_i σ_i² z_i``).  Every incumbent is therefore checked with
 :meth:`SideConstraints.feasible`; a violator gets tangents at its points and
-a no-good cut so it cannot return.
+a no-good cut so it cannot return.  Linear rows ``lb ≤ A a ≤ ub``
+(:class:`~dm_opt.gaussian.constraints.LinearRows`, e.g. a ``scipy.optimize.LinearConstraint``)
+are the block ``linear``, each row relaxed by its slack; the exact check then filters
+incumbents the same way.  Before the model is built, :func:`infeasible_result` settles
+infeasibility on the constraint rows alone and supplies a feasible starting profile.
+
+Attempts: the backend's default ``posterior_form="auto"`` runs :func:`solve_milp_once` on
+the ``"precision"`` layout first where it is safe (:data:`PRECISION_SAFE`), then on
+``"mixed"``, each with the HiGHS settings of :data:`RETRY_OPTIONS`, until an attempt is
+certified (:func:`solve_milp`).  The valid inequality ``cuts=(…, "modular")`` adds ``bnb``'s
+root modular bound as one row (:func:`modular_cut_terms`).
 
 Binary values are rounded with :data:`BINARY_TOL`; a value farther from 0/1
 raises :class:`~dm_opt.core.errors.SolverFailed`.
@@ -307,7 +317,8 @@ def standardise(market: GaussianMarket, objective: LeakageObjective) -> Standard
 def exact_terms(C: np.ndarray, rho: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(x, s)`` in standardised units from a fresh posterior state (:mod:`dm_opt.gaussian.kernels.posterior`).
 
-    ``x_i = Q_ii(a)`` (a sharer's at her own scale ``ρ_i``, not as ``1 − leakage``) and, for a sharer, her leave-own-out variance ``s_i`` (the
+    ``x_i = Q_ii(a)`` (a sharer's at her own scale ``ρ_i``, not as ``1 − leakage``) and, for a
+    sharer, her leave-own-out variance ``s_i`` (the
     posterior variance of ``Y_i`` from the other sharers; ``nan`` for non-sharers), both
     without a cancelling difference; the own gain is then ``s²/(s+ρ)``.
     """
@@ -328,7 +339,8 @@ def own_gain_from_loo(s, rho):
 
 
 def model_value(std: Standardised, a: np.ndarray) -> float:
-    """Exact objective at ``a`` in model units (fresh state of :mod:`dm_opt.gaussian.kernels.posterior`, no ``x²/(ρ−x)``)."""
+    """Exact objective at ``a`` in model units (fresh state of :mod:`dm_opt.gaussian.kernels.posterior`,
+    no ``x²/(ρ−x)``)."""
     from dm_opt.gaussian.kernels import posterior
 
     o = std.objective
@@ -480,6 +492,63 @@ def _leave_one_out_diagonals(C, rho):
     return D
 
 
+#: Valid inequalities :func:`build_model` knows (``cuts=``).
+CUTS = ("sharer", "mono", "dropone", "modular")
+
+
+def modular_cut_terms(market: GaussianMarket, objective: LeakageObjective):
+    """``(C0, s, α)`` (caller's units) with ``f(a) ≤ C0 + Σ_j [a_j s_j − (1 − a_j) α_j]`` for every
+    profile ``a``: ``bnb``'s modular (Woodbury) bound at the root node
+    (:func:`dm_opt.gaussian.kernels.bnb.modular_bound`, all users free), written per user.
+
+    Its proof bounds each completion ``A`` term by term — a ``c_i I_i`` term (or a fixed-in
+    sharer's concave term) loses at least ``Σ_{j∉A} α_ij`` from its value at the top completion,
+    one nondecreasing at the bottom completion gains at most what ``Σ_{j∈A} β_ij`` allows, and a
+    sharer's own terms are at most ``_share_max`` — so the per-completion inequality holds, and
+    its maximum over ``a`` is the kernel's number (checked here: the cut is dropped if the two
+    disagree beyond round-off).  Returns ``None`` if they disagree.
+    """
+    from dm_opt.gaussian.kernels.bnb import _share_max, modular_bound
+    from dm_opt.gaussian.kernels.posterior import fresh_state, own_gain
+
+    n = market.n
+    S = np.ascontiguousarray(market.cov, dtype=float)
+    t2 = np.ascontiguousarray(market.noise_var, dtype=float)
+    s2 = np.ascontiguousarray(market.sigma2, dtype=float)
+    c, d, e, k = (np.ascontiguousarray(x, dtype=float) for x in (objective.c, objective.d, objective.e, objective.k))
+    Mlo, hlo, _ = fresh_state(S, t2, np.zeros(n, np.int8))
+    Mhi, hhi, _ = fresh_state(S, t2, np.ones(n, np.int8))
+    xlo, xhi = np.diag(Mlo).copy(), np.diag(Mhi).copy()
+    C0 = float(np.sum(np.where(c > 0, c * (s2 - xhi), c * (s2 - xlo))))
+    s_hi = np.where(c > 0, c, 0.0)
+    s_lo = np.where(c > 0, 0.0, -c)
+    r = np.abs(Mlo).sum(axis=1)
+    sb, al = np.zeros(n), np.zeros(n)
+    for j in range(n):
+        aj = bj = 0.0
+        for i in range(n):
+            if i == j:
+                if c[j] > 0:
+                    aj += c[j] * own_gain(xhi[j], hhi[j])
+                elif c[j] < 0:
+                    bj -= c[j] * Mlo[j, j] ** 2 / (t2[j] + r[j])
+                continue
+            if s_hi[i] > 0:
+                aj += s_hi[i] * Mhi[j, i] ** 2 / t2[j]
+            if s_lo[i] > 0:
+                bj += s_lo[i] * Mlo[j, i] ** 2 / (t2[j] + r[j])
+        sx = xlo[j] + t2[j]
+        sj = _share_max(d[j], e[j], k[j], s2[j], t2[j], xhi[j], hhi[j], xlo[j] * t2[j] / sx, t2[j] ** 2 / sx)
+        sb[j], al[j] = sj - bj, aj
+    total = C0 + float(np.sum(np.maximum(sb, -al)))
+    ref = float(modular_bound(np.zeros(n, np.int8), Mlo, Mhi, xlo, hlo, xhi, hhi, s2, t2, c, d, e, k,
+                              np.empty(3 * n)))
+    scale = float(np.sum((np.abs(c) + np.abs(d) + np.abs(e)) * s2 + np.abs(k)))
+    if not abs(total - ref) <= 1e-9 * max(scale, 1e-300):
+        return None
+    return C0, sb, al
+
+
 #: ``posterior_form`` values: the variable layout and the form of the posterior equations.
 POSTERIOR_FORMS = ("mixed", "mixed-precision", "precision", "covariance")
 
@@ -509,9 +578,9 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
         raise ProblemError("posterior_form='covariance' needs symmetric=True (it uses P_kj = P_jk)")
     if tangent_form not in ("perspective", "bigm"):
         raise ProblemError(f"tangent_form must be 'perspective' or 'bigm', got {tangent_form!r}")
-    unknown = set(cuts) - {"sharer", "mono", "dropone"}
+    unknown = set(cuts) - set(CUTS)
     if unknown:
-        raise ProblemError(f"unknown cuts {sorted(unknown)}; choose from sharer, mono, dropone")
+        raise ProblemError(f"unknown cuts {sorted(unknown)}; choose from {', '.join(CUTS)}")
     n_tangents = int(n_tangents)
     if n_tangents < 1:
         raise ProblemError(f"n_tangents must be >= 1, got {n_tangents}")
@@ -724,6 +793,19 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
         add_rows("drop_one", [qdiag_row(i, [col_a[j]], [drop[i, j] - pi[i]], drop[i, j], np.inf) for i, j in idx],
                  idx, "Q_ii + (Q_ii(N∖{j}) − π_i) a_j ≥ Q_ii(N∖{j})  (j ≠ i)")
 
+    if "modular" in cuts:
+        # bnb's root bound as one row: objective(x) ≤ (C0 + Σ_j [a_j s_j − (1 − a_j) α_j]) / S, i.e.
+        # cost·x − Σ_j (s_j + α_j)/S a_j ≤ (C0 − Σ α)/S − offset, relaxed by 1e-9 (model units, |f/S| ≤ 1)
+        terms = modular_cut_terms(market, objective)
+        if terms is not None:
+            C0, sb, al = terms
+            row = cost.copy()
+            row[col_a] -= (sb + al) / std.scale
+            nz = np.flatnonzero(row)
+            rhs = (C0 - float(np.sum(al))) / std.scale - offset
+            add_rows("modular", [(list(nz), list(row[nz]), -np.inf, rhs + 1e-9 * (1.0 + abs(rhs)))], [()],
+                     "objective ≤ bnb's root modular bound, linear in a (Woodbury; kernels/bnb.modular_bound)")
+
     names = [f"a_{i}" for i in range(n)]
     pn, rn = ("V", "U") if mixed else ("P", "R")
     if symmetric:
@@ -756,6 +838,16 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
             hi = np.inf if constraints.max_sharers is None else float(constraints.max_sharers)
             add_block("sharers", np.zeros(n), col_a, np.ones(n), np.array([lo]), np.array([hi]), [()],
                       "min_sharers ≤ Σ a_i ≤ max_sharers")
+        lin = constraints.linear
+        if lin is not None:
+            # lb − slack ≤ A a ≤ ub + slack: a relaxation of the exact rows (LinearRows.feasible);
+            # every incumbent is checked exactly and a violator is excluded by a no-good cut
+            keep = np.flatnonzero(np.isfinite(lin.lb) | np.isfinite(lin.ub))
+            if keep.size:
+                Ak = sp.coo_matrix(lin.A[keep])
+                add_block("linear", Ak.row, col_a[Ak.col], Ak.data, lin.lb[keep] - lin.slack[keep],
+                          lin.ub[keep] + lin.slack[keep], [(int(q),) for q in keep],
+                          "lb_q ≤ Σ_i A_qi a_i ≤ ub_q  (user's linear rows, relaxed by their slack)")
         if budget is not None:
             constraints.check_problem(problem)
             pay = std.values * std.sigma2           # payments per unit of standardised own term
@@ -866,18 +958,95 @@ def certify(market, objective, profile, bound_model: float, scale: float, tol: f
     return True, bound, ""
 
 
+#: ``posterior_form="auto"`` tries the plain ``"precision"`` layout first when every noise ratio lies
+#: in ``[1e-3, 1e2]`` and ``κ(C) ≤ 1e4`` (its LP relaxation is tighter — symmetric ``P`` — and it
+#: solved 1.5–3× faster at n = 12–15, benchmarks/mip_root_gap.py --solve), then ``"mixed"``.
+PRECISION_SAFE = (1e-3, 1e2, 1e4)
+#: HiGHS settings tried in turn for a layout until an attempt is certified (:func:`certify`):
+#: the default, tighter feasibility, presolve off.  Each attempt is certified on its own, so a
+#: retry can only turn an uncertified answer ("numerical trouble", status ``error``) into a
+#: certified one.
+RETRY_OPTIONS = ({}, {"primal_feasibility_tolerance": 1e-9, "mip_feasibility_tolerance": 1e-9},
+                 {"presolve": "off"})
+
+
+def _attempts(market: GaussianMarket, posterior_form: str) -> list:
+    if posterior_form != "auto":
+        return [(posterior_form, o) for o in RETRY_OPTIONS]
+    C, rho = correlation_and_ratios(market)
+    lo, hi, kmax = PRECISION_SAFE
+    first = [("precision", {})] if (np.min(rho) >= lo and np.max(rho) <= hi
+                                    and condition_number(C) <= kmax) else []
+    return first + [("mixed", o) for o in RETRY_OPTIONS]
+
+
 def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraints | None = None,
-               time_limit: float | None = None, tol: float = 0.0, n_tangents: int = DEFAULT_TANGENTS,
-               symmetric: bool = True, cuts=DEFAULT_CUTS, tangent_form: str = "perspective",
-               posterior_form: str = "mixed", max_rounds: int = 200,
-               polish: bool = True, threads: int | None = None) -> RawSolution:
+               time_limit: float | None = None, tol: float = 0.0, posterior_form: str = "auto",
+               **options) -> RawSolution:
+    """The ``milp`` backend: :func:`solve_milp_once` for each attempt of :func:`_attempts` until one
+    is certified (status not ``error``), within the (shared) time limit.
+
+    An attempt that raises :class:`SolverFailed` (HiGHS "Solve error", a wrong infeasibility
+    claim …) or returns status ``error`` is followed by the next; if none is certified the last
+    ``error`` result is returned (message: every attempt's reason), or ``SolverFailed`` raised.
+    ``extra["attempts"]`` lists the attempts made, ``extra["posterior_form"]`` the last one.
+    """
+    if posterior_form != "auto" and posterior_form not in POSTERIOR_FORMS:
+        raise ProblemError(f"posterior_form must be 'auto' or one of {', '.join(map(repr, POSTERIOR_FORMS))}, "
+                           f"got {posterior_form!r}")
+    t0 = time.perf_counter()
+    reasons, last, build, solve = [], None, 0.0, 0.0
+    plans = _attempts(market, posterior_form)
+    for k, (form, opts) in enumerate(plans):
+        left = None
+        if time_limit is not None:
+            left = float(time_limit) - (time.perf_counter() - t0)
+            if left <= 0 and last is not None:
+                break
+            left = max(left, 1e-3)
+        label = form + ("" if not opts else " " + ",".join(f"{q}={v}" for q, v in opts.items()))
+        try:
+            raw = solve_milp_once(market, objective, constraints=constraints, time_limit=left, tol=tol,
+                                  posterior_form=form, highs_options=opts, **options)
+        except SolverFailed as exc:
+            reasons.append(f"[{label}] {exc}")
+            if k == len(plans) - 1 and last is None:
+                raise SolverFailed("; ".join(reasons)) from None
+            continue
+        build += raw.build_seconds
+        solve += raw.solve_seconds
+        raw.build_seconds, raw.solve_seconds = build, solve
+        raw.extra["attempts"] = [r.split("]")[0][1:] for r in reasons] + [label]
+        raw.extra["posterior_form"] = form
+        if raw.status is not Termination.ERROR:
+            if reasons:
+                raw.extra["failed_attempts"] = list(reasons)
+            return raw
+        reasons.append(f"[{label}] {raw.message}")
+        last = raw
+    if last is None:
+        raise SolverFailed("; ".join(reasons) or "no MILP attempt ran")
+    last.message = "no attempt was certified: " + "; ".join(reasons)
+    return last
+
+
+def solve_milp_once(market: GaussianMarket, objective, *, constraints: SideConstraints | None = None,
+                    time_limit: float | None = None, tol: float = 0.0, n_tangents: int = DEFAULT_TANGENTS,
+                    symmetric: bool = True, cuts=DEFAULT_CUTS, tangent_form: str = "perspective",
+                    posterior_form: str = "mixed", max_rounds: int = 200,
+                    polish: bool = True, threads: int | None = None,
+                    highs_options: dict | None = None) -> RawSolution:
     """Outer-approximation loop around HiGHS (see the module docstring for the certificate)."""
     import highspy
 
     from dm_opt.core.highs import interruptible, set_options
+    from dm_opt.core.status import highs_has_solution
 
     t0 = time.perf_counter()
     n = market.n
+    empty, start = infeasible_result(market, objective, constraints)
+    if empty is not None:
+        return empty
     model = build_model(market, objective, constraints, n_tangents=n_tangents, symmetric=symmetric,
                         cuts=cuts, tangent_form=tangent_form, posterior_form=posterior_form)
     std = model.std
@@ -885,9 +1054,10 @@ def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraint
     tol = float(tol)
     tol_m = tol / S                                   # the tie tolerance in model units
     h = to_highs(model)
-    set_options(h, mip_rel_gap=0.0, mip_abs_gap=0.5 * tol_m,
-                mip_feasibility_tolerance=HIGHS_FEASIBILITY,
-                primal_feasibility_tolerance=HIGHS_FEASIBILITY, random_seed=0, **HIGHS_OPTIONS)
+    set_options(h, **{"mip_rel_gap": 0.0, "mip_abs_gap": 0.5 * tol_m,
+                      "mip_feasibility_tolerance": HIGHS_FEASIBILITY,
+                      "primal_feasibility_tolerance": HIGHS_FEASIBILITY, "random_seed": 0,
+                      **HIGHS_OPTIONS, **(highs_options or {})})
     if threads is not None:
         set_options(h, threads=int(threads))
     build_seconds = time.perf_counter() - t0
@@ -913,7 +1083,10 @@ def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraint
 
     # starting incumbents (cheap; they give HiGHS a primal bound and the time-limit path a profile)
     w = std.objective.c + std.objective.d
-    for a0 in (np.zeros(n, np.int8), np.ones(n, np.int8), (w > 0).astype(np.int8)):
+    starts = [np.zeros(n, np.int8), np.ones(n, np.int8), (w > 0).astype(np.int8)]
+    if start is not None:
+        starts.append(start)
+    for a0 in starts:
         if constraints is not None:
             a0 = a0.copy()
             a0[list(constraints.force_in)] = 1
@@ -966,7 +1139,7 @@ def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraint
             round_bound = float(info.mip_dual_bound)
             if np.isfinite(round_bound):
                 bound = min(bound, max(round_bound, excluded_best))
-            has_sol = info.primal_solution_status == 2
+            has_sol = highs_has_solution(h)
             new_rows = []
             if has_sol:
                 x = np.asarray(h.getSolution().col_value)
@@ -1006,7 +1179,7 @@ def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraint
                 status, message = Termination.INTERRUPTED, "interrupted by the user (Ctrl-C) between MILP rounds"
                 break
             if rounds >= max_rounds:
-                status = Termination.NODE_LIMIT
+                status = Termination.ITERATION_LIMIT
                 message = f"stopped after max_rounds = {max_rounds} MILP rounds"
                 break
             if not new_rows:
@@ -1041,6 +1214,28 @@ def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraint
         bound_out = max(bound, best_val) * S
     return RawSolution(best_a, status, float(bound_out), nodes=nodes, build_seconds=build_seconds,
                        solve_seconds=solve_seconds, message=message, extra=extra)
+
+
+def infeasible_result(market, objective, constraints: SideConstraints | None):
+    """``(result, start)``: ``result`` is an ``infeasible`` RawSolution when the side constraints
+    alone admit no profile (:meth:`SideConstraints.empty_reason`, then, with linear rows,
+    :meth:`SideConstraints.search_profile` on a model without the posterior block), else ``None``;
+    ``start`` is a profile satisfying the counts, forced users and linear rows (not necessarily
+    a budget), maximising ``Σ (c+d−k) a`` as a proxy, or ``None``."""
+    if constraints is None:
+        return None, None
+    reason = constraints.empty_reason(market.n)
+    start = None
+    if not reason and constraints.linear is not None:
+        w = np.asarray(objective.c) + np.asarray(objective.d) - np.asarray(objective.k)
+        found, start = constraints.search_profile(market.n, w)
+        if found == "infeasible":
+            reason = ("the linear rows, counts and forced users admit no 0/1 profile "
+                      "(HiGHS on the constraint rows alone)")
+    if not reason:
+        return None, start
+    return RawSolution(None, Termination.INFEASIBLE, float("-inf"),
+                       message=f"infeasible side constraints: {reason}", extra={}), None
 
 
 def _new_tangents(model: MilpModel, a: np.ndarray) -> list:

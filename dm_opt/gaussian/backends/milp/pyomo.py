@@ -51,9 +51,22 @@ Users add side constraints as ordinary Pyomo components::
     m.at_most_3 = pyo.Constraint(expr=sum(m.a[i] for i in m.N) <= 3)
     pyo.SolverFactory("appsi_highs").solve(m)
     value = objective_value(m)          # in the problem's units
+
+**Exact answers in a user-extended model** (every problem, the equilibrium included):
+:func:`solve_exact` runs the outer-approximation loop of the ``milp`` backend around *any*
+Pyomo MIP solver — solve, value the profile exactly, add tangent cuts at its points (and a
+no-good cut when it comes back with the gap open) — and returns the profile with a bound and
+a certificate::
+
+    m = dm_opt.to_pyomo(market, "equilibrium")
+    m.not_both = pyo.Constraint(expr=m.a[0] + m.a[1] <= 1)
+    sol = solve_exact(m, pyo.SolverFactory("appsi_highs"))
+    sol.status, sol.profile, sol.objective, sol.bound     # "optimal" only when certified
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -167,6 +180,12 @@ def to_pyomo(market, problem="first_best", *, constraints=None, n_tangents: int 
                                                 linear_vars=[cols[j] for j in nzc]),
                           sense=pyo.maximize)
     m.tangent_table = {i: list(map(float, mod.tangents[i])) for i in zi}
+    # for solve_exact: R_ii = a_i Q_ii as (variable, coefficient), the standardised market, the objective
+    m.dm_r_diag = {i: (cols[mod.diag_r[i][0][0]], float(mod.diag_r[i][1][0])) for i in zi}
+    m.dm_rho = [float(v) for v in mod.std.rho]
+    m.dm_corr = mod.std.corr
+    m.dm_market = market
+    m.dm_objective = objective
     m.problem = objective.name
     m.exact = not zi
     m.obj_scale = float(mod.scale)
@@ -187,3 +206,107 @@ def profile_of(model) -> np.ndarray:
     import pyomo.environ as pyo
 
     return np.array([int(round(pyo.value(model.a[i]))) for i in model.N], dtype=np.int8)
+
+
+@dataclass
+class ExactSolution:
+    """Result of :func:`solve_exact` (the problem's units)."""
+
+    status: str                 # "optimal" (certified), "feasible", "infeasible", "iteration_limit", "error"
+    profile: np.ndarray | None
+    objective: float
+    bound: float
+    rounds: int
+    message: str = ""
+
+
+def solve_exact(model, solver, *, tol: float | None = None, max_rounds: int = 100,
+                solve_kwargs: dict | None = None) -> ExactSolution:
+    """Solve a (possibly user-extended) :func:`to_pyomo` model exactly with any Pyomo MIP solver.
+
+    Each round: ``solver.solve(model)``; the solver's dual bound ``results.problem.upper_bound``
+    bounds every profile not yet excluded (the model relaxes them: tangents under-estimate the
+    own-signal term); the profile is valued exactly (:meth:`GaussianMarket.evaluate`); for
+    the equilibrium, tangent cuts at the profile's exact leave-own-out variances are added to
+    ``model.dm_cuts``; a profile that comes back, or has no new tangent, while the gap is open
+    gets a no-good cut (its exact value kept, as in the ``milp`` loop).  ``bound = min over
+    rounds of max(round bound, best excluded value)``.  Status ``optimal`` only when
+    ``bound − objective ≤ tol`` (default ``1e-9 · m.obj_scale``) and no round's bound fell more
+    than ``tol`` below the exact value of a profile it covered (that would show the solver's
+    round-off; status ``error``).  The user's own constraints are the solver's business: the
+    profile is the solver's, re-valued exactly.  Set the solver's relative MIP gap to 0 for
+    fewer rounds (a gap above ``tol`` is closed by no-good rounds otherwise).
+    """
+    import pyomo.environ as pyo
+
+    from dm_opt.gaussian.backends.milp import exact_terms, tangent_coefficients
+
+    market, objective = model.dm_market, model.dm_objective
+    S = float(model.obj_scale)
+    tol = 1e-9 * S if tol is None else float(tol)
+    if not hasattr(model, "dm_cuts"):
+        model.dm_cuts = pyo.ConstraintList()
+    rho = np.asarray(model.dm_rho)
+    best, best_a = -np.inf, None
+    bound, excluded_best, deficit = np.inf, -np.inf, 0.0
+    seen: dict = {}
+    excluded: set = set()
+    status, message = "iteration_limit", f"stopped after max_rounds = {max_rounds}"
+    rounds = 0
+    while rounds < max_rounds:
+        rounds += 1
+        res = solver.solve(model, load_solutions=False, **(solve_kwargs or {}))
+        tc = str(res.solver.termination_condition)
+        if "infeasible" in tc.lower():
+            if best_a is None:
+                status, message = "infeasible", "the solver reports the model infeasible"
+            else:
+                bound = min(bound, excluded_best)
+                status, message = ("optimal", "") if bound - best <= tol else ("error", "infeasible after exclusions")
+            break
+        if tc not in ("optimal", "maxTimeLimit", "maxIterations", "maxEvaluations", "userInterrupt", "feasible"):
+            status, message = "error", f"the solver stopped with termination condition {tc}"
+            break
+        model.solutions.load_from(res)
+        ub = res.problem.upper_bound
+        round_bound = float(ub) * S if ub is not None and np.isfinite(float(ub)) else np.inf
+        a = profile_of(model)
+        key = a.tobytes()
+        repeat = key in seen
+        if not repeat:
+            seen[key] = float(market.evaluate(objective, a))
+        val = seen[key]
+        if val > best:
+            best, best_a = val, a.copy()
+        bound = min(bound, max(round_bound, excluded_best))
+        if np.isfinite(round_bound):
+            covered = max((v for k, v in seen.items() if k not in excluded), default=-np.inf)
+            deficit = max(deficit, covered - round_bound)
+        if bound - best <= tol:
+            status, message = "optimal", ""
+            break
+        new = 0
+        if model.dm_r_diag:
+            _, s = exact_terms(model.dm_corr, rho, a)
+            for i, (rvar, rcoef) in model.dm_r_diag.items():
+                if a[i] != 1 or not np.isfinite(s[i]) or s[i] <= 0:
+                    continue
+                if any(abs(s[i] - q) <= 1e-12 * max(1.0, s[i]) for q in model.tangent_table[i]):
+                    continue
+                model.tangent_table[i].append(float(s[i]))
+                _, dg, c0 = tangent_coefficients(np.array([s[i]]), rho[i])
+                # perspective tangent: z_i − g̃'(t) R_ii + (s²/ρ) a_i ≥ 0
+                model.dm_cuts.add(model.z[i] - float(dg[0]) * rcoef * rvar + float(c0[0]) * model.a[i] >= 0)
+                new += 1
+        if repeat or new == 0:
+            ones = [i for i in model.N if a[i] == 1]
+            zeros = [i for i in model.N if a[i] == 0]
+            model.dm_cuts.add(sum(1 - model.a[i] for i in ones) + sum(model.a[i] for i in zeros) >= 1)
+            excluded.add(key)
+            excluded_best = max(excluded_best, val)
+    if status == "optimal" and deficit > tol:
+        status, message = "error", (f"a round's bound fell {deficit:.3g} below the exact value of a profile it "
+                                    f"covered (solver round-off above tol = {tol:.3g}); not certified")
+    if status == "iteration_limit" and best_a is not None:
+        bound = max(bound, best)
+    return ExactSolution(status, best_a, float(best), float(bound), rounds, message)

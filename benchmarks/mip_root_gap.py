@@ -1,0 +1,112 @@
+"""Root gaps of the MIP formulations (issue: a strong exact MIP), and full solve times.
+
+For Wishart markets (``Σ = wishart(n, seed)``, values ``U[0, 2]``, ``τ² = 1``, as in
+``benchmarks/exact_solvers.py``) and each problem, the optimum (``bnb``) and the root bounds of
+
+* ``lp``   — the LP relaxation of the ``milp`` model (binaries relaxed to ``[0, 1]``), per variant;
+* ``root`` — HiGHS' dual bound after its root node (presolve + cuts; ``mip_max_nodes = 1``);
+* ``bnb``  — ``bnb``'s interval bound and modular (Woodbury) bound at the root node.
+
+Variants: ``mixed`` (the default layout, ``cuts=("sharer",)``), ``mixed+cuts`` (``sharer``,
+``mono``, ``dropone``), ``precision`` (plain symmetric layout of docs/spec.md §1.2),
+``mixed+mod`` / ``precision+mod`` (plus the ``modular`` cut: ``bnb``'s root bound as one row).
+Gap = ``(bound − optimum)/|optimum|``; the equilibrium's LP is the initial tangent relaxation.
+
+    python benchmarks/mip_root_gap.py                         # n = 10, 15, 20, 30; seed 0
+    python benchmarks/mip_root_gap.py --n 15 20 --solve       # plus full `milp` solve times per variant
+    python benchmarks/mip_root_gap.py --no-root               # LP bounds only (fast)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import dm_opt
+from dm_opt.core import generators as G
+from dm_opt.core.highs import set_options
+from dm_opt.gaussian.backends import bnb as B
+from dm_opt.gaussian.backends import milp as M
+
+PROBLEMS = ("first_best", "equilibrium", "decorrelated")
+VARIANTS = {
+    "mixed": dict(posterior_form="mixed"),
+    "mixed+cuts": dict(posterior_form="mixed", cuts=("sharer", "mono", "dropone")),
+    "precision": dict(posterior_form="precision"),
+    "mixed+mod": dict(posterior_form="mixed", cuts=("sharer", "modular")),
+    "precision+mod": dict(posterior_form="precision", cuts=("sharer", "modular")),
+}
+
+
+def instance(n: int, seed: int) -> dm_opt.GaussianMarket:
+    return dm_opt.GaussianMarket(G.wishart(n, seed), G.uniform(n, seed + 10_000, 0.0, 2.0))
+
+
+def lp_bound(model) -> float:
+    import highspy
+
+    h = M.to_highs(model)
+    h.changeColsIntegrality(model.num_col, np.arange(model.num_col, dtype=np.int32),
+                            np.array([highspy.HighsVarType.kContinuous] * model.num_col))
+    h.run()
+    return h.getInfo().objective_function_value * model.scale
+
+
+def root_bound(model) -> float:
+    h = M.to_highs(model)
+    set_options(h, mip_max_nodes=1, mip_rel_gap=0.0, random_seed=0, time_limit=120.0)
+    h.run()
+    return h.getInfo().mip_dual_bound * model.scale
+
+
+def bnb_root(market, objective) -> tuple[float, float]:
+    setup = B._setup(market, objective, None, False, False)
+    interval = B._GaussianFreshNodes(market, objective, setup, modular=False)(setup.state0)[-1]
+    modular = B._GaussianFreshNodes(market, objective, setup, modular=True)(setup.state0)[-1]
+    return interval, modular
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, nargs="+", default=[10, 15, 20, 30])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--problems", nargs="+", default=list(PROBLEMS))
+    ap.add_argument("--no-root", action="store_true", help="skip HiGHS' root-node bounds")
+    ap.add_argument("--solve", action="store_true", help="also time full `milp` solves per variant")
+    ap.add_argument("--time-limit", type=float, default=60.0)
+    args = ap.parse_args(argv)
+    names = list(VARIANTS)
+    head = [f"lp:{v}" for v in names] + ([] if args.no_root else ["root:mixed", "root:mixed+mod"]) + [
+        "bnb:int", "bnb:mod"]
+    print(f"{'n':>3} {'seed':>4} {'problem':<12} {'optimum':>10} " + " ".join(f"{h:>16}" for h in head))
+    for n in args.n:
+        for seed in args.seeds:
+            m = instance(n, seed)
+            for p in args.problems:
+                obj = m.objective(p)
+                opt = dm_opt.solve(m, p, "bnb").objective
+                models = {v: M.build_model(m, obj, **kw) for v, kw in VARIANTS.items()}
+                vals = [lp_bound(models[v]) for v in names]
+                if not args.no_root:
+                    vals += [root_bound(models["mixed"]), root_bound(models["mixed+mod"])]
+                vals += list(bnb_root(m, obj))
+                print(f"{n:>3} {seed:>4} {p:<12} {opt:>10.6g} "
+                      + " ".join(f"{100 * (v - opt) / abs(opt):>15.1f}%" for v in vals), flush=True)
+                if args.solve:
+                    for v, kw in VARIANTS.items():
+                        if v == "mixed+cuts":
+                            continue
+                        t = time.perf_counter()
+                        r = dm_opt.solve(m, p, "milp", time_limit=args.time_limit, **kw)
+                        dt = time.perf_counter() - t
+                        ok = r.is_optimal and abs(r.objective - opt) <= r.tie_tol
+                        print(f"    solve {v:<14} {str(r.status):<11} {dt:>7.2f}s gap {r.gap:.2g} "
+                              f"rounds {r.extra.get('oa_rounds')} {'ok' if ok or not r.is_optimal else 'MISMATCH'}",
+                              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
