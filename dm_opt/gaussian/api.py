@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -17,18 +18,32 @@ from dm_opt.gaussian.market import GaussianMarket
 from dm_opt.gaussian.objectives import PROBLEMS, LeakageObjective
 from dm_opt.gaussian.result import SolveResult
 
+log = logging.getLogger(__name__)
+
 #: ``method="auto"`` enumerates up to this n and uses an exact search backend above.
 AUTO_ENUMERATE_MAX_N = 20
 #: Backends tried by ``auto`` above the enumeration size, in order of preference.
 AUTO_LARGE_N = ("bnb", "milp")
 
 
-def _resolve_auto(market, objective, constraints) -> tuple[str, str]:
+def _resolve_auto(market, objective, constraints, all_optima: bool = False) -> tuple[str, str]:
     if getattr(market, "kind", None) == "community_market" and not constraints:
         # K×K count-vector search (docs/spec.md §1.4); exact at any n
         return "community", f"auto: community (n = {market.n}, K = {market.K})"
     if not constraints and market.n <= AUTO_ENUMERATE_MAX_N:
         return "enumerate", f"auto: enumeration (n = {market.n} <= {AUTO_ENUMERATE_MAX_N})"
+    if all_optima:
+        # only enumeration lists every optimum of a general market: use it up to its own limit
+        from dm_opt.gaussian.backends.enumeration import DEFAULT_MAX_N
+
+        if constraints:
+            raise ProblemError("all_optima=True with side constraints: no method lists every optimum under "
+                               "side constraints; drop all_optima or the constraints")
+        if market.n <= DEFAULT_MAX_N:
+            return "enumerate", (f"auto: enumeration (all optima requested; n = {market.n} <= {DEFAULT_MAX_N})")
+        raise ProblemError(f"all_optima=True needs exhaustive enumeration, which stops at n = {DEFAULT_MAX_N} "
+                           f"(n = {market.n}); drop all_optima, or pass method='enumerate' with options "
+                           f"max_n=... to walk 2^n profiles")
     for name in AUTO_LARGE_N:
         if name in known_methods():
             try:
@@ -100,8 +115,10 @@ def solve(market, problem: str | LeakageObjective = "equilibrium", method: str =
     note = ""
     chosen = method
     if method == "auto":
-        chosen, note = _resolve_auto(market, objective, constraints)
+        chosen, note = _resolve_auto(market, objective, constraints, all_optima)
     backend_cls = get_backend(chosen)
+    backend_cls.check_options(options)          # unknown options named before any work
+    log.info("%s: method %s (%s), n = %d", objective.name, chosen, note or "as requested", market.n)
     if objective.name not in backend_cls.problems and not backend_cls.general_objectives:
         raise ProblemError(f"method '{chosen}' does not solve problem '{objective.name}'")
     if all_optima and not backend_cls.supports_all_optima:
@@ -110,7 +127,10 @@ def solve(market, problem: str | LeakageObjective = "equilibrium", method: str =
         tol = default_tol(market, objective)
     raw = backend_cls().run(market, objective, all_optima=all_optima, time_limit=time_limit,
                             constraints=constraints, tol=tol, progress=progress, options=dict(options))
-    return finish(market, objective, raw, method=chosen, tol=tol, note=note)
+    result = finish(market, objective, raw, method=chosen, tol=tol, note=note)
+    log.info("%s by %s: status %s, objective %.10g, bound %.10g, gap %.3g, %.3f s", objective.name, chosen,
+             result.status, result.objective, result.bound, result.gap, result.seconds)
+    return result
 
 
 def finish(market: GaussianMarket, objective: LeakageObjective, raw: RawSolution, *,
