@@ -316,3 +316,25 @@ def test_scip_side_constraints_and_infeasible():
 def test_scip_misocp_equals_enumeration_many(problem):
     for k in range(40):
         check_against_enumeration(make_market(k, 3 + k % 6), problem, method="misocp-scip")
+
+
+def test_highs_options_pass_through_and_are_checked():
+    m = dm_opt.GaussianMarket(np.eye(6) + 0.4, np.linspace(0.3, 1.8, 6))
+    ref = dm_opt.solve(m, "first_best", "enumerate")
+    r = dm_opt.solve(m, "first_best", "milp", highs_options={"mip_rel_gap": 0.5, "presolve": "off"})
+    # a loose HiGHS gap can only make the status less certain, never the answer wrong
+    assert r.objective <= ref.objective + ref.tie_tol and r.bound >= ref.objective - ref.tie_tol
+    if r.status == "optimal":
+        assert abs(r.objective - ref.objective) <= ref.tie_tol
+    with pytest.raises(dm_opt.ProblemError, match="highs_options: HiGHS rejected 'nope'"):
+        dm_opt.solve(m, "first_best", "milp", highs_options={"nope": 1})
+    with pytest.raises(dm_opt.ProblemError, match="highs_options must be a dict"):
+        dm_opt.solve(m, "first_best", "milp", highs_options=[("presolve", "off")])
+
+
+def test_verbose_shows_the_highs_log(capfd):
+    m = dm_opt.GaussianMarket(np.eye(4) + 0.4, np.linspace(0.3, 1.8, 4))
+    dm_opt.solve(m, "first_best", "milp")
+    assert "MIP" not in capfd.readouterr().out              # quiet by default
+    dm_opt.solve(m, "first_best", "milp", verbose=True)
+    assert "MIP" in capfd.readouterr().out

@@ -982,7 +982,7 @@ def _attempts(market: GaussianMarket, posterior_form: str) -> list:
 
 def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraints | None = None,
                time_limit: float | None = None, tol: float = 0.0, posterior_form: str = "auto",
-               **options) -> RawSolution:
+               user_highs: dict | None = None, **options) -> RawSolution:
     """The ``milp`` backend: :func:`solve_milp_once` for each attempt of :func:`_attempts` until one
     is certified (status not ``error``), within the (shared) time limit.
 
@@ -1007,7 +1007,8 @@ def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraint
         label = form + ("" if not opts else " " + ",".join(f"{q}={v}" for q, v in opts.items()))
         try:
             raw = solve_milp_once(market, objective, constraints=constraints, time_limit=left, tol=tol,
-                                  posterior_form=form, highs_options=opts, **options)
+                                  posterior_form=form, highs_options={**opts, **(user_highs or {})},
+                                  **options)
         except SolverFailed as exc:
             reasons.append(f"[{label}] {exc}")
             if k == len(plans) - 1 and last is None:
@@ -1268,13 +1269,40 @@ class Milp(Backend):
     supports_constraints = True
     requires = "highspy"
     OPTIONS = ("n_tangents", "symmetric", "cuts", "tangent_form", "posterior_form", "max_rounds",
-               "polish", "threads")
+               "polish", "threads", "highs_options", "verbose")
 
     def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
-        self.check_options(options)
+        options = dict(options)
+        user = check_highs_options(options.pop("highs_options", None))
+        if options.pop("verbose", False):
+            user = {**user, "output_flag": True, "log_to_console": True}
         sc = gaussian_side_constraints(market, objective, constraints)
         check_range(market, objective, self.name)
-        return solve_milp(market, objective, constraints=sc, time_limit=time_limit, tol=tol, **options)
+        return solve_milp(market, objective, constraints=sc, time_limit=time_limit, tol=tol, user_highs=user,
+                          **options)
+
+
+def check_highs_options(highs_options) -> dict:
+    """``options={"highs_options": {...}}``: HiGHS option names and values passed through to every
+    HiGHS run of the backend (after its own settings, so they win), checked here before any work:
+    an unknown name or a value HiGHS rejects raises :class:`ProblemError` naming it.  A looser gap
+    or tolerance can only make the answer less certain, never wrong: the certificate check still
+    decides the status (``feasible`` with the true gap when it fails)."""
+    if highs_options is None:
+        return {}
+    if not isinstance(highs_options, dict):
+        raise ProblemError(f"highs_options must be a dict of HiGHS option names and values, "
+                           f"got {type(highs_options).__name__}")
+    import highspy
+
+    from dm_opt.core.highs import new_highs
+
+    h = new_highs()
+    for name, value in highs_options.items():
+        if not isinstance(name, str) or h.setOptionValue(name, value) == highspy.HighsStatus.kError:
+            raise ProblemError(f"highs_options: HiGHS rejected {name!r} = {value!r} (unknown option or bad "
+                               f"value; see the HiGHS option list)")
+    return dict(highs_options)
 
 
 def gaussian_side_constraints(market, objective, constraints):
