@@ -34,7 +34,7 @@ import numpy as np
 import dm_opt
 
 #: bnb options that switch every issue-16 feature off (the search before issue 16)
-BASELINE = {"symmetry": False, "local_search": False, "chains": False}
+BASELINE = {"symmetry": False, "local_search": False}
 
 
 # ----------------------------------------------------------------- generators

@@ -32,6 +32,26 @@ Two implementations of the same search:
   oracle calls, four per node.  Also used for ``search="best"`` (best-first)
   on Gaussian markets, with fresh posterior solves per node.
 
+Symmetry chains (option ``symmetry``, default on; Gaussian fast path, no
+``force_in``/``force_out``/budget): users whose swap maps ``(Σ, τ²)`` to itself
+(*twins*, :func:`twin_classes`: equicorrelated and block markets) are ordered by
+dominance (``c, d`` larger, ``e, k`` smaller; for the three problems: smaller
+``v``), and the search only visits profiles in which a twin shares only if every
+dominating twin does (:func:`symmetry_chains` has the swap proof): branching a user
+in also fixes in her dominating twins, out her dominated ones.  An orbit of ``m``
+twins then has ``m + 1`` completions instead of ``2^m``.
+
+Incumbent local search (option ``local_search``, default on, no side constraints):
+after :data:`LOCAL_SEARCH_AFTER` seconds, and again whenever the elapsed time has
+doubled, 1-flip moves from the incumbent, each evaluated exactly from a fresh state,
+for at most :data:`LOCAL_SEARCH_SHARE` of the elapsed time.
+
+Tangent planes (option ``tangent``, default ``"off"``: measured, fewer nodes only
+rarely and slower per node): global linear upper bounds on every user's term from
+the concavity of ``P_ii`` in relaxed profiles
+(:func:`dm_opt.gaussian.backends.bounds.tangent_planes`,
+:func:`dm_opt.gaussian.kernels.bnb.tangent_bound`).
+
 Lemma 3 (users with ``v_i ≤ 1`` share in every equilibrium), generalised to
 any objective with ``c, d, e ≥ 0``, ``k_i ≤ 0``, ``d_i ≥ 0`` and ``c_i + d_i ≥ e_i``:
 adding such a user to any profile weakly increases ``f`` (proof in
@@ -54,8 +74,9 @@ from dm_opt.core.errors import ProblemError
 from dm_opt.core.limits import adapt_chunk
 from dm_opt.core.registry import Backend, RawSolution, register
 from dm_opt.core.result import Termination
+from dm_opt.gaussian.backends.bounds import TANGENT_SLACK_MAX, tangent_planes, tangent_slack
 from dm_opt.gaussian.constraints import BUDGET_TOL, SideConstraints
-from dm_opt.gaussian.kernels.bnb import dfs_chunk, modular_bound, node_bound
+from dm_opt.gaussian.kernels.bnb import dfs_chunk, fresh_value, modular_bound, node_bound
 from dm_opt.gaussian.kernels.posterior import fresh_state
 
 #: Default pruning tolerance as a fraction of the tie tolerance: a node is pruned when its
@@ -71,6 +92,16 @@ CHUNK_SECONDS = 0.05
 PROGRESS_EVERY = 1.0
 
 ORDERS = ("dynamic", "deviation", "index", "weight")
+TANGENT_MODES = ("off", "half", "incumbent", "both")
+#: Tangent planes at the incumbent are recomputed at most once per this fraction of the elapsed time.
+PLANE_REFRESH = 0.1
+#: The incumbent local search (option ``local_search``) starts when the search has run this long (s)
+LOCAL_SEARCH_AFTER = 1.0
+#: … and runs again whenever the elapsed time has doubled, each time for at most this fraction of it.
+LOCAL_SEARCH_SHARE = 0.1
+#: Twin detection splits candidate groups by one hash key per distinct off-diagonal value when
+#: a row has at most this many distinct values (else pairwise exact checks only).
+TWIN_KEY_VALUES = 64
 SEARCHES = ("depth", "best")
 
 
@@ -129,9 +160,11 @@ class _Setup:
     min_sh: int
     max_sh: int
     fixed_by_lemma3: int
+    symmetry: bool = False
+    chained: int = 0
 
 
-def _setup(market, objective, cons: SideConstraints | None, lemma3: bool) -> _Setup:
+def _setup(market, objective, cons: SideConstraints | None, lemma3: bool, symmetry: bool = True) -> _Setup:
     n = market.n
     state = np.zeros(n, dtype=np.int8)
     price_kind, budget, min_sh, max_sh = 0, np.inf, 0, n
@@ -151,7 +184,10 @@ def _setup(market, objective, cons: SideConstraints | None, lemma3: bool) -> _Se
         mask = lemma3_users(objective)
         state[mask] = 1
         fixed = int(mask.sum())
-    return _Setup(state, price_kind, budget, min_sh, max_sh, fixed)
+    # symmetry chains: valid with counting constraints only (swaps keep the number of sharers)
+    sym = bool(symmetry) and (cons is None or (not cons.force_in and not cons.force_out and cons.budget is None
+                                               and cons.linear is None))
+    return _Setup(state, price_kind, budget, min_sh, max_sh, fixed, sym)
 
 
 def _trivially_infeasible(setup: _Setup, n: int) -> str:
@@ -165,6 +201,109 @@ def _trivially_infeasible(setup: _Setup, n: int) -> str:
     if n - n_out < setup.min_sh:
         return f"min_sharers = {setup.min_sh} but only {n - n_out} users may share"
     return ""
+
+
+
+def _verified_twins(S, t2, left) -> list[np.ndarray]:
+    """Exact twin classes (size ≥ 2) among the candidate users ``left``."""
+    out = []
+    while left.size > 1:
+        r = left[0]
+        D = S[left] - S[r]
+        D[:, r] = 0.0
+        D[np.arange(left.size), left] = 0.0
+        same = ~np.any(D != 0.0, axis=1) & (t2[left] == t2[r]) & (S[left, left] == S[r, r])
+        cls = left[same]
+        if cls.size > 1:
+            out.append(np.sort(cls))
+        left = left[~same]
+    return out
+
+
+def twin_classes(cov, noise_var) -> list[np.ndarray]:
+    """Classes of exchangeable users ("twins"): ``i ~ j`` when swapping them maps ``(Σ, τ²)``
+    to itself exactly (``Σ_ii = Σ_jj``, ``τ_i = τ_j``, ``Σ_ik = Σ_jk`` for every ``k ≠ i, j``).
+
+    The relation is an equivalence (a product of such transpositions is an automorphism,
+    ``(i k) = (i j)(j k)(i j)``).  Classes of size ≥ 2 only, each sorted by index.
+    """
+    S = np.asarray(cov, dtype=float)
+    t2 = np.asarray(noise_var, dtype=float)
+    n = S.shape[0]
+    # candidate groups: equal diagonal, noise and sorted off-diagonal row (a necessary condition)
+    groups: dict = {}
+    for i in range(n):
+        off = np.sort(np.delete(S[i], i))
+        groups.setdefault((S[i, i], t2[i], off.tobytes()), []).append(i)
+    classes = []
+    rng = np.random.default_rng(0)
+    r = rng.uniform(1.0, 2.0, n)
+    for members in groups.values():
+        G = np.array(members, dtype=np.int64)
+        if G.size < 2:
+            continue
+        # twins i, j have Σ_{k≠i} S_ik r_k + σ r_i equal, σ = S_ij (the same for a whole class and a
+        # value of the shared off-diagonal multiset): split the group by that key, up to round-off
+        vals = np.unique(np.delete(S[G[0]], G[0]))
+        if vals.size <= TWIN_KEY_VALUES:
+            base = S[G] @ r - S[G, G] * r[G]
+            scale = np.abs(S[G]) @ r
+            for sigma in vals:
+                key = base + sigma * r[G]
+                o = np.argsort(key)
+                cut = np.flatnonzero(np.diff(key[o]) > 1e-9 * (1.0 + scale[o][1:]))
+                for part in np.split(G[o], cut + 1):
+                    if part.size > 1:
+                        classes += _verified_twins(S, t2, part)
+            continue
+        classes += _verified_twins(S, t2, G)
+    # every verified set lies inside one twin class (the relation is an equivalence), so
+    # overlapping sets (a class found under two keys) are merged: disjoint classes
+    root = np.arange(n)
+
+    def find(i):
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    for cls in classes:
+        for j in cls[1:]:
+            a, b = find(int(cls[0])), find(int(j))
+            if a != b:
+                root[b] = a
+    members: dict = {}
+    for cls in classes:
+        for i in cls:
+            members.setdefault(find(int(i)), set()).add(int(i))
+    return [np.array(sorted(v), dtype=np.int64) for _, v in sorted(members.items())]
+
+
+def symmetry_chains(market, objective, setup) -> tuple[np.ndarray, np.ndarray]:
+    """Dominance chains inside twin classes: ``chain_prev[j] = i`` means some optimum has
+    ``a_i ≥ a_j`` for every pair of consecutive twins, so the search enforces it.
+
+    Twin ``i`` dominates twin ``j`` when ``c_i ≥ c_j``, ``d_i ≥ d_j``, ``e_i ≤ e_j`` and
+    ``k_i ≤ k_j`` (for the three problems: ``v_i ≤ v_j``).  Swapping a sharing ``j`` with a
+    non-sharing ``i`` changes ``f`` by ``(c_i−c_j)(X_in−X_out) + (d_i−d_j)X_in −
+    (e_i−e_j)own − (k_i−k_j) ≥ 0``, where ``X_in ≥ X_out ≥ 0`` are the sharer's and the
+    non-sharer's leakage (the twin's own signal is at least as informative as the other
+    twin's) and ``own ≥ 0``; so sorting every class by swaps never lowers ``f``.  Chains
+    are broken where consecutive twins are incomparable.
+    """
+    n = market.n
+    prev = np.full(n, -1, dtype=np.int64)
+    nxt = np.full(n, -1, dtype=np.int64)
+    c, d, e, k = objective.c, objective.d, objective.e, objective.k
+    for cls in twin_classes(market.cov, market.noise_var):
+        # most dominant first: larger c, larger d, smaller e, smaller k; ties by index
+        key = np.lexsort((cls, k[cls], e[cls], -d[cls], -c[cls]))
+        srt = cls[key]
+        for a, b in zip(srt[:-1], srt[1:]):
+            if c[a] >= c[b] and d[a] >= d[b] and e[a] <= e[b] and k[a] <= k[b]:
+                prev[b] = a
+                nxt[a] = b
+    return prev, nxt
 
 
 # ------------------------------------------------------------------- progress
@@ -190,7 +329,8 @@ class _Progress:
 
 # ------------------------------------------------------------- Gaussian DFS
 def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, time_limit,
-                  node_limit, progress, order_name, modular) -> RawSolution:
+                  node_limit, progress, order_name, modular, tangent="off", local_search=True,
+                  chain_split="median") -> RawSolution:
     t0 = time.perf_counter()
     n = market.n
     S = _writable(market.cov)
@@ -199,6 +339,9 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
     c, d, e, k = (_writable(x) for x in (objective.c, objective.d, objective.e, objective.k))
     pv = _writable(market.values)
     cap = n + 2
+    chain_prev, chain_next = symmetry_chains(market, objective, setup) if setup.symmetry else (
+        np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64))
+    setup.chained = int(np.sum(chain_next >= 0))
     st_state = np.zeros((cap, n), dtype=np.int8)
     # column j of the posterior at row j (valid for the node's free users), and diag P
     st_Qlo = np.zeros((cap, n, n))
@@ -230,6 +373,10 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
     status = Termination.OPTIMAL
     message = ""
     show = _Progress(progress)
+    planes = _Planes(market, objective, setup, tol, tangent)
+    # local search only without side constraints (a flip may break any of them)
+    next_ls = LOCAL_SEARCH_AFTER if (local_search and setup.price_kind == 0 and setup.min_sh == 0
+                                     and setup.max_sh >= n and not np.any(setup.state0 == 2)) else np.inf
 
     def open_bound():
         sp = int(ctl[0])
@@ -250,10 +397,20 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
                 status, message = Termination.TIME_LIMIT, f"time limit {time_limit}s reached"
                 break
             c0 = time.perf_counter()
+            if c0 - t0 >= next_ls and np.isfinite(inc_val[0]):
+                budget_s = LOCAL_SEARCH_SHARE * (c0 - t0)
+                if time_limit is not None:
+                    budget_s = min(budget_s, max(0.0, time_limit - (c0 - t0)))
+                _local_search(S, tau2, sig2, c, d, e, k, pv, setup.state0, inc_a, inc_val, prune_tol,
+                              c0 + budget_s)
+                next_ls = 2.0 * (c0 - t0)
+                c0 = time.perf_counter()
+            planes.refresh(inc_a, float(inc_val[0]), time.perf_counter() - t0)
             dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in, pv, setup.price_kind, setup.budget,
                       BUDGET_TOL, budget_slack, setup.min_sh, setup.max_sh, st_state, st_Qlo, st_Qhi,
-                      st_Dlo, st_Dhi, st_Glo, st_Ghi, st_amp, st_bound, st_pos, ctl, inc_a, inc_val, prune_tol, cand_eps, np.int64(todo),
-                      order_name == "dynamic", modular)
+                      st_Dlo, st_Dhi, st_Glo, st_Ghi, st_amp, st_bound, st_pos, ctl, inc_a, inc_val, prune_tol,
+                      cand_eps, np.int64(todo), order_name == "dynamic", modular, chain_prev, chain_next,
+                      planes.A, planes.B, planes.Bmax, planes.slack, chain_split == "median")
             dt = time.perf_counter() - c0
             chunk = adapt_chunk(chunk, dt, CHUNK_SECONDS, lo=1, hi=1 << 22)
             if time_limit is not None:
@@ -273,9 +430,99 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
                 elapsed, setup, search="depth", path="gaussian")
 
 
+class _Planes:
+    """Tangent-plane sets for the node bound (:func:`dm_opt.gaussian.backends.bounds.tangent_planes`).
+
+    ``mode``: ``"off"``; ``"half"`` — one set at the relaxed point with every root-free
+    user at 1/2; ``"incumbent"`` — one set at ``(incumbent + 1/2)/2`` on the root-free users,
+    recomputed when the incumbent has changed (at most every ``PLANE_REFRESH`` of the
+    elapsed time); ``"both"`` — the two sets.  Every set bounds every profile, so
+    they can be replaced between chunks.  Off when the objective is not covered or the
+    round-off slack is not small against the tie tolerance.
+    """
+
+    def __init__(self, market, objective, setup, tol, mode):
+        if mode not in TANGENT_MODES:
+            raise ProblemError(f"unknown tangent mode '{mode}'; choose one of {', '.join(TANGENT_MODES)}")
+        n = market.n
+        self.m, self.obj = market, objective
+        self.fixed = setup.state0
+        self.sets: dict = {}
+        self.inc_key = None
+        self.last = -np.inf
+        self.slack = 0.0
+        self.mode = mode
+        if mode != "off":
+            self.slack = tangent_slack(market.cov, market.noise_var, objective)
+            if self.slack > TANGENT_SLACK_MAX * tol:
+                self.mode = "off"
+        if self.mode in ("half", "both"):
+            self._add("half", np.full(n, 0.5))
+        self._pack()
+
+    def _point(self, free_values):
+        return np.where(self.fixed == 1, 1.0, np.where(self.fixed == 2, 0.0, free_values))
+
+    def _add(self, key, free_values):
+        planes = tangent_planes(self.m.cov, self.m.noise_var, self.obj, self._point(free_values))
+        if planes is None:
+            self.mode = "off"
+            self.sets = {}
+            return
+        A, B = planes
+        self.sets[key] = (A, B, np.maximum(B[0], B[1]))
+
+    def _pack(self):
+        n = self.m.n
+        sets = list(self.sets.values())
+        self.A = np.ascontiguousarray(np.array([x[0] for x in sets]).reshape(len(sets), 2, n))
+        self.B = np.ascontiguousarray(np.array([x[1] for x in sets]).reshape(len(sets), 2, n, n))
+        self.Bmax = np.ascontiguousarray(np.array([x[2] for x in sets]).reshape(len(sets), n, n))
+
+    def refresh(self, inc_a, inc_val, elapsed):
+        if self.mode not in ("incumbent", "both") or not np.isfinite(inc_val):
+            return
+        key = inc_a.tobytes()
+        if key == self.inc_key or elapsed - self.last < PLANE_REFRESH * elapsed:
+            return
+        self.inc_key = key
+        self.last = elapsed
+        self._add("incumbent", 0.5 * inc_a + 0.25)
+        self._pack()
+
+
+def _local_search(S, tau2, sig2, c, d, e, k, pv, state0, inc_a, inc_val, min_gain, deadline) -> None:
+    """1-flip first-improvement local search from the incumbent, in place (until ``deadline``).
+
+    Every candidate is evaluated exactly from a fresh state
+    (:func:`~dm_opt.gaussian.kernels.bnb.fresh_value`), so an accepted profile is a
+    valid incumbent; users fixed in at the root (Lemma 3) stay in.  A move must gain
+    more than ``min_gain``.
+    """
+    a = inc_a.copy()
+    best = float(inc_val[0])
+    movable = np.flatnonzero(state0 == 0)
+    improved = True
+    while improved and time.perf_counter() < deadline:
+        improved = False
+        for i in movable:
+            if time.perf_counter() >= deadline:
+                break
+            a[i] ^= 1
+            val, _ = fresh_value(S, tau2, sig2, c, d, e, k, a, pv, 0)
+            if val > best + min_gain:
+                best = float(val)
+                improved = True
+            else:
+                a[i] ^= 1
+    if best > inc_val[0]:
+        inc_a[:] = a
+        inc_val[0] = best
+
+
 def _raw(profile, best, bound, status, message, nodes, elapsed, setup, *, search, path) -> RawSolution:
     extra = {"search": search, "path": path, "fixed_by_lemma3": setup.fixed_by_lemma3,
-             "incumbent_value": best}
+             "symmetry_chained": setup.chained, "incumbent_value": best}
     if profile is None and status is Termination.OPTIMAL:
         return RawSolution(profile=None, status=Termination.INFEASIBLE, bound=-np.inf, nodes=nodes,
                            solve_seconds=elapsed,
@@ -284,6 +531,52 @@ def _raw(profile, best, bound, status, message, nodes, elapsed, setup, *, search
                                        if np.isfinite(setup.budget) else "")), extra=extra)
     return RawSolution(profile=None if profile is None else np.array(profile, dtype=np.int8), status=status,
                        bound=float(bound), nodes=nodes, solve_seconds=elapsed, message=message, extra=extra)
+
+
+def _gaussian_rows(market, objective, setup: _Setup, order, prefer_in, *, linear, cons, tol, time_limit,
+                   node_limit, progress, **dfs_options) -> RawSolution:
+    """Linear side rows on a Gaussian market: :func:`dm_opt.gaussian.constraints.branch_on_rows`
+    around the compiled search (which solves each node without the rows, exactly; its optimum
+    is within ``PRUNE_FRACTION · tol``, and the row search prunes with the same slack).
+    ``dfs_options`` (``order_name``, ``modular``, …) are passed on to :func:`_gaussian_dfs`."""
+    import dataclasses
+
+    from dm_opt.gaussian.constraints import branch_on_rows
+
+    t0 = time.perf_counter()
+    prune_tol = PRUNE_FRACTION * tol
+
+    def relaxed(state, seconds):
+        if not np.any(state == 0):        # every user fixed: the one profile, valued directly
+            a = (state == 1).astype(np.int8)
+            v = evaluate(a)
+            return (a, v, v, True) if np.isfinite(v) else (None, -np.inf, -np.inf, True)
+        sub = dataclasses.replace(setup, state0=state, symmetry=False)
+        r = _gaussian_dfs(market, objective, sub, order, prefer_in, tol=tol, time_limit=seconds, node_limit=None,
+                          progress=False, **dfs_options)
+        if r.status is Termination.INFEASIBLE:
+            return None, -np.inf, -np.inf, True
+        done = r.status is Termination.OPTIMAL
+        return r.profile, float(r.extra["incumbent_value"]), float(r.bound) + (prune_tol if done else 0.0), done
+
+    def evaluate(a):          # exact value of a repaired profile; -inf if counts, forced users or budget fail
+        if cons is not None and not cons.feasible(market, objective.name, a):
+            return -np.inf
+        return market.evaluate(objective, a)
+
+    res = branch_on_rows(linear, setup.state0, relaxed, slack=prune_tol, time_limit=time_limit, node_limit=node_limit,
+                         evaluate=evaluate)
+    elapsed = time.perf_counter() - t0
+    status, message = Termination.OPTIMAL, ""
+    if not res.complete:
+        if time_limit is not None and elapsed >= time_limit:
+            status, message = Termination.TIME_LIMIT, f"time limit {time_limit}s reached"
+        else:
+            status, message = Termination.NODE_LIMIT, f"node limit {node_limit} reached"
+    raw = _raw(res.profile, res.value, res.bound, status, message, res.nodes, elapsed, setup, search="depth",
+               path="gaussian-rows")
+    raw.extra["relaxed_solves"] = res.subsolves
+    return raw
 
 
 # ------------------------------------------------------ generic (oracle) path
@@ -394,8 +687,14 @@ class _GaussianFreshNodes:
 
 
 def _python_search(market, objective, setup: _Setup, order, prefer_in, evaluate, *, search, tol,
-                   time_limit, node_limit, progress, path) -> RawSolution:
-    """Depth-first or best-first search driven by ``evaluate(state)`` (exact values per node)."""
+                   time_limit, node_limit, progress, path, linear=None) -> RawSolution:
+    """Depth-first or best-first search driven by ``evaluate(state)`` (exact values per node).
+
+    ``linear`` (:class:`~dm_opt.gaussian.constraints.LinearRows`): a node is first reduced by
+    bound propagation (users every feasible completion fixes are fixed; no feasible completion:
+    pruned), an extreme completion becomes an incumbent only if it satisfies the rows exactly,
+    and a node about to branch is pruned when the LP over its free users is infeasible.  The node
+    bounds stay valid: they bound every completion, feasible or not."""
     n = market.n
     prune_tol = PRUNE_FRACTION * tol
     budget_ok = setup.budget + BUDGET_TOL
@@ -431,6 +730,11 @@ def _python_search(market, objective, setup: _Setup, order, prefer_in, evaluate,
                 break  # every open node is bounded by the incumbent
             state = current[2]
             nodes += 1
+            if linear is not None:
+                state = linear.propagate(state)
+                if state is None:
+                    current = None
+                    continue
             n_in = int(np.sum(state == 1))
             n_free = int(np.sum(state == 0))
             if n_in > setup.max_sh or n_in + n_free < setup.min_sh:
@@ -442,12 +746,16 @@ def _python_search(market, objective, setup: _Setup, order, prefer_in, evaluate,
                 continue
             only_lo = n_in == setup.max_sh
             only_hi = n_in + n_free == setup.min_sh
-            if n_in >= setup.min_sh and not only_hi and pay_lo <= budget_ok and f_lo > best:
+            if (n_in >= setup.min_sh and not only_hi and pay_lo <= budget_ok and f_lo > best
+                    and (linear is None or linear.feasible(state == 1))):
                 best, best_a = f_lo, (state == 1).astype(np.int8)
             if (n_free > 0 and n_in + n_free <= setup.max_sh and not only_lo and pay_hi <= budget_ok
-                    and f_hi > best):
+                    and f_hi > best and (linear is None or linear.feasible(state != 2))):
                 best, best_a = f_hi, (state != 2).astype(np.int8)
             if n_free == 0 or only_lo or only_hi or bound <= best + prune_tol:
+                current = None
+                continue
+            if linear is not None and linear.m > 1 and not linear.lp_feasible(state):
                 current = None
                 continue
             free = np.flatnonzero(state == 0)
@@ -478,7 +786,9 @@ def _python_search(market, objective, setup: _Setup, order, prefer_in, evaluate,
 def branch_and_bound(market, objective, *, constraints=None, tol: float | None = None,
                      time_limit: float | None = None, node_limit: int | None = None,
                      progress: bool = False, order: str = "deviation", search: str = "depth",
-                     lemma3: bool = True, generic: bool = False, modular: bool = True) -> RawSolution:
+                     lemma3: bool = True, generic: bool = False, modular: bool = True,
+                     symmetry: bool = True, tangent: str = "off", local_search: bool = True,
+                     chain_split: str = "median") -> RawSolution:
     """Exact maximisation of ``objective`` over sharing profiles by branch-and-bound.
 
     Parameters
@@ -494,6 +804,12 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
         compiled for Gaussian markets) or ``best`` (best-first, fresh states per node).
     lemma3 : fix users in by the generalised Lemma 3 (never with side constraints).
     generic : force the oracle path even for a Gaussian market (testing, comparison).
+    modular : also use the modular Woodbury bound.
+    symmetry : symmetry chains among twin users (module docstring); Gaussian fast path.
+    tangent : ``"off"`` (default), ``"half"``, ``"incumbent"`` or ``"both"`` tangent-plane sets.
+    local_search : 1-flip local search from the incumbent on long runs (no side constraints).
+    chain_split : ``"median"`` (default: branch on the middle of a run of free twins) or
+        ``"first"`` (on the user the static order names).
     """
     from dm_opt.gaussian.leakage.base import is_leakage_market
     from dm_opt.gaussian.market import GaussianMarket
@@ -506,6 +822,8 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
         raise ProblemError(f"objective has {objective.n} weights, market has {market.n} users")
     if search not in SEARCHES:
         raise ProblemError(f"unknown search '{search}'; choose one of {', '.join(SEARCHES)}")
+    if chain_split not in ("median", "first"):
+        raise ProblemError(f"unknown chain_split '{chain_split}'; choose 'median' or 'first'")
     if node_limit is not None and (isinstance(node_limit, bool) or not isinstance(node_limit, (int, np.integer))
                                    or node_limit < 1):
         raise ProblemError(f"node_limit must be a positive integer, got {node_limit!r}")
@@ -519,7 +837,7 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
         scale = float(np.sum((np.abs(objective.c) + np.abs(objective.d) + np.abs(objective.e))
                              * np.asarray(top) + np.abs(objective.k)))
         tol = 1e-9 * scale
-    setup = _setup(market, objective, cons, lemma3)
+    setup = _setup(market, objective, cons, lemma3, symmetry)
     reason = _trivially_infeasible(setup, market.n)
     if reason:
         return RawSolution(profile=None, status=Termination.INFEASIBLE, bound=-np.inf,
@@ -531,9 +849,24 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
         time_limit = max(0.0, float(time_limit) - (time.perf_counter() - t_entry))
     kw = dict(tol=float(tol), time_limit=time_limit, node_limit=node_limit, progress=progress)
     gaussian = isinstance(market, GaussianMarket) and not generic
-    if gaussian and search == "depth":
+    linear = None if cons is None else cons.linear
+    if linear is not None:
+        # linear rows: depth-first = branch_on_rows around the compiled search (which knows counts, forced
+        # users and budgets only); best-first / generic = the Python search with node propagation
+        reason = cons.empty_reason(market.n)
+        if reason:
+            return RawSolution(profile=None, status=Termination.INFEASIBLE, bound=-np.inf,
+                               message=f"infeasible side constraints: {reason}",
+                               extra={"search": search, "fixed_by_lemma3": 0})
+        kw["linear"] = linear
+    if gaussian and search == "depth" and linear is None:
         return _gaussian_dfs(market, objective, setup, order_arr, prefer_in, order_name=order,
-                             modular=modular, **kw)
+                             modular=modular, tangent=tangent, local_search=local_search,
+                             chain_split=chain_split, **kw)
+    if gaussian and search == "depth":
+        return _gaussian_rows(market, objective, setup, order_arr, prefer_in, order_name=order, cons=cons,
+                              modular=modular, tangent=tangent, local_search=local_search,
+                             chain_split=chain_split, **kw)
     if not isinstance(market, GaussianMarket):
         _require_bound_properties(market)
     evaluate = (_GaussianFreshNodes(market, objective, setup, modular) if gaussian
@@ -573,7 +906,8 @@ class BranchAndBound(Backend):
     name = "bnb"
     supports_constraints = True
 
-    OPTIONS = ("node_limit", "order", "search", "lemma3", "generic", "modular")
+    OPTIONS = ("node_limit", "order", "search", "lemma3", "generic", "modular", "symmetry", "tangent", "local_search",
+               "chain_split")
 
     def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
         self.check_options(options)

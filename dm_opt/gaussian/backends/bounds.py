@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from dm_opt.gaussian.kernels.bnb import modular_bound, node_bound
+from dm_opt.gaussian.kernels.posterior import fresh_state, signal_condition
+
 
 def interval_bound(market, objective, fixed_in: np.ndarray, free: np.ndarray) -> float:
     """Upper bound on ``objective`` over all completions (0/1 masks ``fixed_in``, ``free``).
@@ -35,8 +38,6 @@ def interval_bound(market, objective, fixed_in: np.ndarray, free: np.ndarray) ->
     (:func:`dm_opt.gaussian.kernels.bnb.modular_bound`); both are valid, see
     ``docs/exact_solvers_bnb.md``.  Users neither fixed in nor free are out.
     """
-    from dm_opt.gaussian.kernels.bnb import modular_bound, node_bound
-    from dm_opt.gaussian.kernels.posterior import fresh_state
 
     n = market.n
     fixed_in = np.asarray(fixed_in, dtype=bool)
@@ -52,3 +53,91 @@ def interval_bound(market, objective, fixed_in: np.ndarray, free: np.ndarray) ->
     b1 = node_bound(state, x_lo, h_lo, x_hi, h_hi, *args)
     b2 = modular_bound(state, M_lo, M_hi, x_lo, h_lo, x_hi, h_hi, *args, np.empty(3 * n))
     return float(min(b1, b2))
+
+
+# ------------------------------------------------------------- tangent planes
+#: Slack added to a tangent-plane bound per unit of ``n · eps · κ · scale`` (round-off of the
+#: relaxed posterior, ``κ`` = :func:`~dm_opt.gaussian.kernels.posterior.signal_condition`).
+TANGENT_SLACK_FACTOR = 100.0
+#: Tangent planes are used only when that slack is below this fraction of the tie tolerance.
+TANGENT_SLACK_MAX = 0.05
+
+
+def relaxed_posterior(cov: np.ndarray, noise_var: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``P(a) = (Σ⁻¹ + diag(a/τ²))⁻¹`` for a *relaxed* profile ``a ∈ [0, 1]ⁿ``.
+
+    For 0/1 profiles it is the posterior covariance.  Computed without ``Σ⁻¹`` as
+    ``Σ − Σ W (T + W Σ W)⁻¹ W Σ`` with ``W = diag √a``, ``T = diag τ²`` (Woodbury; the
+    matrix factored is a scaled signal covariance, conditioned as in
+    :func:`~dm_opt.gaussian.kernels.posterior.signal_condition`).
+    """
+    S = np.asarray(cov, dtype=float)
+    w = np.sqrt(np.clip(np.asarray(a, dtype=float), 0.0, 1.0))
+    C = w[:, None] * S * w[None, :] + np.diag(np.asarray(noise_var, dtype=float))
+    L = np.linalg.cholesky(C)
+    Y = np.linalg.solve(L, w[:, None] * S)
+    P = S - Y.T @ Y
+    return 0.5 * (P + P.T)
+
+
+def tangent_planes(cov, noise_var, objective, at):
+    """Global linear upper bounds on every user's term, from tangents at the relaxed point ``at``.
+
+    Returns ``(A, B)`` of shapes (2, n) and (2, n, n) (``B[s, i, i] = 0``) such that for
+    every profile ``a ∈ {0,1}ⁿ`` and user ``i`` with ``a_i = s``, her term of ``f``,
+    ``T_i(a) = c_i I_i(a) + a_i (d_i I_i(a) − e_i g_i(P_ii(a)) − k_i)``, satisfies
+    ``T_i(a) ≤ A[s, i] + Σ_{j≠i} B[s, i, j] a_j``; or ``None`` when the objective is not
+    covered (some ``c_i < 0`` or ``e_i < 0``, or a sharer term increasing somewhere).
+
+    Why (docs/exact_solvers_bnb.md): ``P_ii(a)`` is convex in relaxed ``a ∈ [0,1]ⁿ``
+    (matrix inversion is operator convex and ``Σ⁻¹ + diag(a/τ²)`` is affine in ``a``).
+    With her own choice fixed at ``s``, ``T_i = φ_i^s(P_ii)`` with ``φ^0(x) = c(σ²−x)`` and
+    ``φ^1(x) = (c+d)(σ²−x) − e x²/(τ²−x) − k``; both are concave, and nonincreasing on
+    every ``x ≥ P_ii(1)`` when ``c ≥ 0``, ``e ≥ 0`` and ``φ^1'(P_ii(1)) ≤ 0`` (checked).  A
+    concave nonincreasing function of a convex function is concave, so ``T_i`` is a
+    concave function of ``a_{−i} ∈ [0,1]^{n−1}`` and lies below its tangent at
+    ``(at_{−i}, s)``, whose slopes are ``−φ'(x)·P_ij²/τ_j² ≥ 0`` (``∂P_ii/∂a_j =
+    −P_ij²/τ_j²``), with ``P`` the relaxed posterior at ``(at_{−i}, s)``: row ``i`` of
+    ``P(at)`` scaled by ``τ_i²/(τ_i² + (s − at_i) P_ii)`` (Sherman–Morrison).
+    """
+    c, d, e, k = (np.asarray(x, dtype=float) for x in (objective.c, objective.d, objective.e, objective.k))
+    if np.any(c < 0) or np.any(e < 0):
+        return None
+    S = np.asarray(cov, dtype=float)
+    t2 = np.asarray(noise_var, dtype=float)
+    s2 = np.diag(S).copy()
+    n = S.shape[0]
+    at = np.clip(np.asarray(at, dtype=float), 0.0, 1.0)
+    cd = c + d
+    x_all = np.diag(relaxed_posterior(S, t2, np.ones(n)))
+    h_all = t2 - x_all
+    if np.any(h_all <= 0) or np.any(-cd - e * ((t2 / h_all) ** 2 - 1.0) > 0):
+        return None
+    P = relaxed_posterior(S, t2, at)
+    p = np.diag(P)
+    A = np.zeros((2, n))
+    B = np.zeros((2, n, n))
+    for s in (0, 1):
+        delta = s - at
+        den = t2 + delta * p
+        R = P * (t2 / den)[:, None]                 # row i: P(at with a_i = s)_i
+        x = np.diag(R).copy()
+        if s == 0:
+            phi = c * (s2 - x)
+            slope = c                               # −φ'
+        else:
+            h = t2 * (t2 - at * p) / den            # τ² − x without cancellation
+            phi = cd * (s2 - x) - e * x * x / h - k
+            slope = cd + e * ((t2 / h) ** 2 - 1.0)
+        G = R * R / t2[None, :]
+        np.fill_diagonal(G, 0.0)
+        B[s] = slope[:, None] * G
+        A[s] = phi - B[s] @ at
+    return A, B
+
+
+def tangent_slack(cov, noise_var, objective) -> float:
+    """Absolute slack covering the round-off of :func:`tangent_planes` (see ``TANGENT_SLACK_FACTOR``)."""
+    S = np.asarray(cov, dtype=float)
+    kappa = signal_condition(S, np.asarray(noise_var, dtype=float))
+    return float(TANGENT_SLACK_FACTOR * S.shape[0] * np.finfo(float).eps * kappa * objective.scale(np.diag(S)))

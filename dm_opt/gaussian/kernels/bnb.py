@@ -217,6 +217,52 @@ def modular_bound(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, 
 
 
 @njit(cache=True, nogil=True)
+def tangent_bound(state, A, B, Bmax):
+    """Bound of a node from global linear upper bounds on every user's term.
+
+    ``A`` (2, n), ``B`` (2, n, n): for every profile ``a`` and user ``i`` with ``a_i = s``,
+    her term is at most ``A[s, i] + Σ_{j≠i} B[s, i, j] a_j``
+    (:func:`dm_opt.gaussian.backends.bounds.tangent_planes`); ``Bmax = max(B[0], B[1])``.
+    Summing over users, the cross terms ``B[a_i, i, j] a_i a_j`` of two free users are
+    bounded by ``Bmax[i, j] a_j`` (``a_j ≥ 0``), which leaves a function separable in the
+    free users' choices: the bound adds, per free ``j``, the larger of 0 and her coefficient.
+    """
+    n = state.shape[0]
+    total = 0.0
+    for i in range(n):
+        si = state[i]
+        if si == 0:
+            base = A[0, i]
+            alt = A[1, i]
+            for j in range(n):
+                if state[j] == 1:
+                    base += B[0, i, j]
+                    alt += B[1, i, j]
+            total += base
+            w = alt - base
+            for r in range(n):
+                if r == i:
+                    continue
+                sr = state[r]
+                if sr == 0:
+                    w += Bmax[r, i]
+                elif sr == 1:
+                    w += B[1, r, i]
+                else:
+                    w += B[0, r, i]
+            if w > 0.0:
+                total += w
+        else:
+            s = 1 if si == 1 else 0
+            val = A[s, i]
+            for j in range(n):
+                if state[j] == 1:
+                    val += B[s, i, j]
+            total += val
+    return total
+
+
+@njit(cache=True, nogil=True)
 def choose_branch(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, work_x, work_g, work_s):
     """Strong branching on bounds: the free user whose two children have the lowest bounds.
 
@@ -350,7 +396,8 @@ def _fresh_hi(S, tau2, state, Qhi, Dhi, Ghi):
 def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
               pv, price_kind, budget, budget_tol, budget_slack, min_sh, max_sh,
               st_state, st_Qlo, st_Qhi, st_Dlo, st_Dhi, st_Glo, st_Ghi, st_amp, st_bound, st_pos,
-              ctl, inc_a, inc_val_arr, prune_tol, cand_eps, max_nodes, dynamic, use_modular):
+              ctl, inc_a, inc_val_arr, prune_tol, cand_eps, max_nodes, dynamic, use_modular,
+              chain_prev, chain_next, plane_A, plane_B, plane_Bmax, plane_slack, chain_median):
     """Process up to ``max_nodes`` nodes of the depth-first search (state in the arrays).
 
     ``st_Dlo/st_Dhi[j]`` hold ``diag M`` and ``st_Glo/st_Ghi[j]`` the ``h`` of the states at
@@ -363,6 +410,11 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
     candidate only when its carried value exceeds the incumbent by more than this.
     ``budget_slack``: extra slack on the budget for the screens on carried states;
     the final budget check of a candidate is exact (fresh state, ``budget_tol``).
+    ``chain_prev/chain_next``: symmetry chains (−1: none); branching a user in also fixes
+    in her chain predecessors, out her successors; with ``chain_median`` (static order) a
+    user of a chain is replaced by the middle user of her run of free twins.  ``plane_A/B/Bmax`` (shape (q, 2, n),
+    (q, 2, n, n), (q, n, n)): ``q`` sets of tangent planes (:func:`tangent_bound`, each
+    plus ``plane_slack``); ``q = 0`` disables them.
     """
     n = S.shape[0]
     x_lo = np.empty(n)
@@ -423,13 +475,15 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
         if n_in >= min_sh and not only_hi:
             f_lo = objective_value(x_lo, g_lo, in_lo, sig2, c, d, e, k)
             if f_lo > inc_val + cand_eps:
-                if price_kind == 0 or _payments(x_lo, g_lo, in_lo, sig2, pv, price_kind) <= budget + budget_tol + budget_slack:
+                pay = 0.0 if price_kind == 0 else _payments(x_lo, g_lo, in_lo, sig2, pv, price_kind)
+                if pay <= budget + budget_tol + budget_slack:
                     inc_val = _try_incumbent(S, tau2, sig2, c, d, e, k, pv, price_kind, budget, budget_tol,
                                              state, False, inc_a, inc_val, tmp_a)
         if n_free > 0 and n_in + n_free <= max_sh and not only_lo:
             f_hi = objective_value(x_hi, g_hi, in_hi, sig2, c, d, e, k)
             if f_hi > inc_val + cand_eps:
-                if price_kind == 0 or _payments(x_hi, g_hi, in_hi, sig2, pv, price_kind) <= budget + budget_tol + budget_slack:
+                pay = 0.0 if price_kind == 0 else _payments(x_hi, g_hi, in_hi, sig2, pv, price_kind)
+                if pay <= budget + budget_tol + budget_slack:
                     inc_val = _try_incumbent(S, tau2, sig2, c, d, e, k, pv, price_kind, budget, budget_tol,
                                              state, True, inc_a, inc_val, tmp_a)
         if n_free == 0 or only_lo or only_hi:
@@ -443,6 +497,12 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
                 bound = b2
             if bound <= inc_val + prune_tol:
                 continue
+        for q in range(plane_A.shape[0]):
+            b3 = tangent_bound(state, plane_A[q], plane_B[q], plane_Bmax[q]) + plane_slack
+            if b3 < bound:
+                bound = b3
+        if bound <= inc_val + prune_tol:
+            continue
         if bound > st_bound[sp]:
             bound = st_bound[sp]        # the parent's bound is valid here too
         pos = st_pos[sp]
@@ -456,6 +516,20 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
             while state[order[pos]] != 0:
                 pos += 1
             u = order[pos]
+            if chain_median and (chain_prev[u] >= 0 or chain_next[u] >= 0):
+                # branch on the middle of u's run of free twins: both children halve the run
+                head = u
+                while chain_prev[head] >= 0 and state[chain_prev[head]] == 0:
+                    head = chain_prev[head]
+                run = 0
+                w = head
+                while w >= 0 and state[w] == 0:
+                    run += 1
+                    w = chain_next[w]
+                w = head
+                for _ in range(run // 2):
+                    w = chain_next[w]
+                u = w
             first_in = prefer_in[u]
         # child popped first goes on top (slot sp+1, a copy); the other reuses slot sp in place
         top = sp + 1
@@ -487,14 +561,36 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
                                  sh, u, u, tau2, work_x)
         st_state[in_slot, u] = 1
         st_state[out_slot, u] = 2
+        # symmetry chains (twins ordered by dominance): u in => her dominating twins in,
+        # u out => her dominated twins out
+        p = chain_prev[u]
+        while p >= 0:
+            if state[p] == 0:
+                for i in range(n):
+                    sh[i] = st_state[in_slot, i] == 1
+                add_signal_rows(st_Dlo[in_slot], st_Glo[in_slot], st_Qlo[in_slot], free_rows, n_rows, users, sh,
+                                p, p, tau2, work_x)
+                st_state[in_slot, p] = 1
+            p = chain_prev[p]
+        p = chain_next[u]
+        while p >= 0:
+            if state[p] == 0:
+                for i in range(n):
+                    sh[i] = st_state[out_slot, i] != 2
+                amp *= remove_signal_rows(st_Dhi[out_slot], st_Ghi[out_slot], st_Qhi[out_slot], free_rows, n_rows,
+                                          users, sh, p, p, tau2, work_x)
+                st_state[out_slot, p] = 2
+            p = chain_next[p]
         st_amp[out_slot] *= amp
         if not st_amp[out_slot] <= DOWNDATE_AMPLIFICATION_MAX:
             _fresh_hi(S, tau2, st_state[out_slot], st_Qhi[out_slot], st_Dhi[out_slot], st_Ghi[out_slot])
             st_amp[out_slot] = 1.0
         st_bound[in_slot] = b_in
         st_bound[out_slot] = b_out
-        st_pos[sp] = pos + 1
-        st_pos[top] = pos + 1
+        # order[pos] is fixed in both children unless a chain's middle user was branched on
+        nxt = pos + 1 if (dynamic or order[pos] == u) else pos
+        st_pos[sp] = nxt
+        st_pos[top] = nxt
         ctl[0] = sp + 2
     inc_val_arr[0] = inc_val
     return processed
