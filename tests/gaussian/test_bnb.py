@@ -449,3 +449,26 @@ def test_regression_block_n18_and_mid_size_instances_vs_enumeration(problem):
         got = dm_opt.solve(m, problem, method="bnb")
         assert got.is_optimal
         assert got.objective == pytest.approx(ref.objective, abs=ref.tie_tol + 1e-12)
+
+
+@pytest.mark.parametrize("problem", ["first_best", "equilibrium", "decorrelated"])
+def test_every_user_fixed_is_the_one_profile_not_infeasible(problem):
+    """Forcing every user out (or in) leaves one profile; it is the optimum, not 'infeasible'."""
+    m = dm_opt.GaussianMarket(np.eye(3) + 0.5, [0.5, 1.5, 0.2])
+    for cons, a in (({"force_out": [0, 1, 2]}, [0, 0, 0]), ({"force_in": [0, 1, 2]}, [1, 1, 1]),
+                    ({"force_in": [0], "force_out": [1, 2]}, [1, 0, 0])):
+        for method in ("bnb", "milp"):
+            r = dm_opt.solve(m, problem, method, constraints=cons)
+            assert r.status == "optimal", (method, cons, r.status, r.message)
+            assert r.profile.tolist() == a and r.objective == pytest.approx(m.evaluate(problem, a), abs=1e-12)
+    r = dm_opt.solve(m, problem, "bnb", constraints={"force_out": [0, 1, 2], "min_sharers": 1})
+    assert r.status == "infeasible"
+
+
+def test_a_search_that_would_not_fit_in_memory_is_refused_up_front(monkeypatch):
+    from dm_opt.core import limits
+
+    monkeypatch.setattr(limits, "MEMORY_BUDGET", 10 ** 6)            # 1 MB: n = 40 needs ≈ 1.1 MB
+    m = dm_opt.GaussianMarket(np.eye(40) + 0.1, np.linspace(0.5, 1.5, 40))     # v > 1: nothing fixed
+    with pytest.raises(dm_opt.LimitExceeded, match="method 'bnb' at n = 40.*memory budget"):
+        dm_opt.solve(m, "first_best", "bnb")

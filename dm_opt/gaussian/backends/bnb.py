@@ -71,7 +71,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dm_opt.core.errors import ProblemError
-from dm_opt.core.limits import adapt_chunk
+from dm_opt.core.limits import adapt_chunk, check_model_size
 from dm_opt.core.registry import Backend, RawSolution, register
 from dm_opt.core.result import Termination
 from dm_opt.gaussian.backends.bounds import TANGENT_SLACK_MAX, tangent_planes, tangent_slack
@@ -339,6 +339,11 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
     c, d, e, k = (_writable(x) for x in (objective.c, objective.d, objective.e, objective.k))
     pv = _writable(market.values)
     cap = n + 2
+    # two stacks of n×n posterior states along the path: refuse before allocating what the machine
+    # does not have (n = 1000 would need ≈ 16 GB)
+    check_model_size(f"method 'bnb' at n = {n}", 2 * cap * n * n, 8.0,
+                     hint="use a community market (kind community_market) for block-structured Σ, "
+                          "or raise dm_opt.core.limits.MEMORY_BUDGET")
     chain_prev, chain_next = symmetry_chains(market, objective, setup) if setup.symmetry else (
         np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64))
     setup.chained = int(np.sum(chain_next >= 0))
@@ -843,6 +848,18 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
         return RawSolution(profile=None, status=Termination.INFEASIBLE, bound=-np.inf,
                            message=f"infeasible side constraints: {reason}",
                            extra={"search": search, "fixed_by_lemma3": 0})
+    if not np.any(setup.state0 == 0):
+        # every user fixed (forced in/out, or Lemma 3): one candidate profile, decided directly (the
+        # compiled search needs a free user to branch on)
+        a = (setup.state0 == 1).astype(np.int8)
+        if cons is None or cons.feasible(market, objective.name, a):
+            val = float(market.evaluate(objective, a))
+            return RawSolution(profile=a, status=Termination.OPTIMAL, bound=val, nodes=1,
+                               message="every user is fixed; the one remaining profile is the optimum",
+                               extra={"search": search, "fixed_by_lemma3": setup.fixed_by_lemma3})
+        return RawSolution(profile=None, status=Termination.INFEASIBLE, bound=-np.inf, nodes=1,
+                           message="infeasible side constraints: the one profile left by the fixed users "
+                                   "violates them", extra={"search": search, "fixed_by_lemma3": 0})
     order_arr = branching_order(objective, order)
     prefer_in = net_weight(objective) > 0
     if time_limit is not None:
