@@ -8,10 +8,10 @@ Instances: ``benchmarks/community.py``'s seeded generator (sizes around n/K, wit
 correlation U[0.05, 0.2], cross-community 0.01, values uniform per community on
 [low_k, high_k] with low_k < 1 < high_k).  Each cell runs ``dm_opt.solve(method="community")``
 with the default options and with the baseline options (default: the coordinate-ascent
-incumbent off, i.e. the search before issue 16) in the same process, and prints status,
+incumbent off, i.e. the search before it) in the same process, and prints status,
 nodes, wall and CPU seconds of each and the CPU ratio baseline / new; the two objectives
 must agree within the tie tolerance (else MISMATCH).  CPU (process) seconds are the
-meaningful column on a shared machine.  Issue 16's targets: K = 20 at n = 10⁷ within 5 s,
+meaningful column on a shared machine.  Targets: K = 20 at n = 10⁷ within 5 s,
 K = 50 at n = 10⁶ within 60 s.
 """
 

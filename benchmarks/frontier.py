@@ -1,4 +1,4 @@
-"""Frontier of exact branch-and-bound across instance families (issue 16).
+"""Frontier of exact branch-and-bound across instance families.
 
     python benchmarks/frontier.py                          # the issue's table, n = 30 … 100, 60 s
     python benchmarks/frontier.py --n 100 --time-limit 60  # the target column
@@ -15,7 +15,7 @@ U[0.9, 1.1], ``U1052`` = U[1.05, 2].  Noise variances 1.
 
 For each cell (family, values, problem, n) it runs ``dm_opt.solve(method="bnb")`` with
 the default options and, unless ``--no-baseline``, with the baseline options (default:
-every issue-16 feature off, i.e. the search as it was before issue 16), both with the
+symmetry chains and local search off, i.e. the search before them), both with the
 same time limit, and prints status, gap, nodes and seconds of each and the time ratio
 baseline / new.  If both certify, their objectives must agree within the tie tolerance
 (else the script stops with MISMATCH).  A cell whose baseline did not certify shows
@@ -33,7 +33,7 @@ import numpy as np
 
 import dm_opt
 
-#: bnb options that switch every issue-16 feature off (the search before issue 16)
+#: bnb options that switch symmetry chains and local search off (the search before them)
 BASELINE = {"symmetry": False, "local_search": False}
 
 

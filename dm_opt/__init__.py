@@ -1,6 +1,6 @@
 """dm_opt: exact optimisation models for data markets.
 
-Public API (SPEC §4)::
+Public API (docs/spec.md §4)::
 
     import dm_opt
     m = dm_opt.load("models/ammo/example1.toml")
@@ -122,7 +122,7 @@ def __dir__():
 
 
 def to_pyomo(market, problem="first_best", **kw):
-    """The MILP of SPEC §1.2 as a Pyomo ``ConcreteModel`` (see :mod:`dm_opt.gaussian.backends.milp.pyomo`).
+    """The MILP of docs/spec.md §1.2 as a Pyomo ``ConcreteModel`` (see :mod:`dm_opt.gaussian.backends.milp.pyomo`).
 
     Imported on first call: Pyomo is not loaded by ``import dm_opt``.
     """

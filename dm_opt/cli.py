@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--method", default="auto", help="solver backend (default auto)")
     r.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     r.add_argument("--time-limit", type=_positive_float, help="seconds for all the solves of the report together")
-    x = sub.add_parser("export", help="write the MILP of SPEC 1.2 (MPS or LP) for an external solver")
+    x = sub.add_parser("export", help="write the MILP of docs/spec.md §1.2 (MPS or LP) for an external solver")
     x.add_argument("file", help="instance file (.toml) of kind gaussian_market")
     x.add_argument("--problem", default="first_best", help="first_best | equilibrium | decorrelated "
                    "(equilibrium: relaxation with the initial tangent table)")

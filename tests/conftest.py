@@ -8,7 +8,7 @@ import pytest
 
 
 # ------------------------------------------------------------------------------------------------
-# Certificate invariants of every SolveResult (issue 14).  SolveResult.__post_init__ is wrapped for
+# Certificate invariants of every SolveResult.  SolveResult.__post_init__ is wrapped for
 # the whole session (from pytest_configure, so results built in module-scoped fixtures or at
 # collection are checked too), and every constructed result must satisfy:
 #   status optimal  =>  finite objective, non-empty profile, finite bound, finite tie_tol >= 0,

@@ -1,4 +1,4 @@
-"""Bad instance inputs are refused cleanly (issue 14 §2–§3): one InstanceError naming the right
+"""Bad instance inputs are refused cleanly: one InstanceError naming the right
 field and the accepted range, at load and in the Python constructors; `dm-opt solve` exits 2 with
 one stderr line, promptly, also on a FIFO and on /dev/zero.  docs/instances.md lists the rules."""
 

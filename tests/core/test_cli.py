@@ -56,7 +56,7 @@ def test_console_script_no_traceback(tmp_path):
 
 
 @pytest.mark.parametrize("path,flag", [
-    ("models/ammo/valuations_uniform.toml", ["--all-optima"]),        # (--time-limit applies since issue 10)
+    ("models/ammo/valuations_uniform.toml", ["--all-optima"]),        # (--time-limit applies to every kind)
     ("models/ammo/taxes_example.toml", ["--all-optima"]),
     ("models/ammo/two_platforms_example.toml", ["--method", "bnb"]),
     ("models/rj/remark_3_4.toml", ["--all-optima"]),

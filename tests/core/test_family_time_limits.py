@@ -1,4 +1,4 @@
-"""Every long-running GLP and RJ solve honours ``time_limit`` (issue 14 §2): on an instance that
+"""Every long-running GLP and RJ solve honours ``time_limit``: on an instance that
 needs far more than the limit, the call returns within ``1.1 × limit + 0.5 s`` with a
 non-optimal status and a message (or optimal if it finished), and the result passes
 tests/family_invariants.check_result.  Where a problem has no partial answer (complete

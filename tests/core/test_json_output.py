@@ -1,4 +1,4 @@
-"""Strict JSON everywhere (issue 14 §2): one encoding for non-finite numbers — the strings
+"""Strict JSON everywhere: one encoding for non-finite numbers — the strings
 "inf", "-inf", "nan" — in every ``--json`` output, ``SolveResult.to_json`` and bench files."""
 
 import glob

@@ -1,4 +1,4 @@
-"""A corrupted numba cache is repaired, not fatal (issue 14 §4): truncated ``.nbi``/``.nbc`` files of
+"""A corrupted numba cache is repaired, not fatal: truncated ``.nbi``/``.nbc`` files of
 dm_opt kernels are deleted, the kernel is recompiled and cached again, with one warning.
 
 Everything runs in subprocesses with ``NUMBA_CACHE_DIR`` in a temporary directory: the shared

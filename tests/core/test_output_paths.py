@@ -1,4 +1,4 @@
-"""Files lose nothing (issue 14 §4): every output path is checked before any work — missing or
+"""Files lose nothing: every output path is checked before any work — missing or
 read-only directory, a directory as target, an existing file without --force, two outputs that
 are the same file — with exit 2 and one line naming the option and the path."""
 

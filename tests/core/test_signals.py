@@ -1,4 +1,4 @@
-"""Signals lose nothing (issue 14 §4): SIGTERM is handled like Ctrl-C (partial results kept,
+"""Signals lose nothing: SIGTERM is handled like Ctrl-C (partial results kept,
 exit 143), the handler is installed only while a command runs, results being written are not
 cut short, and Ctrl-C during start-up (imports) exits 130 without a traceback."""
 

@@ -1,4 +1,4 @@
-"""method="community": count-vector search vs enumeration on the dense Σ (SPEC §1.4)."""
+"""method="community": count-vector search vs enumeration on the dense Σ (docs/spec.md §1.4)."""
 
 import os
 

@@ -1,4 +1,4 @@
-"""MILP backend (SPEC §1.2, HiGHS) — and the optional SCIP MISOCP — against enumeration.
+"""MILP backend (docs/spec.md §1.2, HiGHS) — and the optional SCIP MISOCP — against enumeration.
 
 Reference: Gray-code enumeration (``method="enumerate"``) for the unconstrained
 problems, and a naive brute force (fresh ``market.evaluate`` on every subset,

@@ -1,4 +1,4 @@
-"""MIP backends (``milp``, ``misocp-scip``) on badly scaled markets: right or refuse (issue 14).
+"""MIP backends (``milp``, ``misocp-scip``) on badly scaled markets: right or refuse.
 
 Every case is checked against an independent oracle written here: brute force over
 all ``2^n`` profiles, each evaluated with fresh solves in mpmath at 50 digits straight
@@ -220,7 +220,7 @@ def hand_case(name, S, tau2, v):
 
 @pytest.mark.parametrize("method", BACKENDS)
 def test_issue_reproductions(method):
-    """The three reproductions of issue 14: the right answer, or a refusal naming the field."""
+    """The three reproductions of the badly scaled cases: the right answer, or a refusal naming the field."""
     # 1. noise 1e-8 (ratio 1e-8): was SolverFailed("model status Empty") — a tangent coefficient
     #    above HiGHS' large_matrix_value made passModel fail, unchecked.  The equilibrium's own-signal
     #    term at this ratio is outside every MIP backend's range: refused, naming the field

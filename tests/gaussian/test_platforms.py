@@ -249,7 +249,7 @@ def test_mixed_user_equilibria_exist_where_pure_ones_do_not():
                           JoiningValues.linear([9.0] * 3, [0.1] * 3)).mixed_user_equilibria(np.zeros(3), np.zeros(3))
 
 
-# ---------------------------------------------------------------- limits and interruption (issue 10)
+# ---------------------------------------------------------------- limits and interruption
 from dm_opt.core import limits as core_limits  # noqa: E402
 from dm_opt.core.result import Termination  # noqa: E402
 

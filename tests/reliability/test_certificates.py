@@ -1,11 +1,11 @@
-"""Certificates (issue 14): the SolveResult invariants hook of tests/conftest.py, and the tie tolerance.
+"""Certificates: the SolveResult invariants hook of tests/conftest.py, and the tie tolerance.
 
 * The conftest wraps ``SolveResult.__post_init__`` for the whole session; these tests make sure the
   wrapper is installed and actually rejects broken certificates (so the suite-wide check cannot
   silently be a no-op).
 * The documented default tie tolerance is ``1e-9 × scale`` with ``scale = Σ_i (|c_i|+|d_i|+|e_i|) σ_i²``
-  of the problem's weights (SPEC; dm_opt/gaussian/backends/enumeration.py docstring).  Every other oracle in
-  the suite takes ``tol=r.tie_tol`` from the result under test, so here it is pinned from an
+  of the problem's weights (docs/spec.md §1.1; dm_opt/gaussian/backends/enumeration.py docstring).
+  Every other oracle in the suite takes ``tol=r.tie_tol`` from the result under test, so here it is pinned from an
   independently computed scale, and a near-tie of ~1e-7·scale must not be reported as a tie.
 """
 

@@ -1,4 +1,4 @@
-"""Numerics (issue 14): every exact backend against the high-precision oracle (tests/support/oracle.py) in hard regimes.
+"""Numerics: every exact backend against the high-precision oracle (tests/support/oracle.py) in hard regimes.
 
 Instances: 500 seeded Gaussian markets, n = 2..8, five covariance families (Wishart, equicorrelated,
 block, tridiagonal, low-rank + diagonal), noise ratios τ²/Σ_ii ∈ {1, 1e-3, 1e-6, 1e-9, 1e-12}, scale

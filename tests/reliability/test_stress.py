@@ -1,4 +1,4 @@
-"""Correctness under stress (issue 10): exact methods vs the independent oracle on many seeded
+"""Correctness under stress: exact methods vs the independent oracle on many seeded
 instances, numerical robustness, determinism, interruption and memory.
 
 ``DM_OPT_STRESS_INSTANCES`` sets the number of random instances per method and problem
@@ -165,7 +165,7 @@ def test_enumeration_memory_is_not_exponential():
 
 @pytest.mark.parametrize("method", ["milp", "misocp-scip"])
 def test_sigint_during_a_milp_returns_the_incumbent(method):
-    """Issue 10: Ctrl-C while HiGHS or SCIP runs the MILP becomes the solver's own interrupt
+    """Ctrl-C while HiGHS or SCIP runs the MILP becomes the solver's own interrupt
     (callbacks / event handler), so the run stops with status interrupted, the incumbent and a
     proven bound — not after the whole time limit, and without a KeyboardInterrupt escaping."""
     import signal

@@ -1,4 +1,4 @@
-"""High-precision brute-force oracle for the Gaussian data market (AMMO; SPEC §1).  Shares nothing with dm_opt.
+"""High-precision brute-force oracle for the Gaussian data market (AMMO; docs/spec.md §1).  Shares nothing with dm_opt.
 
 Written from the paper's definitions, not from the package:
 

@@ -1,4 +1,4 @@
-"""Exact branch-and-bound from monotone interval bounds (SPEC §1.3), ``method="bnb"``.
+"""Exact branch-and-bound from monotone interval bounds (docs/spec.md §1.3), ``method="bnb"``.
 
 Maximises any :class:`~dm_opt.gaussian.objectives.LeakageObjective`
 
@@ -918,7 +918,7 @@ def _require_bound_properties(market) -> None:
 
 @register
 class BranchAndBound(Backend):
-    """Exact branch-and-bound with monotone interval bounds (SPEC §1.3); takes side constraints."""
+    """Exact branch-and-bound with monotone interval bounds (docs/spec.md §1.3); takes side constraints."""
 
     name = "bnb"
     supports_constraints = True

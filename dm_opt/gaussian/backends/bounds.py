@@ -1,4 +1,4 @@
-"""Monotone interval bounds (SPEC §1.3), as one function for any partial profile.
+"""Monotone interval bounds (docs/spec.md §1.3), as one function for any partial profile.
 
 The compiled versions used per node by branch-and-bound are in
 :mod:`dm_opt.gaussian.kernels.bnb`; this wrapper computes the two posteriors

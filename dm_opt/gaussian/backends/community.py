@@ -1,4 +1,4 @@
-"""Exact solver for community-structured markets (``method="community"``; SPEC §1.4).
+"""Exact solver for community-structured markets (``method="community"``; docs/spec.md §1.4).
 
 For a :class:`~dm_opt.gaussian.community.CommunityMarket` leakage depends only on
 the sharer counts ``m = (m_1..m_K)`` and on whether a user shares

@@ -2,7 +2,7 @@
 
 The linear part is the MILP of :mod:`dm_opt.gaussian.backends.milp`, in the same standardised
 model units (types divided by ``σ_i``: correlation matrix ``C``, noise ratios
-``ρ_i = τ_i²/σ_i²``, objective divided by its scale ``S``; SPEC §1.2:
+``ρ_i = τ_i²/σ_i²``, objective divided by its scale ``S``; docs/spec.md §1.2:
 ``Q Λ + R T = I``, McCormick for ``R_ij = Q_ij a_j``, valid inequalities).  Instead
 of the outer approximation, the own-signal term ``z_i ≥ g̃_i(Q_ii) = Q_ii²/(ρ_i − Q_ii)``
 of a sharer (Thm 2, eq. 5) is stated exactly as the rotated second-order cone

@@ -1,4 +1,4 @@
-"""Exact mixed-integer formulation of the Gaussian data market (SPEC §1.2), solved with HiGHS.
+"""Exact mixed-integer formulation of the Gaussian data market (docs/spec.md §1.2), solved with HiGHS.
 
 Units: the model is built for the *standardised* market
 ------------------------------------------------------------
@@ -23,7 +23,7 @@ Model (all arrays; ``n`` users, ``Λ = C⁻¹``, ``T = diag(1/ρ)``)
 ------------------------------------------------------------------
 
 For a binary ``a`` the standardised posterior covariance is
-``Q(a) = (Λ + T diag a)⁻¹`` (AMMO §2.2 in posterior-precision form, SPEC §1.1), i.e.
+``Q(a) = (Λ + T diag a)⁻¹`` (AMMO §2.2 in posterior-precision form, docs/spec.md §1.1), i.e.
 ``Q (Λ + T diag a) = I`` or, multiplied by ``C``, ``Q + C Wᵀ = C`` with the *gains*
 ``W = Q T diag a`` (``W_ij`` is the weight of ``S_j`` in ``E[Y_i | S_A]``).
 
@@ -52,7 +52,7 @@ Constraints
   consistent systems infeasible.)
   Other layouts (ablation, ``posterior_form``): ``"mixed-precision"`` — the same
   variables with ``Q Λ + W = I``; ``"precision"`` — plain variables ``P = Q``,
-  ``R = Q a`` with ``Q Λ + R T = I`` (SPEC §1.2 as written: coefficients ``1/ρ_j`` and
+  ``R = Q a`` with ``Q Λ + R T = I`` (docs/spec.md §1.2 as written: coefficients ``1/ρ_j`` and
   ``Λ``); ``"covariance"`` — plain, ``Q + C T Rᵀ = C`` (``symmetric=True`` only).  Measured
   (docs/exact_solvers_milp.md, "Accuracy"): the plain layouts fail (HiGHS reports
   feasible models infeasible, "Solve error") from noise ratios ``≈ 1e-6`` or condition
@@ -108,7 +108,7 @@ ways to switch a tangent off for non-sharers (option ``tangent_form``):
   (mixed layout: ``R_ii = φ_i U_ii``).  With
   ``a_i = 1`` this is ``z_i ≥ ℓ_t(Q_ii)``; with ``a_i = 0`` ``R_ii = 0`` and it
   reads ``z_i ≥ 0``.  No big-M, and it is the perspective of ``ℓ_t``.
-* ``"bigm"`` (SPEC §1.2): ``z_i ≥ ℓ_t(Q_ii) − M_it (1 − a_i)`` with
+* ``"bigm"`` (docs/spec.md §1.2): ``z_i ≥ ℓ_t(Q_ii) − M_it (1 − a_i)`` with
   ``M_it = max(0, ℓ_t(1))``.  *Why this M is valid*: a non-sharer's
   ``Q_ii`` is at most 1 (conditioning never increases variance) and
   ``ℓ_t`` is increasing (``g̃' ≥ 0``), so ``ℓ_t(Q_ii) − M_it ≤ 0 ≤ z_i`` — the
@@ -377,7 +377,7 @@ class RowBlock:
 
 @dataclass
 class MilpModel:
-    """The MILP of SPEC §1.2 as arrays (maximisation), in model units (module docstring).
+    """The MILP of docs/spec.md §1.2 as arrays (maximisation), in model units (module docstring).
 
     Columns: ``a`` at ``col_a``; the posterior block at ``col_P[i, j]`` and its products with
     ``a_j`` at ``col_R[i, j]`` — ``Q_ij`` and ``R_ij = Q_ij a_j`` in the ``plain`` layout (``col_P``
@@ -557,7 +557,7 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
                 n_tangents: int = DEFAULT_TANGENTS, symmetric: bool = True,
                 cuts=DEFAULT_CUTS, tangent_form: str = "perspective",
                 posterior_form: str = "mixed") -> MilpModel:
-    """Assemble the MILP of SPEC §1.2 (model units) from arrays (no Python loops over scalar expressions).
+    """Assemble the MILP of docs/spec.md §1.2 (model units) from arrays (no Python loops over scalar expressions).
 
     ``objective`` is a :class:`~dm_opt.gaussian.objectives.LeakageObjective`; ``e`` must be ≥ 0
     (the own-signal term is only under-estimated by tangents).  ``constraints`` are the side
@@ -1263,7 +1263,7 @@ def _polish(a, consider):
 
 @register
 class Milp(Backend):
-    """HiGHS MILP of SPEC §1.2 with an outer-approximation loop for the equilibrium."""
+    """HiGHS MILP of docs/spec.md §1.2 with an outer-approximation loop for the equilibrium."""
 
     name = "milp"
     supports_constraints = True
@@ -1307,7 +1307,7 @@ def check_highs_options(highs_options) -> dict:
 
 def gaussian_side_constraints(market, objective, constraints):
     """The MILP/MISOCP backends' shared entry check: Gaussian MSE markets only (the
-    formulation is the posterior-precision one of SPEC §1.2), side constraints validated."""
+    formulation is the posterior-precision one of docs/spec.md §1.2), side constraints validated."""
     if not isinstance(market, GaussianMarket):
         raise ProblemError(f"MILP backend is Gaussian-MSE-only (GaussianMarket); got {type(market).__name__}")
     sc = SideConstraints.from_any(constraints, market.n)
@@ -1342,7 +1342,7 @@ def export_model(market: GaussianMarket, problem: str, path: str, fmt: str = "mp
                 f"points per user for g(x)=x^2/(rho-x) (perspective cuts); its optimum is an upper bound, "
                 f"re-evaluate the profile exactly; {units}")
     else:
-        note = (f"dm_opt {problem} n={market.n}: exact MILP (SPEC 1.2), maximise; columns a_i are the sharing "
+        note = (f"dm_opt {problem} n={market.n}: exact MILP (docs/spec.md §1.2), maximise; columns a_i are the sharing "
                 f"binaries; {units}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = os.path.join(tmp, f"model.{fmt}")

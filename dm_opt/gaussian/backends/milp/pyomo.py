@@ -1,4 +1,4 @@
-"""The MILP of SPEC §1.2 as a Pyomo ``ConcreteModel``, for users' own pipelines.
+"""The MILP of docs/spec.md §1.2 as a Pyomo ``ConcreteModel``, for users' own pipelines.
 
 ``to_pyomo(market, problem)`` returns the model of :mod:`dm_opt.gaussian.backends.milp`
 (the same arrays, so the two can never disagree) with named components.
@@ -78,7 +78,7 @@ from dm_opt.gaussian.objectives import LeakageObjective
 
 def to_pyomo(market, problem="first_best", *, constraints=None, n_tangents: int = DEFAULT_TANGENTS,
              cuts=DEFAULT_CUTS, posterior_form: str = "mixed"):
-    """Pyomo ``ConcreteModel`` of the MILP of SPEC §1.2 (see the module docstring for components).
+    """Pyomo ``ConcreteModel`` of the MILP of docs/spec.md §1.2 (see the module docstring for components).
 
     Parameters
     ----------
