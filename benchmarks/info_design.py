@@ -1,4 +1,4 @@
-"""GLP information-design LPs (SPEC §2): timings measured in one run, with ratios.
+"""GLP information-design LPs (docs/spec.md §2): timings measured in one run, with ratios.
 
 1. ``P_q`` at |Ω| = |A| = 200 (slides' payoffs): the exact closed form (``bbm``, BBM
    surplus triangle, dm_opt/info_design/bbm.py) against the compact LP in cvxpy
@@ -9,6 +9,13 @@
    (``PlatformHighs``), against rebuilding the model for every q (baseline); once on
    independent random q's and once along a path of q's (neighbouring databases); the
    closed form on the same q's.  Every value is compared.
+4. ``P_q`` with general payoff matrices (``InfoDesignMarket.from_payoffs``) and the ranges of
+   ``∂V(q)`` (``--only general``): the package's path (suffix-sum obedience rows when ``π`` is
+   piecewise constant in ω, IPM+crossover for a large cold solve, HiGHS ranging at the optimal basis
+   with dual-face LPs only for primal-degenerate directions) against the previous one (dense
+   obedience rows, primal simplex below |A|·|Ω| = 2500, 2n dual-face LPs), in the same run, on
+   (a) the slides' payoffs written as general matrices and (b) random uniform payoffs.  Every value
+   and range is compared (with the closed form for (a)).
 3. Constrained efficiency W°: the closed form (one LP in n+1 variables) for |Ω| up to
    200, the KKT MILP (time, status, gap) up to |Ω| = 20, and the exact piece enumeration
    with LP-found pieces up to |Ω| = 6; W° must agree wherever two methods are exact.
@@ -81,7 +88,8 @@ def bench_platform(n: int, dense: bool, lp_baseline: bool) -> None:
               f"vs highspy cold: {rows[-1][2] / rows[0][2]:.0f}x")
         if dense:
             td = rows[2][1] + rows[2][2]
-            print(f"dense / compact LP (build + first solve): {td / tc:.2f}x;  re-solve: {rows[2][3] / rows[1][3]:.2f}x")
+            print(f"dense / compact LP (build + first solve): {td / tc:.2f}x;  "
+                  f"re-solve: {rows[2][3] / rows[1][3]:.2f}x")
 
 
 def _sweep_once(m: InfoDesignMarket, Q: np.ndarray, label: str, rebuild_sample: int) -> None:
@@ -150,10 +158,94 @@ def bench_efficiency(sizes, milp_sizes, time_limit: float) -> None:
               f"{wm:>14.8f} {match:>6}", flush=True)
 
 
+def slides_general(n: int, seed: int = 0) -> InfoDesignMarket:
+    """The slides' payoffs (γ_u = 1, γ_π = 0.3) given as general matrices: the LP path must not use
+    the closed form or the slides-specific obedience rows."""
+    w = np.arange(1.0, n + 1.0)
+    u = np.maximum(w[None, :] - w[:, None], 0.0)
+    pi = w[:, None] * (w[None, :] >= w[:, None])
+    return InfoDesignMarket.from_payoffs(u, pi, u + 0.3 * pi, np.random.default_rng(seed).dirichlet(np.ones(n)),
+                                         0.5 * n / 10, types=w, fees=w)
+
+
+def random_general(n: int, seed: int = 0) -> InfoDesignMarket:
+    rng = np.random.default_rng(seed)
+    u, pi, v = rng.uniform(0, 2, (3, n, n))
+    return InfoDesignMarket.from_payoffs(u, pi, v, rng.dirichlet(np.ones(n)), 0.3)
+
+
+def _general_once(m: InfoDesignMarket, q: np.ndarray, new: bool, time_limit: float):
+    t0 = time.perf_counter()
+    if new:
+        H = lp.PlatformHighs(m)
+    else:                                   # the previous path: dense rows, old cold rule, 2n face LPs
+        H = lp.PlatformHighs(m, compact=False, ranging=False)
+        H.cold_ipm = m.m * m.n > lp.LARGE_LP
+    s = H.solve(q, intervals=True, time_limit=time_limit)
+    return time.perf_counter() - t0, s, H
+
+
+def _warm_once(H, q2: np.ndarray, time_limit: float):
+    """A second database on the live model: warm-started dual simplex, then the ranges of ∂V(q2)."""
+    t0 = time.perf_counter()
+    s = H.solve(q2, intervals=True, time_limit=time_limit)
+    return time.perf_counter() - t0, s
+
+
+def bench_general(sizes, random_sizes, time_limit: float) -> None:
+    print(f"\n[4] P_q with general payoff matrices and the ranges of ∂V(q); limit {time_limit:g}s per run")
+    print(f"{'instance':>16} {'|Ω|':>4} {'form':>8} {'old s':>8} {'old status':>11} {'new s':>8} {'new status':>11} "
+          f"{'face LPs':>9} {'speed-up':>9}  max deviations")
+    lp.solve_platform(random_general(3), np.ones(3) / 3, method="lp")       # warm-up: HiGHS loaded
+    cases = [("slides-general", n, slides_general) for n in sizes] + [("random", n, random_general)
+                                                                      for n in random_sizes]
+    for label, n, make in cases:
+        m = make(n)
+        q = m.prior * np.random.default_rng(1).uniform(0.2, 1.0, n)
+        q2 = m.prior * np.random.default_rng(2).uniform(0.2, 1.0, n)
+        tn, sn, Hn = _general_once(m, q, True, time_limit)
+        lps_cold = getattr(Hn, "face_lps", "?")
+        wn, wsn = _warm_once(Hn, q2, time_limit) if sn.status == "optimal" else (float("nan"), None)
+        to, so, Ho = _general_once(m, q, False, time_limit)
+        wo, wso = _warm_once(Ho, q2, time_limit) if so.status == "optimal" else (float("nan"), None)
+        # largest deviation of the ∂V ranges: new vs old (the old face LPs optimise over a face relaxed
+        # by FACE_TOL, so they may be off where the range is short) and, for (a), both vs the closed form
+        def dev(a, b):
+            fa, fb = np.isfinite(a), np.isfinite(b)
+            if not np.array_equal(fa, fb):
+                return float("inf")
+            return float(np.max(np.abs(a[fa] - b[fa]), initial=0.0))
+
+        agree = ""
+        if sn.status == "optimal" and so.status == "optimal":
+            d = max(dev(sn.lower, so.lower), dev(sn.upper, so.upper))
+            agree = f"V {abs(sn.value - so.value):.0e}, ∂V new-old {d:.0e}"
+        if label == "slides-general":
+            b = bbm.platform(InfoDesignMarket(m.types, m.prior, m.reservation, 1.0, 0.3), q)
+            for tag, s_ in (("new", sn), ("old", so)):
+                if s_.status == "optimal":
+                    agree += (f"; {tag}-bbm V {abs(s_.value - b.value):.0e} "
+                              f"∂V {max(dev(s_.lower, b.lower), dev(s_.upper, b.upper)):.0e}")
+        speed = f"{to / tn:.1f}x" if so.status == "optimal" else f">{to / tn:.1f}x"
+        warm = (f"warm q2: new {wn:.2f}s ({'-' if wsn is None else wsn.status}, {getattr(Hn, 'face_lps', '?')} LPs)"
+                f" old {wo:.2f}s ({'-' if wso is None else wso.status})")
+        if wsn is not None and wsn.status == "optimal" and label == "slides-general":
+            b2 = bbm.platform(InfoDesignMarket(m.types, m.prior, m.reservation, 1.0, 0.3), q2)
+            fin = np.isfinite(b2.upper)
+            d2 = max(np.max(np.abs(wsn.lower - b2.lower)), np.max(np.abs(wsn.upper[fin] - b2.upper[fin])))
+            warm += f", new-bbm ∂V {d2:.0e}"
+        print(f"{label:>16} {n:>4} {'suffix' if Hn.compact else 'dense':>8} {to:>8.2f} {str(so.status):>11} "
+              f"{tn:>8.2f} {str(sn.status):>11} {lps_cold!s:>9} {speed:>9}  {agree}",
+              flush=True)
+        print(f"{'':>30}{warm}", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["platform", "sweep", "efficiency"])
+    ap.add_argument("--only", choices=["platform", "sweep", "efficiency", "general"])
+    ap.add_argument("--general-sizes", default="20,50,100,200", help="|Ω| = |A| of [4] (slides' payoffs as matrices)")
+    ap.add_argument("--random-sizes", default="20,30,50", help="|Ω| = |A| of [4] (random payoffs)")
     ap.add_argument("--n", type=int, default=200, help="|Ω| for [1]")
     ap.add_argument("--dense", action="store_true", help="also time the dense textbook LP in [1]")
     ap.add_argument("--no-lp", action="store_true", help="[1] without the LP baselines (about 20 s each at n = 200)")
@@ -173,6 +265,10 @@ def main(argv=None):
         bench_sweep(a.sweep_n, a.sweep, a.rebuild_sample)
     if a.only in (None, "efficiency"):
         bench_efficiency(sizes, milp_sizes, a.time_limit)
+    if a.only in (None, "general"):
+        gs = [int(x) for x in a.general_sizes.split(",") if x] if not a.quick else [20, 30]
+        rs = [int(x) for x in a.random_sizes.split(",") if x] if not a.quick else [20]
+        bench_general(gs, rs, a.time_limit)
 
 
 if __name__ == "__main__":

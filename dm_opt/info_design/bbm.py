@@ -8,7 +8,7 @@ Discrimination*, AER 105(3), Theorem 1.  For the slides' payoffs
 positive and every type is also a fee (``Ω ⊆ A``; the default ``A = Ω``).
 
 **Derivation** (the tests check every step against the LP of
-:mod:`.info_design_lp` on random instances, including extra fees ``A ⊋ Ω``).
+:mod:`dm_opt.info_design.lp` on random instances, including extra fees ``A ⊋ Ω``).
 Write ``TS(q) = Σ_ω ω q(ω)`` (total surplus when every type buys: ``u + π =
 ω·1[ω ≥ a]``) and ``Π*(q) = max_{a∈A} a·Σ_{ω≥a} q(ω)`` (uniform-price profit;
 attained at a type).  For any obedient ``y`` at ``q``, consumer surplus
@@ -61,23 +61,27 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
-from dm_opt.core.errors import ProblemError
+from dm_opt.core.errors import LimitExceeded, ProblemError, SolverFailed
 from dm_opt.core.limits import Deadline, Stopped, check_model_size
 from dm_opt.core.result import Termination, frozen_array, relative_gap
-from dm_opt.info_design.lp import (
+from dm_opt.info_design.common import (
     FACE_TOL,
     VALUE_TOL,
-    EfficiencyResult,
-    PlatformSolution,
-    ValuePieces,
-    WelfareSolution,
-    _HighsModel,
+    HighsModel,
     _scale,
     mechanism_from_y,
     planner_bound,
 )
 from dm_opt.info_design.market import InfoDesignMarket
+from dm_opt.info_design.results import (
+    EfficiencyResult,
+    PlatformSolution,
+    UnionResult,
+    ValuePieces,
+    WelfareSolution,
+)
 
 #: Above this |Ω| :func:`constrained_efficiency` skips the per-piece LPs (one per type)
 #: that list every piece attaining ``W°``; the optimum itself comes from one LP.
@@ -162,7 +166,7 @@ def piece_gradients(market: InfoDesignMarket) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sorted_pieces(market: InfoDesignMarket) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`piece_gradients` in the order :func:`.info_design_lp.value_pieces` uses
+    """:func:`piece_gradients` in the order :func:`~dm_opt.info_design.lp.value_pieces` uses
     (lexicographically increasing rows).  That order is the type order already: rows
     ``k < j`` agree on the coordinates ``i < k`` (``γ_u ω_i``, no indicator fires since
     ``ω_i < ω_k < ω_j``) and first differ at ``i = k``, where ``λ^k(ω_k) = γ_u ω_k −
@@ -171,7 +175,7 @@ def _sorted_pieces(market: InfoDesignMarket) -> tuple[np.ndarray, np.ndarray]:
 
 
 def value_pieces(market: InfoDesignMarket) -> ValuePieces:
-    """The pieces of V in closed form, in the order :func:`.info_design_lp.value_pieces` uses."""
+    """The pieces of V in closed form, in the order :func:`~dm_opt.info_design.lp.value_pieces` uses."""
     _check_dense(market, "closed-form pieces of V")
     t0 = time.perf_counter()
     L, _ = _sorted_pieces(market)
@@ -234,9 +238,9 @@ def _mechanism(market: InfoDesignMarket, q: np.ndarray, deadline=None) -> np.nda
 
 
 def _no_information(market: InfoDesignMarket, q: np.ndarray):
-    """``(y, x, value)`` of :func:`~.info_design_lp.no_information` with O(n) work beyond
+    """``(y, x, value)`` of :func:`~dm_opt.info_design.lp.no_information` with O(n) work beyond
     allocating ``y`` and ``x`` (one recommended fee ``a0``; types with ``q = 0`` get the
-    consumer-worst fee, as :func:`~.info_design_lp.mechanism_from_y` does)."""
+    consumer-worst fee, as :func:`~dm_opt.info_design.lp.mechanism_from_y` does)."""
     prof = market.pi @ q
     best = np.flatnonzero(prof >= prof.max() - 1e-12 * max(1.0, abs(prof.max())))
     a0 = int(best[np.argmax(market.v[best] @ q)])
@@ -272,7 +276,7 @@ def platform(market: InfoDesignMarket, q, *, intervals: bool = True, time_limit=
     ``V(q)``, the supergradient and the ranges take ``O(n·|ties|)``; only the mechanism
     (the segmentation) is ``O(n²)``.  ``time_limit`` (seconds or a shared Deadline) or
     Ctrl-C during the segmentation: status ``time_limit``/``interrupted``, ``y``/``x`` the
-    :func:`~.info_design_lp.no_information` mechanism with its value, ``bound`` the exact
+    :func:`~dm_opt.info_design.lp.no_information` mechanism with its value, ``bound`` the exact
     ``V(q)`` (closed form), the duals and ranges exact, and ``message`` saying so.
     """
     _require(market)
@@ -327,8 +331,6 @@ def welfare(market: InfoDesignMarket, q, *, time_limit=None) -> WelfareSolution:
     """``W(q) = V(q) + Σ_ω q(ω) U(ω, x)`` with the consumer-best optimal ``x`` (closed form).
     ``time_limit``: W(q) has no partial answer; a stop raises
     :class:`~dm_opt.core.limits.Stopped` internally, :class:`~dm_opt.core.errors.LimitExceeded` here."""
-    from dm_opt.core.errors import LimitExceeded
-
     try:
         return _welfare(market, q, Deadline.of(time_limit))
     except Stopped as stop:
@@ -355,8 +357,6 @@ def _planner_lp(market: InfoDesignMarket, piece: int | None, deadline=None):
 
     Columns ``q (n) | S (n) | t``, ``S_k = Σ_{j≥k} q_j`` through ``S_k − S_{k+1} − q_k = 0``;
     profits ``ω_k S_k``: ``O(n)`` nonzeros (a dense triangular ``T q`` has ``n²/2``)."""
-    import scipy.sparse as sp
-
     n, w = market.n, market.types
     g = (1.0 + market.gamma_u) * w - market.reservation
     C = 1.0 + market.gamma_u - market.gamma_pi
@@ -377,7 +377,7 @@ def _planner_lp(market: InfoDesignMarket, piece: int | None, deadline=None):
         cost[n + piece] -= C * w[piece]
         col_hi = np.r_[market.prior, np.full(n, inf), 0.0]
     A = sp.vstack([D, P], format="csc")
-    model = _HighsModel(A, np.r_[np.zeros(n), np.full(n, -inf)], np.zeros(2 * n), cost, np.zeros(2 * n + 1),
+    model = HighsModel(A, np.r_[np.zeros(n), np.full(n, -inf)], np.zeros(2 * n), cost, np.zeros(2 * n + 1),
                         col_hi)
     st = model.run(deadline)
     if st in ("time_limit", "interrupted"):
@@ -385,8 +385,6 @@ def _planner_lp(market: InfoDesignMarket, piece: int | None, deadline=None):
     if st == "infeasible":  # pragma: no cover - q = 0 is always feasible
         return None
     if st != "optimal":  # pragma: no cover
-        from dm_opt.core.errors import SolverFailed
-
         raise SolverFailed(f"planner LP: HiGHS status {st!r}")
     return model.objective, np.asarray(model.x[:n])
 
@@ -401,13 +399,13 @@ def constrained_efficiency(market: InfoDesignMarket, *, piece_lps: bool | None =
     re-evaluated in closed form at the LP's ``q°`` (clipped to ``[0, q̄]``).
     With ``piece_lps`` (default: ``|Ω| ≤`` :data:`PIECE_LPS_MAX_N`) one LP per
     piece of V gives ``piece_values`` and every piece attaining ``W°``, as the
-    piece method of :mod:`.info_design_lp` reports them; otherwise
+    piece method of :mod:`dm_opt.info_design.lp` reports them; otherwise
     ``optimal_pieces`` lists the pieces active at ``q°``.
 
     ``time_limit`` (seconds or a shared Deadline) and Ctrl-C: a stopped run reports the
     best allocation whose mechanism was built (no trade, welfare 0, if none) with status
     ``time_limit``/``interrupted``, ``bound`` the planner LP's exact ``W°`` if it finished
-    (else :func:`~.info_design_lp.planner_bound`), unfinished ``piece_values`` NaN, and
+    (else :func:`~dm_opt.info_design.lp.planner_bound`), unfinished ``piece_values`` NaN, and
     ``message`` saying what is missing.
     """
     _require(market)
@@ -492,8 +490,6 @@ def data_union(market: InfoDesignMarket, *, time_limit=None):
     surplus; other payment splits are optimal too (the LP picks a vertex).
     ``time_limit``: as :func:`constrained_efficiency` (bound ``eff.bound + r̄``).
     """
-    from dm_opt.info_design.lp import UnionResult
-
     t0 = time.perf_counter()
     eff = constrained_efficiency(market, piece_lps=False, time_limit=time_limit)
     q, U = np.asarray(eff.q), np.asarray(eff.consumer_utility)
@@ -508,5 +504,5 @@ def data_union(market: InfoDesignMarket, *, time_limit=None):
                        "" if eff.status is Termination.OPTIMAL else eff.message)
 
 
-__all__ = ["data_union", "not_applicable", "applies", "uniform_profits", "piece_gradients", "value_pieces", "segmentation",
-           "platform", "welfare", "constrained_efficiency", "PIECE_LPS_MAX_N"]
+__all__ = ["data_union", "not_applicable", "applies", "uniform_profits", "piece_gradients", "value_pieces",
+           "segmentation", "platform", "welfare", "constrained_efficiency", "PIECE_LPS_MAX_N"]

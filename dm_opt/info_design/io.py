@@ -1,4 +1,4 @@
-"""Instance kind ``info_design`` (GLP, SPEC §2).
+"""Instance kind ``info_design`` (GLP, docs/spec.md §2): parsing only.
 
 Slides' payoffs::
 
@@ -24,18 +24,20 @@ Problems: ``platform`` (P_q at ``database``: V, mechanism, ∂V intervals, W),
 from __future__ import annotations
 
 import numbers
+import time
 
 import numpy as np
 
 from dm_opt.core.errors import InstanceError, ProblemError
 from dm_opt.core.instances import check_keys
-from dm_opt.core.jsonenc import json_number
+from dm_opt.core.limits import Deadline
 from dm_opt.core.result import Termination
-from dm_opt.core.validate import MAX_ABS, as_real
+from dm_opt.core.validate import MAX_ABS, as_real, as_vector, check_nonnegative
 from dm_opt.info_design.market import _MONEY, _WHY, MAX_MONEY, InfoDesignMarket
 
 _MONEY_RANGE = {"what": _MONEY, "why": _WHY}
 
+#: The problems of ``dm-opt solve`` (the table itself is :data:`dm_opt.info_design.problems.PROBLEMS`).
 PROBLEMS = ("platform", "efficiency", "equilibrium", "union", "taxes", "complete")
 DEFAULT_PROBLEM = "efficiency"
 
@@ -112,8 +114,6 @@ def from_dict(data: dict, where: str | None = None) -> InfoDesignMarket:
         market = InfoDesignMarket(types, prior, data["reservation"], data["gamma_u"], data["gamma_pi"],
                                   data.get("fees"), name=name, source=data.get("source"), where=where)
     if "database" in data:
-        from dm_opt.core.validate import as_vector, check_nonnegative
-
         q = as_vector("database", data["database"], market.n, where=where)
         check_nonnegative("database", q, where)
         if np.any(q > 1.0):     # masses of a unit population (q <= prior); larger ones swamp the LPs' precision
@@ -124,129 +124,31 @@ def from_dict(data: dict, where: str | None = None) -> InfoDesignMarket:
     return market
 
 
-def _check_options(problem: str, options: dict) -> str:
+def run(market: InfoDesignMarket, problem: str, options: dict):
+    """``dm-opt solve`` for this kind, returning ``(json_dict, text)`` — a thin wrapper kept until
+    ``dm_opt/cli.py`` calls :mod:`dm_opt.info_design.problems` and :func:`dm_opt.info_design.cli.report`
+    itself (it only combines them; io parses, problems solve, cli formats)."""
+    # imported here, not at the top: io must not load the solvers (parsing a file needs none)
+    from dm_opt.info_design.cli import report
+    from dm_opt.info_design.problems import KIND, METHODS
+    from dm_opt.info_design.problems import PROBLEMS as TABLE
+
     method = options.get("method", "auto") or "auto"
-    if problem == "efficiency":
-        if method not in ("auto", "bbm", "pieces", "milp"):
-            raise ProblemError(f"--method {method!r} does not apply to info_design efficiency; "
-                               f"use auto, bbm, pieces or milp")
-    elif problem == "platform":
-        if method not in ("auto", "bbm", "lp"):
-            raise ProblemError(f"--method {method!r} does not apply to info_design platform; use auto, bbm or lp")
-    elif problem == "union":
-        if method not in ("auto", "bbm", "pieces"):
-            raise ProblemError(f"--method {method!r} does not apply to info_design union; use auto, bbm or pieces")
-    elif method != "auto":
-        raise ProblemError(f"--method {method!r} does not apply to info_design problem '{problem}' "
-                           f"(only --problem and --json are used)")
+    if method not in METHODS[problem]:
+        raise ProblemError(f"--method {method!r} does not apply to info_design problem '{problem}'; "
+                           f"use {', '.join(METHODS[problem])}")
     if options.get("all_optima"):
         raise ProblemError("--all-optima does not apply to info_design (ties are listed in the output)")
-    return method
-
-
-def _l(a):
-    a = np.asarray(a, float)
-    return [[_f(v) for v in row] for row in a] if a.ndim == 2 else [_f(v) for v in a]
-
-
-def _f(v):
-    """JSON-safe number: non-finite as "inf"/"-inf"/"nan" (:func:`dm_opt.core.jsonenc.json_number`)."""
-
-    return json_number(v)
-
-
-def run(market: InfoDesignMarket, problem: str, options: dict):
-    """Solve for ``dm-opt solve``; returns ``(json_dict, text)``."""
-    import time
-
-    from dm_opt.core.limits import Deadline
-    from dm_opt.info_design import lp
-
-    method = _check_options(problem, options)
     dl = Deadline(options.get("time_limit"), field="--time-limit")
     t0 = time.perf_counter()
-    head = [market.describe()] + ([f"source: {market.source}"] if market.source else [])
-    out: dict = {"kind": "info_design", "problem": problem, "status": "optimal", "n_types": market.n,
-                 "n_fees": market.m}
-    if problem == "platform":
-        q = getattr(market, "database_q", None)
-        q = market.prior if q is None else q
-        pm = lp._platform_method(market, method)
-        intervals = pm == "bbm" or market.n <= 50
-        # one LP solve: W(q)'s face is defined by this solution's duals; w is None when not computed
-        sol, w = lp.platform_report(market, q, method=pm, intervals=intervals, time_limit=dl)
-        stopped = w is None
-        out.update(status=str(sol.status), message=sol.message, bound=sol.bound, gap=sol.gap, method=pm, q=_l(q),
-                   value=sol.value,
-                   welfare=None if w is None else w.value, x=_l(sol.x), supergradient=_l(sol.supergradient),
-                   lower=None if sol.lower is None else _l(sol.lower),
-                   upper=None if sol.upper is None else _l(sol.upper),
-                   consumer_utility=_l(sol.consumer_utility))
-        vline = (f"V(q) = {sol.value:.10g}   W(q) = {w.value:.10g}" if not stopped else
-                 f"{sol.status}: best V(q) found {sol.value:.10g}, bound {sol.bound:.10g} (gap {sol.gap:.2e}); "
-                 f"{sol.message}")
-        if not stopped and sol.message:
-            vline += f"\n{sol.status}: {sol.message}"
-        lines = head + [f"P_q ({pm}) at q = {np.round(q, 6).tolist()}", vline,
-                        f"{'ω':>8} {'q':>10} {'λ':>10} {'λ min':>10} {'λ max':>10} {'U':>8}"]
-        for i in range(market.n):
-            lo = sol.lower[i] if sol.lower is not None else np.nan
-            hi = sol.upper[i] if sol.upper is not None else np.nan
-            lines.append(f"{market.types[i]:>8.4g} {q[i]:>10.4g} {sol.supergradient[i]:>10.4g} {lo:>10.4g} "
-                         f"{hi:>10.4g} {sol.consumer_utility[i]:>8.4g}")
-    elif problem == "efficiency":
-        r = lp.constrained_efficiency(market, method=method, time_limit=dl)
-        out.update(status=str(r.status), method=r.method, welfare=r.welfare, bound=r.bound, gap=r.gap,
-                   q=_l(r.q), x=_l(r.x), platform_value=r.platform_value,
-                   consumer_utility=_l(r.consumer_utility), pieces=_l(r.pieces),
-                   optimal_pieces=list(r.optimal_pieces), message=r.message)
-        lines = head + [f"constrained efficiency ({r.method}, {r.status}): W° = {r.welfare:.10g}",
-                        f"q° = {np.round(r.q, 8).tolist()}", f"V(q°) = {r.platform_value:.10g}",
-                        f"U(ω, x°) = {np.round(r.consumer_utility, 8).tolist()}", r.message]
-    elif problem == "equilibrium":
-        r = lp.equilibria(market, time_limit=dl)
-        fams = [{"pattern": [lp._PATTERN_NAMES[s] for s in p.pattern], "active_pieces": list(p.active),
-                 "kind": p.kind, "q": _l(p.q), "zeta": _l(p.zeta), "price": _l(p.price), "x": _l(p.x),
-                 "welfare": p.welfare, "welfare_min": p.welfare_min, "welfare_max": p.welfare_max,
-                 "efficient": p.efficient, "all_efficient": p.all_efficient,
-                 "kkt": p.kkt} for p in r.pieces]
-        out.update(efficient_welfare=r.efficient_welfare, complete=r.complete, families=fams,
-                   undecided=[{"pattern": list(u[0]), "active_pieces": list(u[1])} for u in r.undecided])
-        if r.status is not Termination.OPTIMAL:
-            out["status"] = str(r.status)
-            out["message"] = r.message
-        elif not r.complete:
-            out["status"] = "incomplete"
-        lines = head + [f"W° = {r.efficient_welfare:.10g}; {len(r.pieces)} equilibrium famil"
-                        f"{'y' if len(r.pieces) == 1 else 'ies'}" + ("" if r.complete else
-                                                                    f" ({len(r.undecided)} combinations undecided)")]
-        for p in r.pieces:
-            lines.append(f"  sells {[lp._PATTERN_NAMES[s] for s in p.pattern]}  q = {np.round(p.q, 6).tolist()}  "
-                         f"p = {np.round(p.price, 6).tolist()}  welfare ∈ [{p.welfare_min:.6g}, {p.welfare_max:.6g}]  "
-                         f"{'efficient' if p.all_efficient else ('partly efficient' if p.welfare_max >= r.efficient_welfare - 1e-7 else 'inefficient')}")
-    elif problem == "union":
-        r = lp.data_union(market, time_limit=dl, method=method)
-        out.update(status=str(r.status), message=r.message, bound=r.bound, gap=r.gap, value=r.value, welfare=r.welfare, q=_l(r.q), x=_l(r.x), prices=_l(r.prices),
-                   platform_value=r.platform_value)
-        lines = head + [f"data union ({r.status}): members' welfare {r.value:.10g}, welfare − r̄ = {r.welfare:.10g}"
-                        + ("" if r.status is Termination.OPTIMAL else f"; bound {r.bound:.10g} (gap {r.gap:.2e})"),
-                        f"q = {np.round(r.q, 8).tolist()}", f"payments p = {np.round(r.prices, 8).tolist()}"]
-    elif problem == "taxes":
-        r = lp.data_taxes(market, time_limit=dl)
-        out.update(status=str(r.status), message=r.message, taxes=_l(r.taxes), prices=_l(r.prices), q=_l(r.q), x=_l(r.x), zeta=_l(r.zeta),
-                   revenue=r.revenue, no_deficit=r.no_deficit, welfare=r.welfare,
-                   efficient_welfare=r.efficient_welfare, is_equilibrium=r.is_equilibrium, checks=dict(r.checks))
-        lines = head + [f"data taxes ({r.status}) τ* = {np.round(r.taxes, 8).tolist()}", f"prices p* = {np.round(r.prices, 8).tolist()}",
-                        f"q° = {np.round(r.q, 8).tolist()}", f"revenue {r.revenue:.10g} (no deficit: {r.no_deficit}); "
-                        f"welfare {r.welfare:.10g} vs W° {r.efficient_welfare:.10g}; equilibrium checks {dict(r.checks)}"]
-    else:  # complete
-        r = lp.complete_markets(market, time_limit=dl)
-        out.update(prices=_l(r.prices), y=_l(r.y), q=_l(r.q), x=_l(r.x), welfare=r.welfare,
-                   platform_profit=r.platform_profit, is_equilibrium=r.is_equilibrium, checks=dict(r.checks))
-        lines = head + [f"complete markets: welfare {r.welfare:.10g}, platform profit {r.platform_profit:.3g}",
-                        f"q = {np.round(r.q, 8).tolist()}", f"equilibrium checks {dict(r.checks)}"]
+    result = TABLE[KIND][problem](market, method=method, time_limit=dl)
+    fields, text = report(market, problem, result)
+    status = str(Termination(result.status))
+    if problem == "equilibrium" and status == "optimal" and not result.complete:
+        status = "incomplete"
+    out = {"kind": "info_design", "problem": problem, "status": status, **fields}
     out["seconds"] = time.perf_counter() - t0
-    return out, "\n".join(lines)
+    return out, text
 
 
 __all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM"]

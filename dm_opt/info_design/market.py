@@ -1,7 +1,7 @@
 """GLP: a platform that designs information about the consumers in its database.
 
 Galperti, Liu & Perego, *Competitive Markets for Personal Data* (slides, Oct
-2024; SPEC §2, called GLP).  A unit mass of consumers with willingness to pay
+2024; docs/spec.md §2, called GLP).  A unit mass of consumers with willingness to pay
 ``ω ∈ Ω`` distributed as ``q̄ ∈ Δ(Ω)``; each consumer either sells her data
 record to the platform or keeps the reservation utility ``r̄``.  Given a
 database ``q ≤ q̄`` the platform recommends fees ``a ∈ A`` to a merchant
@@ -81,7 +81,7 @@ def _prior(field: str, x, n: int | None, where) -> np.ndarray:
 
 
 class InfoDesignMarket:
-    """A GLP data economy (SPEC §2).
+    """A GLP data economy (docs/spec.md §2).
 
     Parameters
     ----------

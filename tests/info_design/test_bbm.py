@@ -1,8 +1,8 @@
 """The closed form of P_q (BBM surplus triangle, dm_opt/info_design/bbm.py)
-against the LP oracle of test_info_design_lp.py (scipy linprog on the dense textbook
+against the LP oracle of test_lp.py (scipy linprog on the dense textbook
 formulation, no shared code) and against the package's own LP path.
 
-Derivation checked here step by step (module docstring of info_design_bbm):
+Derivation checked here step by step (module docstring of dm_opt.info_design.bbm):
 (i)   the BBM segmentation is feasible and obedient, sells to every type, and gives the
       merchant exactly the uniform-price profit Π*;
 (ii)  V(q) = max(γ_u, γ_π)·TS − max(γ_u − γ_π, 0)·Π* and W(q) as stated, for A = Ω and A ⊋ Ω;
@@ -292,7 +292,7 @@ def test_cli_bbm_on_a_market_where_it_does_not_apply_is_one_clear_line(capsys):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_data_union_closed_form_equals_the_piece_lps(seed):
-    """Union value = W° + r̄ (derivation in info_design_bbm.data_union) against the slides'
+    """Union value = W° + r̄ (derivation in dm_opt.info_design.bbm.data_union) against the slides'
     union LP solved piece by piece; the closed-form payments meet budget and participation."""
     rng = np.random.default_rng(7600 + seed)
     market = random_market(rng, 2 + seed % 3, extra_fees=seed % 2 == 1)

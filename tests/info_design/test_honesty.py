@@ -1,4 +1,4 @@
-"""GLP results are honest (issue 14 §2): ``status == optimal`` only with every requested part
+"""GLP results are honest (docs/spec.md §4): ``status == optimal`` only with every requested part
 present; a stopped LP-path solve returns on time with bounded memory; a model that cannot fit
 in the memory budget is refused up front with one clear error.  Every result produced here
 goes through tests/family_invariants.check_result.
@@ -79,7 +79,8 @@ def test_unfinished_supergradient_ranges_are_not_optimal(make):
 
 def test_unfinished_ranges_with_the_live_model_too():
     market = general(4, seed=5)
-    s = lp.PlatformHighs(market).solve(market.prior, intervals=True, time_limit=StopAfter(1))
+    # ranging=False: every range by the dual-face LPs (HiGHS' ranging proves all of them here, no LP left to stop)
+    s = lp.PlatformHighs(market, ranging=False).solve(market.prior, intervals=True, time_limit=StopAfter(1))
     check_result(s, market)
     assert s.status is Termination.TIME_LIMIT and np.isnan(s.lower[-1]) and "∂V(q)" in s.message
 
@@ -88,7 +89,11 @@ def test_cli_platform_unfinished_ranges_say_time_limit(tmp_path, monkeypatch, ca
     """dm-opt solve --problem platform on the LP path (n ≤ 50 asks for the ranges): a stop during
     the range LPs prints status time_limit and a message, not optimal with NaN ranges."""
     real = lp._DualFace.ranges
-    monkeypatch.setattr(lp._DualFace, "ranges", lambda self, q, value, deadline=None: real(self, q, value, StopAfter(3)))
+    monkeypatch.setattr(lp._DualFace, "ranges",
+                        lambda self, q, value, deadline=None, known=None: real(self, q, value, StopAfter(3)))
+    # no coordinate proven by HiGHS' ranging: the dual-face LPs compute every range (and are stopped)
+    monkeypatch.setattr(lp.PlatformHighs, "_ranged", lambda self, q, lam: (np.full(len(q), np.nan),
+                                                                           np.full(len(q), np.nan), []))
     rc = main(["solve", str(grid_file(tmp_path, 8)), "--problem", "platform", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["method"] == "lp"
@@ -159,7 +164,8 @@ def test_the_budget_is_read_at_call_time(monkeypatch):
     with pytest.raises(LimitExceeded, match="KKT MILP.*\\|Ω\\| = 30"):
         lp.constrained_efficiency(market)
     with pytest.raises(LimitExceeded, match="closed-form"):
-        bbm.platform(InfoDesignMarket(np.arange(1.0, 601.0), np.full(600, 1 / 600), 0.5, 1.0, 0.5), np.full(600, 1 / 600))
+        bbm.platform(InfoDesignMarket(np.arange(1.0, 601.0), np.full(600, 1 / 600), 0.5, 1.0, 0.5),
+                     np.full(600, 1 / 600))
 
 
 def test_cli_over_budget_is_one_line_exit_2(tmp_path, monkeypatch, capsys):

@@ -1,4 +1,4 @@
-"""Time limits and Ctrl-C for the GLP problems (issue 10): a stopped solve returns the
+"""Time limits and Ctrl-C for the GLP problems: a stopped solve returns the
 best answer known with a proven bound and an honest status, never "optimal".
 
 Ctrl-C is simulated by making a function called inside the computation raise
@@ -19,6 +19,9 @@ from dm_opt.core.errors import LimitExceeded, ProblemError
 from dm_opt.core.limits import Deadline
 from dm_opt.core.result import Termination
 from dm_opt.info_design import bbm, lp
+from dm_opt.info_design.lp import equilibrium as lp_equilibrium
+from dm_opt.info_design.lp import pieces as lp_pieces
+from dm_opt.info_design.lp import platform as lp_platform
 from tests.support.limits_helpers import CtrlC
 
 GLP = Path(__file__).resolve().parents[2] / "models" / "glp"
@@ -64,7 +67,7 @@ def test_platform_lp_ctrl_c_returns_the_no_information_mechanism(monkeypatch, ta
     """Ctrl-C in the cvxpy model (PlatformLP) and in the highspy one (solve_platform's LP path)."""
     market = grid_market(8)
     if target == "PlatformLP":
-        _interrupt_after(monkeypatch, lp, "_solve", 0)
+        _interrupt_after(monkeypatch, lp_platform, "_solve", 0)
         s = lp.PlatformLP(market).solve(market.prior)
     else:
         _interrupt_after(monkeypatch, lp._HighsModel, "run", 0)
@@ -115,7 +118,7 @@ def test_efficiency_pieces_time_limit_while_finding_pieces():
 
 def test_value_pieces_stopped_lists_genuine_dual_vertices(monkeypatch):
     market = general_market(3, seed=4)
-    _interrupt_after(monkeypatch, lp, "_region_vertices", 1)
+    _interrupt_after(monkeypatch, lp_pieces, "_region_vertices", 1)
     pcs = lp.value_pieces(market)
     assert pcs.status is Termination.INTERRUPTED and len(pcs.gradients) >= 1
     for lam in pcs.gradients:
@@ -126,7 +129,7 @@ def test_equilibria_ctrl_c_returns_the_families_found_so_far(monkeypatch):
     m = InfoDesignMarket([1.0, 2.0], [0.4, 0.6], 0.5, 0.8, 0.0)
     full = lp.equilibria(m)
     assert full.status is Termination.OPTIMAL and full.complete and len(full.pieces) >= 1
-    _interrupt_after(monkeypatch, lp, "_equilibrium_lp", 3)
+    _interrupt_after(monkeypatch, lp_equilibrium, "_equilibrium_lp", 3)
     part = lp.equilibria(m)
     assert part.status is Termination.INTERRUPTED and not part.complete and "supply patterns" in part.message
     for p in part.pieces:          # everything reported is one of the complete run's families

@@ -1,4 +1,4 @@
-"""GLP LPs (SPEC §2) against an independent oracle written here with
+"""GLP LPs (docs/spec.md §2) against an independent oracle written here with
 scipy.optimize.linprog on the dense textbook formulation of P_q, and the
 slides' claims.
 
@@ -412,12 +412,16 @@ def _equilibrium_at(market, q):
     N = n + nG + m * n
     A_ub, b_ub, A_eq, b_eq = [], [], [], []
     # dual feasibility: −E^T p + G^T μ ≤ −v
-    A_ub.append(np.c_[-E.T, G.T, np.zeros((m * n, m * n))]); b_ub.append(-market.v.ravel())
+    A_ub.append(np.c_[-E.T, G.T, np.zeros((m * n, m * n))])
+    b_ub.append(-market.v.ravel())
     # obedience
-    A_ub.append(np.c_[np.zeros((nG, n + nG)), -G]); b_ub.append(np.zeros(nG))
-    A_eq.append(np.c_[np.zeros((n, n + nG)), E]); b_eq.append(q)
+    A_ub.append(np.c_[np.zeros((nG, n + nG)), -G])
+    b_ub.append(np.zeros(nG))
+    A_eq.append(np.c_[np.zeros((n, n + nG)), E])
+    b_eq.append(q)
     # p·q − v·y ≤ 0 (with weak duality: equality)
-    A_ub.append(np.r_[q, np.zeros(nG), -market.v.ravel()][None]); b_ub.append([1e-9])
+    A_ub.append(np.r_[q, np.zeros(nG), -market.v.ravel()][None])
+    b_ub.append([1e-9])
     umin = market.u.min(axis=0)
     for w in range(n):
         row = np.zeros(N)
@@ -425,12 +429,16 @@ def _equilibrium_at(market, q):
         row[n + nG + np.arange(m) * n + w] = market.u[:, w]
         rhs = market.reservation * q[w]
         if q[w] > 1e-12:            # sells: p q + Σ u y ≥ r̄ q
-            A_ub.append(-row[None]); b_ub.append([-rhs + 1e-9])
+            A_ub.append(-row[None])
+            b_ub.append([-rhs + 1e-9])
         else:                       # zero mass: p + min u ≤ r̄
-            r0 = np.zeros(N); r0[w] = 1
-            A_ub.append(r0[None]); b_ub.append([market.reservation - umin[w] + 1e-9])
+            r0 = np.zeros(N)
+            r0[w] = 1
+            A_ub.append(r0[None])
+            b_ub.append([market.reservation - umin[w] + 1e-9])
         if q[w] < market.prior[w] - 1e-12 and q[w] > 1e-12:
-            A_ub.append(row[None]); b_ub.append([rhs + 1e-9])
+            A_ub.append(row[None])
+            b_ub.append([rhs + 1e-9])
     bounds = [(None, None)] * n + [(0, None)] * (nG + m * n)
     r = linprog(np.zeros(N), A_ub=np.vstack(A_ub), b_ub=np.concatenate([np.ravel(b) for b in b_ub]),
                 A_eq=np.vstack(A_eq), b_eq=np.concatenate(b_eq), bounds=bounds, method="highs")

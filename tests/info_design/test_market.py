@@ -1,4 +1,4 @@
-"""GLP market construction and validation (SPEC §2): payoffs of the slides and
+"""GLP market construction and validation (docs/spec.md §2): payoffs of the slides and
 every error path of the constructor and the general-payoff constructor."""
 
 import numpy as np
