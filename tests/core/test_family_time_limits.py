@@ -51,7 +51,7 @@ def power(N, seed=0, Q=None, pair_costs=False):
 
 # (problem, market maker, call(market, time_limit)); each needs far more than LIMIT without one
 GLP = [
-    ("platform-lp", lambda: neg_grid(40), lambda m, tl: lp.platform_report(m, m.prior, time_limit=tl)),
+    ("platform-lp", lambda: neg_grid(120), lambda m, tl: lp.platform_report(m, m.prior, time_limit=tl)),
     ("platform-bbm", lambda: bbm_grid(2500), lambda m, tl: lp.platform_report(m, m.prior, time_limit=tl)),
     ("efficiency", lambda: neg_grid(30), lambda m, tl: lp.constrained_efficiency(m, time_limit=tl)),
     ("equilibrium", lambda: general(4), lambda m, tl: lp.equilibria(m, time_limit=tl)),

@@ -26,6 +26,7 @@ import numpy as np
 from dm_opt.core.result import Termination
 from dm_opt.info_design import lp
 from dm_opt.info_design.market import InfoDesignMarket
+from dm_opt.info_design.results import PlatformReport
 from dm_opt.sharing import bilateral as B
 from dm_opt.sharing import buyer as BUY
 from dm_opt.sharing import mechanisms as M
@@ -233,7 +234,14 @@ _CHECKS = [
 
 def check_result(result, market):
     """Assert the honesty rules for one GLP/RJ ``result`` of ``market``; returns ``result``.
-    ``result`` may be a ``(solution, welfare)`` pair (:func:`~dm_opt.info_design.lp.platform_report`)."""
+    ``result`` may be a ``(solution, welfare)`` pair (:func:`~dm_opt.info_design.lp.platform_report`)
+    or a :class:`~dm_opt.info_design.results.PlatformReport` holding both."""
+    if isinstance(result, PlatformReport):
+        check_result(result.solution, market)
+        if result.welfare is not None:
+            check_result(result.welfare, market)
+        assert result.status == result.solution.status and result.objective == result.solution.value
+        return result
     if isinstance(result, tuple):
         for part in result:
             if part is not None:
