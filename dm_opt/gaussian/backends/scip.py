@@ -45,8 +45,8 @@ from dm_opt.gaussian.backends.milp import (
     DEFAULT_CUTS,
     DEFAULT_TANGENTS,
     build_model,
-    certify,
     check_range,
+    finish_rounds,
     gaussian_side_constraints,
     infeasible_result,
     model_value,
@@ -313,23 +313,8 @@ def solve_scip(market, objective, *, constraints=None, time_limit=None, tol=0.0,
             m.addSol(sol, free=True)
     extra["scip_rounds"] = rounds
     extra["nogood_cuts"] = len(excluded)
-    if best_a is None:
-        if status is Termination.OPTIMAL:
-            return RawSolution(None, Termination.INFEASIBLE, float("-inf"), nodes=nodes,
-                               build_seconds=build_seconds, solve_seconds=solve_seconds,
-                               message="no profile satisfies the side constraints", extra=extra)
-        return RawSolution(None, status, float(bound * S), nodes=nodes, build_seconds=build_seconds,
-                           solve_seconds=solve_seconds, message=message or "no feasible profile found",
-                           extra=extra)
-    if status is Termination.OPTIMAL:
-        # honest status: the bound (with SCIP's tolerances) against the exact value of the profile
-        ok, bound_out, why = certify(market, objective, best_a, bound, S, tol, deficit)
-        if not ok:
-            status, message = Termination.ERROR, why
-    else:
-        bound_out = max(bound, best_val) * S
-    return RawSolution(best_a, status, float(bound_out), nodes=nodes, build_seconds=build_seconds,
-                       solve_seconds=solve_seconds, message=message, extra=extra)
+    return finish_rounds(market, objective, best_a, best_val, status, bound, S, tol, deficit, nodes=nodes,
+                         build_seconds=build_seconds, solve_seconds=solve_seconds, message=message, extra=extra)
 
 
 @register

@@ -1199,7 +1199,19 @@ def solve_milp_once(market: GaussianMarket, objective, *, constraints: SideConst
              "model_scale": S}
     if model.notes:
         extra["notes"] = list(model.notes)
-    if best_a is None or not np.isfinite(best_val):
+    if not np.isfinite(best_val):
+        best_a = None
+    return finish_rounds(market, objective, best_a, best_val, status, bound, S, tol, deficit, nodes=nodes,
+                         build_seconds=build_seconds, solve_seconds=solve_seconds, message=message, extra=extra)
+
+
+def finish_rounds(market, objective, best_a, best_val, status, bound, S, tol, deficit, *, nodes, build_seconds,
+                  solve_seconds, message, extra) -> RawSolution:
+    """The raw solution at the end of a MIP backend's rounds (``milp`` and ``misocp-scip``): no
+    profile -> ``infeasible`` (when the rounds finished) or the stop status with its bound; a
+    finished run -> the honest status of :func:`certify`; a stopped one -> its bound, at least the
+    incumbent's value.  ``bound``, ``best_val`` and ``deficit`` are in model units (scale ``S``)."""
+    if best_a is None:
         if status is Termination.OPTIMAL:
             return RawSolution(None, Termination.INFEASIBLE, float("-inf"), nodes=nodes,
                                build_seconds=build_seconds, solve_seconds=solve_seconds,
@@ -1208,6 +1220,7 @@ def solve_milp_once(market: GaussianMarket, objective, *, constraints: SideConst
                            solve_seconds=solve_seconds, message=message or "no feasible profile found",
                            extra=extra)
     if status is Termination.OPTIMAL:
+        # honest status: the round bound against the exact value of the profile
         ok, bound_out, why = certify(market, objective, best_a, bound, S, tol, deficit)
         if not ok:
             status, message = Termination.ERROR, why
