@@ -75,6 +75,7 @@ from dm_opt.core.limits import adapt_chunk, check_model_size
 from dm_opt.core.registry import Backend, RawSolution, register
 from dm_opt.core.result import Termination
 from dm_opt.gaussian.backends.bounds import TANGENT_SLACK_MAX, tangent_planes, tangent_slack
+from dm_opt.gaussian.base import evaluate_objective
 from dm_opt.gaussian.constraints import BUDGET_TOL, SideConstraints
 from dm_opt.gaussian.kernels.bnb import dfs_chunk, fresh_value, modular_bound, node_bound
 from dm_opt.gaussian.kernels.posterior import fresh_state
@@ -852,14 +853,14 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
         # every user fixed (forced in/out, or Lemma 3): one candidate profile, decided directly (the
         # compiled search needs a free user to branch on)
         a = (setup.state0 == 1).astype(np.int8)
+        path = "gaussian-fresh" if isinstance(market, GaussianMarket) and not generic else "oracle"
         if cons is None or cons.feasible(market, objective.name, a):
-            val = float(market.evaluate(objective, a))
-            return RawSolution(profile=a, status=Termination.OPTIMAL, bound=val, nodes=1,
-                               message="every user is fixed; the one remaining profile is the optimum",
-                               extra={"search": search, "fixed_by_lemma3": setup.fixed_by_lemma3})
-        return RawSolution(profile=None, status=Termination.INFEASIBLE, bound=-np.inf, nodes=1,
-                           message="infeasible side constraints: the one profile left by the fixed users "
-                                   "violates them", extra={"search": search, "fixed_by_lemma3": 0})
+            val = float(evaluate_objective(market, objective, a))       # any leakage oracle, exact
+            return _raw(a, val, val, Termination.OPTIMAL,
+                        "every user is fixed; the one remaining profile is the optimum", 1,
+                        time.perf_counter() - t_entry, setup, search=search, path=path)
+        return _raw(None, -np.inf, -np.inf, Termination.OPTIMAL, "", 1, time.perf_counter() - t_entry, setup,
+                    search=search, path=path)                            # -> infeasible
     order_arr = branching_order(objective, order)
     prefer_in = net_weight(objective) > 0
     if time_limit is not None:
