@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-FENCE = re.compile(r"(?:<!--\s*docs-test:\s*(?P<mark>slow|skip[^>]*)-->\s*\n)?"
+FENCE = re.compile(r"(?:<!--\s*docs-test:\s*(?P<mark>slow|skip[^>]*?)\s*-->\s*\n)?"
                    r"```(?P<lang>python|bash)\n(?P<body>.*?)```",
                    re.S)
 TIMEOUT = 600
