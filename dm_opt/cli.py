@@ -170,8 +170,6 @@ def _cmd_solve(args) -> int:
     data = read_toml(args.file)
     market = from_dict(data, args.file)
     family = family_of(market)
-    if not hasattr(importlib.import_module(f"dm_opt.{family}"), "cli") and not _has_family_cli(family):
-        return _cmd_solve_legacy(args, data, market)   # TRANSITION: removed once every family has cli.report
     pm = problems_module(family)
     kind = data["kind"]
     table = pm.PROBLEMS[kind]
@@ -203,37 +201,6 @@ def _cmd_solve(args) -> int:
     # an interrupted solve still prints its best answer and bound, then exits like Ctrl-C
     # (main turns 130 into 143 when the interrupt was a SIGTERM)
     return 130 if str(result.status) == "interrupted" else 0
-
-
-def _has_family_cli(family):
-    import importlib.util
-
-    return importlib.util.find_spec(f"dm_opt.{family}.cli") is not None
-
-
-def _cmd_solve_legacy(args, data, market) -> int:
-    from dm_opt.core.instances import kind_module
-
-    mod = kind_module(data.get("kind"), args.file)
-    problem = args.problem or mod.DEFAULT_PROBLEM
-    if problem not in mod.PROBLEMS:
-        raise _UsageError(f"--problem: '{problem}' is not a problem of kind '{data['kind']}'; "
-                          f"choose one of {', '.join(mod.PROBLEMS)}")
-    options = {"method": args.method, "all_optima": args.all_optima, "time_limit": args.time_limit,
-               "progress": (not args.no_progress) and (not args.json) and sys.stderr.isatty()}
-    used = getattr(mod, "CLI_OPTIONS", ("method", "all_optima", "time_limit"))
-    for flag, key, default in (("--method", "method", "auto"), ("--all-optima", "all_optima", False),
-                               ("--time-limit", "time_limit", None)):
-        if options[key] != default and key not in used:
-            raise _UsageError(f"{flag} does not apply to kind '{data['kind']}'")
-    out, text = mod.run(market, problem, options)
-    if args.json:
-        from dm_opt.core.jsonenc import dumps
-
-        print(dumps(out))
-    else:
-        _print_text(text)
-    return 130 if out.get("status") == "interrupted" else 0
 
 
 def _print_text(text: str) -> None:

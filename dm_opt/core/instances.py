@@ -2,12 +2,11 @@
 
 Every file has ``kind = "..."`` and a ``source`` line naming the paper and
 example.  Files are parsed as data only (TOML); nothing in them is evaluated or
-imported.  Each kind is handled by one module listed in :data:`KIND_MODULES`
-(imported on demand), which provides
-
-* ``from_dict(data: dict, where: str)`` → the market object (validating every field),
-* ``PROBLEMS`` (tuple of problem names) and ``DEFAULT_PROBLEM``,
-* ``run(market, problem, options: dict) -> (json_dict, text)`` for ``dm-opt solve``.
+imported.  Each kind is parsed by one module listed in :data:`KIND_MODULES`
+(imported on demand), which provides ``from_dict(data: dict, where: str)`` → the market
+object (validating every field), and optionally ``to_dict(market)`` for :func:`save`.
+What can be solved for a kind is the family's problem table (:mod:`dm_opt.core.dispatch`);
+how a result is printed, the family's ``cli`` module.
 """
 
 from __future__ import annotations

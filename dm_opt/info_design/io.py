@@ -24,22 +24,16 @@ Problems: ``platform`` (P_q at ``database``: V, mechanism, ∂V intervals, W),
 from __future__ import annotations
 
 import numbers
-import time
 
 import numpy as np
 
-from dm_opt.core.errors import InstanceError, ProblemError
+from dm_opt.core.errors import InstanceError
 from dm_opt.core.instances import check_keys
-from dm_opt.core.limits import Deadline
-from dm_opt.core.result import Termination
 from dm_opt.core.validate import MAX_ABS, as_real, as_vector, check_nonnegative
 from dm_opt.info_design.market import _MONEY, _WHY, MAX_MONEY, InfoDesignMarket
 
 _MONEY_RANGE = {"what": _MONEY, "why": _WHY}
 
-#: The problems of ``dm-opt solve`` (the table itself is :data:`dm_opt.info_design.problems.PROBLEMS`).
-PROBLEMS = ("platform", "efficiency", "equilibrium", "union", "taxes", "complete")
-DEFAULT_PROBLEM = "efficiency"
 
 #: Largest generated |Ω| accepted from a file.
 MAX_TYPES = 100_000
@@ -124,31 +118,4 @@ def from_dict(data: dict, where: str | None = None) -> InfoDesignMarket:
     return market
 
 
-def run(market: InfoDesignMarket, problem: str, options: dict):
-    """``dm-opt solve`` for this kind, returning ``(json_dict, text)`` — a thin wrapper kept until
-    ``dm_opt/cli.py`` calls :mod:`dm_opt.info_design.problems` and :func:`dm_opt.info_design.cli.report`
-    itself (it only combines them; io parses, problems solve, cli formats)."""
-    # imported here, not at the top: io must not load the solvers (parsing a file needs none)
-    from dm_opt.info_design.cli import report
-    from dm_opt.info_design.problems import KIND, METHODS
-    from dm_opt.info_design.problems import PROBLEMS as TABLE
-
-    method = options.get("method", "auto") or "auto"
-    if method not in METHODS[problem]:
-        raise ProblemError(f"--method {method!r} does not apply to info_design problem '{problem}'; "
-                           f"use {', '.join(METHODS[problem])}")
-    if options.get("all_optima"):
-        raise ProblemError("--all-optima does not apply to info_design (ties are listed in the output)")
-    dl = Deadline(options.get("time_limit"), field="--time-limit")
-    t0 = time.perf_counter()
-    result = TABLE[KIND][problem](market, method=method, time_limit=dl)
-    fields, text = report(market, problem, result)
-    status = str(Termination(result.status))
-    if problem == "equilibrium" and status == "optimal" and not result.complete:
-        status = "incomplete"
-    out = {"kind": "info_design", "problem": problem, "status": status, **fields}
-    out["seconds"] = time.perf_counter() - t0
-    return out, text
-
-
-__all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM"]
+__all__ = ["from_dict"]

@@ -37,11 +37,6 @@ from dm_opt.core.instances import check_keys
 from dm_opt.core.validate import as_real
 from dm_opt.sharing.market import MAX_TABLE_AGENTS, SharingMarket
 
-#: Transitional (read by the current :mod:`dm_opt.cli`; the tables are in :mod:`dm_opt.sharing.problems`).
-PROBLEMS = ("ordered_match", "check", "stability", "welfare", "prices", "vcg", "mixed_vcg", "d_mixed_vcg")
-DEFAULT_PROBLEM = "welfare"
-CLI_OPTIONS = ("method", "time_limit")
-
 _COMMON = {"kind", "family", "source", "name", "description", "agents", "cost", "max_queries"}
 
 
@@ -137,28 +132,6 @@ def from_dict(data: dict, where: str | None = None) -> SharingMarket:
 
 
 # --------------------------------------------------------------------- run
-def run(market: SharingMarket, problem: str, options: dict):
-    """Transitional: ``dm-opt solve`` for this kind until :mod:`dm_opt.cli` reads
-    :mod:`dm_opt.sharing.problems` and :func:`dm_opt.sharing.cli.report` itself (then this
-    function goes).  Solves nothing itself: the problem table solves, the family CLI formats;
-    returns ``(json_dict, text)`` with the common ``--json`` schema first.
-
-    ``options["time_limit"]`` (seconds) is one deadline for the whole problem; when it
-    expires, or on Ctrl-C, the partial result is returned with its proven bound and status
-    ``time_limit`` / ``interrupted`` (the CLI exits 130 for the latter).  Where no partial
-    answer exists (ordered match) a time limit raises ``LimitExceeded`` and Ctrl-C propagates.
-    """
-    # imported here: parsing an instance must not load the solvers (this wrapper is temporary)
-    from dm_opt.core.limits import Deadline
-    from dm_opt.sharing import cli, problems
-
-    method = options.get("method", "auto") or "auto"
-    dl = Deadline.of(options.get("time_limit"), field="--time-limit")
-    result = problems.PROBLEMS[market.kind][problem](market, method=method, time_limit=dl)
-    fields, text = cli.report(market, problem, result)
-    out = {"kind": market.kind, "name": market.name, "n": market.n, "problem": problem, "method": method,
-           **result.protocol_dict(), **fields, "time_limit": dl.time_limit}
-    return out, text
 
 
-__all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM", "CLI_OPTIONS"]
+__all__ = ["from_dict"]

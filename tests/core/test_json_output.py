@@ -9,9 +9,10 @@ import os
 import numpy as np
 import pytest
 
+import dm_opt
 from dm_opt.cli import main
 from dm_opt.core import jsonenc
-from dm_opt.core.instances import kind_module, read_toml
+from dm_opt.core.dispatch import problem_table
 from dm_opt.core.result import Termination
 from dm_opt.gaussian.result import SolveResult
 
@@ -128,7 +129,7 @@ def test_every_model_default_problem_json_is_strict(path, problem, capsys):
 def _all_problems():
     pairs = []
     for f in MODELS:
-        pairs += [(f, p) for p in kind_module(read_toml(f)["kind"]).PROBLEMS]
+        pairs += [(f, p) for p in problem_table(dm_opt.load(f))[0]]
     return pairs
 
 

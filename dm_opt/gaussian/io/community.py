@@ -19,9 +19,6 @@ from __future__ import annotations
 from dm_opt.core.errors import InstanceError
 from dm_opt.core.instances import check_keys
 from dm_opt.gaussian.community import CommunityMarket
-from dm_opt.gaussian.objectives import PROBLEMS
-
-DEFAULT_PROBLEM = "equilibrium"
 
 
 def from_dict(data: dict, where: str | None = None) -> CommunityMarket:
@@ -38,13 +35,4 @@ def from_dict(data: dict, where: str | None = None) -> CommunityMarket:
                            name=name, source=data.get("source"), where=where)
 
 
-def run(market, problem: str, options: dict):
-    """Transitional, for the current ``dm-opt solve``: :func:`dm_opt.gaussian.cli.run` (the problem
-    table of :mod:`dm_opt.gaussian.problems`, then :func:`dm_opt.gaussian.cli.report`).  Parsing
-    modules do not solve: the import is deferred to the call."""
-    from dm_opt.gaussian import cli
-
-    return cli.run(market, problem, options)
-
-
-__all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM"]
+__all__ = ["from_dict"]

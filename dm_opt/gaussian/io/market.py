@@ -20,10 +20,6 @@ from dm_opt.core.generators import generate
 from dm_opt.core.instances import check_keys
 from dm_opt.core.validate import as_array, as_covariance, precheck_noise_ratio
 from dm_opt.gaussian.market import GaussianMarket
-from dm_opt.gaussian.objectives import PROBLEMS
-
-#: problem names and default (the problem table is :data:`dm_opt.gaussian.problems.PROBLEMS`)
-DEFAULT_PROBLEM = "equilibrium"
 
 
 def from_dict(data: dict, where: str | None = None) -> GaussianMarket:
@@ -49,13 +45,4 @@ def from_dict(data: dict, where: str | None = None) -> GaussianMarket:
     return GaussianMarket(cov, values, noise, name=name, source=data.get("source"), where=where)
 
 
-def run(market, problem: str, options: dict):
-    """Transitional, for the current ``dm-opt solve``: :func:`dm_opt.gaussian.cli.run` (the problem
-    table of :mod:`dm_opt.gaussian.problems`, then :func:`dm_opt.gaussian.cli.report`).  Parsing
-    modules do not solve: the import is deferred to the call."""
-    from dm_opt.gaussian import cli
-
-    return cli.run(market, problem, options)
-
-
-__all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM"]
+__all__ = ["from_dict"]

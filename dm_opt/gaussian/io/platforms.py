@@ -31,11 +31,6 @@ from dm_opt.gaussian.leakage.mutual_information import MutualInformationMarket
 from dm_opt.gaussian.market import GaussianMarket
 from dm_opt.gaussian.platforms import MAX_PLATFORM_N, JoiningValues, TwoPlatformMarket
 
-PROBLEMS = ("competition",)
-DEFAULT_PROBLEM = "competition"
-#: ``dm-opt solve`` flags this kind uses (the CLI refuses the others)
-CLI_OPTIONS = ("time_limit",)
-
 
 def from_dict(data: dict, where: str | None = None) -> TwoPlatformMarket:
     check_keys(data, {"kind", "cov", "values", "joining"},
@@ -85,13 +80,4 @@ def from_dict(data: dict, where: str | None = None) -> TwoPlatformMarket:
     return tp
 
 
-def run(market, problem: str, options: dict):
-    """Transitional, for the current ``dm-opt solve``: :func:`dm_opt.gaussian.cli.run` (the problem
-    table of :mod:`dm_opt.gaussian.problems`, then :func:`dm_opt.gaussian.cli.report`).  Parsing
-    modules do not solve: the import is deferred to the call."""
-    from dm_opt.gaussian import cli
-
-    return cli.run(market, problem, options)
-
-
-__all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM"]
+__all__ = ["from_dict"]

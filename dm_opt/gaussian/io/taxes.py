@@ -28,11 +28,6 @@ from dm_opt.core.validate import as_real, as_vector
 from dm_opt.gaussian.io import market as _gaussian
 from dm_opt.gaussian.taxes import TaxedMarket
 
-PROBLEMS = ("uniform_sweep", "pigovian", "post_tax_equilibrium", "first_best", "equilibrium", "decorrelated")
-DEFAULT_PROBLEM = "uniform_sweep"
-#: ``dm-opt solve`` flags this kind uses (the CLI refuses the others)
-CLI_OPTIONS = ("method", "time_limit")
-
 _BASE = {"kind", "cov", "values", "source", "name", "noise_var", "description"}
 
 
@@ -53,13 +48,4 @@ def from_dict(data: dict, where: str | None = None) -> TaxedMarket:
     return TaxedMarket(market, taxes, t_max)
 
 
-def run(market, problem: str, options: dict):
-    """Transitional, for the current ``dm-opt solve``: :func:`dm_opt.gaussian.cli.run` (the problem
-    table of :mod:`dm_opt.gaussian.problems`, then :func:`dm_opt.gaussian.cli.report`).  Parsing
-    modules do not solve: the import is deferred to the call."""
-    from dm_opt.gaussian import cli
-
-    return cli.run(market, problem, options)
-
-
-__all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM"]
+__all__ = ["from_dict"]

@@ -32,11 +32,6 @@ from dm_opt.core.instances import check_keys
 from dm_opt.gaussian.io import market as _gaussian
 from dm_opt.gaussian.valuations import ValuationMarket
 
-PROBLEMS = ("mechanism", "vcg", "expected_payoff", "first_best", "equilibrium", "decorrelated")
-DEFAULT_PROBLEM = "mechanism"
-#: ``dm-opt solve`` flags this kind uses (the CLI refuses the others)
-CLI_OPTIONS = ("method", "time_limit")
-
 _BASE = {"kind", "cov", "values", "source", "name", "noise_var", "description"}
 #: Largest samples × n held by the Monte Carlo expected payoff (80 MB of draws).
 MAX_SAMPLE_ENTRIES = 10**7
@@ -67,13 +62,4 @@ def from_dict(data: dict, where: str | None = None) -> ValuationMarket:
     return vm
 
 
-def run(market, problem: str, options: dict):
-    """Transitional, for the current ``dm-opt solve``: :func:`dm_opt.gaussian.cli.run` (the problem
-    table of :mod:`dm_opt.gaussian.problems`, then :func:`dm_opt.gaussian.cli.report`).  Parsing
-    modules do not solve: the import is deferred to the call."""
-    from dm_opt.gaussian import cli
-
-    return cli.run(market, problem, options)
-
-
-__all__ = ["from_dict", "run", "PROBLEMS", "DEFAULT_PROBLEM"]
+__all__ = ["from_dict"]
