@@ -152,10 +152,10 @@ def test_failed_attempts_fall_back_to_the_next(monkeypatch):
             raise SolverFailed("HiGHS stopped with model status Solve error")
         raw = real(*args, **kw)
         if len(calls) == 2:
-            raw.status, raw.message = M.Termination.ERROR, "numerical trouble: simulated"
+            raw.status, raw.message = Termination.ERROR, "numerical trouble: simulated"
         return raw
 
-    monkeypatch.setattr(M, "solve_milp_once", flaky)
+    monkeypatch.setattr(M.solve, "solve_milp_once", flaky)
     r = dm_opt.solve(m, "first_best", "milp")
     assert r.status is Termination.OPTIMAL
     assert [c[0] for c in calls] == ["precision", "mixed", "mixed"] and calls[2][1] == M.RETRY_OPTIONS[1]
@@ -163,7 +163,7 @@ def test_failed_attempts_fall_back_to_the_next(monkeypatch):
     e = dm_opt.solve(m, "first_best", "enumerate")
     assert abs(r.objective - e.objective) <= e.tie_tol
     # every attempt failing: SolverFailed with every reason
-    monkeypatch.setattr(M, "solve_milp_once", lambda *a, **k: (_ for _ in ()).throw(SolverFailed("boom")))
+    monkeypatch.setattr(M.solve, "solve_milp_once", lambda *a, **k: (_ for _ in ()).throw(SolverFailed("boom")))
     with pytest.raises(SolverFailed, match="boom"):
         dm_opt.solve(m, "first_best", "milp")
 
