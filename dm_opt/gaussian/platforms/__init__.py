@@ -46,13 +46,13 @@ from __future__ import annotations
 import itertools
 import numbers
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 
 from dm_opt.core.errors import InstanceError, LimitExceeded
 from dm_opt.core.limits import Deadline
-from dm_opt.core.result import Termination
+from dm_opt.core.result import Result, Termination
 from dm_opt.core.validate import as_array, as_vector
 from dm_opt.gaussian.platforms.bimatrix import bimatrix_equilibria
 
@@ -240,7 +240,7 @@ class PriceEquilibrium:
 
 
 @dataclass(frozen=True)
-class SearchResult:
+class SearchResult(Result):
     """Outcome of :meth:`TwoPlatformMarket.search_equilibria` (see the module docstring for its limits).
 
     ``status`` ``optimal`` = every pair of ``𝒫²`` was examined.  After a time limit or Ctrl-C
@@ -249,6 +249,8 @@ class SearchResult:
     each equilibrium listed is still verified against the *full* deviation set 𝒟, but pairs
     not examined may hold more equilibria (``efficient_exists`` False proves nothing then).
     """
+
+    family: ClassVar[str] = "gaussian"
 
     equilibria: tuple
     candidates: int

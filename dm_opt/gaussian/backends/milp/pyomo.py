@@ -67,10 +67,12 @@ a certificate::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from dm_opt.core.errors import ProblemError
+from dm_opt.core.result import Result
 from dm_opt.gaussian.backends.milp import DEFAULT_CUTS, DEFAULT_TANGENTS, build_model, check_range
 from dm_opt.gaussian.market import GaussianMarket
 from dm_opt.gaussian.objectives import LeakageObjective
@@ -209,8 +211,10 @@ def profile_of(model) -> np.ndarray:
 
 
 @dataclass
-class ExactSolution:
-    """Result of :func:`solve_exact` (the problem's units)."""
+class ExactSolution(Result):
+    """Result of :func:`solve_exact` (the problem's units; the protocol of :mod:`dm_opt.core.result`)."""
+
+    family: ClassVar[str] = "gaussian"
 
     status: str                 # "optimal" (certified), "feasible", "infeasible", "iteration_limit", "error"
     profile: np.ndarray | None
