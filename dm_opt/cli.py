@@ -97,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--all-optima", action="store_true", help="list every optimal profile (ties)")
     s.add_argument("--time-limit", type=_positive_float, help="seconds; returns best found with bound and gap")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    sm = s.add_mutually_exclusive_group()
+    sm.add_argument("--summary", dest="summary", action="store_true", default=None,
+                    help="per-community counts and prices instead of per-user arrays (the default for "
+                         "community markets above 10,000 users)")
+    sm.add_argument("--full", dest="summary", action="store_false", help="per-user arrays even for huge markets")
     s.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     from dm_opt.gaussian.bench.cli import add_parser as _add_bench_parser
     _add_bench_parser(sub, _positive_float)
@@ -182,6 +187,8 @@ def _cmd_solve(args) -> int:
     for flag, key in (("--method", "method"), ("--all-optima", "all_optima"), ("--time-limit", "time_limit")):
         if given[key] and key not in used:
             raise _UsageError(f"{flag} does not apply to kind '{kind}'")
+    if args.summary is not None and family != "gaussian":
+        raise _UsageError(f"--{'summary' if args.summary else 'full'} applies to Gaussian kinds only")
     kw = {}
     if "all_optima" in used:
         kw["all_optima"] = args.all_optima
@@ -191,7 +198,11 @@ def _cmd_solve(args) -> int:
 
     time_limit = Deadline(args.time_limit, field="--time-limit") if args.time_limit is not None else None
     result = table[problem](market, method=args.method, time_limit=time_limit, **kw)
-    fields, text = importlib.import_module(f"dm_opt.{family}.cli").report(market, problem, result)
+    report = importlib.import_module(f"dm_opt.{family}.cli").report
+    if args.summary is None:
+        fields, text = report(market, problem, result)
+    else:
+        fields, text = report(market, problem, result, summary=args.summary)
     if args.json:
         from dm_opt.core.jsonenc import dumps
 

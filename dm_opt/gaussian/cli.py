@@ -1,10 +1,17 @@
 """``dm-opt solve`` output for the Gaussian family: :func:`report` formats a result, nothing else.
 
-``report(market, problem, result) -> (fields, text)``: ``fields`` are the kind's JSON fields
+``report(market, problem, result, *, summary=None) -> (fields, text)``: ``fields`` are the kind's JSON fields
 (for every kind the same keys as before the family-first layout; they may repeat the common
 ``--json`` keys — ``problem``, ``status``, … — with the same values), ``text`` the table printed
 on the terminal.  The formatter is looked up in :data:`REPORTS` (kind → problem → function),
 built like :data:`dm_opt.gaussian.problems.PROBLEMS`.
+
+Summary form (``summary=True``; ``dm-opt solve --summary``): objective, bound, gap, status,
+sharers (and, for community markets, per community: size, sharers, the leakage of a sharer and
+of a non-sharer, the price when it is the same for every user of the community) — no per-user
+arrays.  It is the default (``summary=None``) for community markets of more than
+:data:`SUMMARY_MIN_N` users, whose full ``--json`` lists every user (about 35 bytes per user:
+35 MB at n = 10⁶); ``summary=False`` (``--full``) always gives the full form.
 """
 
 from __future__ import annotations
@@ -12,10 +19,15 @@ from __future__ import annotations
 import numpy as np
 
 from dm_opt.core.errors import ProblemError
-from dm_opt.gaussian.problems import CLI_OPTIONS, LEAKAGE_KINDS, LEAKAGE_PROBLEMS, PROBLEMS
+from dm_opt.core.jsonenc import json_number as _num
+from dm_opt.gaussian.problems import LEAKAGE_KINDS, LEAKAGE_PROBLEMS
 
 #: Per-user rows printed by the community table; larger markets are summarised per community.
 COMMUNITY_MAX_ROWS = 60
+#: Community markets with more users than this are reported in the summary form by default.
+SUMMARY_MIN_N = 10_000
+#: Kinds whose results have a summary form (the leakage problems: a SolveResult with a profile).
+SUMMARY_KINDS = ("gaussian_market", "community_market", "gaussian_mixture")
 
 
 def _profile(a) -> str:
@@ -33,13 +45,22 @@ def _status_lines(status, message: str) -> list[str]:
 
 
 # ------------------------------------------------------------------ leakage problems (SolveResult)
+def compile_note(res) -> str:
+    """``" + compile 1.23s"`` when the solve spent time importing numba, compiling or loading
+    compiled kernels (``extra["compile_seconds"]``, not part of ``time``); "" otherwise."""
+    c = (getattr(res, "extra", None) or {}).get("compile_seconds")
+    if not c or c < 0.0005:
+        return ""
+    return f" + compile {c:.3f}s"
+
+
 def result_header(title: str, detail: str, market, res) -> list[str]:
     """Title, source, objective/bound/gap line and message of a result table."""
     lines = [f"{title}: {res.problem}  ({detail}, method = {res.method}, status = {res.status})"]
     if market.source:
         lines.append(f"source: {market.source}")
     lines.append(f"objective {res.objective:.10g}   bound {res.bound:.10g}   gap {res.gap:.3g}   "
-                 f"surplus {res.surplus:.10g}   time {res.seconds:.3f}s")
+                 f"surplus {res.surplus:.10g}   time {res.seconds:.3f}s" + compile_note(res))
     if res.message:
         lines.append(res.message)
     return lines
@@ -70,8 +91,9 @@ def market_table(market, res, title: str = "gaussian market") -> str:
     return "\n".join(lines + optima_lines(res))
 
 
-def community_table(market, res) -> str:
-    """Per-community summary (and per-user rows up to :data:`COMMUNITY_MAX_ROWS` users)."""
+def community_table(market, res, *, summary: bool = False) -> str:
+    """Per-community summary (and per-user rows up to :data:`COMMUNITY_MAX_ROWS` users; none and no
+    tie list with ``summary=True``)."""
     lines = result_header(market.name or "community market", f"n = {market.n}, K = {market.K}", market, res)
     if not res.profile.size:
         return "\n".join(lines)
@@ -88,6 +110,10 @@ def community_table(market, res) -> str:
             f"{(f'{res.leakage[sh][0]:.6g}' if sh.any() else '-'):>12} "
             f"{(f'{res.leakage[no][0]:.6g}' if no.any() else '-'):>12} "
             f"{(f'{res.prices[sh].mean():.4g}' if sh.any() else '-'):>10}")
+    if summary:
+        if res.optima is not None:
+            lines.append(f"{len(res.optima)} optimal profile(s) (ties within {res.tie_tol:.2g}; --full to list them)")
+        return "\n".join(lines)
     if market.n <= COMMUNITY_MAX_ROWS:
         lines.append("")
         lines.append(f"{'user':>5} {'comm':>4} {'v':>9} {'shares':>6} {'leakage':>12} {'price':>12}")
@@ -95,6 +121,61 @@ def community_table(market, res) -> str:
             lines.append(f"{i:>5} {int(c[i]):>4} {v[i]:>9.4g} {int(a[i]):>6} {res.leakage[i]:>12.6g} "
                          f"{res.prices[i]:>12.6g}")
     return "\n".join(lines + optima_lines(res, limit=20, width=200))
+
+
+# ------------------------------------------------------------------ summary form
+def _constant(x: np.ndarray):
+    """The common value of ``x`` when every entry is the same (JSON number), else None."""
+    if x.size and float(x.min()) == float(x.max()):
+        return _num(float(x[0]))
+    return None
+
+
+def summary_fields(market, res) -> dict:
+    """The summary ``--json`` fields of a leakage result: scalars and per-community counts, no
+    per-user arrays (size independent of ``n``)."""
+    d = {k: v for k, v in res.to_dict().items() if k not in ("profile", "prices", "leakage", "optima")}
+    d["summary"] = True
+    a = np.asarray(res.profile)
+    d["sharers"] = int(a.sum()) if a.size else None
+    if res.optima is not None:
+        d["optima_count"] = len(res.optima)
+    if getattr(market, "kind", None) == "community_market" and a.size:
+        v, c, p, leak = market.values, market.community, np.asarray(res.prices), np.asarray(res.leakage)
+        rows = []
+        for k in range(market.K):
+            idx = c == k
+            sh, no = idx & (a == 1), idx & (a == 0)
+            row = {"community": k, "size": int(idx.sum()), "sharers": int(sh.sum()),
+                   "leakage_sharer": _constant(leak[sh]), "leakage_other": _constant(leak[no]),
+                   "max_v_sharing": _num(float(v[sh].max())) if sh.any() else None,
+                   "min_v_not_sharing": _num(float(v[no].min())) if no.any() else None,
+                   "price": _constant(p[idx])}
+            if sh.any():
+                row["price_sharers"] = {"min": _num(float(p[sh].min())), "max": _num(float(p[sh].max())),
+                                        "mean": _num(float(p[sh].mean()))}
+            rows.append(row)
+        d["K"] = int(market.K)
+        d["sharers_per_community"] = [r["sharers"] for r in rows]
+        d["communities"] = rows
+    return d
+
+
+def _summary_text(market, res) -> str:
+    if getattr(market, "kind", None) == "community_market":
+        return community_table(market, res, summary=True)
+    lines = result_header(market.name or "gaussian market", f"n = {market.n}", market, res)
+    if res.profile.size:
+        lines.append(f"sharers: {int(res.profile.sum())} of {market.n} (--full for the per-user table)")
+    if res.optima is not None:
+        lines.append(f"{len(res.optima)} optimal profile(s) (ties within {res.tie_tol:.2g}; --full to list them)")
+    return "\n".join(lines)
+
+
+def default_summary(market) -> bool:
+    """Whether ``dm-opt solve`` reports ``market`` in the summary form when neither ``--summary``
+    nor ``--full`` is given: community markets of more than :data:`SUMMARY_MIN_N` users."""
+    return getattr(market, "kind", None) == "community_market" and int(market.n) > SUMMARY_MIN_N
 
 
 def _leakage(market, problem, res):
@@ -252,26 +333,25 @@ REPORTS["gaussian_valuations"] = {"mechanism": _mechanism, "vcg": _vcg, "expecte
 REPORTS["two_platforms"] = {"competition": _competition}
 
 
-def report(market, problem: str, result) -> tuple[dict, str]:
-    """``(family JSON fields, terminal text)`` of ``result`` of ``problem`` on ``market``."""
+def report(market, problem: str, result, *, summary: bool | None = None) -> tuple[dict, str]:
+    """``(family JSON fields, terminal text)`` of ``result`` of ``problem`` on ``market``.
+
+    ``summary``: True = the summary form (:func:`summary_fields`; leakage problems only), False =
+    the full form, None = by size (:func:`default_summary`: community markets above
+    :data:`SUMMARY_MIN_N` users)."""
     kind = getattr(market, "kind", None) or "gaussian_market"
     fmt = REPORTS.get(kind, {}).get(problem)
     if fmt is None:
         raise ProblemError(f"no report for problem '{problem}' of kind '{kind}'")
+    if summary is None:
+        summary = default_summary(market)
+    if summary:
+        if kind not in SUMMARY_KINDS or problem not in LEAKAGE_PROBLEMS:
+            raise ProblemError(f"no summary form for problem '{problem}' of kind '{kind}' (its report has no "
+                               f"per-user arrays to leave out); drop --summary")
+        return summary_fields(market, result), _summary_text(market, result)
     return fmt(market, problem, result)
 
 
-def run(market, problem: str, options: dict) -> tuple[dict, str]:
-    """Transitional ``run`` of the io modules for ``dm-opt solve``: the problem's function
-    (:data:`dm_opt.gaussian.problems.PROBLEMS`) with the kind's CLI options, then :func:`report`.
-
-    ``options``: ``method``, ``all_optima``, ``time_limit``, ``progress`` (those the kind does
-    not use were refused by the CLI)."""
-    kind = getattr(market, "kind", None) or "gaussian_market"
-    used = CLI_OPTIONS[kind]
-    kw = {key: options[key] for key in used if key in options}
-    res = PROBLEMS[kind][problem](market, **kw)
-    return report(market, problem, res)
-
-
-__all__ = ["report", "REPORTS", "result_header", "optima_lines", "market_table", "community_table"]
+__all__ = ["report", "REPORTS", "SUMMARY_MIN_N", "default_summary", "summary_fields", "result_header", "optima_lines",
+           "market_table", "community_table"]

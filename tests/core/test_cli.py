@@ -90,3 +90,16 @@ def test_import_is_light_and_the_api_is_complete():
     )
     proc = subprocess.run([sys.executable, "-c", code, EX1], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_summary_and_full_flags(capsys):
+    import json
+
+    assert main(["solve", "ammo/example2_community", "--summary", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["summary"] is True and "profile" not in d and d["status"] == "optimal"
+    assert main(["solve", "ammo/example2_community", "--full", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["profile"]) == 20
+    assert main(["solve", "glp/two_type", "--summary"]) == 2
+    assert "applies to Gaussian kinds only" in capsys.readouterr().err
+    assert main(["solve", "ammo/example1", "--summary", "--full"]) == 2

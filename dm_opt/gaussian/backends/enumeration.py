@@ -19,10 +19,18 @@ objective's scale; the walk is add-only, its measured error is about 1e-13 ×
 scale), and those candidates are re-evaluated from fresh states; the answer is
 the best re-evaluated candidate and the bound is
 ``max(answer, walk best − tol − margin)`` (every profile left out is worth less).
+
+Small markets (``n ≤`` :data:`~dm_opt.gaussian.kernels.posterior.SMALL_N`, default chunking) are
+walked in NumPy without compiling anything (:func:`enumerate_small`): every profile's state is a
+fresh one (adds in increasing user order, the arithmetic of
+:func:`~dm_opt.gaussian.kernels.posterior.fresh_state` bit for bit), so every value is already the
+re-evaluated one; the same tie window, canonical profile and tie list follow.  Compile and
+numba-cache-load seconds are reported apart: ``extra["compile_seconds"]``, not in ``solve_seconds``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -33,10 +41,8 @@ import numpy as np
 from dm_opt.core.errors import LimitExceeded, ProblemError
 from dm_opt.core.registry import Backend, RawSolution, register
 from dm_opt.core.result import Termination
-from dm_opt.gaussian.backends.bounds import interval_bound
-from dm_opt.gaussian.backends.oracle_enumeration import enumerate_oracle
 from dm_opt.gaussian.kernels.enumeration import enumerate_chunk
-from dm_opt.gaussian.kernels.posterior import fresh_objective
+from dm_opt.gaussian.kernels.posterior import SMALL_N, all_profile_objectives, compile_timer, fresh_objective
 from dm_opt.gaussian.market import GaussianMarket
 
 #: Default largest n enumeration accepts (2^26 ≈ 67M profiles, about a minute on 2 cores).
@@ -156,6 +162,33 @@ def mask_to_profile(mask: int, n: int) -> np.ndarray:
     return ((int(mask) >> np.arange(n)) & 1).astype(np.int8)
 
 
+def enumerate_small(market, objective, *, tol: float, all_optima: bool = False,
+                    max_optima: int = DEFAULT_MAX_OPTIMA) -> RawSolution | None:
+    """Exhaustive enumeration of ``n ≤ SMALL_N`` users in NumPy (no compilation).
+
+    Every profile's value is its fresh value (:func:`~dm_opt.gaussian.kernels.posterior.all_profile_objectives`,
+    equal bit for bit to :func:`fresh_objective_of`), so the answer is what the compiled walk
+    returns after re-evaluating its candidates: the optima are the profiles within ``tol`` of the
+    best, the canonical one has the smallest bit mask, the bound is the best value.  Returns None
+    (the caller walks compiled) when more than ``max_optima`` profiles fall in the tie window, where
+    the compiled walk's buffer rules apply."""
+    t0 = time.perf_counter()
+    n = market.n
+    vals = all_profile_objectives(np.ascontiguousarray(market.cov), market.noise_var, objective.c, objective.d,
+                                  objective.e, objective.k)
+    best = float(vals.max())
+    window = float(tol) + 2.0 * walk_margin(market, objective)
+    if int(np.count_nonzero(vals >= best - window)) > max_optima:
+        return None
+    masks = np.flatnonzero(vals >= best - tol).astype(np.int64)
+    optima = [mask_to_profile(m, n) for m in masks] if all_optima else None
+    return RawSolution(
+        profile=mask_to_profile(int(masks[0]), n), status=Termination.OPTIMAL, bound=best, optima=optima,
+        nodes=1 << n, build_seconds=0.0, solve_seconds=time.perf_counter() - t0, message="",
+        extra={"chunks": 1, "chunks_done": 1, "walk_best": best, "ties": int(masks.size), "kernel": "numpy"},
+    )
+
+
 def enumerate_market(market, objective, *, tol: float | None = None, all_optima: bool = False,
                      max_optima: int = DEFAULT_MAX_OPTIMA, time_limit: float | None = None,
                      workers: int | None = None, progress: bool = False,
@@ -170,6 +203,10 @@ def enumerate_market(market, objective, *, tol: float | None = None, all_optima:
         )
     if tol is None:
         tol = default_tol(market, objective)
+    if n <= SMALL_N and chunk_bits is None and isinstance(market, GaussianMarket):
+        raw = enumerate_small(market, objective, tol=tol, all_optima=all_optima, max_optima=max_optima)
+        if raw is not None:
+            return raw
     t0 = time.perf_counter()
     plan = plan_chunks(n, chunk_bits)
     workers = workers or min(os.cpu_count() or 1, plan.n_chunks)
@@ -263,6 +300,8 @@ def raw_from_chunks(market, objective, plan: ChunkPlan, done, tol: float, *, all
         best_exact, masks = -np.inf, merged.masks
     bound = max(merged.best - tol - margin, best_exact)
     finished = {r.chunk_id for r in done}
+    if len(finished) < plan.n_chunks:
+        from dm_opt.gaussian.backends.bounds import interval_bound
     for cid in range(plan.n_chunks):
         if cid not in finished:
             fixed_in, free = plan.fixed_masks(cid)
@@ -304,10 +343,22 @@ class Enumeration(Backend):
         if constraints:
             raise ProblemError("method 'enumerate' does not take side constraints")
         self.check_options(options)
-        if not isinstance(market, GaussianMarket):
-            # any leakage oracle (§5.1, §5.3): generic block enumeration, same tie rules
-            generic = {k: options[k] for k in ("max_optima", "max_n") if k in options}
-            return enumerate_oracle(market, objective, tol=tol, all_optima=all_optima,
-                                    time_limit=time_limit, progress=progress, **generic)
-        return enumerate_market(market, objective, tol=tol, all_optima=all_optima,
-                                time_limit=time_limit, progress=progress, **options)
+        with compile_timer() as jit:
+            if not isinstance(market, GaussianMarket):
+                # any leakage oracle (§5.1, §5.3): generic block enumeration, same tie rules
+                from dm_opt.gaussian.backends.oracle_enumeration import enumerate_oracle
+
+                generic = {k: options[k] for k in ("max_optima", "max_n") if k in options}
+                raw = enumerate_oracle(market, objective, tol=tol, all_optima=all_optima,
+                                       time_limit=time_limit, progress=progress, **generic)
+            else:
+                raw = enumerate_market(market, objective, tol=tol, all_optima=all_optima,
+                                       time_limit=time_limit, progress=progress, **options)
+        return with_compile_seconds(raw, jit["seconds"])
+
+
+def with_compile_seconds(raw: RawSolution, seconds: float) -> RawSolution:
+    """``raw`` with ``extra["compile_seconds"]`` (numba import, compilation and cache loading inside the
+    solve) and that time taken out of ``solve_seconds`` (which then is the solving alone)."""
+    return dataclasses.replace(raw, solve_seconds=max(0.0, raw.solve_seconds - seconds),
+                               extra={**raw.extra, "compile_seconds": float(seconds)})

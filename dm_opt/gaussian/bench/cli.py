@@ -177,7 +177,8 @@ def run(args, usage_error) -> int:
                 "problems": args.problems, "memory": args.memory, "executor": executor}
         # written before the cluster is shut down; Ctrl-C/SIGTERM arriving meanwhile waits for the files
         with deferred_signals():
-            paths = report.write_outputs(out_dir, grid, instances=instances, time_limit=args.time_limit, meta=meta)
+            paths = report.write_outputs(out_dir, grid, instances=instances, time_limit=args.time_limit, meta=meta,
+                                         on_note=lambda msg: print(f"dm-opt: note: {msg}", file=sys.stderr))
     print(format_table(summarize(grid.rows, args.time_limit), args.time_limit))
     print("wrote " + ", ".join(paths.values()))
     if grid.interrupted:

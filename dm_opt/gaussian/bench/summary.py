@@ -121,8 +121,28 @@ def profile_times(rows, problem: str | None = None) -> dict:
     return dict(out)
 
 
-def plot_performance_profile(rows, path) -> bool:
-    """Write a Dolan–Moré profile PNG (log2 τ axis, one panel per problem); False if matplotlib is missing."""
+#: What a missing matplotlib skips, and how to get it (one line on stderr from ``dm-opt bench``).
+MISSING_PLOT_NOTE = ("matplotlib is not installed: skipped profile.png (the performance profile); "
+                     "install it with: pip install dm-opt[plot]")
+
+
+def plot_available() -> bool:
+    """Whether matplotlib can be imported (the ``plot`` extra)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def plot_performance_profile(rows, path, *, partial: str | None = None) -> bool:
+    """Write a Dolan–Moré profile PNG (log2 τ axis, one panel per problem).
+
+    ``partial``: why the run is incomplete (e.g. ``"interrupted: 12 of 40 runs"``), or None for a
+    complete run; a partial profile says so in every panel title and in the PNG's ``Title``,
+    ``Description`` and ``Partial`` text chunks.  Returns False (nothing written) when there is
+    nothing to plot or matplotlib is missing (:func:`plot_available`; the caller reports it).
+    """
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -142,11 +162,19 @@ def plot_performance_profile(rows, path) -> bool:
         ax.set_ylim(0.0, 1.02)
         ax.set_xlabel("τ (time within factor τ of the fastest)")
         ax.set_ylabel("fraction of instances solved")
-        ax.set_title(f"Performance profile (Dolan–Moré): {problem}")
+        title = f"Performance profile (Dolan–Moré): {problem}"
+        if partial:
+            title = f"PARTIAL: {title}\n({partial})"
+        ax.set_title(title, **({"color": "firebrick"} if partial else {}))
         ax.legend(loc="lower right")
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    title = "dm-opt bench performance profile" + (" (PARTIAL)" if partial else "")
+    meta = {"Title": title, "Software": "dm-opt bench",
+            "Description": f"PARTIAL results: {partial}" if partial else "complete run"}
+    if partial:
+        meta["Partial"] = partial
+    fig.savefig(path, dpi=120, metadata=meta)
     plt.close(fig)
     return True
 

@@ -17,23 +17,30 @@ instead of ``O(n²)``.
 A *chunk* fixes the first ``k`` users of the walk order (the "leading bits")
 to a pattern; chunks are independent, so they run on threads (the kernels
 release the GIL) or on a cluster.
+
+The kernels are compiled on first use (:class:`dm_opt.gaussian.kernels.posterior.Kernel`):
+importing this module does not import numba.  Small markets (``n ≤``
+:data:`~dm_opt.gaussian.kernels.posterior.SMALL_N`) are walked in NumPy instead
+(:func:`~dm_opt.gaussian.kernels.posterior.all_profile_states`), with the same arithmetic.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from dm_opt.gaussian.kernels.posterior import (
+    SMALL_N,
     add_signal,
     add_signal_rows,
+    all_profile_states,
     fresh_state,
+    kernel,
     objective_value,
     share_threshold,
 )
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _ctz(g):
     j = 0
     while (g >> j) & 1 == 0:
@@ -41,7 +48,7 @@ def _ctz(g):
     return j
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _record(val, mask, best, best_mask, cand_vals, cand_masks, n_cand, tol, overflow):
     """Keep the best value and every candidate within ``tol`` of it (compacting the buffer)."""
     capacity = cand_vals.shape[0]
@@ -66,7 +73,7 @@ def _record(val, mask, best, best_mask, cand_vals, cand_masks, n_cand, tol, over
     return best, best_mask, n_cand, overflow
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def enumerate_chunk(S, tau2, c, d, e, k, order, n_fixed, pattern, n_low, tol, capacity, refresh):
     """Maximise the weighted-leakage objective over one chunk of profiles.
 
@@ -188,7 +195,7 @@ def enumerate_chunk(S, tau2, c, d, e, k, order, n_fixed, pattern, n_low, tol, ca
     return best, best_mask, cand_vals[:keep].copy(), cand_masks[:keep].copy(), overflow, count
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _user_eq_walk(S, tau2, v, p, tol):
     """Every user equilibrium at prices ``p``: each profile's state from a fresh add-only build."""
     n = S.shape[0]
@@ -214,7 +221,24 @@ def _user_eq_walk(S, tau2, v, p, tol):
     return out[:n_out].copy()
 
 
+def _np_user_equilibria(S, tau2, v, p, tol):
+    """:func:`_user_eq_walk` in NumPy for ``n ≤ SMALL_N`` (all fresh states at once, same arithmetic)."""
+    n = S.shape[0]
+    M, h, shared = all_profile_states(S, tau2)
+    x = np.diagonal(M, axis1=1, axis2=2)
+    pos = h > 0.0
+    own = np.where(pos, x * x / np.where(pos, h, 1.0), 0.0)
+    thr = v[None, :] * np.where(shared, own, x * x / (x + tau2[None, :]))
+    a = ((np.arange(1 << n)[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
+    bad = (a & (p[None, :] < thr - tol)) | (~a & (p[None, :] > thr + tol))
+    return np.flatnonzero(~bad.any(axis=1)).astype(np.int64)
+
+
 def enumerate_user_equilibria(S, tau2, v, p, tol):
     """Bit masks of every user equilibrium at prices ``p`` (indifference within ``tol`` allowed both ways)."""
+    S = np.ascontiguousarray(S, dtype=float)
+    if S.shape[0] <= SMALL_N:
+        return _np_user_equilibria(S, np.asarray(tau2, float), np.asarray(v, float), np.asarray(p, float),
+                                   float(tol))
     return _user_eq_walk(np.ascontiguousarray(S, dtype=float), np.asarray(tau2, float),
                          np.asarray(v, float), np.asarray(p, float), float(tol))

@@ -49,12 +49,171 @@ Accuracy (docs/spec.md §1.1): the relative accuracy of what is computed here is
 governed by the conditioning of the scaled signal covariance, bounded up front
 by :func:`signal_condition`; markets beyond :data:`MAX_SIGNAL_CONDITION` are
 refused at construction.
+
+Compiled lazily, small sizes in NumPy
+-------------------------------------
+The kernels are :class:`Kernel` objects, not numba dispatchers: importing this module (and
+so ``dm_opt.GaussianMarket``) does not import numba.  A kernel is compiled (``njit(cache=True,
+nogil=True)``, or loaded from numba's cache) the first time it is called with a size its NumPy
+twin does not take, or the first time another compiled kernel refers to it (numba types it
+through ``_numba_type_``: kernels call each other exactly as dispatchers do).  The NumPy twins
+of :func:`fresh_state`, :func:`leak_own` and :func:`fresh_objective` (and the all-profiles
+walk :func:`all_profile_states` for small enumerations) repeat the compiled arithmetic operation
+for operation — the same products, quotients and differences, the same order of the sums, no
+fused multiply-adds — so they return the same numbers bit for bit
+(tests/gaussian/test_first_call.py checks it on seeded markets).  They run when ``n ≤``
+:data:`NUMPY_MAX_N` for the first :data:`NUMPY_CALLS` calls of a kernel from Python (a first
+solve, an evaluation, a report pays no compilation); afterwards a kernel in steady use is
+compiled, which is faster per call.  :func:`compile_timer` measures the seconds spent importing
+numba for the kernels, compiling and loading them from the cache.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import sys
+import threading
+import time
+
 import numpy as np
-from numba import njit
+
+#: NumPy twins are used up to this n (single-profile kernels).
+NUMPY_MAX_N = 64
+#: ... for the first this many calls of a kernel from Python; then it is compiled.
+NUMPY_CALLS = 256
+#: Exhaustive enumeration walks every profile in NumPy (no compilation) up to this n.
+SMALL_N = 12
+
+_JIT_LOCK = threading.RLock()
+_CLOCK_LOCK = threading.Lock()
+#: process totals: seconds importing numba for the kernels + under numba's compiler lock
+_CLOCK = {"seconds": 0.0, "depth": 0, "t0": 0.0}
+_LISTENING = [False]
+
+
+def _add_seconds(dt: float) -> None:
+    with _CLOCK_LOCK:
+        _CLOCK["seconds"] += dt
+
+
+def _listen() -> None:
+    """Install (once) a numba event listener adding the time spent under numba's compiler lock
+    (compiling, and loading compiled kernels from the on-disk cache) to the process clock."""
+    if _LISTENING[0]:
+        return
+    with _JIT_LOCK:
+        if _LISTENING[0]:
+            return
+        from numba.core import event
+
+        class _CompileClock(event.Listener):
+            def on_start(self, ev):
+                with _CLOCK_LOCK:
+                    if _CLOCK["depth"] == 0:
+                        _CLOCK["t0"] = time.perf_counter()
+                    _CLOCK["depth"] += 1
+
+            def on_end(self, ev):
+                with _CLOCK_LOCK:
+                    if _CLOCK["depth"] == 0:       # started before the listener was installed
+                        return
+                    _CLOCK["depth"] -= 1
+                    if _CLOCK["depth"] == 0:
+                        _CLOCK["seconds"] += time.perf_counter() - _CLOCK["t0"]
+
+        event.register("numba:compiler_lock", _CompileClock())
+        _LISTENING[0] = True
+
+
+def _numba():
+    """numba, imported on first need (the import is counted as compile time) with the clock installed."""
+    if "numba" not in sys.modules:
+        t0 = time.perf_counter()
+        import numba
+
+        _add_seconds(time.perf_counter() - t0)
+    import numba
+
+    _listen()
+    return numba
+
+
+def jit_seconds() -> float:
+    """Seconds this process has spent so far importing numba for the kernels and compiling or
+    cache-loading compiled code (all threads; from the first kernel compiled on)."""
+    if "numba" in sys.modules:
+        _listen()
+    with _CLOCK_LOCK:
+        extra = time.perf_counter() - _CLOCK["t0"] if _CLOCK["depth"] else 0.0
+        return _CLOCK["seconds"] + extra
+
+
+@contextlib.contextmanager
+def compile_timer():
+    """``with compile_timer() as t: ...`` then ``t["seconds"]``: the compile / cache-load seconds
+    (:func:`jit_seconds`) spent inside the block — what a solve should report apart from its
+    solve time.  Counts every thread of the process (the block's worker threads included)."""
+    rec = {"seconds": 0.0}
+    start = jit_seconds()
+    try:
+        yield rec
+    finally:
+        rec["seconds"] = max(0.0, jit_seconds() - start)
+
+
+class Kernel:
+    """A kernel compiled with ``numba.njit(cache=True, nogil=True)`` on first need.
+
+    Called from Python it runs its NumPy twin (``numpy=``, taking the same arguments) while
+    ``use_numpy(*args)`` allows it, otherwise the compiled function.  Inside compiled code it is
+    the compiled function (numba types it by ``_numba_type_``).  ``py_func`` is the plain Python
+    source, ``jit`` the numba dispatcher (compiled on first access).
+    """
+
+    def __init__(self, py_func, numpy=None, use_numpy=None):
+        functools.update_wrapper(self, py_func)
+        self.py_func = py_func
+        self.numpy = numpy
+        self._use_numpy = use_numpy
+        self._jit = None
+        self.calls = 0
+
+    @property
+    def jit(self):
+        if self._jit is None:
+            with _JIT_LOCK:
+                if self._jit is None:
+                    numba = _numba()
+                    self._jit = numba.njit(cache=True, nogil=True)(self.py_func)
+        return self._jit
+
+    @property
+    def _numba_type_(self):
+        from numba.core import types
+
+        return types.Dispatcher(self.jit)
+
+    def __call__(self, *args):
+        if self.numpy is not None and self.calls < NUMPY_CALLS and self._use_numpy(*args):
+            self.calls += 1
+            return self.numpy(*args)
+        return self.jit(*args)
+
+    def __repr__(self) -> str:
+        state = "compiled" if self._jit is not None else "not compiled"
+        return f"<dm_opt kernel {self.__qualname__} ({state})>"
+
+
+def kernel(py_func=None, *, numpy=None, use_numpy=None):
+    """Decorator: ``@kernel`` (compiled only) or ``@kernel(numpy=f, use_numpy=pred)``."""
+    if py_func is None:
+        return functools.partial(kernel, numpy=numpy, use_numpy=use_numpy)
+    return Kernel(py_func, numpy, use_numpy)
+
+
+def _small_matrix(S, *args) -> bool:
+    return S.shape[0] <= NUMPY_MAX_N
 
 #: Largest bound on the condition number of the scaled signal covariance (see
 #: :func:`signal_condition`) for which dm_opt guarantees objectives within 1e-9 × the
@@ -88,7 +247,7 @@ def signal_condition(cov: np.ndarray, noise_var: np.ndarray) -> float:
     return (lam_max + float(np.max(r))) / lo
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def add_signal(M, h, shared, k, tau2):
     """User ``k`` (not sharing) starts sharing: update the state ``(M, h)`` in place (O(n²))."""
     n = M.shape[0]
@@ -114,7 +273,7 @@ def add_signal(M, h, shared, k, tau2):
     shared[k] = True
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def add_signal_rows(D, h, Q, rows, n_rows, users, shared, k, kq, tau2, m):
     """:func:`add_signal` restricted to ``diag M`` (``D``), ``h`` and some rows of ``M``.
 
@@ -153,7 +312,7 @@ def add_signal_rows(D, h, Q, rows, n_rows, users, shared, k, kq, tau2, m):
     shared[k] = True
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def remove_signal_rows(D, h, Q, rows, n_rows, users, shared, k, kq, tau2, m):
     """User ``k`` (sharing) stops sharing: the inverse of :func:`add_signal_rows`.
 
@@ -204,7 +363,7 @@ def remove_signal_rows(D, h, Q, rows, n_rows, users, shared, k, kq, tau2, m):
 DOWNDATE_AMPLIFICATION_MAX = 1e3
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def fresh_state(S, tau2, a):
     """``(M, h, shared)`` of profile ``a`` (int8, shape (n,)) built by adds from the prior ``Σ``."""
     n = S.shape[0]
@@ -217,7 +376,7 @@ def fresh_state(S, tau2, a):
     return M, h, shared
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def own_gain(x, h):
     """Own-signal gain of a sharer from her state entries ``x = M_ii = P_ii`` and ``h_i``."""
     if h <= 0.0:
@@ -225,7 +384,7 @@ def own_gain(x, h):
     return x * x / h
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def leave_own_out(x, h, t2):
     """``P'_i``: a sharer's posterior variance without her own signal (``τ² x / h``)."""
     if h <= 0.0:
@@ -233,7 +392,7 @@ def leave_own_out(x, h, t2):
     return t2 * x / h
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def leak_own(S, tau2, a):
     """``(I(a), own(a))``, shape (n,) each, of profile ``a`` from a fresh state."""
     M, h, shared = fresh_state(S, tau2, a)
@@ -247,7 +406,7 @@ def leak_own(S, tau2, a):
     return leak, own
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def objective_value(D, h, shared, sig2, c, d, e, k):
     """``f(a) = Σ c_i I_i + Σ_{i∈A} (d_i I_i − e_i own_i − k_i)`` from ``diag M`` and ``h``."""
     val = 0.0
@@ -259,7 +418,7 @@ def objective_value(D, h, shared, sig2, c, d, e, k):
     return val
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def fresh_objective(S, tau2, c, d, e, k, a):
     """Objective at profile ``a`` from a fresh state (the exact evaluation used by the searches)."""
     M, h, shared = fresh_state(S, tau2, a)
@@ -272,7 +431,7 @@ def fresh_objective(S, tau2, c, d, e, k, a):
     return objective_value(D, h, shared, sig2, c, d, e, k)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def share_threshold(x, h, shared_i, t2):
     """``I_i(1, a_{−i}) − I_i(0, a_{−i})``: the gain of sharing given the others (eq. 5).
 
@@ -282,6 +441,130 @@ def share_threshold(x, h, shared_i, t2):
     if shared_i:
         return own_gain(x, h)
     return x * x / (x + t2)
+
+
+# ------------------------------------------------------------------ NumPy twins (same arithmetic)
+_TRIU: dict = {}
+
+
+def _triu(n: int) -> np.ndarray:
+    t = _TRIU.get(n)
+    if t is None:
+        t = _TRIU[n] = np.triu(np.ones((n, n), dtype=bool))
+    return t
+
+
+def _np_add_signals(M, h, shared, k, tau2):
+    """:func:`add_signal` on a stack of states (``M`` (B, n, n), ``h``/``shared`` (B, n)), user ``k``
+    for all; returns the new ``(M, h)`` (``shared`` is updated in place).
+
+    Operation for operation the compiled loop: ``f_i = m_i / s``; ``h_i + m_i f_i`` for the other
+    sharers; ``M_ij − f_i m_j`` on and above the diagonal, mirrored below (the loop writes
+    ``M[j, i] = M[i, j]``); row and column ``k`` are ``(−t) m_j``, ``M_kk = t m_k``."""
+    m = M[:, :, k].copy()
+    s = m[:, k] + tau2[k]
+    t = tau2[k] / s
+    f = m / s[:, None]
+    upd = shared.copy()
+    upd[:, k] = False
+    h = np.where(upd, h + m * f, h)
+    U = M - f[:, :, None] * m[:, None, :]
+    M = np.where(_triu(M.shape[1]), U, U.transpose(0, 2, 1))
+    M[:, k, :] = -t[:, None] * m
+    M[:, :, k] = M[:, k, :]
+    M[:, k, k] = t * m[:, k]
+    h[:, k] = tau2[k] * t
+    shared[:, k] = True
+    return M, h
+
+
+def _np_fresh_state(S, tau2, a):
+    n = S.shape[0]
+    M = np.array(S, dtype=float)[None].copy()
+    h = np.zeros((1, n))
+    shared = np.zeros((1, n), dtype=np.bool_)
+    for k in range(n):
+        if a[k]:
+            M, h = _np_add_signals(M, h, shared, k, tau2)
+    return M[0], h[0], shared[0]
+
+
+def _np_own_gains(x, h):
+    """:func:`own_gain` elementwise: ``x·x / h`` where ``h > 0``, else 0."""
+    pos = h > 0.0
+    return np.where(pos, x * x / np.where(pos, h, 1.0), 0.0)
+
+
+def _np_leak_own(S, tau2, a):
+    M, h, shared = _np_fresh_state(S, tau2, a)
+    x = np.diagonal(M).copy()
+    leak = np.diagonal(S) - x
+    own = np.where(shared, _np_own_gains(x, h), 0.0)
+    return leak, own
+
+
+def _np_objective_values(D, h, shared, sig2, c, d, e, k):
+    """:func:`objective_value` of a stack of states (``D``, ``h``, ``shared`` of shape (B, n)): the same
+    sequential sum over users, vectorised over the stack."""
+    val = np.zeros(D.shape[0])
+    for i in range(D.shape[1]):
+        leak = sig2[i] - D[:, i]
+        val = val + c[i] * leak
+        term = d[i] * leak - e[i] * _np_own_gains(D[:, i], h[:, i]) - k[i]
+        val = np.where(shared[:, i], val + term, val)
+    return val
+
+
+def _np_fresh_objective(S, tau2, c, d, e, k, a):
+    M, h, shared = _np_fresh_state(S, tau2, a)
+    D = np.diagonal(M).copy()[None]
+    return float(_np_objective_values(D, h[None], shared[None], np.diagonal(S).copy(), c, d, e, k)[0])
+
+
+fresh_state.numpy, fresh_state._use_numpy = _np_fresh_state, _small_matrix
+leak_own.numpy, leak_own._use_numpy = _np_leak_own, _small_matrix
+fresh_objective.numpy, fresh_objective._use_numpy = _np_fresh_objective, _small_matrix
+
+
+def warm_compiled() -> None:
+    """Compile (or load from numba's cache) the kernels called from Python — :func:`fresh_state`,
+    :func:`leak_own`, :func:`fresh_objective` — so that a later switch from their NumPy twins
+    (``n >`` :data:`NUMPY_MAX_N`, or after :data:`NUMPY_CALLS` calls) is not charged to a timed run."""
+    S = np.array([[1.0, 0.25], [0.25, 1.0]])
+    t = np.ones(2)
+    a = np.array([1, 0], dtype=np.int8)
+    fresh_state.jit(S, t, a)
+    leak_own.jit(S, t, a)
+    fresh_objective.jit(S, t, t, t, t, t, a)
+
+
+def all_profile_states(S, tau2):
+    """The fresh states of all ``2^n`` profiles, index = bit mask (bit ``i`` ↔ user ``i``), in NumPy.
+
+    The profile with highest bit ``j`` is its parent (the bits below ``j``) plus user ``j``, so
+    every state is built by adds in increasing user order — exactly :func:`fresh_state` — one
+    vectorised add per bit.  Memory ``2^n n²`` floats: for ``n ≤`` :data:`SMALL_N`."""
+    S = np.asarray(S, dtype=float)
+    n = S.shape[0]
+    if n > SMALL_N:
+        raise ValueError(f"all_profile_states: n = {n} > SMALL_N = {SMALL_N}")
+    M = np.empty((1 << n, n, n))
+    h = np.zeros((1 << n, n))
+    shared = np.zeros((1 << n, n), dtype=np.bool_)
+    M[0] = S
+    for j in range(n):
+        lo = 1 << j
+        sh = shared[:lo].copy()
+        Mj, hj = _np_add_signals(M[:lo], h[:lo], sh, j, tau2)
+        M[lo:2 * lo], h[lo:2 * lo], shared[lo:2 * lo] = Mj, hj, sh
+    return M, h, shared
+
+
+def all_profile_objectives(S, tau2, c, d, e, k) -> np.ndarray:
+    """:func:`fresh_objective` at every profile (index = bit mask), ``n ≤`` :data:`SMALL_N`, in NumPy."""
+    M, h, shared = all_profile_states(S, tau2)
+    D = np.diagonal(M, axis1=1, axis2=2)
+    return _np_objective_values(D, h, shared, np.diagonal(np.asarray(S, dtype=float)).copy(), c, d, e, k)
 
 
 def leakage_and_own(cov: np.ndarray, noise_var: np.ndarray, profile: np.ndarray):

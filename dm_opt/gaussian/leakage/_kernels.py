@@ -11,13 +11,12 @@ Results are stored by mask, so callers see the plain mask order.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from dm_opt.gaussian.kernels.enumeration import _ctz
-from dm_opt.gaussian.kernels.posterior import add_signal, fresh_state
+from dm_opt.gaussian.kernels.posterior import add_signal, fresh_state, kernel
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def posterior_diag_block(S, tau2, hi, b):
     n = S.shape[0]
     a = np.zeros(n, dtype=np.int8)

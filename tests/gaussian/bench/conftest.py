@@ -51,3 +51,21 @@ def fake_backends():
     yield names
     for name in names:
         base.unregister(name)
+
+
+@pytest.fixture(autouse=True)
+def _no_git(monkeypatch):
+    """The harness records ``git rev-parse HEAD``; the tests never run git (tests that check the
+    commit answer it with their own fake, test_bench_outputs.fake_git)."""
+    import subprocess
+
+    from dm_opt.gaussian.bench import report
+
+    real_run = subprocess.run
+
+    def no_git(cmd, *args, **kw):
+        if list(cmd[:1]) == ["git"]:
+            raise FileNotFoundError("git (disabled in the tests)")
+        return real_run(cmd, *args, **kw)
+
+    monkeypatch.setattr(report.subprocess, "run", no_git)
