@@ -72,3 +72,23 @@ def test_text_output_survives_a_non_utf8_console(tmp_path):
         r = subprocess.run([sys.executable, "-m", "dm_opt.cli", *args], capture_output=True, env=env, cwd=tmp_path)
         assert r.returncode == 0, r.stderr.decode("cp1252", "replace")
         assert b"Traceback" not in r.stderr
+
+
+def test_save_round_trips_a_gaussian_market(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((6, 6))
+    m = dm_opt.GaussianMarket(A @ A.T / 6 + 0.3 * np.eye(6), rng.uniform(0, 2, 6), rng.uniform(0.5, 2, 6),
+                              name="saved", source="a test")
+    path = dm_opt.save(m, tmp_path / "m.toml")
+    back = dm_opt.load(path)
+    assert np.array_equal(back.cov, m.cov) and np.array_equal(back.values, m.values)
+    assert np.array_equal(back.noise_var, m.noise_var) and back.name == "saved" and back.source == "a test"
+    assert dm_opt.solve(back, "equilibrium").objective == dm_opt.solve(m, "equilibrium").objective
+    with pytest.raises(FileExistsError):
+        dm_opt.save(m, path)                                   # never overwritten without force
+    dm_opt.save(m, path, force=True)
+    with pytest.raises(dm_opt.ProblemError, match="not supported yet"):
+        dm_opt.save(dm_opt.load("glp/two_type"), tmp_path / "g.toml")
+    assert not (tmp_path / "g.toml").exists()

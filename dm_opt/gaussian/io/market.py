@@ -45,4 +45,18 @@ def from_dict(data: dict, where: str | None = None) -> GaussianMarket:
     return GaussianMarket(cov, values, noise, name=name, source=data.get("source"), where=where)
 
 
-__all__ = ["from_dict"]
+def to_dict(market: GaussianMarket) -> dict:
+    """The instance table of ``market`` (:func:`dm_opt.save`): ``cov``, ``values`` and ``noise_var``
+    written out in full (``repr`` of every float, so the file reads back to the same numbers)."""
+    d = {"kind": "gaussian_market"}
+    if market.name:
+        d["name"] = str(market.name)
+    if market.source:
+        d["source"] = str(market.source)
+    d["cov"] = np.asarray(market.cov, float).tolist()
+    d["values"] = np.asarray(market.values, float).tolist()
+    d["noise_var"] = np.asarray(market.noise_var, float).tolist()
+    return d
+
+
+__all__ = ["from_dict", "to_dict"]
