@@ -189,6 +189,12 @@ def _cmd_solve(args) -> int:
             raise _UsageError(f"{flag} does not apply to kind '{kind}'")
     if args.summary is not None and family != "gaussian":
         raise _UsageError(f"--{'summary' if args.summary else 'full'} applies to Gaussian kinds only")
+    if args.summary:
+        from dm_opt.gaussian.cli import LEAKAGE_PROBLEMS, SUMMARY_KINDS
+
+        if kind not in SUMMARY_KINDS or problem not in LEAKAGE_PROBLEMS:       # refused before any work
+            raise _UsageError(f"--summary: no summary form for problem '{problem}' of kind '{kind}' (its "
+                              f"report has no per-user arrays to leave out)")
     kw = {}
     if "all_optima" in used:
         kw["all_optima"] = args.all_optima
