@@ -415,17 +415,24 @@ class TwoPlatformMarket:
         """
         if self.n != 2:
             raise LimitExceeded(f"mixed user equilibria are implemented for n = 2 users (bimatrix game); n = {self.n}")
-        p1 = self._prices(p1, "p1")
-        p2 = self._prices(p2, "p2")
-        rows = np.arange(25)
-        o0, o1 = self._O[:, 0].astype(int), self._O[:, 1].astype(int)
-        up = self._own + (self._O == 2) * p1[None, :] + (self._O == 4) * p2[None, :]
-        U1, U2 = self._platform_payoffs(rows, p1, p2)
-        A, B, V1, V2 = (np.zeros((5, 5)) for _ in range(4))
-        for M, vals in ((A, up[:, 0]), (B, up[:, 1]), (V1, U1), (V2, U2)):
-            M[o0, o1] = vals
+        A, B, V1, V2 = self.user_stage_bimatrix(p1, p2)
         return [MixedUserEquilibrium(x, y, np.array([x @ A @ y, x @ B @ y]), (float(x @ V1 @ y), float(x @ V2 @ y)))
                 for x, y in bimatrix_equilibria(A, B, tol)]
+
+    def user_stage_bimatrix(self, p1, p2):
+        """For ``n = 2``: the users' payoff matrices ``A``, ``B`` (5×5, rows = user 0's options) and
+        the platforms' ``V1``, ``V2`` at prices ``(p¹, p²)`` (options in the order of ``_O``)."""
+        if self.n != 2:
+            raise LimitExceeded(f"n = {self.n}: the user stage is a bimatrix game only for n = 2 users")
+        p1 = self._prices(p1, "p1")
+        p2 = self._prices(p2, "p2")
+        o0, o1 = self._O[:, 0].astype(int), self._O[:, 1].astype(int)
+        up = self._own + (self._O == 2) * p1[None, :] + (self._O == 4) * p2[None, :]
+        U1, U2 = self._platform_payoffs(np.arange(25), p1, p2)
+        mats = [np.zeros((5, 5)) for _ in range(4)]
+        for M, vals in zip(mats, (up[:, 0], up[:, 1], U1, U2), strict=True):
+            M[o0, o1] = vals
+        return tuple(mats)
 
     def surplus(self, b, a) -> float:
         """``Σ_i c_i(J_{b_i}) + (1 − v_i) 𝓘_i(S_{b_i})`` for joining ``b`` (0/1/2) and sharing ``a``."""

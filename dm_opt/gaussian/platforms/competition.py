@@ -156,20 +156,9 @@ def _payoff_sum(e) -> float:
 
 
 def user_stage_bimatrix(tp: TwoPlatformMarket, p1, p2):
-    """For n = 2: users' payoff matrices ``A``, ``B`` (5×5, rows = user 0's options) and the
-    platforms' ``V1``, ``V2`` at prices ``(p¹, p²)`` (options in :data:`OPTIONS` order)."""
-    if tp.n != 2:
-        raise LimitExceeded(f"n = {tp.n}: the user stage is a bimatrix game only for n = 2 users")
-    p1 = tp._prices(p1, "p1")
-    p2 = tp._prices(p2, "p2")
-    rows = np.arange(25)
-    o0, o1 = tp._O[:, 0].astype(int), tp._O[:, 1].astype(int)
-    up = tp._own + (tp._O == 2) * p1[None, :] + (tp._O == 4) * p2[None, :]
-    U1, U2 = tp._platform_payoffs(rows, p1, p2)
-    mats = [np.zeros((5, 5)) for _ in range(4)]
-    for M, vals in zip(mats, (up[:, 0], up[:, 1], U1, U2), strict=True):
-        M[o0, o1] = vals
-    return tuple(mats)
+    """For n = 2: users' payoff matrices ``A``, ``B`` and the platforms' ``V1``, ``V2`` at prices
+    ``(p¹, p²)`` (:meth:`TwoPlatformMarket.user_stage_bimatrix`)."""
+    return tp.user_stage_bimatrix(p1, p2)
 
 
 def second_stage(tp: TwoPlatformMarket, p1, p2, *, mixed: bool | None = None, tol: float = PLATFORM_TOL) -> SecondStage:
@@ -181,14 +170,9 @@ def second_stage(tp: TwoPlatformMarket, p1, p2, *, mixed: bool | None = None, to
         mixed = tp.n == 2
     mix = None
     if mixed:
-        A, B, V1, V2 = user_stage_bimatrix(tp, p1, p2)
-        mix = []
-        for x, y in bimatrix_equilibria(A, B, tol):
-            if np.isclose(x.max(), 1.0) and np.isclose(y.max(), 1.0):
-                continue                                  # pure: already in `pure`
-            mix.append(MixedUserEquilibrium(x, y, np.array([x @ A @ y, x @ B @ y]),
-                                            (float(x @ V1 @ y), float(x @ V2 @ y))))
-        mix = tuple(mix)
+        # pure equilibria are already in `pure`
+        mix = tuple(e for e in tp.mixed_user_equilibria(p1, p2, tol)
+                    if not (np.isclose(e.x.max(), 1.0) and np.isclose(e.y.max(), 1.0)))
     cands = list(pure) + list(mix or ())
     sel, ties = None, ()
     if cands:
