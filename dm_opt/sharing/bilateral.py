@@ -487,6 +487,30 @@ def ordered_match_power_arrays(order, samples, query_samples, alpha, beta, cost,
     return edges.reshape(-1, 2), calls
 
 
+def _enforce_assumptions(market, o, tol, on_violation: str, dl: Deadline, out_of_time, *, check: bool = True,
+                         hint: str = "") -> tuple[tuple, bool | None]:
+    """:func:`check_assumptions` (limited complementarity only if the top agent property holds)
+    for ordered match in order ``o``, then what ``on_violation`` says: raise
+    :class:`AssumptionError` (``"raise"``, the message ending with ``hint``), warn (``"warn"``)
+    or go on (``"ignore"``).  Returns ``(checks, holds)``; ``out_of_time(stage)`` raises once
+    the caller's deadline ``dl`` has passed."""
+    if not check:
+        return (), None
+    r = check_assumptions(market, o, tol=tol, time_limit=dl, both=False)
+    if r.status is Termination.TIME_LIMIT:
+        out_of_time("while checking the top agent property")
+    out_of_time("while checking limited complementarity")
+    if not r.holds:
+        bad = next(c for c in r.checks if not c.holds)
+        msg = (f"ordered match assumptions (RJ Prop 3.1) fail: {bad.property} "
+               f"{'is violated' if bad.holds is False else 'could not be checked'}: {bad.message}")
+        if on_violation == "raise":
+            raise AssumptionError(msg + "; pass on_violation='warn' to run anyway" + hint)
+        if on_violation == "warn":
+            warnings.warn(msg, stacklevel=3)
+    return r.checks, r.holds
+
+
 def ordered_match(market: SharingMarket, order=None, *, on_violation: str = "raise",
                   check: bool = True, tol: float = PREF_TOL,
                   time_limit: float | Deadline | None = None) -> OrderedMatchResult:
@@ -529,25 +553,8 @@ def ordered_match(market: SharingMarket, order=None, *, on_violation: str = "rai
             raise LimitExceeded(f"time limit reached {done}; a partial ordered match is not an outcome of "
                                 "RJ Prop 3.1 (every agent must swipe): give more time")
 
-    checks: tuple = ()
-    holds = None
-    if check:
-        ta = check_top_agent(market, o, tol=tol)
-        out_of_time("while checking the top agent property")
-        lc = check_limited_complementarity(market, o, tol=tol) if ta.holds else None
-        out_of_time("while checking limited complementarity")
-        checks = (ta,) if lc is None else (ta, lc)
-        holds = all(c.holds for c in checks) if all(c.holds is not None for c in checks) else None
-        if ta.holds is False:
-            holds = False
-        if not holds:
-            bad = next(c for c in checks if not c.holds)
-            msg = (f"ordered match assumptions (RJ Prop 3.1) fail: {bad.property} "
-                   f"{'is violated' if bad.holds is False else 'could not be checked'}: {bad.message}")
-            if on_violation == "raise":
-                raise AssumptionError(msg + "; pass on_violation='warn' to run anyway (outcome may be unstable)")
-            if on_violation == "warn":
-                warnings.warn(msg, stacklevel=2)
+    checks, holds = _enforce_assumptions(market, o, tol, on_violation, dl, out_of_time, check=check,
+                                         hint=" (outcome may be unstable)")
     if market.family == "power":
         edges, calls = ordered_match_power_arrays(o, market.samples, market.query_samples, market.alpha,
                                                   market.beta, market.cost_data,

@@ -38,17 +38,16 @@ from __future__ import annotations
 import itertools
 import math
 import time
-import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
-from dm_opt.core.errors import AssumptionError, LimitExceeded, ProblemError
+from dm_opt.core.errors import LimitExceeded, ProblemError
 from dm_opt.core.limits import Deadline
 from dm_opt.core.result import Result, Termination
 from dm_opt.sharing import kernels as K
-from dm_opt.sharing.bilateral import PREF_TOL, as_order, check_limited_complementarity, check_top_agent
+from dm_opt.sharing.bilateral import PREF_TOL, _enforce_assumptions, as_order
 from dm_opt.sharing.buyer import stop_message
 from dm_opt.sharing.market import SharingMarket
 
@@ -167,23 +166,7 @@ def ordered_match_queries(market: SharingMarket, order=None, *, on_violation: st
             raise LimitExceeded(f"time limit reached {done}; a partial ordered match is not an outcome "
                                 "(every agent must swipe): give more time")
 
-    checks: tuple = ()
-    holds = None
-    if check:
-        ta = check_top_agent(market, o, tol=tol)
-        out_of_time("while checking the top agent property")
-        lc = check_limited_complementarity(market, o, tol=tol) if ta.holds else None
-        checks = (ta,) if lc is None else (ta, lc)
-        holds = False if ta.holds is False else (
-            all(c.holds for c in checks) if all(c.holds is not None for c in checks) else None)
-        if not holds:
-            bad = next(c for c in checks if not c.holds)
-            msg = (f"ordered match assumptions (RJ Prop 3.1) fail: {bad.property} "
-                   f"{'is violated' if bad.holds is False else 'could not be checked'}: {bad.message}")
-            if on_violation == "raise":
-                raise AssumptionError(msg + "; pass on_violation='warn' to run anyway")
-            if on_violation == "warn":
-                warnings.warn(msg, stacklevel=2)
+    checks, holds = _enforce_assumptions(market, o, tol, on_violation, dl, out_of_time, check=check)
     cost = market.cost_data
     is_mat = market.cost_kind == "matrix"
     cost2 = np.ascontiguousarray(cost if is_mat else cost.reshape(-1, 1), dtype=float)
