@@ -68,7 +68,7 @@ class Result:
     """
 
     family: ClassVar[str] = ""
-    #: every subclass, for the protocol test (tests/core/test_result_protocol.py)
+    #: every subclass (the families' tests check each against the protocol)
     subclasses: ClassVar[list] = []
 
     def __init_subclass__(cls, **kw):
@@ -76,12 +76,6 @@ class Result:
         Result.subclasses.append(cls)
 
     # -- defaults (a subclass field or property of the same name takes precedence) ----------
-    def _get(self, name, default):
-        try:
-            return object.__getattribute__(self, name)
-        except AttributeError:
-            return default
-
     def __getattr__(self, name):
         # called only when normal lookup fails: protocol attributes a subclass lacks
         if name == "objective":
@@ -226,7 +220,7 @@ def check_protocol(r) -> list:
         SolutionStatus(r.solution_status)
     except ValueError:
         bad.append(f"solution_status {r.solution_status!r} is not a SolutionStatus")
-    if (str(r.solution_status) == "optimal") != (str(r.status) == "optimal" and str(r.solution_status) == "optimal"):
+    if str(r.solution_status) == "optimal" and str(r.status) != "optimal":
         bad.append("solution_status optimal without status optimal")
     try:
         json.dumps(r.to_dict(), allow_nan=False)
