@@ -81,6 +81,24 @@ def limited_complementarity_violation(P, order, tol):
 
 # ------------------------------------------------------------ ordered match
 @njit(cache=True)
+def _link(edges, E, n, l, qs, beta, m, mp):
+    """Both agents accept: record edge ``(n, l)`` as row ``E`` of ``edges`` (doubling the buffer
+    when full) and add each one's samples to the other's total (``m``, and ``mp = m^(−β)``).
+    Returns ``(edges, E + 1)``; ``edges`` is a new array when the buffer grew."""
+    if E == edges.shape[0]:
+        new = np.empty((2 * E, 2), dtype=np.int64)
+        new[:E] = edges[:E]
+        edges = new
+    edges[E, 0] = n
+    edges[E, 1] = l
+    m[n] += qs[l]
+    m[l] += qs[n]
+    mp[n] = m[n] ** (-beta[n])
+    mp[l] = m[l] ** (-beta[l])
+    return edges, E + 1
+
+
+@njit(cache=True)
 def ordered_match_power_range(order, qs, alpha, beta, cost, cost_is_matrix, m, mp, a0, a1):
     """Rows ``a0 ≤ a < a1`` of ordered match (RJ Prop 3.1) for the power family.
 
@@ -93,8 +111,7 @@ def ordered_match_power_range(order, qs, alpha, beta, cost, cost_is_matrix, m, m
     Returns (edges (E, 2) in agent indices, oracle calls).
     """
     N = order.shape[0]
-    cap = 1024
-    edges = np.empty((cap, 2), dtype=np.int64)
+    edges = np.empty((1024, 2), dtype=np.int64)
     E = 0
     calls = 0
     for a in range(a0, a1):
@@ -109,18 +126,7 @@ def ordered_match_power_range(order, qs, alpha, beta, cost, cost_is_matrix, m, m
                 cl = cost[l, n] if cost_is_matrix else cost[l, 0]
                 gain_l = alpha[l] * (mp[l] - (m[l] + qs[n]) ** (-beta[l])) - cl
                 if gain_l > 0.0:
-                    if E == cap:
-                        cap *= 2
-                        new = np.empty((cap, 2), dtype=np.int64)
-                        new[:E] = edges[:E]
-                        edges = new
-                    edges[E, 0] = n
-                    edges[E, 1] = l
-                    E += 1
-                    m[n] += qs[l]
-                    m[l] += qs[n]
-                    mp[n] = m[n] ** (-beta[n])
-                    mp[l] = m[l] ** (-beta[l])
+                    edges, E = _link(edges, E, n, l, qs, beta, m, mp)
     return edges[:E].copy(), calls
 
 
@@ -170,8 +176,7 @@ def ordered_match_power_sorted_range(order, qs, alpha, beta, cost, m, mp, parent
     ``parent[p] = p`` alive) carry the state between calls.  Returns (edges (E, 2), calls).
     """
     N = order.shape[0]
-    cap = 1024
-    edges = np.empty((cap, 2), dtype=np.int64)
+    edges = np.empty((1024, 2), dtype=np.int64)
     E = 0
     calls = 0
     for a in range(a0, a1):
@@ -188,18 +193,7 @@ def ordered_match_power_sorted_range(order, qs, alpha, beta, cost, m, mp, parent
                 break
             gain_l = alpha[l] * (mp[l] - (m[l] + qs[n]) ** (-beta[l])) - cost[l, 0]
             if gain_l > 0.0:
-                if E == cap:
-                    cap *= 2
-                    new = np.empty((cap, 2), dtype=np.int64)
-                    new[:E] = edges[:E]
-                    edges = new
-                edges[E, 0] = n
-                edges[E, 1] = l
-                E += 1
-                m[n] += qs[l]
-                m[l] += qs[n]
-                mp[n] = m[n] ** (-beta[n])
-                mp[l] = m[l] ** (-beta[l])
+                edges, E = _link(edges, E, n, l, qs, beta, m, mp)
             else:
                 parent[b] = b + 1                      # rejects every later swiper too
             last = b

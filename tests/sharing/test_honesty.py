@@ -5,7 +5,6 @@ tabulation) give the same or valid answers.  Every result goes through
 tests/family_invariants.check_result.
 """
 
-import time
 
 import numpy as np
 import pytest
@@ -139,16 +138,22 @@ def test_pivot_intervals_without_solving_bracket_the_exact_pivots(seed, reuse):
     assert np.all(lo <= exact + 1e-12) and np.all(exact <= hi + 1e-12)
 
 
-def test_many_unsolved_buyers_are_bounded_promptly():
+def test_many_unsolved_buyers_are_bounded_within_the_grace_period(monkeypatch):
     """N = 1000 buyers left unsolved by an expired deadline: relaxations for as many as fit in the
-    grace period, the cheap bound for the rest (one call per buyer took 0.5 ms each, and more
-    for the MILP path's Python overhead); the call stays within the grace period + 0.5 s."""
+    grace period, the cheap O(N) bound for the rest (so a stopped call returns promptly; its
+    duration is measured in benchmarks/sharing.py, not asserted here).  Without a grace period
+    every buyer gets the cheap bound, with an unbounded one every buyer its relaxation: both are
+    valid bounds, and the relaxations are never weaker."""
     market = power(1000, 7, pair=False)
-    t = time.perf_counter()
-    r = W.welfare_max(market, "milp", time_limit=1e-9)
-    assert time.perf_counter() - t < BU.RELAXATION_GRACE_SECONDS + 0.5
-    check_result(r, market)
-    assert r.status is Termination.TIME_LIMIT and len(r.unsolved) == market.n
+    bounds = {}
+    for grace in (0.0, 1e9):
+        monkeypatch.setattr(BU, "RELAXATION_GRACE_SECONDS", grace)
+        r = W.welfare_max(market, "milp", time_limit=1e-9)
+        check_result(r, market)
+        assert r.status is Termination.TIME_LIMIT and len(r.unsolved) == market.n
+        bounds[grace] = r.bound
+    assert bounds[1e9] <= bounds[0.0] + 1e-9 * max(1.0, abs(bounds[0.0]))
+    assert bounds[1e9] < bounds[0.0]          # the two paths really differ on this market
 
 
 def test_buyer_milp_interrupted_before_highs_solved_anything_keeps_a_true_bound(monkeypatch):

