@@ -11,8 +11,9 @@ from dm_opt.core.errors import BackendUnavailable, ProblemError
 from dm_opt.core.limits import check_time_limit
 from dm_opt.core.registry import RawSolution, get_backend, known_methods
 from dm_opt.core.result import Termination, relative_gap
-from dm_opt.gaussian.backends.enumeration import default_tol
+from dm_opt.gaussian.backends.enumeration import default_tol, with_compile_seconds
 from dm_opt.gaussian.constraints import SideConstraints
+from dm_opt.gaussian.kernels.posterior import compile_timer
 from dm_opt.gaussian.leakage.base import missing_market_methods
 from dm_opt.gaussian.market import GaussianMarket
 from dm_opt.gaussian.objectives import PROBLEMS, LeakageObjective
@@ -125,8 +126,10 @@ def solve(market, problem: str | LeakageObjective = "equilibrium", method: str =
         raise ProblemError(f"method '{chosen}' cannot list all optima; use method='enumerate'")
     if tol is None:
         tol = default_tol(market, objective)
-    raw = backend_cls().run(market, objective, all_optima=all_optima, time_limit=time_limit,
-                            constraints=constraints, tol=tol, progress=progress, options=dict(options))
+    with compile_timer() as jit:       # numba compilation / cache loading, reported apart from solving
+        raw = backend_cls().run(market, objective, all_optima=all_optima, time_limit=time_limit,
+                                constraints=constraints, tol=tol, progress=progress, options=dict(options))
+    raw = with_compile_seconds(raw, jit["seconds"])
     result = finish(market, objective, raw, method=chosen, tol=tol, note=note)
     log.info("%s by %s: status %s, objective %.10g, bound %.10g, gap %.3g, %.3f s", objective.name, chosen,
              result.status, result.objective, result.bound, result.gap, result.seconds)

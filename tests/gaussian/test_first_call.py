@@ -139,6 +139,9 @@ def test_compile_seconds_reported_apart():
     assert small.extra["compile_seconds"] == 0.0                 # nothing compiled: NumPy
     walked = dm_opt.solve(m, "equilibrium", "enumerate", chunk_bits=0)
     assert walked.extra["compile_seconds"] >= 0.0
+    for method in ("bnb", "milp"):                  # every backend's answer carries it (dm_opt.gaussian.api)
+        r = dm_opt.solve(m, "equilibrium", method)
+        assert r.extra["compile_seconds"] >= 0.0 and r.solve_seconds >= 0.0
     with P.compile_timer() as t:
         P._numba()
     assert t["seconds"] >= 0.0

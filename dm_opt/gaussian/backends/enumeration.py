@@ -42,7 +42,7 @@ from dm_opt.core.errors import LimitExceeded, ProblemError
 from dm_opt.core.registry import Backend, RawSolution, register
 from dm_opt.core.result import Termination
 from dm_opt.gaussian.kernels.enumeration import enumerate_chunk
-from dm_opt.gaussian.kernels.posterior import SMALL_N, all_profile_objectives, compile_timer, fresh_objective
+from dm_opt.gaussian.kernels.posterior import SMALL_N, all_profile_objectives, fresh_objective
 from dm_opt.gaussian.market import GaussianMarket
 
 #: Default largest n enumeration accepts (2^26 ≈ 67M profiles, about a minute on 2 cores).
@@ -343,22 +343,20 @@ class Enumeration(Backend):
         if constraints:
             raise ProblemError("method 'enumerate' does not take side constraints")
         self.check_options(options)
-        with compile_timer() as jit:
-            if not isinstance(market, GaussianMarket):
-                # any leakage oracle (§5.1, §5.3): generic block enumeration, same tie rules
-                from dm_opt.gaussian.backends.oracle_enumeration import enumerate_oracle
+        if not isinstance(market, GaussianMarket):
+            # any leakage oracle (§5.1, §5.3): generic block enumeration, same tie rules
+            from dm_opt.gaussian.backends.oracle_enumeration import enumerate_oracle
 
-                generic = {k: options[k] for k in ("max_optima", "max_n") if k in options}
-                raw = enumerate_oracle(market, objective, tol=tol, all_optima=all_optima,
-                                       time_limit=time_limit, progress=progress, **generic)
-            else:
-                raw = enumerate_market(market, objective, tol=tol, all_optima=all_optima,
-                                       time_limit=time_limit, progress=progress, **options)
-        return with_compile_seconds(raw, jit["seconds"])
+            generic = {k: options[k] for k in ("max_optima", "max_n") if k in options}
+            return enumerate_oracle(market, objective, tol=tol, all_optima=all_optima,
+                                    time_limit=time_limit, progress=progress, **generic)
+        return enumerate_market(market, objective, tol=tol, all_optima=all_optima,
+                                time_limit=time_limit, progress=progress, **options)
 
 
 def with_compile_seconds(raw: RawSolution, seconds: float) -> RawSolution:
     """``raw`` with ``extra["compile_seconds"]`` (numba import, compilation and cache loading inside the
-    solve) and that time taken out of ``solve_seconds`` (which then is the solving alone)."""
+    solve) and that time taken out of ``solve_seconds`` (which then is the solving alone).  Applied
+    to every backend's answer by :func:`dm_opt.gaussian.api.solve`."""
     return dataclasses.replace(raw, solve_seconds=max(0.0, raw.solve_seconds - seconds),
                                extra={**raw.extra, "compile_seconds": float(seconds)})
