@@ -29,7 +29,6 @@ import numpy as np
 
 from dm_opt.core.errors import InstanceError, ProblemError
 from dm_opt.core.limits import Deadline
-from dm_opt.gaussian import taxes as _taxes
 from dm_opt.gaussian.api import solve as _solve
 from dm_opt.gaussian.objectives import PROBLEMS as _NAMED
 from dm_opt.gaussian.result import CompetitionResult, ValuationResult
@@ -64,10 +63,17 @@ def _exact_method(method: str) -> str:
 
 
 # ------------------------------------------------------------------ gaussian_taxes (AMMO §6.1)
+def _taxes_module():
+    """:mod:`dm_opt.gaussian.taxes`, imported on first use (a plain leakage solve must not pay for it)."""
+    from dm_opt.gaussian import taxes
+
+    return taxes
+
+
 def uniform_sweep(tm, *, method: str = "auto", time_limit=None, options=None, progress: bool = False):
     """Exact post-tax equilibrium surplus as a function of a uniform tax on ``[0, t_max]``."""
     _no_options(options, "uniform_sweep")
-    return _taxes.uniform_tax_sweep(tm.market, t_max=tm.t_max, method=_exact_method(method),
+    return _taxes_module().uniform_tax_sweep(tm.market, t_max=tm.t_max, method=_exact_method(method),
                                     time_limit=Deadline.of(time_limit))
 
 
@@ -75,8 +81,8 @@ def pigovian(tm, *, method: str = "auto", time_limit=None, options=None, progres
     """Personalised taxes implementing the first best, verified by the post-tax equilibrium."""
     _no_options(options, "pigovian")
     dl, method = Deadline.of(time_limit), _exact_method(method)
-    taxes = _taxes.pigovian_taxes(tm.market, method=method, time_limit=dl)
-    return _taxes.verify_taxes(tm.market, taxes, method=method, time_limit=dl)
+    taxes = _taxes_module().pigovian_taxes(tm.market, method=method, time_limit=dl)
+    return _taxes_module().verify_taxes(tm.market, taxes, method=method, time_limit=dl)
 
 
 def post_tax_equilibrium(tm, *, method: str = "auto", time_limit=None, options=None, progress: bool = False):
@@ -84,7 +90,8 @@ def post_tax_equilibrium(tm, *, method: str = "auto", time_limit=None, options=N
     _no_options(options, "post_tax_equilibrium")
     if tm.taxes is None:
         raise InstanceError("taxes", "missing: post_tax_equilibrium needs taxes = [...] in the file")
-    return _taxes.verify_taxes(tm.market, tm.taxes, method=_exact_method(method), time_limit=Deadline.of(time_limit))
+    return _taxes_module().verify_taxes(tm.market, tm.taxes, method=_exact_method(method),
+                                        time_limit=Deadline.of(time_limit))
 
 
 # ------------------------------------------------------------------ gaussian_valuations (AMMO §5.2, App. B)
@@ -182,7 +189,8 @@ DEFAULT_PROBLEM: dict = {**{kind: "equilibrium" for kind in LEAKAGE_KINDS},
                          "gaussian_taxes": "uniform_sweep", "gaussian_valuations": "mechanism",
                          "two_platforms": "competition"}
 #: ``dm-opt solve`` flags each kind uses (the CLI refuses the others); every function takes ``progress``
-CLI_OPTIONS: dict = {**{kind: ("method", "all_optima", "time_limit", "progress") for kind in LEAKAGE_KINDS},
+CLI_OPTIONS: dict = {**{kind: ("method", "all_optima", "time_limit", "progress", "scheduler")
+                        for kind in LEAKAGE_KINDS},
                      "gaussian_taxes": ("method", "time_limit", "progress"),
                      "gaussian_valuations": ("method", "time_limit", "progress"),
                      "two_platforms": ("time_limit", "progress")}
