@@ -57,9 +57,10 @@ def brute_stage(g, C, p1, p2, tol=1e-9):
         if all(payoff(i, prof) >= max(payoff(i, prof[:i] + (o,) + prof[i + 1:]) for o in OPTIONS) - tol
                for i in range(n)):
             U = []
-            for k, p in ((1, p1), (2, p2)):
+            for k, p in ((1, p1), (2, p2)):      # eq. (8): leakage about every JOINED user, paid to sharers
                 S = [j for j in range(n) if prof[j] == (k, 1)]
-                U.append(float(leak(g, S)[S].sum() - np.sum(np.asarray(p)[S])) if S else 0.0)
+                J = [j for j in range(n) if prof[j][0] == k]
+                U.append(float(leak(g, S)[J].sum() - np.sum(np.asarray(p)[S])) if S else 0.0)
             out.append((prof, U[0], U[1]))
     return out
 
@@ -147,8 +148,9 @@ def test_best_response_is_the_supremum_over_every_price(seed, rule):
         assert br.bounds["pessimistic"] <= br.bounds["max_sum"] + 1e-12 <= br.bounds["optimistic"] + 2e-12
         assert br.bounds["optimistic"] <= br.bounds["any"] + 1e-12
         # independent: dense random prices, the breakpoints and ± 1e-7 around them, never beat the sup
+        # every f_12 value (a superset of the breakpoints the module uses)
         levels = [np.concatenate([b, b + 1e-7, np.maximum(b - 1e-7, 0), rng.uniform(0, b.max() + 1, 6)])
-                  for b in br.breakpoints]
+                  for b in CP.price_breakpoints(tp, q, k)]
         pts = np.array(list(itertools.product(*levels)))
         pts = pts[rng.choice(len(pts), size=min(len(pts), 80), replace=False)]
         best = -np.inf
@@ -187,7 +189,7 @@ def test_mixed_second_stage_payoffs_respect_the_any_bound():
     for q in ([0.26, 0.0], [0.51, 0.0]):
         br = CP.best_response(tp, q, 1)
         assert br.no_pure_cells > 0 and br.no_pure_bound <= br.bounds["any"]
-        levels = [np.concatenate([b, b + 1e-7, 0.5 * (b[1:] + b[:-1])]) for b in br.breakpoints]
+        levels = [np.concatenate([b, b + 1e-7, 0.5 * (b[1:] + b[:-1])]) for b in CP.price_breakpoints(tp, q, 1)]
         pts = np.array(list(itertools.product(*levels)))
         for p in pts[rng.choice(len(pts), size=30, replace=False)]:
             st = CP.second_stage(tp, p, q)
@@ -368,10 +370,15 @@ def test_mixed_price_equilibria_are_verified(solver):
 def test_limits_refuse_cleanly():
     g = dm_opt.GaussianMarket(np.eye(3), [0.5, 0.5, 0.5])
     tp3 = TwoPlatformMarket(g, JoiningValues.linear([9.0] * 3, [0.1] * 3))
-    with pytest.raises(dm_opt.LimitExceeded, match="n = 3"):
-        CP.best_response(tp3, np.zeros(3), 1)
-    with pytest.raises(dm_opt.LimitExceeded, match="n = 3"):
-        CP.check_price_equilibrium(tp3, np.zeros(3), np.zeros(3))
+    with pytest.raises(dm_opt.LimitExceeded, match="n = 3: the breakpoint arrangement has .* cells"):
+        CP.best_response(tp3, np.zeros(3), 1, max_cells=10)          # exact for n = 3, but over the cell budget
+    g5 = dm_opt.GaussianMarket(np.eye(5), [0.5] * 5)
+    tp5 = TwoPlatformMarket(g5, JoiningValues.linear([9.0] * 5, [0.1] * 5))
+    for call in (lambda: CP.best_response(tp5, np.zeros(5), 1),
+                 lambda: CP.check_price_equilibrium(tp5, np.zeros(5), np.zeros(5)),
+                 lambda: CP.best_response_to_mixture(tp5, [(1.0, np.zeros(5))], 1)):
+        with pytest.raises(dm_opt.LimitExceeded, match="n = 5: .* exact for n <= 4"):
+            call()
     with pytest.raises(dm_opt.LimitExceeded, match="n = 3"):
         CP.user_stage_bimatrix(tp3, np.zeros(3), np.zeros(3))
     val, price, r = CP.optimistic_best_response(tp3, np.zeros(3), 1)     # closed form: any n ≤ 6

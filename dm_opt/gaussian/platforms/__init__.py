@@ -25,7 +25,7 @@ What is computed exactly (small ``n``: ``5^n`` joint user actions):
 * :meth:`TwoPlatformMarket.monopoly` — the single-platform benchmark (all
   users join, footnote 13; sharing = Stackelberg equilibrium of Thm 1).
 
-What is *proven against every price* (n ≤ 2) — best responses over the breakpoint cells,
+What is *proven against every price* (n ≤ 4) — best responses over the breakpoint cells,
 equilibrium checks, the finite price game and its mixed equilibria — is in
 :mod:`dm_opt.gaussian.platforms.competition`.
 

@@ -14,10 +14,16 @@ can only change where her price ``p_i`` from the deviating platform ``k`` equals
 
 for some option ``o`` of hers and some actions of the others — the breakpoints
 ``p = f_12(q)`` of the proof of Thm B-1 (:func:`price_breakpoints`, at most
-``4·5^(n−1)`` per user).  The product of the per-user breakpoints and the open
-intervals between them cuts ``ℝ^n_+`` into finitely many *cells*; on a cell the
+``4·5^(n−1)`` per user).  For ``n`` users only the deviator's price *to user i*
+enters user ``i``'s conditions, so the prices making a joint action ``r`` a user
+equilibrium form a box ``B_r`` whose faces are breakpoints of *feasible* actions
+(those whose price-free conditions hold); these, with ``≤ 8`` strict-dominance
+levels per user, are :func:`relevant_breakpoints` (derivation in its docstring) —
+typically a dozen or two per user instead of ``4·5^(n−1)``.  Their product and the
+open intervals between them cut ``ℝ^n_+`` into finitely many *cells*; on a cell the
 set ``E`` of pure user equilibria and the dominance relation of every user are
-constant.  Every platform payoff ``U^k_r(p) = Σ_{i∈S_k(r)} 𝓘_i(S_k(r)) − p_i``
+constant, and both are products of per-user tables (evaluated by broadcasting).
+Every platform payoff ``U^k_r(p) = Σ_{i∈J_k(r)} 𝓘_i(S_k(r)) − Σ_{i∈S_k(r)} p_i`` (eq. 8)
 is nonincreasing in ``p``, so :func:`best_response` computes the *supremum over
 every price vector* ``p ∈ ℝ^n_+`` exactly:
 
@@ -26,7 +32,7 @@ every price vector* ``p ∈ ℝ^n_+`` exactly:
   at the cell's lower corner — a breakpoint vector, approached from above on open
   intervals ("just above an indifference price");
 * ``rule="max_sum"`` (Thm B-1's selection among the pure equilibria; ties in the
-  sum go the deviator's way): per cell and per candidate outcome a small LP
+  sum go against the deviator): per cell and per candidate outcome a small LP
   (the selection depends on ``p`` through ``U^k``), branch-and-bound on the
   optimistic value so that few LPs are solved.
 
@@ -51,9 +57,12 @@ independently and reports its regret against *every* price of the continuous
 game (exact for the pessimistic/optimistic rules, bracketed for max_sum).
 
 Size limits: the continuum analysis (cells) is exact for ``n ≤ MAX_COMPETITION_N``
-(= 2; a cell count of ``(2·4·5^(n−1)+2)^n`` makes n = 3 — 8·10^6 cells × 125
-actions — impractical); :func:`optimistic_best_response` has a closed form
-valid for every ``n ≤ 6``.
+(= 4) users and at most ``max_cells`` (default :data:`MAX_CELLS` = 4·10^6) cells;
+beyond either it raises :class:`LimitExceeded` naming ``n`` (and the cell count).
+Measured on the seeded instances of the tests: n = 3 about 10^4 cells (10 ms),
+n = 4 about 10^6 cells (1 s of CPU).  n = 5 would need ~(2·25)^5 ≈ 3·10^8 cells and
+the 5^5 joint actions per cell, hence the limit.  :func:`optimistic_best_response`
+has a closed form valid for every ``n ≤ 6``.
 """
 
 from __future__ import annotations
@@ -73,8 +82,12 @@ from dm_opt.core.status import Termination
 from dm_opt.gaussian.platforms import PLATFORM_TOL, MixedUserEquilibrium, PlatformOutcome, TwoPlatformMarket
 from dm_opt.gaussian.platforms.bimatrix import MAX_ENUMERATION_STRATEGIES, bimatrix_equilibria
 
-#: Largest n for the exact continuum analysis (cells of the breakpoint arrangement).
-MAX_COMPETITION_N = 2
+#: Largest n for the exact continuum analysis (cells of the relevant-breakpoint arrangement).
+MAX_COMPETITION_N = 4
+#: Default largest number of cells of that arrangement examined by one best response.
+MAX_CELLS = 4_000_000
+#: Array elements per chunk of cells (bounds memory).
+_CELL_CHUNK = 2_000_000
 #: Largest number of pure strategies per platform in the finite price game.
 MAX_FINITE_STRATEGIES = 400
 RULES = ("max_sum", "pessimistic", "optimistic")
@@ -112,7 +125,7 @@ def _check_platform(k):
 def _check_n(tp: TwoPlatformMarket, what: str):
     if tp.n > MAX_COMPETITION_N:
         raise LimitExceeded(f"n = {tp.n}: {what} is exact for n <= {MAX_COMPETITION_N} users "
-                            f"(the breakpoint cells grow as (8*5^(n-1))^n)")
+                            f"(the breakpoint cells grow as the product of per-user levels, up to (2·5^n)^n)")
 
 
 # ---------------------------------------------------------------------------
@@ -235,32 +248,239 @@ def price_breakpoints(tp: TwoPlatformMarket, other_price, platform: int = 1, *, 
     return [_merge(v, tol) for v in out]
 
 
+def relevant_breakpoints(tp: TwoPlatformMarket, other_price, platform: int = 1, *, tol: float = PLATFORM_TOL,
+                         mixture=None) -> list[np.ndarray]:
+    """Per user ``i``, the sorted levels ``p_i ≥ 0`` of the deviator's price at which the set of pure
+    user equilibria or user ``i``'s strict-dominance relation can change — the subset of the
+    ``f_12`` values (:func:`price_breakpoints`) that matter, for any ``n``.
+
+    Derivation (``n`` users, deviator ``k`` posting ``p``, opponent's price ``q`` fixed).  Write
+    ``π_i(o | r)`` for user ``i``'s payoff of option ``o`` when the others play as in the joint action
+    ``r``, *without* the deviator's price, and ``s`` for the option "join and share on ``k``".
+    Only ``π_i(s | r) + p_i`` involves ``p``, and only through user ``i``'s own price ``p_i``.
+    So ``r`` is a pure user equilibrium at ``p`` iff, for every user ``i``,
+
+    * ``r_i = s`` (``i`` shares on ``k``):  ``p_i ≥ lo_{r,i} = max_{o≠s} π_i(o | r) − π_i(s | r)``;
+    * ``r_i ≠ s``:  ``π_i(r_i | r) ≥ π_i(o | r)`` for every ``o ≠ s`` (free of ``p``) and
+      ``p_i ≤ hi_{r,i} = π_i(r_i | r) − π_i(s | r)``.
+
+    The set of prices making ``r`` a user equilibrium is therefore a *box* ``B_r`` (empty unless the
+    price-free conditions hold and ``hi_{r,i} ≥ 0``: ``r`` is *feasible*), and
+    ``E(p) = {r feasible : p ∈ B_r}``.  Every face of every ``B_r`` is a hyperplane ``p_i = b`` with
+    ``b ∈ {lo_{r,i}, hi_{r,i} : r feasible}``, so ``E`` is constant on every cell of the product of
+    these per-user levels (points and the open intervals between them).  Option ``o ≠ s`` is
+    strictly dominated by ``s`` iff ``p_i > max_r (π_i(o | r) − π_i(s | r))``, ``s`` by ``o`` iff
+    ``p_i < min_r (π_i(o | r) − π_i(s | r))``, and dominance between options other than ``s`` is
+    free of ``p``: these ``≤ 8`` levels per user make the any-equilibrium bound constant per cell too.
+    Per user at most ``(#feasible actions) + 9`` levels (``0`` included) instead of ``4·5^(n−1)``;
+    on Assumption-1 instances the feasible actions are few (15–22 of 625 for ``n = 4`` on the
+    seeded instances of the tests), which is what makes the exact sweep tractable for ``n = 3, 4``.
+
+    ``mixture`` (a list of ``(probability, price)``) takes the union over the opponent's prices.
+    """
+    _check_platform(platform)
+    qs = [tp._prices(other_price, "other_price")] if mixture is None else [tp._prices(q, "mixture") for _, q in mixture]
+    out = [[np.zeros(1)] for _ in range(tp.n)]
+    for q in qs:
+        st = _stage(tp, platform, q, tol)
+        for i in range(tp.n):
+            out[i].append(st.bound[st.feas, i])
+            out[i].append(st.dominance[i])
+    return [_merge(np.maximum(v[v >= -tol], 0.0), tol) for v in (np.concatenate(x) for x in out)]
+
+
 @dataclass
-class _Cells:
-    corner: np.ndarray      # (C, n) lower corner of the closure
-    rep: np.ndarray         # (C, n) a point inside the cell
-    upper: np.ndarray       # (C, n) upper end (= corner for point coordinates, inf for the last interval)
-    open_: np.ndarray       # (C, n) bool: coordinate ranges over an open interval
+class _Stage:
+    """The user stage against the opponent's price ``q``, free of the deviator's price (see
+    :func:`relevant_breakpoints`): ``free[r, i, o] = π_i(o | r)``; ``feas`` (m,) feasible actions;
+    ``sharer`` (m, n); ``bound`` (m, n) ``lo`` for sharers, ``hi`` for the others; ``dominance[i]`` the
+    dominance levels of user ``i``."""
+    so: int
+    free: np.ndarray
+    feas: np.ndarray
+    sharer: np.ndarray
+    bound: np.ndarray
+    dominance: list
 
 
-def _cells(bps: list[np.ndarray]) -> _Cells:
-    per = []
-    for b in bps:
-        c = []
-        for j, x in enumerate(b):
-            c.append((x, x, x, False))
-            if j + 1 < len(b):
-                c.append((x, 0.5 * (x + b[j + 1]), b[j + 1], True))
-            else:
-                c.append((x, x + max(1.0, abs(x)), math.inf, True))
-        per.append(c)
-    prod = list(itertools.product(*per))
-    arr = np.array([[list(t) for t in cell] for cell in prod], dtype=object)
-    corner = arr[:, :, 0].astype(float)
-    rep = arr[:, :, 1].astype(float)
-    upper = arr[:, :, 2].astype(float)
-    open_ = arr[:, :, 3].astype(bool)
-    return _Cells(corner, rep, upper, open_)
+def _stage(tp, k, q, tol) -> _Stage:
+    so = _view(tp, k)[0]
+    free, thr = _free_payoffs(tp, k, q)
+    O = tp._O.astype(np.int64)
+    m, n = O.shape
+    alt = np.delete(free, so, axis=2).max(axis=2)
+    own = np.take_along_axis(free, O[:, :, None], axis=2)[..., 0]
+    sharer = O == so
+    lo = alt - free[:, :, so]
+    hi = own - free[:, :, so]
+    feas = np.all(sharer | ((own >= alt - tol) & (hi >= -tol)), axis=1)
+    dominance = []
+    for i in range(n):
+        d = np.delete(thr[O[:, i] == 0, i, :], so, axis=1)        # one row per action of the others
+        dominance.append(np.concatenate([d.min(axis=0), d.max(axis=0)]))
+    return _Stage(so, free, feas, sharer, np.where(sharer, lo, hi), dominance)
+
+
+class _Arrangement:
+    """The cells of a product of per-user levels ``bps`` (a point cell at each level and an open
+    interval above it), kept per coordinate: cell ``c`` is the tuple ``np.unravel_index(c, shape)``.
+    Per user ``corner`` (lower end), ``rep`` (a point inside), ``upper`` (upper end; ``inf`` above the
+    last level) and ``open_``."""
+
+    def __init__(self, bps, max_cells: int, n_users: int):
+        self.bps = tuple(bps)
+        self.shape = tuple(2 * b.size for b in bps)
+        self.size = int(np.prod([float(s) for s in self.shape]))
+        if self.size > max_cells:
+            raise LimitExceeded(f"n = {n_users}: the breakpoint arrangement has {self.size} cells "
+                                f"(levels per user {[b.size for b in bps]}), more than max_cells = {max_cells}")
+        self.corner, self.rep, self.upper, self.open_ = [], [], [], []
+        for b in bps:
+            nxt = np.r_[b[1:], math.inf]
+            top = b[-1] + max(1.0, abs(b[-1]))
+            self.corner.append(np.repeat(b, 2))
+            self.rep.append(np.ravel(np.column_stack([b, np.where(np.isfinite(nxt), 0.5 * (b + nxt), top)])))
+            self.upper.append(np.ravel(np.column_stack([b, nxt])))
+            self.open_.append(np.tile([False, True], b.size))
+
+    def index(self, c):
+        return np.unravel_index(c, self.shape)
+
+    def cell(self, c: int):
+        idx = self.index(int(c))
+        return tuple(np.array([a[i][j] for i, j in enumerate(idx)]) for a in (self.corner, self.rep, self.upper,
+                                                                              self.open_))
+
+    def blocks(self, width: int):
+        """Yield ``(start, stop, lead)``: the cells whose leading coordinates are the positions ``lead``
+        (a tuple) — consecutive in ``np.unravel_index`` order — with at most about ``_CELL_CHUNK / width``
+        cells per block (the per-cell arrays have ``width`` columns)."""
+        L = 0
+        while L < len(self.shape) - 1 and int(np.prod(self.shape[L:])) * width > _CELL_CHUNK:
+            L += 1
+        per = int(np.prod(self.shape[L:]))
+        for b, lead in enumerate(np.ndindex(*self.shape[:L])):
+            yield b * per, (b + 1) * per, lead
+
+
+def _undominated_user(tp, st: _Stage, i: int, x: np.ndarray, tol: float) -> np.ndarray:
+    """``nd[j, o]``: user ``i``'s option ``o`` is not strictly dominated by another pure option when the
+    deviator offers her ``x[j]`` (the others' actions range over every joint action)."""
+    rows = np.flatnonzero(tp._O[:, i] == 0)                 # one row per action of the others
+    P = np.broadcast_to(st.free[rows, i, :], (x.size, rows.size, 5)).copy()
+    P[:, :, st.so] += x[:, None]
+    dom = np.zeros((x.size, 5), dtype=bool)
+    for o in range(5):
+        for o2 in range(5):
+            if o2 != o:
+                dom[:, o] |= np.all(P[:, :, o2] > P[:, :, o] + tol, axis=1)
+    return ~dom
+
+
+@dataclass
+class _Tables:
+    """Per-coordinate tables of one user stage on an arrangement: actions ``F`` (feasible) with
+    ``M[i][pos, f]`` = user ``i``'s condition for ``F[f]`` holds at level position ``pos``; actions ``A``
+    (every option undominated somewhere) with ``ND[i][pos, a]`` = user ``i``'s option in ``A[a]`` is
+    not strictly dominated at ``pos``."""
+    F: np.ndarray
+    M: list
+    A: np.ndarray
+    ND: list
+
+
+def _tables(tp, st: _Stage, arr: _Arrangement, tol: float) -> _Tables:
+    O = tp._O.astype(np.int64)
+    F = np.flatnonzero(st.feas)
+    M, ND = [], []
+    for i in range(tp.n):
+        x = arr.rep[i][:, None]
+        b = st.bound[F, i][None, :]
+        M.append(np.where(st.sharer[F, i][None, :], x >= b - tol, x <= b + tol))
+        ND.append(_undominated_user(tp, st, i, arr.rep[i], tol))
+    A = np.flatnonzero(np.all(np.stack([ND[i].any(axis=0)[O[:, i]] for i in range(tp.n)], axis=1), axis=1))
+    return _Tables(F, M, A, [ND[i][:, O[A, i]] for i in range(tp.n)])
+
+
+def _members(tab: _Tables, idx) -> np.ndarray:
+    """``ok[c, f]``: ``F[f]`` is a user equilibrium in the cells ``idx`` (product over users)."""
+    ok = tab.M[0][idx[0]]
+    for i in range(1, len(idx)):
+        ok = ok & tab.M[i][idx[i]]
+    return ok
+
+
+def _cell_values(tp, k, tab: _Tables, arr: _Arrangement, lead, with_any: bool = True):
+    """For the block of cells with leading positions ``lead`` (:meth:`_Arrangement.blocks`), flattened
+    in cell order: (has a pure equilibrium, optimistic, pessimistic, any-equilibrium bound), each the
+    supremum of the deviator's payoff over the cell (at its lower corner).  The per-user tables are
+    broadcast over the block's remaining coordinates (E and the dominance relation are products)."""
+    _, _, LUk, Sk, *_ = _view(tp, k)
+    L, n = len(lead), tp.n
+    rest = arr.shape[L:]
+
+    def grid(i, tbl):                                       # user i's table on the block, axes (rest..., cols)
+        if i < L:
+            return tbl[lead[i]]
+        shp = [1] * len(rest) + [tbl.shape[1]]
+        shp[i - L] = tbl.shape[0]
+        return tbl.reshape(shp)
+
+    def payoff(acts):                                       # U^k of acts at the cells' lower corners
+        U = LUk[acts] - sum(arr.corner[i][lead[i]] * Sk[acts, i] for i in range(L))
+        for i in range(L, n):
+            U = U - grid(i, arr.corner[i][:, None] * Sk[acts, i][None, :])
+        return np.broadcast_to(U, tuple(rest) + (acts.size,))
+
+    ok = grid(0, tab.M[0])
+    for i in range(1, n):
+        ok = ok & grid(i, tab.M[i])
+    ok = np.broadcast_to(ok, tuple(rest) + (tab.F.size,))
+    U = payoff(tab.F)
+    has = ok.any(axis=-1)
+    opt = np.where(ok, U, -np.inf).max(axis=-1, initial=-np.inf)
+    pes = np.where(ok, U, np.inf).min(axis=-1, initial=np.inf)
+    pes[~has] = -np.inf
+    if not with_any:
+        return tuple(np.ravel(a) for a in (has, opt, pes))
+    nd = grid(0, tab.ND[0])
+    for i in range(1, n):
+        nd = nd & grid(i, tab.ND[i])
+    nd = np.broadcast_to(nd, tuple(rest) + (tab.A.size,))
+    anyb = np.where(nd, payoff(tab.A), -np.inf).max(axis=-1, initial=-np.inf)
+    return tuple(np.ravel(a) for a in (has, opt, pes, anyb))
+
+
+def _any_bound_at(tp, k, tab: _Tables, arr: _Arrangement, cells) -> np.ndarray:
+    """The any-equilibrium bound (see :func:`_cell_values`) at the listed cells only (by gathering)."""
+    _, _, LUk, Sk, *_ = _view(tp, k)
+    out = np.empty(cells.size)
+    step = max(1, _CELL_CHUNK // max(1, tab.A.size + tp.n))
+    for lo in range(0, cells.size, step):
+        idx = arr.index(cells[lo:lo + step])
+        nd = tab.ND[0][idx[0]]
+        U = LUk[tab.A][None, :] - arr.corner[0][idx[0]][:, None] * Sk[tab.A, 0][None, :]
+        for i in range(1, tp.n):
+            nd = nd & tab.ND[i][idx[i]]
+            U = U - arr.corner[i][idx[i]][:, None] * Sk[tab.A, i][None, :]
+        out[lo:lo + step] = np.where(nd, U, -np.inf).max(axis=1, initial=-np.inf)
+    return out
+
+
+def _any_bound_max(tp, k, tab: _Tables, arr: _Arrangement) -> float:
+    """``max`` over every cell of the any-equilibrium bound, without visiting the cells: the allowed
+    actions form a product over users, so per action each sharer on k takes the lowest level where
+    her option is undominated, and the other users any level where theirs is."""
+    _, _, LUk, Sk, *_ = _view(tp, k)
+    cost = np.zeros(tab.A.size)
+    allowed = np.ones(tab.A.size, dtype=bool)
+    for i in range(tp.n):
+        nd = tab.ND[i]                                       # (P_i, |A|)
+        allowed &= nd.any(axis=0)
+        low = np.where(nd, arr.corner[i][:, None], np.inf).min(axis=0)
+        cost += np.where(Sk[tab.A, i] > 0, low, 0.0)
+    vals = np.where(allowed, LUk[tab.A] - cost, -np.inf)
+    return float(vals.max(initial=-np.inf))
 
 
 def _equilibria_at(tp, k, q, P, tol):
@@ -277,24 +497,6 @@ def _equilibria_at(tp, k, q, P, tol):
     return ok, pay
 
 
-def _undominated(tp, pay, tol):
-    """``nd[c, r]``: no user's option in r is strictly dominated by another pure option (per cell)."""
-    O = tp._O.astype(np.int64)
-    C = pay.shape[0]
-    m, n = O.shape
-    nd = np.ones((C, m), dtype=bool)
-    for i in range(n):
-        rows = np.flatnonzero(O[:, i] == 0)                 # one row per action of the others
-        P = pay[:, rows, i, :]                              # (C, 5^(n-1), 5)
-        dom = np.zeros((C, 5), dtype=bool)
-        for o in range(5):
-            for o2 in range(5):
-                if o2 != o:
-                    dom[:, o] |= np.all(P[:, :, o2] > P[:, :, o] + tol, axis=1)
-        nd &= ~dom[:, O[:, i]]
-    return nd
-
-
 # ---------------------------------------------------------------------------
 # best responses
 # ---------------------------------------------------------------------------
@@ -305,7 +507,9 @@ class BestResponse(Result):
     ``value``: the supremum under ``rule`` over prices with a pure user equilibrium;
     ``price``: a price where it is attained, or (``attained`` False) the limit point it is
     approached from inside its cell (e.g. just above a breakpoint) — ``witness`` is then a
-    concrete price inside the cell within ``1e-7`` of the supremum;
+    concrete price inside the cell, at most ``1e-7/n`` above the limit point in each open coordinate
+    (payoff within ``1e-7`` of the supremum; for a max_sum value from an LP, a point on the segment
+    to the LP's interior point, at least ``100·tol`` inside);
     ``outcome``: the user equilibrium (index into the 5^n joint actions) giving it;
     ``bounds``: the suprema under all three rules (``pessimistic ≤ max_sum ≤ optimistic``) and
     ``any``: an upper bound valid for every user equilibrium, mixed ones included;
@@ -414,32 +618,45 @@ def _lp_cell(lo, hi, is_open, S_r, others, tol, strict=False):
     return sol[0], sol[1], p_inside
 
 
+def _sweep(tp, k, tab: _Tables, arr: _Arrangement):
+    """Per-cell (has, optimistic, pessimistic) over the whole arrangement, in blocks; the any-equilibrium
+    bound only where it is needed: its max over the cells without a pure equilibrium, and over all."""
+    C = arr.size
+    has = np.zeros(C, dtype=bool)
+    opt, pes = np.empty(C), np.empty(C)
+    for lo, hi, lead in arr.blocks(tab.F.size + tp.n):
+        has[lo:hi], opt[lo:hi], pes[lo:hi] = _cell_values(tp, k, tab, arr, lead, with_any=False)
+    none = np.flatnonzero(~has)
+    no_pure_bound = float(_any_bound_at(tp, k, tab, arr, none).max()) if none.size else -math.inf
+    return has, opt, pes, no_pure_bound, _any_bound_max(tp, k, tab, arr)
+
+
 def best_response(tp: TwoPlatformMarket, other_price, platform: int = 1, *, rule: str = "max_sum",
-                  tol: float = PLATFORM_TOL) -> BestResponse:
-    """Exact supremum of ``U^platform`` over every price vector in ``ℝ^n_+`` (module docstring)."""
+                  tol: float = PLATFORM_TOL, max_cells: int = MAX_CELLS, all_bounds: bool = True) -> BestResponse:
+    """Exact supremum of ``U^platform`` over every price vector in ``ℝ^n_+`` (module docstring), for
+    ``n ≤`` :data:`MAX_COMPETITION_N` users and at most ``max_cells`` cells of the arrangement of
+    :func:`relevant_breakpoints` (else :class:`LimitExceeded` naming ``n`` and the cell count).
+    ``all_bounds=False`` skips the max_sum LPs when ``rule`` is another one (``bounds["max_sum"]`` is
+    then nan)."""
     _check_rule(rule)
     _check_platform(platform)
     _check_n(tp, "best_response over every price")
     q = tp._prices(other_price, "other_price")
     k = platform
     so, oo, LUk, Sk, LUo, So = _view(tp, k)
-    bps = price_breakpoints(tp, q, k, tol=tol)
-    cells = _cells(bps)
-    ok, pay = _equilibria_at(tp, k, q, cells.rep, tol)
-    nd = _undominated(tp, pay, tol)
-    U = LUk[None, :] - cells.corner @ Sk.T                  # (C, m) sup of U_r over the cell
+    bps = relevant_breakpoints(tp, q, k, tol=tol)
+    arr = _Arrangement(bps, max_cells, tp.n)
+    tab = _tables(tp, _stage(tp, k, q, tol), arr, tol)
+    has, opt, pes, no_pure_bound, any_max = _sweep(tp, k, tab, arr)
     W = LUo - So @ q                                         # opponent's payoff per action (const in p)
-    has = ok.any(axis=1)
-    opt = np.where(ok, U, -np.inf).max(axis=1)
-    pes = np.where(ok, U, np.inf).min(axis=1)
-    pes[~has] = -np.inf
-    anyb = np.where(nd, U, -np.inf).max(axis=1)
     no_pure = int((~has).sum())
-    no_pure_bound = float(anyb[~has].max()) if no_pure else -math.inf
 
-    def arg(vals):
-        c = int(np.argmax(vals))
-        return c, float(vals[c])
+    def cell_eq(c):
+        """(equilibria E of cell c as action indices, U^k of each at the corner, corner, rep, upper, open)."""
+        corner, rep, upper, op = arr.cell(c)
+        ok = _members(tab, [np.array([j]) for j in arr.index(int(c))])[0]
+        E = tab.F[ok]
+        return E, LUk[E] - Sk[E] @ corner, corner, rep, upper, op
 
     # max_sum: exact per cell, branch and bound on the optimistic value.  Within a cell the selection is
     # argmax_r g_r(p), g_r = U^k_r(p) + W_r; actions with the same g (same sharers on k, same constant)
@@ -448,73 +665,88 @@ def best_response(tp: TwoPlatformMarket, other_price, platform: int = 1, *, rule
     ms_best, ms_arg, lps = -math.inf, None, 0
     if has.any():                                        # pointwise max_sum ≥ pessimistic: a first incumbent
         c0 = int(np.argmax(pes))
-        E0 = np.flatnonzero(ok[c0])
-        r0 = int(E0[np.argmin(U[c0, E0])])
-        ms_best, ms_arg = float(pes[c0]), (c0, r0, cells.corner[c0].copy(), cells.rep[c0].copy())
-    order = np.argsort(-opt, kind="stable")
+        E0, U0, corner0, rep0, *_ = cell_eq(c0)
+        ms_best, ms_arg = float(pes[c0]), (c0, int(E0[np.argmin(U0)]), corner0, rep0, False)
+    if rule != "max_sum" and not all_bounds:
+        cand = np.zeros(0, dtype=np.int64)
+    else:
+        cand = np.flatnonzero(opt > ms_best)             # only cells that can beat the incumbent
+    order = cand[np.argsort(-opt[cand], kind="stable")]
     scale = max(1.0, float(np.abs(LUk).max() + np.abs(W).max()))
     for c in order:
         if opt[c] <= ms_best:
             break
         if not has[c]:
             continue
-        E = np.flatnonzero(ok[c])
-        G = LUk[E] + W[E]
-        classes = []                                     # (members, representative = worst member)
-        for idx, r in enumerate(E):
+        E, UE, corner, rep, upper, op = cell_eq(c)
+        Uc = dict(zip(E.tolist(), UE.tolist(), strict=True))
+        classes = []                                     # members, grouped by (sharers on k, g constant)
+        for r in E:
             for cl in classes:
-                r0 = cl[0][0]
-                if np.array_equal(Sk[r], Sk[r0]) and abs(G[idx] - (LUk[r0] + W[r0])) <= tol * scale:
-                    cl[0].append(int(r))
+                r0 = cl[0]
+                if np.array_equal(Sk[r], Sk[r0]) and abs((LUk[r] + W[r]) - (LUk[r0] + W[r0])) <= tol * scale:
+                    cl.append(int(r))
                     break
             else:
-                classes.append(([int(r)], None))
-        classes = [(mem, min(mem, key=lambda x: LUk[x])) for mem, _ in classes]
+                classes.append([int(r)])
+        classes = [(mem, min(mem, key=lambda x: LUk[x])) for mem in classes]
         if len(classes) == 1:
             r = classes[0][1]
-            if U[c, r] > ms_best:
-                ms_best, ms_arg = float(U[c, r]), (int(c), r, cells.corner[c].copy(), cells.rep[c].copy())
+            if Uc[r] > ms_best:
+                ms_best, ms_arg = float(Uc[r]), (int(c), r, corner, rep, False)
             continue
-        for mem, r in sorted(classes, key=lambda cl: -U[c, cl[1]]):
-            if U[c, r] <= ms_best:
+        for mem, r in sorted(classes, key=lambda cl: -Uc[cl[1]]):
+            if Uc[r] <= ms_best:
                 break
             rivals = [(Sk[cl[0][0]], (LUk[r] + W[r]) - (LUk[cl[0][0]] + W[cl[0][0]]))
                       for cl in classes if cl[0] is not mem]
             lps += 1
-            sol = _lp_cell(cells.corner[c], cells.upper[c], cells.open_[c], Sk[r], rivals, tol, strict=True)
+            sol = _lp_cell(corner, upper, op, Sk[r], rivals, tol, strict=True)
             if sol is None:
                 continue
             val = float(LUk[r] - Sk[r] @ sol[1])
             if val > ms_best:
-                ms_best, ms_arg = val, (int(c), int(r), sol[1], sol[2])
+                ms_best, ms_arg = val, (int(c), int(r), sol[1], sol[2], True)
     bounds = {"pessimistic": float(pes.max()) if has.any() else -math.inf,
-              "max_sum": ms_best, "optimistic": float(opt.max()) if has.any() else -math.inf,
-              "any": float(anyb.max())}
+              "max_sum": ms_best if (rule == "max_sum" or all_bounds) else math.nan,
+              "optimistic": float(opt.max()) if has.any() else -math.inf,
+              "any": any_max}
     if rule == "max_sum":
         if ms_arg is None:
-            c, r, price, inside = 0, -1, cells.corner[0], cells.rep[0]
+            c, r, price, inside, from_lp = 0, -1, *arr.cell(0)[:2], False
         else:
-            c, r, price, inside = ms_arg
+            c, r, price, inside, from_lp = ms_arg
         value = ms_best
     else:
         vals = opt if rule == "optimistic" else pes
-        c, value = arg(vals)
-        E = np.flatnonzero(ok[c])
-        r = int(E[np.argmax(U[c, E])] if rule == "optimistic" else E[np.argmin(U[c, E])]) if E.size else -1
-        price, inside = cells.corner[c], cells.rep[c]
-    # a concrete price inside the cell within 1e-7 of the sup (payoffs are linear along the segment)
+        c = int(np.argmax(vals))
+        value = float(vals[c])
+        E, UE, price, inside, *_ = cell_eq(c)
+        from_lp = False
+        r = int(E[np.argmax(UE)] if rule == "optimistic" else E[np.argmin(UE)]) if E.size else -1
+    corner, _, upper, op = arr.cell(c)
+    # a concrete price strictly inside the cell whose payoff is within ~1e-7 of the sup (U^k has slope 0 or
+    # −1 per coordinate).  Every open coordinate must clear its lower end by far more than ``tol``, or the
+    # equilibrium test (which allows ``tol``) still sees the boundary's extra user equilibria.
     pr = np.asarray(price, float)
-    op = cells.open_[c]
-    attained = bool(np.all(~op | ((pr > cells.corner[c] + tol) & (pr < cells.upper[c] - tol))))
+    attained = bool(np.all(~op | ((pr > corner + tol) & (pr < upper - tol))))
+    eps = 1e-7 / tp.n
     if attained:
-        witness = np.array(price, float)
+        witness = pr.copy()
+    elif not from_lp:
+        # E is constant on the cell: a balanced step of ≤ eps into every open coordinate
+        width = np.where(np.isfinite(upper), upper - corner, 2.0 * eps)
+        witness = corner + np.where(op, np.minimum(0.5 * width, eps), 0.0)
     else:
-        d = np.asarray(inside, float) - np.asarray(price, float)
-        slope = float(np.abs(Sk).sum(axis=1).max() * np.abs(d).max()) if r >= 0 else 0.0
-        lam = min(1.0, 1e-7 / slope) if slope > 0 else 0.5
-        witness = np.asarray(price, float) + lam * d
+        # an LP point on the closure: move along the segment to the LP's strictly feasible point
+        d = np.asarray(inside, float) - pr
+        mov = op & (d > 0)
+        lam = min(1.0, eps / float(np.abs(d).max())) if np.abs(d).max() > 0 else 0.0
+        if mov.any():
+            lam = min(1.0, max(lam, 100.0 * tol / float(d[mov].min())))
+        witness = pr + lam * d
     return BestResponse(k, rule, float(value), np.array(price, float), bool(attained), witness, int(r), bounds,
-                        int(cells.corner.shape[0]), no_pure, no_pure_bound, lps, tuple(bps))
+                        int(arr.size), no_pure, no_pure_bound, lps, tuple(bps))
 
 
 def optimistic_best_response(tp: TwoPlatformMarket, other_price, platform: int = 1, *,
@@ -527,19 +759,10 @@ def optimistic_best_response(tp: TwoPlatformMarket, other_price, platform: int =
     (attained at the breakpoint price).  Returns (value, price, action index)."""
     _check_platform(platform)
     q = tp._prices(other_price, "other_price")
-    so, oo, LUk, Sk, *_ = _view(tp, platform)
-    pay, thr = _free_payoffs(tp, platform, q)
-    O = tp._O.astype(np.int64)
-    m, n = O.shape
-    alt = np.delete(pay, so, axis=2).max(axis=2)                   # best option other than sharing on k
-    lo = np.maximum(alt - pay[:, :, so], 0.0)                       # sharers on k need p_i ≥ lo
-    own = np.take_along_axis(pay, O[:, :, None], axis=2)[..., 0]
-    sharer = O == so
-    feas = np.all(sharer | (own >= alt - tol), axis=1)              # price-free conditions of non-sharers
-    hi = own - pay[:, :, so]
-    feas &= np.all(sharer | (hi >= -tol), axis=1)                   # p_i = 0 ≤ hi for non-sharers
-    price = np.where(sharer, lo, 0.0)
-    val = np.where(feas, LUk - np.sum(np.where(sharer, lo, 0.0), axis=1), -np.inf)
+    LUk = _view(tp, platform)[2]
+    st = _stage(tp, platform, q, tol)                               # boxes B_r (relevant_breakpoints)
+    price = np.where(st.sharer, np.maximum(st.bound, 0.0), 0.0)     # sharers on k need p_i ≥ lo
+    val = np.where(st.feas, LUk - price.sum(axis=1), -np.inf)
     r = int(np.argmax(val))
     return float(val[r]), price[r].copy(), r
 
@@ -576,9 +799,10 @@ class EquilibriumCheck(Result):
 
 
 def check_price_equilibrium(tp: TwoPlatformMarket, p1, p2, *, rule: str = "max_sum", outcome=None,
-                            tol: float = PLATFORM_TOL) -> EquilibriumCheck:
+                            tol: float = PLATFORM_TOL, max_cells: int = MAX_CELLS) -> EquilibriumCheck:
     """Is ``(p¹, p²)`` with user equilibrium ``outcome`` (default: the rule's selection among the pure
-    user equilibria) a price equilibrium against *every* price vector?"""
+    user equilibria) a price equilibrium against *every* price vector?  Exact for
+    ``n ≤`` :data:`MAX_COMPETITION_N` users (two :func:`best_response` calls, ``max_cells`` each)."""
     _check_rule(rule)
     _check_n(tp, "check_price_equilibrium")
     p1 = tp._prices(p1, "p1")
@@ -593,7 +817,8 @@ def check_price_equilibrium(tp: TwoPlatformMarket, p1, p2, *, rule: str = "max_s
     if rule == "max_sum" and _payoff_sum(outcome) < _payoff_sum(st.selected_pure) - tol:
         raise ProblemError(f"outcome: U1 + U2 = {_payoff_sum(outcome):.10g} is below the highest sum "
                            f"{_payoff_sum(st.selected_pure):.10g} (Thm B-1 selects the highest)")
-    brs = (best_response(tp, p2, 1, rule=rule, tol=tol), best_response(tp, p1, 2, rule=rule, tol=tol))
+    brs = (best_response(tp, p2, 1, rule=rule, tol=tol, max_cells=max_cells, all_bounds=False),
+           best_response(tp, p1, 2, rule=rule, tol=tol, max_cells=max_cells, all_bounds=False))
     gains = tuple(br.value - outcome.platform_payoffs[j] for j, br in enumerate(brs))
     robust = all(br.bounds["any"] <= outcome.platform_payoffs[j] + tol for j, br in enumerate(brs))
     dev = None
@@ -627,39 +852,38 @@ def check_price_equilibrium(tp: TwoPlatformMarket, p1, p2, *, rule: str = "max_s
 # best response to a mixed price strategy (pessimistic / optimistic rules, exact)
 # ---------------------------------------------------------------------------
 def best_response_to_mixture(tp: TwoPlatformMarket, mixture, platform: int = 1, *,
-                             tol: float = PLATFORM_TOL) -> dict:
+                             tol: float = PLATFORM_TOL, max_cells: int = MAX_CELLS) -> dict:
     """``sup_p Σ_s w_s V_s(p)`` over every ``p ∈ ℝ^n_+`` against the opponent's mixture
     ``[(w_s, q_s)]``, for ``V`` the pessimistic and the optimistic rule and the any-equilibrium
-    bound.  Cells are those of the union of the breakpoints against every ``q_s``; on a cell each
-    ``V_s`` is nonincreasing (a min/max of nonincreasing payoffs over a constant set), so the sup
-    is at the cell's lower corner.  Cells where some ``q_s`` leaves no pure user equilibrium use
-    the bound for that term in both rules.  Returns ``{"pessimistic", "optimistic", "any": value,
-    "price_*": argmax corner, "no_pure_cells": count}``."""
+    bound.  Cells are those of the union of the relevant breakpoints against every ``q_s``
+    (:func:`relevant_breakpoints`); on a cell each ``V_s`` is nonincreasing (a min/max of
+    nonincreasing payoffs over a constant set), so the sup is at the cell's lower corner.  Cells where
+    some ``q_s`` leaves no pure user equilibrium use the bound for that term in both rules.  Returns
+    ``{"pessimistic", "optimistic", "any": value, "price_*": argmax corner, "no_pure_cells": count}``."""
     _check_platform(platform)
     _check_n(tp, "best_response_to_mixture")
     mix = [(float(w), tp._prices(q, "mixture")) for w, q in mixture if w > 0]
     if not mix or abs(sum(w for w, _ in mix) - 1.0) > 1e-9:
         raise ProblemError("mixture: probabilities must be positive and sum to 1")
     k = platform
-    _, _, LUk, Sk, *_ = _view(tp, k)
-    cells = _cells(price_breakpoints(tp, None, k, tol=tol, mixture=mix))
-    U = LUk[None, :] - cells.corner @ Sk.T
-    tot = {"pessimistic": 0.0, "optimistic": 0.0, "any": 0.0}
-    no_pure = np.zeros(cells.corner.shape[0], dtype=bool)
-    for w, q in mix:
-        ok, pay = _equilibria_at(tp, k, q, cells.rep, tol)
-        nd = _undominated(tp, pay, tol)
-        has = ok.any(axis=1)
-        anyb = np.where(nd, U, -np.inf).max(axis=1)
-        no_pure |= ~has
-        tot["optimistic"] = tot["optimistic"] + w * np.where(has, np.where(ok, U, -np.inf).max(axis=1), anyb)
-        tot["pessimistic"] = tot["pessimistic"] + w * np.where(has, np.where(ok, U, np.inf).min(axis=1), anyb)
-        tot["any"] = tot["any"] + w * anyb
+    arr = _Arrangement(relevant_breakpoints(tp, None, k, tol=tol, mixture=mix), max_cells, tp.n)
+    tabs = [(w, _tables(tp, _stage(tp, k, q, tol), arr, tol)) for w, q in mix]
+    C = arr.size
+    tot = {"pessimistic": np.zeros(C), "optimistic": np.zeros(C), "any": np.zeros(C)}
+    no_pure = np.zeros(C, dtype=bool)
+    width = max(max(t.F.size, t.A.size) for _, t in tabs) + tp.n
+    for lo, hi, lead in arr.blocks(width):
+        for w, tab in tabs:
+            has, opt, pes, anyb = _cell_values(tp, k, tab, arr, lead)
+            no_pure[lo:hi] |= ~has
+            tot["optimistic"][lo:hi] += w * np.where(has, opt, anyb)
+            tot["pessimistic"][lo:hi] += w * np.where(has, pes, anyb)
+            tot["any"][lo:hi] += w * anyb
     out = {"no_pure_cells": int(no_pure.sum())}
     for key, vals in tot.items():
         c = int(np.argmax(vals))
         out[key] = float(vals[c])
-        out[f"price_{key}"] = cells.corner[c].copy()
+        out[f"price_{key}"] = arr.cell(c)[0]
     return out
 
 
@@ -749,7 +973,7 @@ class MixedPriceEquilibrium(Result):
     continuous game (with a pure second stage); the values are exact when
     ``continuum[k]["no_pure_cells"] == 0``, otherwise the terms of opponent prices leaving no pure
     user equilibrium use the any-equilibrium bound (so both rules' values are then upper bounds);
-    ``None`` when not computed (n > 2)."""
+    ``None`` when not computed (``continuum=False`` or n > :data:`MAX_COMPETITION_N`)."""
 
     sigma1: np.ndarray
     sigma2: np.ndarray
@@ -800,7 +1024,8 @@ def mixed_price_equilibria(tp: TwoPlatformMarket, game: FinitePriceGame, *, solv
     (pygambit Lemke–Howson ``lcp``: some equilibria, for larger games) or ``"enumeration"`` (this
     module's exact vertex enumeration, ≤ :data:`MAX_ENUMERATION_STRATEGIES` strategies).  Every
     equilibrium is re-verified in the matrix (``regret ≤ tol`` or it is dropped) and, when
-    ``continuum`` and n ≤ 2, checked against every price (:class:`MixedPriceEquilibrium`)."""
+    ``continuum`` and n ≤ :data:`MAX_COMPETITION_N`, checked against every price
+    (:class:`MixedPriceEquilibrium`)."""
     if solver not in ("gambit", "gambit-lcp", "enumeration"):
         raise ProblemError(f"solver must be 'gambit', 'gambit-lcp' or 'enumeration'; got {solver!r}")
     U1, U2 = game.U1, game.U2
@@ -828,6 +1053,7 @@ def mixed_price_equilibria(tp: TwoPlatformMarket, game: FinitePriceGame, *, solv
 __all__ = [
     "MAX_COMPETITION_N", "MAX_FINITE_STRATEGIES", "MAX_ENUMERATION_STRATEGIES", "RULES",
     "bimatrix_equilibria", "user_stage_bimatrix", "SecondStage", "second_stage", "price_breakpoints",
+    "relevant_breakpoints", "MAX_CELLS",
     "BestResponse", "best_response", "optimistic_best_response", "best_response_to_mixture",
     "EquilibriumCheck", "check_price_equilibrium", "FinitePriceGame", "finite_price_game",
     "MixedPriceEquilibrium", "mixed_price_equilibria",
