@@ -14,6 +14,7 @@ console script can start, and be interrupted, before numpy/numba are loaded.
 """
 
 import importlib as _importlib
+from typing import TYPE_CHECKING, Any
 
 from dm_opt.core import log as _log  # noqa: F401  (the 'dm_opt' logger, quiet by default)
 from dm_opt.core import numba_cache as _numba_cache
@@ -44,12 +45,26 @@ def _version() -> str:
         return "0+unknown"
 
 
-__version__ = _version()
+if TYPE_CHECKING:   # what the lazy names below are, for type checkers (never imported at run time here)
+    from dm_opt.core.dispatch import solve
+    from dm_opt.core.instances import load, save
+    from dm_opt.core.result import Result
+    from dm_opt.core.status import SolutionStatus, Termination
+    from dm_opt.gaussian.community import CommunityMarket
+    from dm_opt.gaussian.leakage import MixtureMarket, MutualInformationMarket, TabulatedMarket, check_properties
+    from dm_opt.gaussian.market import GaussianMarket, UserEquilibria
+    from dm_opt.gaussian.objectives import LeakageObjective
+    from dm_opt.gaussian.platforms import JoiningValues, TwoPlatformMarket
+    from dm_opt.gaussian.result import SolveResult
+    from dm_opt.info_design.market import InfoDesignMarket
+    from dm_opt.sharing.market import SharingMarket
+
+    __version__: str
 
 _numba_cache.install()    # truncated numba cache files of dm_opt kernels: delete, recompile, warn once
 
 #: public name -> submodule defining it (imported on first access)
-_LAZY = {
+_LAZY: dict[str, str] = {
     "solve": ".core.dispatch",
     "load": ".core.instances",
     "save": ".core.instances",
@@ -95,8 +110,11 @@ def _importing() -> bool:
                for k, m in list(sys.modules.items()) if k.startswith(__name__ + "."))
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     """Import the public API (or a submodule) on first access; afterwards they are plain attributes."""
+    if name == "__version__":      # read from the package metadata on first use (importlib.metadata costs ~0.1 s)
+        globals()["__version__"] = v = _version()
+        return v
     if name.startswith("_"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     g = globals()
@@ -117,11 +135,11 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-def to_pyomo(market, problem="first_best", **kw):
+def to_pyomo(market: Any, problem: Any = "first_best", **kw: Any) -> Any:
     """The MILP of docs/spec.md §1.2 as a Pyomo ``ConcreteModel`` (see :mod:`dm_opt.gaussian.backends.milp.pyomo`).
 
     Imported on first call: Pyomo is not loaded by ``import dm_opt``.

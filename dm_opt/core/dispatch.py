@@ -16,42 +16,54 @@ Gaussian).  The core names the families' modules but imports them only on use.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from dm_opt.core.errors import ProblemError
+
+if TYPE_CHECKING:
+    from dm_opt.core.limits import Deadline
+    from dm_opt.core.result import Result
+
+#: a problem function of a family's table: ``fn(market, *, method, time_limit, options, **kw) -> Result``
+ProblemFn = Callable[..., "Result"]
 
 FAMILIES = ("gaussian", "info_design", "sharing")
 
 
-def family_of(market) -> str:
+def family_of(market: Any) -> str:
     fam = getattr(type(market), "family", None) or getattr(market, "family", None) or "gaussian"
-    if fam not in FAMILIES:
+    if not isinstance(fam, str) or fam not in FAMILIES:
         raise ProblemError(f"unknown model family '{fam}' of {type(market).__name__}")
     return fam
 
 
-def problems_module(family: str):
+def problems_module(family: str) -> ModuleType:
     """``dm_opt.<family>.problems`` (the family's problem table)."""
     if family not in FAMILIES:
         raise ProblemError(f"unknown model family '{family}'; one of {', '.join(FAMILIES)}")
     return importlib.import_module(f"dm_opt.{family}.problems")
 
 
-def kind_of(market) -> str:
-    return getattr(market, "kind", None) or "gaussian_market"
+def kind_of(market: Any) -> str:
+    return str(getattr(market, "kind", None) or "gaussian_market")
 
 
-def problem_table(market) -> tuple[dict, str]:
+def problem_table(market: Any) -> tuple[dict[str, ProblemFn], str]:
     """``(problems, default problem)`` of the market's kind."""
     mod = problems_module(family_of(market))
     kind = kind_of(market)
-    table = mod.PROBLEMS.get(kind)
+    table: dict[str, ProblemFn] | None = mod.PROBLEMS.get(kind)
     if table is None:
         raise ProblemError(f"{type(market).__name__} (kind '{kind}') has no problems in family "
                            f"'{family_of(market)}'; kinds: {', '.join(sorted(mod.PROBLEMS))}")
-    return table, mod.DEFAULT_PROBLEM[kind]
+    return table, str(mod.DEFAULT_PROBLEM[kind])
 
 
-def solve(market, problem=None, method: str = "auto", *, time_limit=None, options: dict | None = None, **kw):
+def solve(market: Any, problem: str | object | None = None, method: str = "auto", *,
+          time_limit: float | Deadline | None = None, options: Mapping[str, Any] | None = None,
+          **kw: Any) -> Result:
     """Solve ``problem`` on ``market`` exactly with ``method``; returns the family's result
     (every result follows :mod:`dm_opt.core.result`'s protocol: ``status``, ``solution_status``,
     ``objective``, ``bound``, ``gap``, ``seconds``, ``message``, ``extra``, ``to_dict()``,
@@ -93,4 +105,4 @@ def solve(market, problem=None, method: str = "auto", *, time_limit=None, option
     return fn(market, method=method, time_limit=time_limit, options=options, **kw)
 
 
-__all__ = ["solve", "family_of", "kind_of", "problem_table", "problems_module", "FAMILIES"]
+__all__ = ["solve", "family_of", "kind_of", "problem_table", "problems_module", "FAMILIES", "ProblemFn"]

@@ -15,6 +15,9 @@ import importlib
 import os
 import stat
 import sys
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, Union
 
 from dm_opt.core.errors import InstanceError
 
@@ -22,6 +25,9 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+#: a path argument: ``str`` or ``pathlib.Path``
+StrPath = Union[str, "os.PathLike[str]"]
 
 #: kind -> module implementing it
 KIND_MODULES: dict[str, str] = {
@@ -39,7 +45,7 @@ KIND_MODULES: dict[str, str] = {
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
-def kind_module(kind, where: str | None = None):
+def kind_module(kind: object, where: str | None = None) -> ModuleType:
     """The module handling ``kind`` (raises InstanceError for unknown kinds)."""
     if not isinstance(kind, str):
         raise InstanceError("kind", f"must be a string, got {type(kind).__name__}", where)
@@ -60,7 +66,7 @@ def _file_kind(mode: int) -> str | None:
     return "not a regular file"
 
 
-def read_bytes(path, limit: int | None = None, field: str = "file") -> bytes:
+def read_bytes(path: StrPath, limit: int | None = None, field: str = "file") -> bytes:
     """The bytes of the regular file ``path``, refusing anything else and anything over ``limit``.
 
     Pipes, devices, sockets and directories are refused before reading (a FIFO would block
@@ -94,7 +100,7 @@ def read_bytes(path, limit: int | None = None, field: str = "file") -> bytes:
     return raw
 
 
-def read_toml(path) -> dict:
+def read_toml(path: StrPath) -> dict[str, Any]:
     """Parse a TOML file into a dict, with errors naming the file."""
     where = os.fspath(path)
     raw = read_bytes(where)
@@ -110,7 +116,7 @@ def read_toml(path) -> dict:
         raise InstanceError("file", "invalid TOML: nested too deeply", where) from None
 
 
-def from_dict(data: dict, where: str | None = None):
+def from_dict(data: dict[str, Any], where: str | None = None) -> Any:
     """Build a market from an already-parsed instance table."""
     if not isinstance(data, dict):
         raise InstanceError("file", "top level must be a table", where)
@@ -147,7 +153,7 @@ def shipped_models() -> list[tuple[str, str]]:
     return out
 
 
-def resolve(path) -> str:
+def resolve(path: StrPath) -> str:
     """``path`` itself when it names an existing file (or anything but a model name), else the
     shipped model of that name (``"ammo/example1"`` or ``"ammo/example1.toml"``; see
     :func:`shipped_models`).  A path is always preferred: a local file shadows a model name."""
@@ -165,19 +171,22 @@ def resolve(path) -> str:
     return where
 
 
-def load(path):
+def load(path: StrPath) -> Any:
     """Load and validate an instance file — a path, or the name of a shipped model such as
     ``"ammo/example1"`` (``dm-opt models`` lists them); errors name the file and the field."""
     where = resolve(path)
     return from_dict(read_toml(where), where)
 
 
-def save(market, path, *, force: bool = False) -> str:
+def save(market: Any, path: StrPath, *, force: bool = False) -> str:
     """Write ``market`` as an instance file that :func:`load` reads back to an equal market.
 
-    The kind's module provides ``to_dict(market) -> dict`` (the fields of docs/instances.md);
+    The kind's module provides ``to_dict(market) -> dict`` (the fields of docs/instances.md), or
+    else the market its own ``to_dict()`` method (the information-design and sharing markets);
     ``path`` is checked before anything is written (:func:`dm_opt.core.safeio.check_output_file`:
-    an existing file needs ``force=True``).  Returns the path written.
+    an existing file needs ``force=True``), and the text is loaded back before it is written (a
+    market whose table would not load is refused with :class:`ProblemError`, nothing written).
+    Returns the path written.
     """
     from dm_opt.core import safeio, tomlw
     from dm_opt.core.errors import ProblemError
@@ -186,12 +195,18 @@ def save(market, path, *, force: bool = False) -> str:
     if kind not in KIND_MODULES:
         raise ProblemError(f"cannot save a {type(market).__name__}: it has no instance-file kind")
     mod = kind_module(kind)
-    to_dict = getattr(mod, "to_dict", None)
+    to_dict: Callable[[Any], dict[str, Any]] | None = getattr(mod, "to_dict", None)
     if to_dict is None:
-        raise ProblemError(f"saving markets of kind '{kind}' is not supported yet")
+        to_dict = getattr(type(market), "to_dict", None)
+        if to_dict is None:
+            raise ProblemError(f"saving markets of kind '{kind}' is not supported yet")
     where = safeio.check_output_file(os.fspath(path), "path", force)
     data = {"kind": kind, **{k: v for k, v in to_dict(market).items() if k != "kind"}}
     text = tomlw.dumps(data)
+    try:        # what is written must load (a to_dict drifting from its loader is caught before writing)
+        from_dict(tomllib.loads(text), where)
+    except (InstanceError, tomllib.TOMLDecodeError) as exc:
+        raise ProblemError(f"cannot save this {type(market).__name__}: the file would not load back ({exc})") from None
     tmp = where + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
@@ -199,7 +214,8 @@ def save(market, path, *, force: bool = False) -> str:
     return where
 
 
-def check_keys(data: dict, required: set, optional: set, where: str | None, prefix: str = "") -> None:
+def check_keys(data: Mapping[str, Any], required: set[str], optional: set[str], where: str | None,
+               prefix: str = "") -> None:
     """Reject missing required keys and unknown keys (typos) with one clear message."""
     for key in sorted(required):
         if key not in data:

@@ -27,12 +27,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from dm_opt.core.errors import NoOptimalSolution
 from dm_opt.core.status import SolutionStatus, Termination, solution_status_of
+
+#: a result class (or instance) of the protocol, for the methods returning their own type
+R = TypeVar("R", bound="Result")
 
 #: The attributes every result has (fields or properties).
 PROTOCOL = ("status", "solution_status", "objective", "bound", "gap", "seconds", "message", "extra")
@@ -52,7 +56,7 @@ def relative_gap(objective: float, bound: float) -> float:
     return diff / max(abs(objective), abs(bound), 1e-10)
 
 
-def frozen_array(a: Any, dtype=None) -> np.ndarray:
+def frozen_array(a: Any, dtype: Any = None) -> np.ndarray:
     """A read-only copy of ``a`` (results never alias or expose mutable arrays)."""
     arr = np.array(a, dtype=dtype, copy=True)
     arr.setflags(write=False)
@@ -69,14 +73,14 @@ class Result:
 
     family: ClassVar[str] = ""
     #: every subclass (the families' tests check each against the protocol)
-    subclasses: ClassVar[list] = []
+    subclasses: ClassVar[list[type[Result]]] = []
 
-    def __init_subclass__(cls, **kw):
+    def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         Result.subclasses.append(cls)
 
     # -- defaults (a subclass field or property of the same name takes precedence) ----------
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         # called only when normal lookup fails: protocol attributes a subclass lacks
         if name == "objective":
             return float("nan")
@@ -109,7 +113,7 @@ class Result:
     def is_optimal(self) -> bool:
         return Termination(self.status) is Termination.OPTIMAL
 
-    def raise_for_status(self):
+    def raise_for_status(self: R) -> R:
         """Return ``self`` if the status is ``optimal``; else raise :class:`NoOptimalSolution`
         (a :class:`~dm_opt.core.errors.SolverFailed`) saying what is in hand."""
         if not self.is_optimal:
@@ -121,7 +125,7 @@ class Result:
                 + (f": {self.message}" if self.message else ""), result=self)
         return self
 
-    def protocol_dict(self) -> dict:
+    def protocol_dict(self) -> dict[str, Any]:
         """The protocol's fields, in the order of the common ``--json`` schema."""
         return {
             "status": str(Termination(self.status)),
@@ -133,7 +137,7 @@ class Result:
             "message": str(self.message),
         }
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: the protocol fields, then the dataclass's own fields (arrays as lists,
         non-finite numbers as strings), then ``extra``."""
         d = self.protocol_dict()
@@ -147,19 +151,19 @@ class Result:
             d["extra"] = _jsonable(dict(extra))
         return d
 
-    def to_json(self, **kw) -> str:
+    def to_json(self, **kw: Any) -> str:
         """Strict JSON of :meth:`to_dict` (non-finite numbers as ``"inf"``, ``"-inf"``, ``"nan"``)."""
         return json.dumps(_jsonable(self.to_dict()), **{**kw, "allow_nan": False})
 
     @classmethod
-    def from_dict(cls, d: dict):
+    def from_dict(cls: type[R], d: Mapping[str, Any]) -> R:
         """The result back from :meth:`to_dict` (or its JSON): dataclass fields are read by name,
         ``status`` as a :class:`Termination`, the strings ``"inf"``/``"-inf"``/``"nan"`` as floats
         in numeric fields, lists as arrays in array fields; keys that are not fields (the
         protocol's derived ones, e.g. ``seconds``, ``solution_status``) are ignored."""
         if not dataclasses.is_dataclass(cls):
             raise TypeError(f"{cls.__name__} is not a dataclass")
-        kw = {}
+        kw: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if not f.init or f.name not in d:
                 continue
@@ -169,7 +173,7 @@ class Result:
         return cls(**kw)
 
     @classmethod
-    def from_json(cls, text: str):
+    def from_json(cls: type[R], text: str) -> R:
         """:meth:`from_dict` of a JSON string (:meth:`to_json`'s output)."""
         return cls.from_dict(json.loads(text))
 
@@ -177,10 +181,10 @@ class Result:
 _NONFINITE = {"inf": float("inf"), "-inf": float("-inf"), "nan": float("nan")}
 
 
-def _restore(v, annotation: str):
+def _restore(v: Any, annotation: str) -> Any:
     """A JSON value back to the type of a field annotated ``annotation`` (a string under
     ``from __future__ import annotations``)."""
-    def num(x):
+    def num(x: Any) -> Any:
         if isinstance(x, str) and x in _NONFINITE:
             return _NONFINITE[x]
         if isinstance(x, list):
@@ -200,7 +204,7 @@ def _restore(v, annotation: str):
     return v
 
 
-def check_protocol(r) -> list:
+def check_protocol(r: Any) -> list[str]:
     """Violations of the result protocol by the instance ``r`` (empty list: conforms)."""
     bad = []
     if not isinstance(r, Result):
@@ -229,7 +233,7 @@ def check_protocol(r) -> list:
     return bad
 
 
-def _num(x: float):
+def _num(x: float) -> float | str:
     """JSON-safe number (:func:`dm_opt.core.jsonenc.json_number`: ``"inf"``/``"-inf"``/``"nan"`` if not finite)."""
     x = float(x)
     if x - x == 0.0:              # finite (fast path: called once per user for prices and leakage)
@@ -239,7 +243,7 @@ def _num(x: float):
     return json_number(x)
 
 
-def _jsonable(v):
+def _jsonable(v: Any) -> Any:
     """Numpy scalars/arrays to plain values, non-finite floats to strings (:func:`dm_opt.core.jsonenc.jsonable`)."""
     from dm_opt.core.jsonenc import jsonable
 

@@ -15,6 +15,18 @@ from dm_opt.core.registry import Backend, register
 from dm_opt.info_design import bbm
 from dm_opt.info_design.common import PIECES_MAX_N
 
+#: ``options`` of the methods whose LPs are cvxpy models (the piece LPs and ``P_q`` of ``pieces``, the
+#: equilibrium LPs): ``solver`` (a cvxpy solver name, default ``"HIGHS"``), ``solver_options``
+#: (keywords of cvxpy's ``Problem.solve``; with HiGHS they replace dm_opt's defaults key by key) and
+#: ``verbose`` (the solver's log); checked by :func:`dm_opt.info_design.problems.cvxpy_options`.
+CVXPY_OPTIONS = ("solver", "solver_options", "verbose")
+#: cvxpy solvers accepted as ``options["solver"]``: the GLP LPs are tested with each
+#: (tests/info_design/test_problems.py).  HiGHS (default), SciPy (HiGHS too) and SCIP return vertex
+#: solutions; Clarabel (interior point) answers within its own tolerance (about 1e-8 on the
+#: shipped models).  First-order solvers (OSQP, SCS) are refused: their answers come back
+#: "optimal_inaccurate", which dm_opt cannot tell apart from a stopped solve.
+CVXPY_LP_SOLVERS = ("HIGHS", "SCIPY", "SCIP", "CLARABEL")
+
 
 class InfoDesignBackend(Backend):
     """A method of the GLP family (a declaration: solving goes through :func:`dm_opt.solve`)."""
@@ -59,6 +71,7 @@ class Pieces(InfoDesignBackend):
 
     name = "pieces"
     problems = frozenset({"efficiency", "union"})
+    OPTIONS = CVXPY_OPTIONS
 
     @classmethod
     def applies(cls, market) -> bool:
@@ -76,4 +89,4 @@ class KKTMilp(InfoDesignBackend):
 #: method name -> module registering it (read by :mod:`dm_opt.core.registry`)
 BACKEND_MODULES = {"bbm": __name__, "lp": __name__, "pieces": __name__, "milp": __name__}
 
-__all__ = ["InfoDesignBackend", "BACKEND_MODULES"]
+__all__ = ["InfoDesignBackend", "BACKEND_MODULES", "CVXPY_OPTIONS", "CVXPY_LP_SOLVERS"]

@@ -71,13 +71,15 @@ def _strictly_increasing(field: str, arr: np.ndarray, where) -> None:
                             f"{arr[i - 1]} then {arr[i]}", where)
 
 
-def _prior(field: str, x, n: int | None, where) -> np.ndarray:
+def _prior(field: str, x, n: int | None, where) -> tuple[np.ndarray, np.ndarray]:
+    """``(prior renormalised, prior as given)``: the given one is what :meth:`InfoDesignMarket.to_dict`
+    writes, since renormalising twice can move the last bit (``p / Σp`` is not a fixed point)."""
     arr = as_vector(field, x, n, where=where, nonnegative=True)
     s = float(arr.sum())
     if abs(s - 1.0) > PRIOR_SUM_TOL:
         raise InstanceError(field, f"must sum to 1 (a probability vector) within {PRIOR_SUM_TOL:g}, "
                             f"got sum {s!r}", where)
-    return arr / s
+    return arr / s, arr
 
 
 class InfoDesignMarket:
@@ -115,7 +117,7 @@ class InfoDesignMarket:
         types = _money("types", types, None, where)
         _strictly_increasing("types", types, where)
         n = types.shape[0]
-        prior = _prior("prior", prior, n, where)
+        prior, given = _prior("prior", prior, n, where)
         reservation = _scalar("reservation", reservation, where)
         gamma_u = _scalar("gamma_u", gamma_u, where, nonnegative=True)
         gamma_pi = _scalar("gamma_pi", gamma_pi, where, nonnegative=True)
@@ -134,7 +136,7 @@ class InfoDesignMarket:
                 raise InstanceError(field, f"makes a payoff entry reach {top:.6g}: {_MONEY} must lie in "
                                     f"[-{MAX_MONEY:g}, {MAX_MONEY:g}] ({_WHY}); rescale the money unit", where)
         v = gamma_u * u + gamma_pi * pi
-        self._init(types, fees, prior, reservation, u, pi, v, name, source)
+        self._init(types, fees, prior, reservation, u, pi, v, name, source, given)
         self.gamma_u, self.gamma_pi = gamma_u, gamma_pi
 
     @classmethod
@@ -153,20 +155,21 @@ class InfoDesignMarket:
             raise InstanceError("u", f"needs at least one action and one type, got shape {u.shape}", where)
         pi = _payoff("pi", pi, where, shape=(m, n))
         v = _payoff("v", v, where, shape=(m, n))
-        prior = _prior("prior", prior, n, where)
+        prior, given = _prior("prior", prior, n, where)
         reservation = _scalar("reservation", reservation, where)
         types = np.arange(n, dtype=float) if types is None else _money("types", types, n, where)
         _strictly_increasing("types", types, where)
         fees = np.arange(m, dtype=float) if fees is None else _money("fees", fees, m, where)
         _strictly_increasing("fees", fees, where)
         self = cls.__new__(cls)
-        self._init(types, fees, prior, reservation, u, pi, v, name, source)
+        self._init(types, fees, prior, reservation, u, pi, v, name, source, given)
         self.gamma_u = self.gamma_pi = None
         return self
 
-    def _init(self, types, fees, prior, reservation, u, pi, v, name, source):
-        for arr in (types, fees, prior, u, pi, v):
+    def _init(self, types, fees, prior, reservation, u, pi, v, name, source, given):
+        for arr in (types, fees, prior, u, pi, v, given):
             arr.setflags(write=False)
+        self._prior_given = given
         self.types, self.fees, self.prior, self.reservation = types, fees, prior, float(reservation)
         self.u, self.pi, self.v = u, pi, v
         self.name, self.source = name, source
@@ -196,6 +199,33 @@ class InfoDesignMarket:
     def consumer_utility(self, x) -> np.ndarray:
         """``U(ω, x) = Σ_a x(a|ω) u(a, ω)``, shape (n,)."""
         return np.einsum("an,an->n", np.asarray(x, float), self.u)
+
+    def to_dict(self) -> dict:
+        """The instance table (kind ``info_design``, docs/instances.md) that
+        :func:`dm_opt.load` reads back to an equal market (:func:`dm_opt.save` writes it).
+
+        Every number is written out in full (generated types and priors too), the prior as
+        it was given (the market renormalises it on loading); ``fees`` only when they differ
+        from ``types``, ``database`` only when set.
+        """
+        d: dict = {"kind": self.kind}
+        if self.name:
+            d["name"] = str(self.name)
+        if self.source:
+            d["source"] = str(self.source)
+        if self.is_general:
+            d.update(u=self.u.tolist(), pi=self.pi.tolist(), v=self.v.tolist(),
+                     types=self.types.tolist(), fees=self.fees.tolist())
+        else:
+            d["types"] = self.types.tolist()
+            if not np.array_equal(self.fees, self.types):
+                d["fees"] = self.fees.tolist()
+            d.update(gamma_u=float(self.gamma_u), gamma_pi=float(self.gamma_pi))
+        d["prior"] = self._prior_given.tolist()
+        d["reservation"] = float(self.reservation)
+        if self.database_q is not None:
+            d["database"] = np.asarray(self.database_q, float).tolist()
+        return d
 
     def describe(self) -> str:
         kind = "general payoffs" if self.is_general else f"γ_u = {self.gamma_u:g}, γ_π = {self.gamma_pi:g}"

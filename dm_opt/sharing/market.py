@@ -267,6 +267,43 @@ class SharingMarket:
         """Power family ``U_i(S) = α_i (1 − (n_i + Σ_{j∈S} q_j w_j)^(−β_i))``."""
         return cls("power", samples=samples, alpha=alpha, beta=beta, cost=cost, **kw)
 
+    def to_dict(self) -> dict:
+        """The instance table (kind ``sharing_network``, docs/instances.md) that
+        :func:`dm_opt.load` reads back to an equal market (:func:`dm_opt.save` writes it).
+
+        Table family: every ``U_i(S)`` keyed by the partner names joined by ``","``.  Power
+        family: ``samples``, ``alpha``, ``beta`` (a scalar when all agents share it) and
+        ``query_samples`` when it differs from ``samples``.  ``cost`` keeps its shape (scalar,
+        per sender or matrix); ``max_queries`` only when some seller allows more than one.
+        """
+        d: dict = {"kind": self.kind}
+        if self.name:
+            d["name"] = str(self.name)
+        if self.source:
+            d["source"] = str(self.source)
+        d["family"] = self.family
+        d["agents"] = list(self.names)
+
+        def scalar_or_list(a: np.ndarray):
+            return float(a[0]) if np.all(a == a[0]) else a.tolist()
+
+        if self.family == "table":
+            d["utility"] = {
+                self.names[i]: {",".join(self.names[j] for j in members(mask)): float(self._U[i, mask])
+                                for mask in range(1 << self.n) if not (mask >> i) & 1}
+                for i in range(self.n)}
+        else:
+            d["samples"] = self.samples.tolist()
+            d["alpha"] = scalar_or_list(self.alpha)
+            d["beta"] = scalar_or_list(self.beta)
+            if not np.array_equal(self.query_samples, self.samples):
+                d["query_samples"] = self.query_samples.tolist()
+        d["cost"] = (float(self._cost[0]) if self.cost_kind == "scalar" else self._cost.tolist())
+        if self.has_queries:
+            d["max_queries"] = int(self.max_queries[0]) if np.all(self.max_queries == self.max_queries[0]) \
+                else [int(k) for k in self.max_queries]
+        return d
+
     # ---------------------------------------------------------------- access
     @property
     def n(self) -> int:

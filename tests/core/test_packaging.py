@@ -90,5 +90,5 @@ def test_save_round_trips_a_gaussian_market(tmp_path):
         dm_opt.save(m, path)                                   # never overwritten without force
     dm_opt.save(m, path, force=True)
     with pytest.raises(dm_opt.ProblemError, match="not supported yet"):
-        dm_opt.save(dm_opt.load("glp/two_type"), tmp_path / "g.toml")
+        dm_opt.save(dm_opt.load("ammo/mixture_example"), tmp_path / "g.toml")
     assert not (tmp_path / "g.toml").exists()

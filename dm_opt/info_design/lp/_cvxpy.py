@@ -4,9 +4,12 @@ about a second to import and the closed-form path never needs it."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import warnings
 
-from dm_opt.core.errors import SolverFailed
+from dm_opt.core.errors import ProblemError, SolverFailed
 from dm_opt.core.highs import silence_banner
 from dm_opt.core.limits import Deadline
 from dm_opt.info_design.common import LARGE_LP_OPTIONS, LP_OPTIONS, MIN_SOLVE_SECONDS
@@ -19,6 +22,33 @@ def _cp():
     return cp
 
 
+@dataclasses.dataclass
+class CvxpyOptions:
+    """The user's cvxpy options for the LPs of one ``dm_opt.solve`` call (checked by
+    :mod:`dm_opt.info_design.problems`): ``solver`` (a cvxpy solver name), ``solver_options``
+    (keywords of ``Problem.solve``, replacing dm_opt's HiGHS defaults key by key) and ``verbose``.
+    ``solves`` counts the LPs that used them."""
+
+    solver: str = "HIGHS"
+    solver_options: dict = dataclasses.field(default_factory=dict)
+    verbose: bool = False
+    solves: int = 0
+
+
+#: the options in force (a context variable, so the LP classes need not pass them along)
+_OPTIONS: contextvars.ContextVar = contextvars.ContextVar("dm_opt_info_design_cvxpy_options", default=None)
+
+
+@contextlib.contextmanager
+def cvxpy_options(options: CvxpyOptions):
+    """Every :func:`_solve` inside the ``with`` block uses ``options``."""
+    token = _OPTIONS.set(options)
+    try:
+        yield options
+    finally:
+        _OPTIONS.reset(token)
+
+
 def _solve(prob, what: str, large: bool = False, time_limit=None):
     """Solve a cvxpy LP with HiGHS; returns cvxpy's status (``"user_limit"`` when the time ran
     out first).
@@ -29,31 +59,40 @@ def _solve(prob, what: str, large: bool = False, time_limit=None):
     """
     cp = _cp()
     opts = dict(LARGE_LP_OPTIONS if large else LP_OPTIONS)
+    solver, verbose, user = cp.HIGHS, False, _OPTIONS.get()
+    if user is not None:                 # dm_opt.solve(..., options={...}): the defaults are HiGHS options
+        user.solves += 1
+        solver, verbose = user.solver, user.verbose
+        opts = {**(opts if solver == cp.HIGHS else {}), **user.solver_options}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)   # cvxpy's "may be inaccurate" at a time limit
             if time_limit is None:
-                prob.solve(solver=cp.HIGHS, **opts)
+                prob.solve(solver=solver, verbose=verbose, **opts)
                 return prob.status
             if not isinstance(time_limit, Deadline) and float(time_limit) <= 0:
                 return "user_limit"           # a budget already spent (a float of remaining seconds)
             dl = Deadline.of(time_limit)
             if dl.expired():                  # not even the compilation
                 return "user_limit"
-            data, chain, inverse = prob.get_problem_data(cp.HIGHS, solver_opts=dict(opts))
+            data, chain, inverse = prob.get_problem_data(solver, solver_opts=dict(opts))
             left = dl.remaining()
             if left is not None and left <= 0:
                 return "user_limit"
-            if left is not None:
+            if left is not None and solver == cp.HIGHS:     # other solvers: checked between LPs only
                 t = max(float(left), MIN_SOLVE_SECONDS)
                 if "highs_options" in opts:
                     opts["highs_options"] = {**opts["highs_options"], "time_limit": t}
                 else:
                     opts["time_limit"] = t
-            solution = chain.solve_via_data(prob, data, False, False, opts)
+            solution = chain.solve_via_data(prob, data, False, verbose, opts)
             prob.unpack_results(solution, chain, inverse)
     except cp.error.SolverError as exc:  # pragma: no cover - backend failure
-        raise SolverFailed(f"HiGHS failed on {what}: {exc}") from None
+        raise SolverFailed(f"{solver} failed on {what}: {exc}") from None
+    except (ValueError, TypeError, KeyError) as exc:    # a solver refusing the user's solver_options
+        if user is None or not user.solver_options:
+            raise
+        raise ProblemError(f"options['solver_options']: {solver} refused them ({exc})") from None
     return prob.status
 
 
@@ -62,4 +101,4 @@ def _stopped_status(status: str) -> bool:
 
 
 
-__all__: list = []
+__all__ = ["CvxpyOptions", "cvxpy_options"]
