@@ -9,17 +9,25 @@ For Wishart markets (``Σ = wishart(n, seed)``, values ``U[0, 2]``, ``τ² = 1``
 
 Variants: ``mixed`` (the default layout, ``cuts=("sharer",)``), ``mixed+cuts`` (``sharer``,
 ``mono``, ``dropone``), ``precision`` (plain symmetric layout of docs/spec.md §1.2),
-``mixed+mod`` / ``precision+mod`` (plus the ``modular`` cut: ``bnb``'s root bound as one row).
+``mixed+mod`` / ``precision+mod`` (plus the ``modular`` cut: ``bnb``'s root bound as one row;
+``precision+mod`` is the default model of ``to_pyomo`` and ``dm-opt export`` where the plain layout
+is safe, :func:`dm_opt.gaussian.backends.milp.pyomo.strongest_form`).
 Gap = ``(bound − optimum)/|optimum|``; the equilibrium's LP is the initial tangent relaxation.
 
     python benchmarks/mip_root_gap.py                         # n = 10, 15, 20, 30; seed 0
     python benchmarks/mip_root_gap.py --n 15 20 --solve       # plus full `milp` solve times per variant
     python benchmarks/mip_root_gap.py --no-root               # LP bounds only (fast)
+    python benchmarks/mip_root_gap.py --n 20 25 --rows        # with the three linear rows of mip_linear_constraints.py
+
+With ``--rows`` the optimum is the constrained one (``bnb``) and every model carries the rows; the
+``bnb`` columns are then its unconstrained root bounds (shown for scale only).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
@@ -29,6 +37,10 @@ from dm_opt.core import generators as G
 from dm_opt.core.highs import set_options
 from dm_opt.gaussian.backends import bnb as B
 from dm_opt.gaussian.backends import milp as M
+from dm_opt.gaussian.constraints import SideConstraints
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mip_linear_constraints import rows  # noqa: E402
 
 PROBLEMS = ("first_best", "equilibrium", "decorrelated")
 VARIANTS = {
@@ -56,7 +68,7 @@ def lp_bound(model) -> float:
 
 def root_bound(model) -> float:
     h = M.to_highs(model)
-    set_options(h, mip_max_nodes=1, mip_rel_gap=0.0, random_seed=0, time_limit=120.0)
+    set_options(h, mip_max_nodes=1, mip_rel_gap=0.0, random_seed=0, time_limit=600.0)
     h.run()
     return h.getInfo().mip_dual_bound * model.scale
 
@@ -76,21 +88,28 @@ def main(argv=None) -> int:
     ap.add_argument("--no-root", action="store_true", help="skip HiGHS' root-node bounds")
     ap.add_argument("--solve", action="store_true", help="also time full `milp` solves per variant")
     ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--rows", action="store_true", help="add the three random linear rows of mip_linear_constraints.py")
     args = ap.parse_args(argv)
     names = list(VARIANTS)
-    head = [f"lp:{v}" for v in names] + ([] if args.no_root else ["root:mixed", "root:mixed+mod"]) + [
+    roots = ["mixed", "mixed+mod", "precision+mod"]
+    head = [f"lp:{v}" for v in names] + ([] if args.no_root else [f"root:{v}" for v in roots]) + [
         "bnb:int", "bnb:mod"]
     print(f"{'n':>3} {'seed':>4} {'problem':<12} {'optimum':>10} " + " ".join(f"{h:>16}" for h in head))
     for n in args.n:
         for seed in args.seeds:
             m = instance(n, seed)
+            cons = rows(n, seed) if args.rows else None
+            sc = SideConstraints.from_any(cons, n)
             for p in args.problems:
                 obj = m.objective(p)
-                opt = dm_opt.solve(m, p, "bnb").objective
-                models = {v: M.build_model(m, obj, **kw) for v, kw in VARIANTS.items()}
+                opt = dm_opt.solve(m, p, "bnb", constraints=cons).objective
+                if not np.isfinite(opt):
+                    print(f"{n:>3} {seed:>4} {p:<12} {'infeasible':>10}", flush=True)
+                    continue
+                models = {v: M.build_model(m, obj, sc, **kw) for v, kw in VARIANTS.items()}
                 vals = [lp_bound(models[v]) for v in names]
                 if not args.no_root:
-                    vals += [root_bound(models["mixed"]), root_bound(models["mixed+mod"])]
+                    vals += [root_bound(models[v]) for v in roots]
                 vals += list(bnb_root(m, obj))
                 print(f"{n:>3} {seed:>4} {p:<12} {opt:>10.6g} "
                       + " ".join(f"{100 * (v - opt) / abs(opt):>15.1f}%" for v in vals), flush=True)
@@ -99,7 +118,7 @@ def main(argv=None) -> int:
                         if v == "mixed+cuts":
                             continue
                         t = time.perf_counter()
-                        r = dm_opt.solve(m, p, "milp", time_limit=args.time_limit, **kw)
+                        r = dm_opt.solve(m, p, "milp", time_limit=args.time_limit, constraints=cons, **kw)
                         dt = time.perf_counter() - t
                         ok = r.is_optimal and abs(r.objective - opt) <= r.tie_tol
                         print(f"    solve {v:<14} {str(r.status):<11} {dt:>7.2f}s gap {r.gap:.2g} "

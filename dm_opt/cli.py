@@ -78,11 +78,23 @@ class _SolveHelp(argparse.Action):
         parser.exit()
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the package metadata is read only when asked for (it costs ~0.1 s per process)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0,
+                         help=help or "show the program's version number and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from dm_opt import __version__
+
+        print(f"dm-opt {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="dm-opt", description="Exact optimisation models for data markets.")
-    from dm_opt import __version__
-
-    p.add_argument("--version", action="version", version=f"dm-opt {__version__}")
+    p.add_argument("--version", action=_VersionAction)
     p.add_argument("-v", "--verbose", action="store_true",
                    help="log what dm_opt does (method chosen, bounds, rounds, chunks) on stderr")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
@@ -96,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--method", default="auto", help="solver backend (default auto)")
     s.add_argument("--all-optima", action="store_true", help="list every optimal profile (ties)")
     s.add_argument("--time-limit", type=_positive_float, help="seconds; returns best found with bound and gap")
+    s.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --method bnb: search subtrees in parallel on the Dask cluster at ADDRESS")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     sm = s.add_mutually_exclusive_group()
     sm.add_argument("--summary", dest="summary", action="store_true", default=None,
@@ -117,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--format", choices=("mps", "lp"), default="mps", help="file format (default mps)")
     x.add_argument("--out", required=True, help="output path")
     x.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    x.add_argument("--constraints", metavar="JSON",
+                   help='side constraints as rows, a JSON object with the keys of dm_opt.solve(constraints=...): '
+                        'max_sharers, min_sharers, budget, force_in, force_out, linear (a list of '
+                        '{"A": [[...]], "lb": [...], "ub": [...]}, null for an infinite side)')
+    wu = sub.add_parser("warmup", help="compile the numba kernels once into numba's cache (run after installing)")
+    wu.add_argument("--jobs", type=int, default=1, help="processes to compile in (default 1)")
     mo = sub.add_parser("models", help="list the models shipped with dm_opt (usable by name: ammo/example1)")
     mo.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     fg = sub.add_parser("figure", help="draw AMMO's Figure 1, 2 or 3 from solver data (PNG, optional CSV)")
@@ -183,8 +203,10 @@ def _cmd_solve(args) -> int:
         raise _UsageError(f"--problem: '{problem}' is not a problem of kind '{kind}'; choose one of {', '.join(table)}")
     used = pm.CLI_OPTIONS.get(kind, ())
     # a flag a kind does not use is refused, never silently ignored
-    given = {"method": args.method != "auto", "all_optima": args.all_optima, "time_limit": args.time_limit is not None}
-    for flag, key in (("--method", "method"), ("--all-optima", "all_optima"), ("--time-limit", "time_limit")):
+    given = {"method": args.method != "auto", "all_optima": args.all_optima, "time_limit": args.time_limit is not None,
+             "scheduler": args.scheduler is not None}
+    for flag, key in (("--method", "method"), ("--all-optima", "all_optima"), ("--time-limit", "time_limit"),
+                      ("--scheduler", "scheduler")):
         if given[key] and key not in used:
             raise _UsageError(f"{flag} does not apply to kind '{kind}'")
     if args.summary is not None and family != "gaussian":
@@ -198,6 +220,10 @@ def _cmd_solve(args) -> int:
     kw = {}
     if "all_optima" in used:
         kw["all_optima"] = args.all_optima
+    if args.scheduler is not None:
+        if args.method != "bnb":
+            raise _UsageError("--scheduler: the parallel search is method bnb's; add --method bnb")
+        kw["options"] = {"scheduler": args.scheduler}
     if "progress" in used:
         kw["progress"] = (not args.no_progress) and (not args.json) and sys.stderr.isatty()
     from dm_opt.core.limits import Deadline
@@ -268,6 +294,13 @@ def _cmd_report(args) -> int:
     return 130 if rep.status is Termination.INTERRUPTED else 0
 
 
+def _json_bound(bound, sign):
+    """A JSON bound list with ``null`` for an infinite side (``sign`` −1: lower, +1: upper)."""
+    if isinstance(bound, list):
+        return [sign * float("inf") if b is None else b for b in bound]
+    return bound
+
+
 def _cmd_export(args) -> int:
     from dm_opt.core.instances import load
     from dm_opt.gaussian.backends.milp import export_model
@@ -279,8 +312,26 @@ def _cmd_export(args) -> int:
         raise _UsageError(f"export: {args.file} is not a gaussian_market instance (the MILP is Gaussian-MSE-only)")
     if args.problem not in ("first_best", "equilibrium", "decorrelated"):
         raise _UsageError(f"--problem: '{args.problem}' is not one of first_best, equilibrium, decorrelated")
+    constraints = None
+    if args.constraints is not None:
+        import json
+
+        from dm_opt.gaussian.constraints import SideConstraints
+
+        try:
+            spec = json.loads(args.constraints)
+            if not isinstance(spec, dict):
+                raise ValueError("not a JSON object")
+            if isinstance(spec.get("linear"), list):      # {"A", "lb", "ub"} objects -> (A, lb, ub) triples
+                spec["linear"] = [(q.get("A"), _json_bound(q.get("lb"), -1), _json_bound(q.get("ub"), 1))
+                                  if isinstance(q, dict) else q for q in spec["linear"]]
+            constraints = SideConstraints.from_any(spec, market.n)
+        except ValueError as exc:
+            raise _UsageError(f"--constraints: not a JSON object of side constraints ({exc})") from None
+        except DmOptError as exc:
+            raise _UsageError(f"--constraints: {exc}") from None
     with _writing(("--out", args.out)):
-        note = export_model(market, args.problem, args.out, args.format)
+        note = export_model(market, args.problem, args.out, args.format, constraints=constraints)
     print(note, file=sys.stderr)
     return 0
 
@@ -341,8 +392,19 @@ def _cmd_models(args) -> int:
     return 0
 
 
-COMMANDS = {"models": _cmd_models, "solve": _cmd_solve, "bench": _cmd_bench, "report": _cmd_report,
-            "export": _cmd_export, "figure": _cmd_figure}
+def _cmd_warmup(args) -> int:
+    from dm_opt.warmup import CASES, warmup
+
+    if args.jobs < 1:
+        raise _UsageError(f"--jobs must be >= 1, got {args.jobs}")
+    print(f"compiling dm_opt's kernels ({len(CASES)} cases; a second run only loads them)", file=sys.stderr)
+    times = warmup(jobs=args.jobs, progress=True)
+    print(f"done: {sum(t for _, t in times):.1f} s of compile and cache load")
+    return 0
+
+
+COMMANDS = {"models": _cmd_models, "warmup": _cmd_warmup, "solve": _cmd_solve, "bench": _cmd_bench,
+            "report": _cmd_report, "export": _cmd_export, "figure": _cmd_figure}
 
 
 def check_output_file(path, flag: str, force: bool) -> str:

@@ -41,7 +41,7 @@ def brute(m, problem, keep=lambda a: True):
 
 def test_components_are_documented_names():
     m = market(0, 4)
-    M = dm_opt.to_pyomo(m, "equilibrium")
+    M = dm_opt.to_pyomo(m, "equilibrium", posterior_form="mixed")     # the default is the precision layout
     for comp in ("a", "V", "U", "Q", "leakage", "z", "obj", "posterior", "mc_upper1", "mc_lower1",
                  "mc_upper0", "mc_lower0", "tangent"):
         assert hasattr(M, comp), comp

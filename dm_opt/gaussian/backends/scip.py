@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from dm_opt.core.errors import SolverFailed
+from dm_opt.core.errors import ProblemError, SolverFailed
 from dm_opt.core.registry import Backend, RawSolution, register
 from dm_opt.core.result import Termination
 from dm_opt.gaussian.backends.milp import (
@@ -111,8 +111,43 @@ def optimize_interruptible(m, hit: list | None = None) -> bool:
     return hit[0]
 
 
+def check_scip_options(scip_options) -> dict:
+    """``options={"scip_options": {...}}``: SCIP parameter names and values (``"limits/nodes"``,
+    ``"lp/threads"``, …) passed to every SCIP solve of the backend after its own settings (so they
+    win), checked here before any work on a throw-away model: an unknown name or a value SCIP
+    rejects raises :class:`ProblemError` naming it (as ``highs_options`` for ``milp``).  A looser
+    gap or tolerance can only make the answer less certain, never wrong: the certificate check
+    still decides the status."""
+    if scip_options is None:
+        return {}
+    if not isinstance(scip_options, dict):
+        raise ProblemError(f"scip_options must be a dict of SCIP parameter names and values, "
+                           f"got {type(scip_options).__name__}")
+    import pyscipopt as ps
+
+    m = ps.Model()
+    m.hideOutput()
+    for name, value in scip_options.items():
+        if not isinstance(name, str):
+            raise ProblemError(f"scip_options: parameter names are strings like 'limits/nodes', got {name!r}")
+        try:
+            m.getParam(name)
+        except (KeyError, LookupError):
+            raise ProblemError(f"scip_options: unknown SCIP parameter {name!r} (see SCIP's parameter list, "
+                               f"e.g. 'limits/nodes')") from None
+        try:
+            m.setParam(name, value)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ProblemError(f"scip_options: SCIP rejected {name!r} = {value!r} ({exc})") from None
+    return dict(scip_options)
+
+
 def solve_scip(market, objective, *, constraints=None, time_limit=None, tol=0.0,
-               n_tangents=DEFAULT_TANGENTS, cuts=DEFAULT_CUTS, threads=None, max_rounds: int = 20) -> RawSolution:
+               n_tangents=DEFAULT_TANGENTS, cuts=DEFAULT_CUTS, threads=None, max_rounds: int = 20,
+               scip_options: dict | None = None, verbose: bool = False) -> RawSolution:
+    """The MISOCP rounds of the module docstring; ``scip_options`` (checked by
+    :func:`check_scip_options`) are set after the backend's own parameters, ``verbose`` shows
+    SCIP's log on stdout."""
     import pyscipopt as ps
 
     t0 = time.perf_counter()
@@ -124,7 +159,7 @@ def solve_scip(market, objective, *, constraints=None, time_limit=None, tol=0.0,
     tol = float(tol)
     tol_m = tol / S
     m = ps.Model()
-    m.hideOutput()
+    m.hideOutput(quiet=not verbose)
     m.setParam("randomization/randomseedshift", 0)
     # a proven-optimal SCIP answer must be within tol: no relative gap, absolute gap tol/2 (model units)
     m.setParam("limits/gap", 0.0)
@@ -184,6 +219,8 @@ def solve_scip(market, objective, *, constraints=None, time_limit=None, tol=0.0,
         m.addSol(sol, free=True)          # SCIP checks it; a rejected start is harmless
     if threads is not None:
         m.setParam("parallel/maxnthreads", int(threads))
+    for name, value in (scip_options or {}).items():
+        m.setParam(name, value)
     deadline = None if time_limit is None else t0 + float(time_limit)
     build_seconds = time.perf_counter() - t0
     extra = {"rows": int(A.shape[0]), "cols": int(model.num_col), "cones": int(np.sum(model.col_z >= 0)),
@@ -324,10 +361,13 @@ class MilpScip(Backend):
     name = "misocp-scip"
     supports_constraints = True
     requires = "pyscipopt"
-    OPTIONS = ("n_tangents", "cuts", "threads", "max_rounds")
+    OPTIONS = ("n_tangents", "cuts", "threads", "max_rounds", "scip_options", "verbose")
 
     def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
         self.check_options(options)
+        options = dict(options)
+        options["scip_options"] = check_scip_options(options.get("scip_options"))
+        options["verbose"] = bool(options.get("verbose", False))
         sc = gaussian_side_constraints(market, objective, constraints)
         check_range(market, objective, self.name)
         return solve_scip(market, objective, constraints=sc, time_limit=time_limit, tol=tol, **options)

@@ -17,25 +17,31 @@ component              meaning
 =====================  ==========================================================
 ``m.N``                users ``0..n-1``
 ``m.a[i]``             sharing binaries (1 = user ``i`` shares)
-``m.V[i, j]``          default ``"mixed"`` layout: ``Q_ij`` if ``a_j = 0``, ``Q_ij/φ_j`` if
-                       ``a_j = 1`` (``φ_j = min(ρ_j, 1)``: the gain of user ``j``'s signal
-                       when her noise ratio is below 1)
-``m.U[i, j]``          ``V_ij a_j`` (McCormick, exact for binary ``a``)
-``m.P``, ``m.R``       instead of ``m.V``, ``m.U`` with ``posterior_form="precision"``:
-                       ``Q_ij`` and ``Q_ij a_j``
+``m.P[i, j]``          plain ``"precision"`` layout (the default where :func:`strongest_form`
+                       finds it safe): ``Q_ij``, one variable per pair ``i ≤ j`` (``symmetric``)
+``m.R[i, j]``          ``Q_ij a_j`` (McCormick, exact for binary ``a``)
+``m.V``, ``m.U``       instead of ``m.P``, ``m.R`` in the ``"mixed"`` layouts: ``V_ij = Q_ij``
+                       if ``a_j = 0``, ``Q_ij/φ_j`` if ``a_j = 1`` (``φ_j = min(ρ_j, 1)``: the gain
+                       of user ``j``'s signal when her noise ratio is below 1), ``U_ij = V_ij a_j``
 ``m.Q[i, j]``          expression: standardised posterior covariance ``Q = D⁻¹P(a)D⁻¹``
                        (mixed: ``V_ij − (1 − φ_j) U_ij``)
 ``m.leakage[i]``       expression: leakage ``I_i = σ_i² (1 − Q_ii)`` in the market's units
 ``m.z[i]``             own-signal term ``≥ g_i(P_ii)/σ_i²`` of a sharer (only users with
                        ``e_i > 0``, i.e. equilibrium with ``v_i > 0``)
-``m.posterior[i, j]``  the posterior equations (mixed: ``Q + W C = C``, ``C`` the correlation
-                       matrix, ``W`` the gains)
+``m.posterior[i, j]``  the posterior equations (precision: ``Q Λ + R T = I``, ``Λ = C⁻¹``,
+                       ``T = diag 1/ρ``; mixed: ``Q + W C = C``, ``W`` the gains)
 ``m.mc_upper1`` …      McCormick rows (``mc_upper1``, ``mc_lower1``, ``mc_upper0``, ``mc_lower0``)
 ``m.sharer_cap[i]``    ``Q_ii ≤ 1 − (1 − κ_i) a_i``, ``κ_i = ρ_i/(1+ρ_i)`` (valid inequality)
+``m.modular``          objective ``≤`` ``bnb``'s root modular bound, linear in ``a`` (valid inequality;
+                       default, :data:`STRONGEST_CUTS`)
 ``m.tangent[i, q]``    ``z_i ≥`` tangent of ``g̃_i`` at the point whose leave-own-out variance
                        (standardised) is ``m.tangent_table[i][q]``
 ``m.obj``              the problem's objective divided by ``m.obj_scale`` (maximise)
 =====================  ==========================================================
+
+Default model (``posterior_form="auto"``, ``cuts=None``): the strongest one measured — the
+symmetric precision layout plus the ``modular`` row (:func:`strongest_form`); the model of
+earlier versions is ``to_pyomo(..., posterior_form="mixed", cuts=("sharer",))``.
 
 First best and de-correlated equilibrium are exact MILPs.  For the
 equilibrium the model carries the *initial tangent table* (``n_tangents``
@@ -73,26 +79,61 @@ import numpy as np
 
 from dm_opt.core.errors import ProblemError
 from dm_opt.core.result import Result
-from dm_opt.gaussian.backends.milp import DEFAULT_CUTS, DEFAULT_TANGENTS, build_model, check_range
+from dm_opt.gaussian.backends.milp import DEFAULT_TANGENTS, build_model, check_range
 from dm_opt.gaussian.market import GaussianMarket
 from dm_opt.gaussian.objectives import LeakageObjective
 
+#: ``to_pyomo``'s default valid inequalities: ``sharer`` and ``bnb``'s root modular bound as one
+#: row (:func:`~dm_opt.gaussian.backends.milp.modular_cut_terms`; valid for every profile, so under
+#: any side constraint).  Measured with the symmetric precision layout at n = 30 (Wishart seed 0,
+#: ``benchmarks/mip_root_gap.py``): LP root gap first best 26.1% → 18.1%, equilibrium 7.6% → 4.0%.
+STRONGEST_CUTS = ("sharer", "modular")
+
+
+def strongest_form(market) -> tuple[str, tuple]:
+    """``(posterior_form, cuts)`` of the strongest model :func:`to_pyomo` and ``dm-opt export`` build by default.
+
+    The symmetric plain ``"precision"`` layout (one ``P_ij`` per pair ``i ≤ j``) has the tightest
+    LP relaxation of the layouts, and the ``"modular"`` row tightens every layout further
+    (docs/exact_solvers_milp.md, "Root gaps"): at n = 30 the LP gap is 18.1% (first best) and
+    4.0% (equilibrium) against 32.0% / 8.3% for ``"mixed"`` alone.  The plain layout is used only
+    where the ``milp`` backend measured it exact (:data:`~dm_opt.gaussian.backends.milp.PRECISION_SAFE`:
+    noise ratios in ``[1e-3, 1e2]``, ``κ(C) ≤ 1e4``); elsewhere ``"mixed"`` (whose coefficients stay
+    at most 1) with the same cuts.
+    """
+    from dm_opt.gaussian.backends.milp import PRECISION_SAFE, condition_number, correlation_and_ratios
+
+    C, rho = correlation_and_ratios(market)
+    lo, hi, kmax = PRECISION_SAFE
+    safe = bool(np.min(rho) >= lo and np.max(rho) <= hi and condition_number(C) <= kmax)
+    return ("precision" if safe else "mixed"), STRONGEST_CUTS
+
 
 def to_pyomo(market, problem="first_best", *, constraints=None, n_tangents: int = DEFAULT_TANGENTS,
-             cuts=DEFAULT_CUTS, posterior_form: str = "mixed"):
+             cuts=None, posterior_form: str = "auto", symmetric: bool = True):
     """Pyomo ``ConcreteModel`` of the MILP of docs/spec.md §1.2 (see the module docstring for components).
 
     Parameters
     ----------
     market : GaussianMarket
     problem : {"first_best", "equilibrium", "decorrelated"} or LeakageObjective
-    constraints : dict or SideConstraints, optional
-        Common side constraints added as rows ``sharers`` / ``budget`` and variable bounds.
+    constraints : dict, LinearConstraint, SideConstraints or a list of them, optional
+        The forms of ``dm_opt.solve``: counts as the row ``sharers``, the budget as ``budget``,
+        linear rows as the block ``linear`` (relaxed by their slack), forced users as bounds.
     n_tangents : int
         Points in the equilibrium's tangent table (ignored when no ``z`` is needed).
+    cuts : tuple of str, optional
+        Valid inequalities (:data:`~dm_opt.gaussian.backends.milp.CUTS`); default
+        :data:`STRONGEST_CUTS` (``sharer`` and ``modular``).
     posterior_form : str
-        As for ``method="milp"``: ``"mixed"`` (default) or ``"mixed-precision"`` (variables
-        ``m.V``, ``m.U``), or the plain layout ``"precision"`` (variables ``m.P``, ``m.R``).
+        ``"auto"`` (default): the strongest layout :func:`strongest_form` measured safe for this
+        market — the symmetric ``"precision"`` layout (variables ``m.P``, ``m.R``) or else
+        ``"mixed"``.  Or as for ``method="milp"``: ``"mixed"``, ``"mixed-precision"`` (variables
+        ``m.V``, ``m.U``), ``"precision"``, ``"covariance"`` (``m.P``, ``m.R``).  The model of
+        earlier versions is ``posterior_form="mixed", cuts=("sharer",)``.
+    symmetric : bool
+        Plain layouts only: one ``m.P[i, j]`` per pair ``i ≤ j`` (``True``, the tighter
+        relaxation) or one per ordered pair.
     """
     import pyomo.environ as pyo
     from pyomo.core.expr.numeric_expr import LinearExpression
@@ -106,11 +147,11 @@ def to_pyomo(market, problem="first_best", *, constraints=None, n_tangents: int 
     if sc is not None:
         sc.check_problem(objective.name)
     check_range(market, objective, "to_pyomo")
-    if posterior_form == "covariance":
-        raise ProblemError("to_pyomo: posterior_form='covariance' needs one variable per symmetric pair; "
-                           "use 'mixed' (default), 'mixed-precision' or 'precision'")
-    mod = build_model(market, objective, sc, n_tangents=n_tangents, symmetric=False, cuts=cuts,
-                      posterior_form=posterior_form)
+    auto_form, auto_cuts = strongest_form(market)
+    if posterior_form == "auto":
+        posterior_form = auto_form
+    mod = build_model(market, objective, sc, n_tangents=n_tangents, symmetric=symmetric,
+                      cuts=auto_cuts if cuts is None else tuple(cuts), posterior_form=posterior_form)
     mixed = mod.layout == "mixed"
     n = market.n
     m = pyo.ConcreteModel(name=f"dm_opt_{objective.name}")
@@ -124,7 +165,10 @@ def to_pyomo(market, problem="first_best", *, constraints=None, n_tangents: int 
         return (None if lo[j] == -np.inf else float(lo[j]), None if hi[j] == np.inf else float(hi[j]))
 
     m.a = pyo.Var(m.N, within=pyo.Binary, bounds=lambda _, i: bnd(mod.col_a[i]))
-    Pv = pyo.Var(m.N, m.N, bounds=lambda _, i, j: bnd(mod.col_P[i, j]))
+    # symmetric plain layout: one column per pair i ≤ j (col_P[i, j] == col_P[j, i]), so m.P[i, j] for i ≤ j
+    sym = bool(np.all(mod.col_P == mod.col_P.T))
+    pidx = [(i, j) for i in range(n) for j in range(i if sym else 0, n)]
+    Pv = pyo.Var(pidx, bounds=lambda _, i, j: bnd(mod.col_P[i, j]))
     Rv = pyo.Var(m.N, m.N, bounds=lambda _, i, j: bnd(mod.col_R[i, j]))
     pname, rname = ("V", "U") if mixed else ("P", "R")
     setattr(m, pname, Pv)
@@ -133,15 +177,16 @@ def to_pyomo(market, problem="first_best", *, constraints=None, n_tangents: int 
     cols = [None] * mod.num_col
     for i in range(n):
         cols[mod.col_a[i]] = m.a[i]
+    for i, j in pidx:
+        cols[mod.col_P[i, j]] = Pv[i, j]
     for i in range(n):
         for j in range(n):
-            cols[mod.col_P[i, j]] = Pv[i, j]
             cols[mod.col_R[i, j]] = Rv[i, j]
     phi = mod.phi
     if mixed:
         m.Q = pyo.Expression(m.N, m.N, rule=lambda _, i, j: Pv[i, j] - (1.0 - float(phi[j])) * Rv[i, j])
     else:
-        m.Q = pyo.Expression(m.N, m.N, rule=lambda _, i, j: Pv[i, j])
+        m.Q = pyo.Expression(m.N, m.N, rule=lambda _, i, j: Pv[min(i, j), max(i, j)] if sym else Pv[i, j])
     s2 = market.sigma2
     m.leakage = pyo.Expression(m.N, rule=lambda _, i: float(s2[i]) * (1.0 - m.Q[i, i]))
     for i in zi:
@@ -187,8 +232,10 @@ def to_pyomo(market, problem="first_best", *, constraints=None, n_tangents: int 
     m.dm_rho = [float(v) for v in mod.std.rho]
     m.dm_corr = mod.std.corr
     m.dm_market = market
+    m.dm_constraints = sc            # checked exactly by solve_exact (the budget row is a relaxation)
     m.dm_objective = objective
     m.problem = objective.name
+    m.posterior_form, m.cuts = posterior_form, tuple(auto_cuts if cuts is None else cuts)
     m.exact = not zi
     m.obj_scale = float(mod.scale)
     m.sigma2 = [float(v) for v in market.sigma2]
@@ -238,7 +285,11 @@ def solve_exact(model, solver, *, tol: float | None = None, max_rounds: int = 10
     ``bound − objective ≤ tol`` (default ``1e-9 · m.obj_scale``) and no round's bound fell more
     than ``tol`` below the exact value of a profile it covered (that would show the solver's
     round-off; status ``error``).  The user's own constraints are the solver's business: the
-    profile is the solver's, re-valued exactly.  Set the solver's relative MIP gap to 0 for
+    profile is the solver's, re-valued exactly.  The side constraints given to :func:`to_pyomo`
+    (``constraints=``) are checked exactly (:meth:`SideConstraints.feasible`): the model's budget row
+    is a relaxation for the equilibrium and a linear row holds only to the solver's feasibility
+    tolerance, so a profile that fails the exact check is never returned; it gets a no-good cut
+    (and its tangents), as in the ``milp`` loop.  Set the solver's relative MIP gap to 0 for
     fewer rounds (a gap above ``tol`` is closed by no-good rounds otherwise).
     """
     import pyomo.environ as pyo
@@ -251,6 +302,7 @@ def solve_exact(model, solver, *, tol: float | None = None, max_rounds: int = 10
     if not hasattr(model, "dm_cuts"):
         model.dm_cuts = pyo.ConstraintList()
     rho = np.asarray(model.dm_rho)
+    sc = getattr(model, "dm_constraints", None)
     best, best_a = -np.inf, None
     bound, excluded_best, deficit = np.inf, -np.inf, 0.0
     seen: dict = {}
@@ -278,7 +330,8 @@ def solve_exact(model, solver, *, tol: float | None = None, max_rounds: int = 10
         key = a.tobytes()
         repeat = key in seen
         if not repeat:
-            seen[key] = float(market.evaluate(objective, a))
+            ok = sc is None or sc.feasible(market, objective.name, a)
+            seen[key] = float(market.evaluate(objective, a)) if ok else -np.inf
         val = seen[key]
         if val > best:
             best, best_a = val, a.copy()
@@ -302,7 +355,7 @@ def solve_exact(model, solver, *, tol: float | None = None, max_rounds: int = 10
                 # perspective tangent: z_i − g̃'(t) R_ii + (s²/ρ) a_i ≥ 0
                 model.dm_cuts.add(model.z[i] - float(dg[0]) * rcoef * rvar + float(c0[0]) * model.a[i] >= 0)
                 new += 1
-        if repeat or new == 0:
+        if repeat or new == 0 or val == -np.inf:
             ones = [i for i in model.N if a[i] == 1]
             zeros = [i for i in model.N if a[i] == 0]
             model.dm_cuts.add(sum(1 - model.a[i] for i in ones) + sum(model.a[i] for i in zeros) >= 1)
