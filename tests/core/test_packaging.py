@@ -89,6 +89,8 @@ def test_save_round_trips_a_gaussian_market(tmp_path):
     with pytest.raises(FileExistsError):
         dm_opt.save(m, path)                                   # never overwritten without force
     dm_opt.save(m, path, force=True)
-    with pytest.raises(dm_opt.ProblemError, match="not supported yet"):
-        dm_opt.save(dm_opt.load("ammo/mixture_example"), tmp_path / "g.toml")
+    over_mixture = dm_opt.TwoPlatformMarket(dm_opt.load("ammo/mixture_example"),     # no instance file holds it
+                                            dm_opt.JoiningValues.linear([9.0] * 4, [0.01] * 4))
+    with pytest.raises(dm_opt.ProblemError, match="cannot save a two-platform market over a MixtureMarket"):
+        dm_opt.save(over_mixture, tmp_path / "g.toml")
     assert not (tmp_path / "g.toml").exists()

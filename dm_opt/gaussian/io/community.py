@@ -35,4 +35,35 @@ def from_dict(data: dict, where: str | None = None) -> CommunityMarket:
                            name=name, source=data.get("source"), where=where)
 
 
-__all__ = ["from_dict"]
+def to_dict(market: CommunityMarket) -> dict:
+    """The instance table of ``market`` (:func:`dm_opt.save`), the inverse of :func:`from_dict`.
+
+    The per-community data are written as the (K,) vectors and the (K, K) ``cross_corr`` matrix the
+    market holds (its symmetrised matrix is a fixed point of symmetrising, so it reads back bit for
+    bit).  ``values`` (n,) are written as ``{family = "constant", value = [...]}`` when every
+    community's values are bitwise one number (that table rebuilds exactly those floats), and else
+    in full: a drawn ``uniform``/``lognormal`` table is not kept by the market, and the draws
+    themselves are the only exact record of it (a million users give a file of about 20 MB).
+    """
+    d: dict = {"kind": "community_market"}
+    if market.name is not None:
+        d["name"] = str(market.name)
+    if market.source is not None:
+        d["source"] = str(market.source)
+    sizes = market.sizes
+    d["sizes"] = [int(s) for s in sizes]
+    d["variance"] = market.variance.tolist()
+    d["within_corr"] = market.within_corr.tolist()
+    d["cross_corr"] = market.cross_corr.tolist()
+    d["noise_var"] = market.community_noise_var.tolist()
+    values = market.values
+    bits = values.view("int64")             # bitwise: -0.0 and 0.0 are not merged
+    first = sizes.cumsum() - sizes          # index of each community's first user
+    if bool((bits == bits[first].repeat(sizes)).all()):
+        d["values"] = {"family": "constant", "value": values[first].tolist()}
+    else:
+        d["values"] = values.tolist()
+    return d
+
+
+__all__ = ["from_dict", "to_dict"]

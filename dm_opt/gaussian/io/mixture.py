@@ -15,6 +15,7 @@ from __future__ import annotations
 from dm_opt.core.errors import InstanceError
 from dm_opt.core.instances import check_keys
 from dm_opt.core.validate import precheck_noise_ratio
+from dm_opt.gaussian.io import market as _gaussian
 from dm_opt.gaussian.leakage.mixture import MixtureMarket
 
 
@@ -32,4 +33,24 @@ def from_dict(data: dict, where: str | None = None) -> MixtureMarket:
                          name=name, source=data.get("source"), where=where)
 
 
-__all__ = ["from_dict"]
+def to_dict(market: MixtureMarket) -> dict:
+    """The instance table of ``market`` (:func:`dm_opt.save`), the inverse of :func:`from_dict`.
+
+    ``probabilities`` (K,) as held (the market does not renormalise them), and each component's
+    ``cov`` (n, n), ``values`` and ``noise_var`` (n,) as the Gaussian market's own ``to_dict``
+    writes them (the components share ``values`` and ``noise_var``).
+    """
+    parts = [_gaussian.to_dict(m) for m in market.components]
+    d: dict = {"kind": "gaussian_mixture"}
+    if market.name is not None:
+        d["name"] = str(market.name)
+    if market.source is not None:
+        d["source"] = str(market.source)
+    d["probabilities"] = market.probabilities.tolist()
+    d["covariances"] = [p["cov"] for p in parts]
+    d["values"] = parts[0]["values"]
+    d["noise_var"] = parts[0]["noise_var"]
+    return d
+
+
+__all__ = ["from_dict", "to_dict"]

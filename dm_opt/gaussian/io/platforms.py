@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import numbers
 
-from dm_opt.core.errors import InstanceError
+from dm_opt.core.errors import InstanceError, ProblemError
 from dm_opt.core.instances import check_keys
-from dm_opt.core.validate import as_vector, precheck_noise_ratio
+from dm_opt.core.validate import as_vector, describe, precheck_noise_ratio
+from dm_opt.gaussian.io import market as _gaussian
 from dm_opt.gaussian.leakage.mutual_information import MutualInformationMarket
 from dm_opt.gaussian.market import GaussianMarket
 from dm_opt.gaussian.platforms import MAX_PLATFORM_N, JoiningValues, TwoPlatformMarket
@@ -47,7 +48,7 @@ def from_dict(data: dict, where: str | None = None) -> TwoPlatformMarket:
     elif leak == "mutual_information":
         market = MutualInformationMarket(data["cov"], data["values"], data.get("noise_var"), where=where)
     else:
-        raise InstanceError("leakage", f"must be 'mse' or 'mutual_information', got {leak!r}", where)
+        raise InstanceError("leakage", f"must be 'mse' or 'mutual_information', got {describe(leak)}", where)
     if market.n > MAX_PLATFORM_N:     # before building 2^n joining rows
         raise InstanceError("cov", f"{market.n} users exceed the two-platform limit n <= {MAX_PLATFORM_N} "
                             f"(the analysis enumerates 5^n joint actions)", where)
@@ -67,10 +68,10 @@ def from_dict(data: dict, where: str | None = None) -> TwoPlatformMarket:
                            source=data.get("source"), where=where)
     dev = data.get("deviation", "paper")
     if dev not in ("paper", "robust"):
-        raise InstanceError("deviation", f"must be 'paper' or 'robust', got {dev!r}", where)
+        raise InstanceError("deviation", f"must be 'paper' or 'robust', got {describe(dev)}", where)
     mc = data.get("max_candidates", 200)
     if isinstance(mc, bool) or not isinstance(mc, numbers.Integral) or mc < 1:
-        raise InstanceError("max_candidates", f"must be a positive integer, got {mc!r}", where)
+        raise InstanceError("max_candidates", f"must be a positive integer, got {describe(mc)}", where)
     levels = data.get("candidate_levels")
     if levels is not None:
         if not isinstance(levels, list) or len(levels) != market.n:
@@ -80,4 +81,53 @@ def from_dict(data: dict, where: str | None = None) -> TwoPlatformMarket:
     return tp
 
 
-__all__ = ["from_dict"]
+#: the search options of :func:`from_dict` for absent fields (and of dm_opt.gaussian.problems for a market
+#: without ``search_options``); tests/core/test_save_roundtrip.py fails if they drift apart
+_SEARCH_DEFAULTS = {"deviation": "paper", "max_candidates": 200, "levels": None}
+
+
+def to_dict(market: TwoPlatformMarket) -> dict:
+    """The instance table of ``market`` (:func:`dm_opt.save`), the inverse of :func:`from_dict`.
+
+    The leakage market's ``cov``, ``values``, ``noise_var`` as the Gaussian market's own ``to_dict``
+    writes them (``leakage = "mutual_information"`` for a :class:`MutualInformationMarket`); the
+    joining values as their full ``(2^n, n)`` ``table`` (a ``base``/``slope`` pair is not kept, and
+    the table it produced is the exact record); ``require_assumption1 = false`` only when
+    Assumption 1 fails (otherwise the default reproduces the market); the price-search options
+    ``deviation``, ``max_candidates``, ``candidate_levels`` (``search_options``, set by
+    :func:`from_dict`) where they differ from the defaults, which a market without them searches
+    with too (so saving a saved market gives the same file).  Raises :class:`ProblemError` for
+    another leakage market, which no instance file describes.
+    """
+    inner = market.market
+    if type(inner) is GaussianMarket:
+        leakage, gaussian = "mse", inner
+    elif type(inner) is MutualInformationMarket:
+        leakage, gaussian = "mutual_information", inner.gaussian
+    else:
+        raise ProblemError(f"cannot save a two-platform market over a {type(inner).__name__}: instance files "
+                           f"hold a GaussianMarket (leakage = \"mse\") or a MutualInformationMarket")
+    base = _gaussian.to_dict(gaussian)
+    d: dict = {"kind": "two_platforms"}
+    if market.name is not None:
+        d["name"] = str(market.name)
+    if market.source is not None:
+        d["source"] = str(market.source)
+    for key in ("cov", "values", "noise_var"):
+        d[key] = base[key]
+    if leakage != "mse":
+        d["leakage"] = leakage
+    opts = getattr(market, "search_options", None) or _SEARCH_DEFAULTS
+    if opts["deviation"] != _SEARCH_DEFAULTS["deviation"]:
+        d["deviation"] = str(opts["deviation"])
+    if opts["max_candidates"] != _SEARCH_DEFAULTS["max_candidates"]:
+        d["max_candidates"] = int(opts["max_candidates"])
+    if opts.get("levels") is not None:
+        d["candidate_levels"] = [[float(x) for x in lv] for lv in opts["levels"]]
+    if not market.assumption1.holds:
+        d["require_assumption1"] = False
+    d["joining"] = {"table": market.joining.table.tolist()}
+    return d
+
+
+__all__ = ["from_dict", "to_dict"]

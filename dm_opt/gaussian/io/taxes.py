@@ -48,4 +48,19 @@ def from_dict(data: dict, where: str | None = None) -> TaxedMarket:
     return TaxedMarket(market, taxes, t_max)
 
 
-__all__ = ["from_dict"]
+def to_dict(market: TaxedMarket) -> dict:
+    """The instance table of ``market`` (:func:`dm_opt.save`), the inverse of :func:`from_dict`.
+
+    ``cov``, ``values``, ``noise_var`` (and ``name``, ``source``) as the Gaussian market's own
+    ``to_dict`` writes them; ``taxes`` (n,) or a scalar and ``t_max`` only when set.
+    """
+    d = _gaussian.to_dict(market.market)
+    d["kind"] = "gaussian_taxes"
+    if market.taxes is not None:      # an (n,) array as loaded, or what a caller gave (a list, a scalar)
+        d["taxes"] = market.taxes.tolist() if hasattr(market.taxes, "tolist") else market.taxes
+    if market.t_max is not None:
+        d["t_max"] = float(market.t_max)
+    return d
+
+
+__all__ = ["from_dict", "to_dict"]

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import numbers
 
-from dm_opt.core.errors import InstanceError
+from dm_opt.core.errors import InstanceError, ProblemError
 from dm_opt.core.instances import check_keys
+from dm_opt.core.validate import describe
 from dm_opt.gaussian.io import market as _gaussian
 from dm_opt.gaussian.valuations import ValuationMarket
+from dm_opt.gaussian.valuations.distributions import DiscreteValuation
 
 _BASE = {"kind", "cov", "values", "source", "name", "noise_var", "description"}
 #: Largest samples × n held by the Monte Carlo expected payoff (80 MB of draws).
@@ -53,7 +55,7 @@ def from_dict(data: dict, where: str | None = None) -> ValuationMarket:
         if key in data:
             x = data[key]
             if not (isinstance(x, numbers.Integral) and not isinstance(x, bool) and x >= lo):
-                raise InstanceError(key, f"must be an integer >= {lo}, got {x!r}"[:120], where)
+                raise InstanceError(key, f"must be an integer >= {lo}, got {describe(x)}", where)
     if data.get("samples", 0) * market.n > MAX_SAMPLE_ENTRIES:     # the draws are held as a samples × n array
         raise InstanceError("samples", f"{data['samples']} draws of {market.n} values exceed the limit of "
                             f"{MAX_SAMPLE_ENTRIES:.0e} sampled values (samples × n)", where)
@@ -62,4 +64,46 @@ def from_dict(data: dict, where: str | None = None) -> ValuationMarket:
     return vm
 
 
-__all__ = ["from_dict"]
+def _valuation_table(dist, field: str) -> dict:
+    """The ``{dist = ...}`` table that rebuilds ``dist`` exactly: a discrete table with its ``probs``
+    as given (the distribution renormalises them, and renormalising is not idempotent), a uniform
+    or truncated exponential with the parameters it was built from (``spec``; its scipy ``loc`` and
+    ``scale`` do not give back ``high`` or ``upper`` exactly)."""
+    if isinstance(dist, DiscreteValuation):
+        return {"dist": "discrete", "values": dist.values.tolist(), "probs": dist.probs_given.tolist()}
+    spec = getattr(dist, "spec", None)
+    if spec is None:
+        raise ProblemError(f"cannot save {field} = {dist.describe()}: instance files hold uniform, truncexpon and "
+                           f"discrete valuations only (build it with dm_opt.gaussian.valuations.distributions."
+                           f"uniform / truncated_exponential / discrete, or a {{dist = ...}} table)")
+    return dict(spec)
+
+
+def to_dict(market: ValuationMarket) -> dict:
+    """The instance table of ``market`` (:func:`dm_opt.save`), the inverse of :func:`from_dict`.
+
+    ``cov``, ``values`` (the reported values), ``noise_var`` as the Gaussian market's own ``to_dict``
+    writes them; ``valuations`` as one table when every user has the same distribution object (as
+    loading a single table gives), else one table per user; ``samples`` and ``seed`` when they differ
+    from the defaults.  Raises :class:`ProblemError` for a distribution no instance file describes.
+    """
+    base = _gaussian.to_dict(market.market)
+    d: dict = {"kind": "gaussian_valuations"}
+    if market.name is not None:
+        d["name"] = str(market.name)
+    if market.source is not None:
+        d["source"] = str(market.source)
+    for key in ("cov", "values", "noise_var"):
+        d[key] = base[key]
+    vals = market.valuations
+    if all(v is vals[0] for v in vals):
+        d["valuations"] = _valuation_table(vals[0], "valuations")
+    else:
+        d["valuations"] = [_valuation_table(v, f"valuations[{i}]") for i, v in enumerate(vals)]
+    for key in ("samples", "seed"):
+        if getattr(market, key) != getattr(ValuationMarket, key):
+            d[key] = int(getattr(market, key))
+    return d
+
+
+__all__ = ["from_dict", "to_dict"]

@@ -70,6 +70,10 @@ class ContinuousValuation(Valuation):
     ``rv_continuous`` whose support lies in ``[0, ∞)``.
     """
 
+    #: the ``{dist = ...}`` table it was built from (set by :func:`uniform` / :func:`truncated_exponential`;
+    #: ``None`` for another scipy distribution, which no instance file can hold); read by ``dm_opt.save``
+    spec: dict | None = None
+
     def __init__(self, dist, label: str | None = None, field: str = "valuation", where: str | None = None):
         if not (hasattr(dist, "dist") and isinstance(dist.dist, stats.rv_continuous)):
             raise InstanceError(field, f"expected a frozen scipy.stats continuous distribution, "
@@ -134,6 +138,8 @@ class DiscreteValuation(Valuation):
             raise InstanceError(f"{field}.probs", f"must sum to 1, got {probs.sum():.12g}", where)
         self.values = values
         self.probs = probs / probs.sum()
+        probs.setflags(write=False)
+        self.probs_given = probs        # as given (renormalising is not idempotent): what dm_opt.save writes
         self.lower, self.upper = float(values[0]), float(values[-1])
         below = np.concatenate(([0.0], np.cumsum(self.probs)[:-1]))        # P(V < v^m)
         gaps = np.concatenate(([0.0], np.diff(values)))                      # v^m − v^{m−1}
@@ -174,7 +180,9 @@ def uniform(low: float, high: float) -> ContinuousValuation:
     """``U[low, high]``: ``Φ(v) = 2v − low`` (increasing)."""
     if not (0 <= low < high < math.inf):
         raise InstanceError("valuation", f"uniform needs 0 <= low < high < inf, got low={low}, high={high}")
-    return ContinuousValuation(stats.uniform(loc=low, scale=high - low), f"uniform[{low}, {high}]")
+    d = ContinuousValuation(stats.uniform(loc=low, scale=high - low), f"uniform[{low}, {high}]")
+    d.spec = {"dist": "uniform", "low": float(low), "high": float(high)}   # its instance table (dm_opt.save)
+    return d
 
 
 def truncated_exponential(scale: float, upper: float, lower: float = 0.0) -> ContinuousValuation:
@@ -183,8 +191,11 @@ def truncated_exponential(scale: float, upper: float, lower: float = 0.0) -> Con
     if not (scale > 0 and 0 <= lower < upper < math.inf):
         raise InstanceError("valuation", f"truncated exponential needs scale > 0 and 0 <= lower < upper < inf, "
                             f"got scale={scale}, lower={lower}, upper={upper}")
-    return ContinuousValuation(stats.truncexpon(b=(upper - lower) / scale, loc=lower, scale=scale),
-                               f"truncexp(scale={scale}, [{lower}, {upper}])")
+    d = ContinuousValuation(stats.truncexpon(b=(upper - lower) / scale, loc=lower, scale=scale),
+                            f"truncexp(scale={scale}, [{lower}, {upper}])")
+    # its instance table (dm_opt.save): the parameters as given, since (upper - lower) / scale does not invert exactly
+    d.spec = {"dist": "truncexpon", "scale": float(scale), "upper": float(upper), "lower": float(lower)}
+    return d
 
 
 def discrete(values, probs) -> DiscreteValuation:
