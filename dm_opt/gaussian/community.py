@@ -59,6 +59,7 @@ one ``K×K`` Cholesky-type solve per count vector, vectorised over batches.
 from __future__ import annotations
 
 import numbers
+import weakref
 
 import numpy as np
 
@@ -324,12 +325,12 @@ class CommunityMarket(LeakageMarketMethods):
     @property
     def noise_var(self) -> np.ndarray:
         """``τ_i²`` per user, shape (n,)."""
-        return self._tau2[self._community]
+        return np.repeat(self._tau2, self._sizes)        # users are numbered community by community
 
     @property
     def sigma2(self) -> np.ndarray:
         """Prior variances ``σ_i²`` per user, shape (n,)."""
-        return self._s[self._community]
+        return np.repeat(self._s, self._sizes)
 
     @property
     def B(self) -> np.ndarray:
@@ -403,6 +404,25 @@ class CommunityMarket(LeakageMarketMethods):
         label = f" {self.name!r}" if self.name else ""
         return f"<CommunityMarket{label} n={self.n} K={self.K}>"
 
+    def objective(self, problem: str):
+        """The weighted-leakage objective of ``problem`` (as for every market), the last one remembered.
+
+        Its ``n``-length weights cost a few array passes at ``n = 10⁷``; ``dm_opt.solve`` and the
+        community backend both ask for it, so the most recent one is kept (by a weak reference:
+        it lives as long as a caller holds it; the values are read-only, so it cannot go stale).
+        """
+        last = getattr(self, "_last_objective", None)
+        obj = last[1]() if last is not None and last[0] == problem else None
+        if obj is None:
+            obj = super().objective(problem)
+            self._last_objective = (problem, weakref.ref(obj))
+        return obj
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_last_objective", None)       # a weak reference does not pickle (Dask workers)
+        return state
+
     # ---------------------------------------------------------- dense view
     def cov_dense(self, max_n: int = DENSE_MAX_N) -> np.ndarray:
         """The dense ``n×n`` Σ (for verification only; refuses ``n > max_n``)."""
@@ -434,6 +454,16 @@ class CommunityMarket(LeakageMarketMethods):
         m = np.asarray(counts, dtype=float)
         single = m.ndim == 1
         M = m[None, :] if single else m
+        Z, X = self._woodbury(M)
+        u = np.diag(self.B)[None, :] - np.einsum("nik,nik->nk", Z, X)
+        Pn = self.delta[None, :] + u
+        Ps = sharer_posterior(self.delta, self._tau2, u)[0]
+        if single:
+            return Pn[0], Ps[0]
+        return Pn, Ps
+
+    def _woodbury(self, M):
+        """``(Z, X) = (G^½ B, R⁻¹ G^½ B)`` for count rows ``M`` (N, K): ``B Q B = Zᵀ X`` (module docstring)."""
         K = self.K
         d = self.delta + self._tau2
         B = self.B
@@ -441,12 +471,36 @@ class CommunityMarket(LeakageMarketMethods):
         Z = gh[:, :, None] * B[None, :, :]                    # G^½ B
         R = np.eye(K)[None] + Z * gh[:, None, :]              # I + G^½ B G^½
         X = np.linalg.solve(R, Z)                             # R⁻¹ G^½ B
-        u = np.diag(B)[None, :] - np.einsum("nik,nik->nk", Z, X)
-        Pn = self.delta[None, :] + u
-        Ps = sharer_posterior(self.delta, self._tau2, u)[0]
-        if single:
-            return Pn[0], Ps[0]
-        return Pn, Ps
+        return Z, X
+
+    def common_posterior(self, counts) -> np.ndarray:
+        """Posterior covariance ``B − B Q B`` of the K community common components, shape (N, K, K).
+
+        ``counts`` (N, K).  Its diagonal is ``u(m)`` (:meth:`posterior_from_counts`: ``P^n = δ + u``).
+        Adding ``t`` sharers to a community ``k`` with none observes its common component with
+        noise ``d_k/t``, so (Kalman / Schur complement) ``u_l`` becomes
+        ``U_ll − t U_lk²/(t U_kk + d_k)`` — used by the incumbent heuristic to scan one count.
+        """
+        M = np.asarray(counts, dtype=float)
+        Z, X = self._woodbury(M)
+        return self.B[None] - np.einsum("nik,nil->nkl", Z, X)
+
+    def common_variance_without(self, counts) -> np.ndarray:
+        """``x_k = u_k(m with m_k = 0)`` for every row of ``counts`` (N, K) and every ``k``, shape (N, K).
+
+        The ``k``-th diagonal entry of ``B − B Q B`` alone: one solve with one right-hand side
+        (``R x = G^½ B e_k``) per row and ``k``, the same Woodbury form as :meth:`posterior_from_counts`.
+        """
+        M = np.asarray(counts, dtype=float)
+        N, K = M.shape
+        d = self.delta + self._tau2
+        B = self.B
+        gh = np.repeat(np.sqrt(M / d)[:, None, :], K, axis=1)          # (N, K, K): row k has m_k zeroed
+        gh[:, np.arange(K), np.arange(K)] = 0.0
+        z = gh * B.T[None, :, :]                                       # z[n, k, :] = G'^½ B e_k
+        R = np.eye(K)[None, None] + gh[:, :, :, None] * B[None, None] * gh[:, :, None, :]
+        y = np.linalg.solve(R, z[..., None])[..., 0]
+        return np.diag(B)[None, :] - np.einsum("nki,nki->nk", z, y)
 
     def counts(self, profile) -> np.ndarray:
         """Sharers per community ``m_k``, shape (K,) int."""
@@ -457,19 +511,40 @@ class CommunityMarket(LeakageMarketMethods):
     def posterior_var(self, profile) -> np.ndarray:
         """``diag P(a)`` per user, shape (n,) (from the K×K closed form)."""
         a = self._profile(profile)
-        m = np.bincount(self._community, weights=a, minlength=self.K)
-        key = ("posterior", m.tobytes())
+        Pn, Ps = self._posterior_cached(self._counts_of(a))
+        return self._per_user(a, Pn, Ps)
+
+    def _per_user(self, a, non, sharer) -> np.ndarray:
+        """Per-user array: ``non[k]`` for the non-sharers of community ``k``, ``sharer[k]`` for its sharers.
+
+        One allocation (users are numbered community by community); at ``n = 10⁷`` the
+        temporaries of ``np.where`` over gathered arrays cost more than the K×K algebra.
+        """
+        out = np.repeat(np.asarray(non, dtype=float), self._sizes)
+        st = self._starts
+        mask = a.view(np.bool_) if a.dtype == np.int8 else a == 1     # a profile is 0/1
+        for k in range(self.K):
+            np.copyto(out[st[k]:st[k + 1]], sharer[k], where=mask[st[k]:st[k + 1]])
+        return out
+
+    def _counts_of(self, a) -> np.ndarray:
+        """Sharers per community of a validated profile (users are numbered community by community)."""
+        st = self._starts
+        return np.array([np.count_nonzero(a[st[k]:st[k + 1]]) for k in range(self.K)], dtype=np.int64)
+
+    def _posterior_cached(self, m):
+        key = ("posterior", m.astype(np.int64).tobytes())
         if key not in self._cache:
             if len(self._cache) > 64:
                 self._cache.clear()
             self._cache[key] = self.posterior_from_counts(m)
-        Pn, Ps = self._cache[key]
-        c = self._community
-        return np.where(a == 1, Ps[c], Pn[c])
+        return self._cache[key]
 
     def leakage(self, profile) -> np.ndarray:
         """Leaked information ``I_i(a) = σ_i² − P_ii(a)``, shape (n,)."""
-        return self.sigma2 - self.posterior_var(profile)
+        a = self._profile(profile)
+        Pn, Ps = self._posterior_cached(self._counts_of(a))
+        return self._per_user(a, self._s - Pn, self._s - Ps)
 
     def own_leakage(self, profile) -> np.ndarray:
         """``I_i(a) − I_i(a_{−i}, 0) = g_i(P_ii)`` for sharers, 0 otherwise (Thm 2, eq. 5)."""
@@ -478,8 +553,8 @@ class CommunityMarket(LeakageMarketMethods):
     def leakage_and_own(self, profile) -> tuple[np.ndarray, np.ndarray]:
         """``(I(a), own(a))`` from one K×K posterior (own gains by :func:`sharer_posterior`)."""
         a = self._profile(profile)
-        x = self.posterior_var(a)
-        m = np.bincount(self._community, weights=a, minlength=self.K)
+        m = self._counts_of(a)
+        Pn, Ps = self._posterior_cached(m)
         gain = self.own_gain_from_counts(m)
-        return self.sigma2 - x, np.where(a == 1, gain[self._community], 0.0)
+        return self._per_user(a, self._s - Pn, self._s - Ps), self._per_user(a, np.zeros(self.K), gain)
 
