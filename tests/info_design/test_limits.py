@@ -129,7 +129,7 @@ def test_equilibria_ctrl_c_returns_the_families_found_so_far(monkeypatch):
     m = InfoDesignMarket([1.0, 2.0], [0.4, 0.6], 0.5, 0.8, 0.0)
     full = lp.equilibria(m)
     assert full.status is Termination.OPTIMAL and full.complete and len(full.pieces) >= 1
-    _interrupt_after(monkeypatch, lp_equilibrium, "_equilibrium_lp", 3)
+    _interrupt_after(monkeypatch, lp_equilibrium, "_cell_lp", 8)
     part = lp.equilibria(m)
     assert part.status is Termination.INTERRUPTED and not part.complete and "supply patterns" in part.message
     for p in part.pieces:          # everything reported is one of the complete run's families
