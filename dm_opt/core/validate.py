@@ -33,9 +33,19 @@ MAX_COV_ABS = 1e150
 MIN_VARIANCE = 1e-150
 
 
-def _describe(x) -> str:
-    s = repr(x)
-    return s if len(s) <= 60 else s[:57] + "..."
+def describe(x, width: int = 60) -> str:
+    """``repr(x)`` on one line (runs of whitespace, e.g. the newlines of a numpy array's repr,
+    become one space) and at most ``width`` characters: user data quoted in an error message
+    never makes it span several lines or pages."""
+    try:
+        s = repr(x)
+    except Exception:                       # a user object whose __repr__ fails
+        s = f"<{type(x).__name__}>"
+    s = " ".join(s.split())
+    return s if len(s) <= width else s[:width - 3] + "..."
+
+
+_describe = describe
 
 
 def check_magnitude(field: str, arr, max_abs: float, where: str | None = None,
@@ -79,22 +89,34 @@ def as_array(field: str, x, *, ndim: int | None = None, shape: Sequence[int] | N
     """
     if isinstance(x, (str, bytes)) or x is None or isinstance(x, dict):
         raise InstanceError(field, f"expected numbers, got {type(x).__name__} {_describe(x)}", where)
+    if isinstance(x, np.ma.MaskedArray):     # np.array would silently use the data under the mask
+        raise InstanceError(field, "is a masked array; give plain numbers (fill or drop the masked entries)",
+                            where)
     try:
-        if isinstance(x, np.ndarray):
+        if isinstance(x, np.ndarray) and x.dtype != object:
             arr = x
+            # only integer and float dtypes: np.array(dtype=float) would coerce booleans, numeric
+            # strings ("1") and complex numbers (dropping the imaginary part) without a word
+            if arr.dtype.kind not in "iuf":
+                raise InstanceError(field, f"expected real numbers, got an array of dtype {arr.dtype}", where)
         else:
             arr = np.array(x, dtype=object)
             # Reject booleans and strings explicitly: np.asarray would coerce them.
             for item in arr.flat:
                 if isinstance(item, (bool, np.bool_)) or not isinstance(item, (numbers.Real, np.number)):
+                    what = (" (rows of unequal length, or nested deeper than a "
+                            f"{'matrix' if ndim == 2 else 'vector' if ndim == 1 else 'array'})"
+                            if isinstance(item, (list, tuple, np.ndarray)) else "")
                     raise InstanceError(
-                        field, f"expected real numbers, found {type(item).__name__} {_describe(item)}", where
+                        field, f"expected real numbers, found {type(item).__name__} {_describe(item)}{what}", where
                     )
         arr = np.array(arr, dtype=dtype, copy=True)  # never alias (we freeze our copies)
     except InstanceError:
         raise
     except (TypeError, ValueError, OverflowError) as exc:
-        raise InstanceError(field, f"not a numeric array ({exc})", where) from None
+        raise InstanceError(field, f"not a numeric array ({' '.join(str(exc).split())[:120]})", where) from None
+    except (RuntimeError, RecursionError):      # numpy refuses more than 32 (NPY_MAXDIMS 64) nested levels
+        raise InstanceError(field, "not a numeric array (lists nested too deeply)", where) from None
     if arr.dtype == object:
         raise InstanceError(field, "ragged or non-numeric array", where)
     if ndim is not None and arr.ndim != ndim:

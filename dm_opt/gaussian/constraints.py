@@ -41,12 +41,14 @@ a lower bound on payments from Prop 2, exact checks of every incumbent) is in
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from dm_opt.core.errors import InstanceError, ProblemError
+from dm_opt.core.validate import describe
 
 #: Slack allowed on the budget when checking a profile (absolute, in payment units).
 BUDGET_TOL = 1e-9
@@ -211,8 +213,10 @@ def _linear_from(obj, n: int, field: str) -> "LinearRows":
         A = A.toarray()
     try:
         A = np.array(A, dtype=float)
-    except (TypeError, ValueError):
-        raise InstanceError(f"{field}.A", "must be a numeric matrix") from None
+    except (TypeError, ValueError, RuntimeError):      # (RuntimeError: lists nested beyond numpy's 32 dimensions)
+        raise InstanceError(f"{field}.A", "must be a numeric matrix (rows of equal length)") from None
+    except OverflowError:           # an integer beyond the float range
+        raise InstanceError(f"{field}.A", "has an entry too large for a float; rescale the row") from None
     if A.ndim == 1:
         A = A[None, :]
     if A.ndim != 2 or A.shape[1] != n:
@@ -225,8 +229,10 @@ def _linear_from(obj, n: int, field: str) -> "LinearRows":
     for name, b, default in (("lb", lb, -np.inf), ("ub", ub, np.inf)):
         try:
             b = np.array(default if b is None else b, dtype=float)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RuntimeError):
             raise InstanceError(f"{field}.{name}", "must be numbers") from None
+        except OverflowError:       # an integer beyond the float range (use inf for no bound)
+            raise InstanceError(f"{field}.{name}", "has an entry too large for a float; use inf for no bound") from None
         if b.ndim > 1 or (b.ndim == 1 and b.size not in (1, m)):
             raise InstanceError(f"{field}.{name}", f"must be a number or have {m} entries, got shape {b.shape}")
         b = np.broadcast_to(b.reshape(-1) if b.ndim else b, (m,)).astype(float)
@@ -274,10 +280,10 @@ class SideConstraints:
         for key in ("max_sharers", "min_sharers"):
             val = getattr(obj, key)
             if val is not None and (isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 0):
-                raise InstanceError(f"constraints.{key}", f"must be a nonnegative integer, got {val!r}")
+                raise InstanceError(f"constraints.{key}", f"must be a nonnegative integer, got {describe(val)}")
         if obj.budget is not None:
-            if isinstance(obj.budget, bool) or not isinstance(obj.budget, numbers.Real) or not np.isfinite(obj.budget):
-                raise InstanceError("constraints.budget", f"must be a finite number, got {obj.budget!r}")
+            if isinstance(obj.budget, bool) or not isinstance(obj.budget, numbers.Real) or not _finite(obj.budget):
+                raise InstanceError("constraints.budget", f"must be a finite number, got {describe(obj.budget)}")
         fi = _users("force_in", obj.force_in, n)
         fo = _users("force_out", obj.force_out, n)
         both = set(fi) & set(fo)
@@ -414,22 +420,41 @@ class SideConstraints:
         return True
 
 
+def _ndim(x) -> int:
+    """``np.ndim`` of user data; a ragged nest of lists (which numpy refuses) counts as 2-d, so a
+    ragged ``A`` of a triple is reported by :func:`_linear_from` as ``constraints.linear.A``."""
+    try:
+        return int(np.ndim(x))
+    except (ValueError, TypeError, OverflowError, RuntimeError):
+        return 2
+
+
+def _finite(x) -> bool:
+    """Whether the real number ``x`` is finite (an integer beyond the float range is not)."""
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
+
+
 def _is_triple(obj) -> bool:
     """``(A, lb, ub)`` with a matrix-like first entry (not a list of three constraints)."""
     return (isinstance(obj, tuple) and len(obj) == 3 and not isinstance(obj[0], (dict, SideConstraints))
-            and not hasattr(obj[0], "lb") and np.ndim(obj[0]) in (1, 2) and np.ndim(obj[1]) <= 1
+            and not hasattr(obj[0], "lb") and _ndim(obj[0]) in (1, 2) and _ndim(obj[1]) <= 1
             and not hasattr(obj[0], "keys"))
 
 
 def _users(field: str, users, n: int) -> tuple:
     try:
+        if isinstance(users, (str, bytes, dict)):      # list("01") would be the users '0' and '1'
+            raise TypeError
         items = list(users)
     except TypeError:
-        raise InstanceError(f"constraints.{field}", f"must be a list of user indices, got {users!r}") from None
+        raise InstanceError(f"constraints.{field}", f"must be a list of user indices, got {describe(users)}") from None
     out = []
     for u in items:
         if isinstance(u, bool) or not isinstance(u, numbers.Integral) or not (0 <= u < n):
-            raise InstanceError(f"constraints.{field}", f"user index {u!r} is not in 0..{n - 1}")
+            raise InstanceError(f"constraints.{field}", f"user index {describe(u)} is not in 0..{n - 1}")
         out.append(int(u))
     return tuple(sorted(set(out)))
 

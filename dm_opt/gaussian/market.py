@@ -66,6 +66,9 @@ class GaussianMarket(LeakageMarketMethods):
 
     def __init__(self, cov, values, noise_var=None, *, name: str | None = None,
                  source: str | None = None, where: str | None = None):
+        for label, text in (("name", name), ("source", source)):    # printed in reports, written by save()
+            if text is not None and not isinstance(text, str):
+                raise InstanceError(label, f"must be a string, got {type(text).__name__}", where)
         cov, chol = as_covariance("cov", cov, where=where)
         n = cov.shape[0]
         values = as_vector("values", values, n, where=where, nonnegative=True)
@@ -240,6 +243,12 @@ def check_numerical_range(cov: np.ndarray, noise_var: np.ndarray, where: str | N
     # names the variance or the noise, whichever is out of scale (the variance if no noise was given)
     check_noise_ratio(np.diag(cov), noise_var, where, noise_given=noise_given)
     ratio = noise_var / np.diag(cov)
+    # The correlation matrix R has unit diagonal, so its eigenvalues lie in [0, n] and the bound of
+    # signal_condition is at most (n + max r)/min r: when that (doubled for round-off in λ_max) is
+    # within the limit, the O(n³) eigendecomposition cannot refuse the market and is skipped (at
+    # n = 5000 it takes tens of seconds, before any --time-limit applies).
+    if (2.0 * cov.shape[0] + float(np.max(ratio))) / float(np.min(ratio)) <= posterior.MAX_SIGNAL_CONDITION:
+        return
     kappa = posterior.signal_condition(cov, noise_var)
     if not kappa <= posterior.MAX_SIGNAL_CONDITION:
         i = int(np.argmin(ratio))

@@ -29,7 +29,7 @@ import numpy as np
 
 from dm_opt.core.errors import InstanceError
 from dm_opt.core.instances import check_keys
-from dm_opt.core.validate import MAX_ABS, as_real, as_vector, check_nonnegative
+from dm_opt.core.validate import MAX_ABS, as_real, as_vector, check_nonnegative, describe
 from dm_opt.info_design.market import _MONEY, _WHY, MAX_MONEY, InfoDesignMarket
 
 _MONEY_RANGE = {"what": _MONEY, "why": _WHY}
@@ -41,7 +41,7 @@ MAX_TYPES = 100_000
 
 def _int(field, x, where, lo=None, hi=None) -> int:
     if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        raise InstanceError(field, f"expected an integer, got {type(x).__name__} {x!r}"[:100], where)
+        raise InstanceError(field, f"expected an integer, got {type(x).__name__} {describe(x)}", where)
     x = int(x)
     if lo is not None and x < lo or hi is not None and x > hi:
         raise InstanceError(field, f"must be in [{lo}, {hi}], got {x}", where)
@@ -57,7 +57,7 @@ def _types(spec, where):
         return spec
     check_keys(spec, {"family", "n"}, {"low", "high"}, where, "types.")
     if spec["family"] != "grid":
-        raise InstanceError("types.family", f"unknown family {spec['family']!r}; use \"grid\"", where)
+        raise InstanceError("types.family", f"unknown family {describe(spec['family'])}; use \"grid\"", where)
     n = _int("types.n", spec["n"], where, 1, MAX_TYPES)
     low = _num("types.low", spec.get("low", 1.0), where, MAX_MONEY)
     high = _num("types.high", spec.get("high", float(n)), where, MAX_MONEY)
@@ -81,7 +81,7 @@ def _prior(spec, n, where):
             raise InstanceError("prior.alpha", f"must be > 0, got {alpha}", where)
         p = np.random.default_rng(seed).dirichlet(np.full(n, alpha))
         return p / p.sum()
-    raise InstanceError("prior.family", f"unknown family {fam!r}; use \"uniform\" or \"dirichlet\"", where)
+    raise InstanceError("prior.family", f"unknown family {describe(fam)}; use \"uniform\" or \"dirichlet\"", where)
 
 
 def from_dict(data: dict, where: str | None = None) -> InfoDesignMarket:

@@ -34,7 +34,7 @@ import numpy as np
 from dm_opt.core.errors import InstanceError
 from dm_opt.core.generators import generate
 from dm_opt.core.instances import check_keys
-from dm_opt.core.validate import as_real
+from dm_opt.core.validate import as_real, describe
 from dm_opt.sharing.market import MAX_TABLE_AGENTS, SharingMarket
 
 _COMMON = {"kind", "family", "source", "name", "description", "agents", "cost", "max_queries"}
@@ -65,7 +65,7 @@ def _vector(data, key, n, where, default=None):
 def from_dict(data: dict, where: str | None = None) -> SharingMarket:
     family = data.get("family")
     if family not in ("table", "power"):
-        raise InstanceError("family", f"must be \"table\" or \"power\", got {family!r}", where)
+        raise InstanceError("family", f"must be \"table\" or \"power\", got {describe(family)}", where)
     name = data.get("name")
     if name is not None and not isinstance(name, str):
         raise InstanceError("name", "must be a string", where)
@@ -117,7 +117,7 @@ def from_dict(data: dict, where: str | None = None) -> SharingMarket:
     check_keys(data, {"kind", "family", "samples"}, _COMMON | {"alpha", "beta", "query_samples", "n"}, where)
     n = data.get("n")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
-        raise InstanceError("n", f"must be an integer >= 2, got {n!r}", where)
+        raise InstanceError("n", f"must be an integer >= 2, got {describe(n)}", where)
     samples = data["samples"]
     if isinstance(samples, dict):
         samples = generate("values", samples, "samples", where, n=n)
