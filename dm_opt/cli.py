@@ -20,6 +20,7 @@ interrupt during start-up exits 130/143 without a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import warnings
@@ -307,6 +308,12 @@ def _cmd_export(args) -> int:
     from dm_opt.gaussian.market import GaussianMarket
 
     check_output_file(args.out, "--out", args.force)
+    from dm_opt.core.instances import resolve
+
+    try:
+        _safeio.check_distinct([("the instance file", resolve(args.file)), ("--out", args.out)])
+    except DmOptError as exc:
+        raise _UsageError(str(exc)) from None
     market = load(args.file)
     if not isinstance(market, GaussianMarket):
         raise _UsageError(f"export: {args.file} is not a gaussian_market instance (the MILP is Gaussian-MSE-only)")
@@ -326,10 +333,11 @@ def _cmd_export(args) -> int:
                 spec["linear"] = [(q.get("A"), _json_bound(q.get("lb"), -1), _json_bound(q.get("ub"), 1))
                                   if isinstance(q, dict) else q for q in spec["linear"]]
             constraints = SideConstraints.from_any(spec, market.n)
-        except ValueError as exc:
-            raise _UsageError(f"--constraints: not a JSON object of side constraints ({exc})") from None
-        except DmOptError as exc:
+        except DmOptError as exc:         # first: a field error (InstanceError is also a ValueError)
             raise _UsageError(f"--constraints: {exc}") from None
+        except (ValueError, RecursionError) as exc:
+            why = "nested too deeply" if isinstance(exc, RecursionError) else " ".join(str(exc).split())[:80]
+            raise _UsageError(f"--constraints: not a JSON object of side constraints ({why})") from None
     with _writing(("--out", args.out)):
         note = export_model(market, args.problem, args.out, args.format, constraints=constraints)
     print(note, file=sys.stderr)
@@ -349,6 +357,17 @@ def _cmd_figure(args) -> int:
     for flag, path in outputs:
         if path:
             check_output_file(path, flag, args.force)
+    ext = os.path.splitext(args.out)[1].lower().lstrip(".")
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        formats = set(FigureCanvasBase.get_supported_filetypes())
+    except ImportError:          # make_figure reports the missing matplotlib (and still writes --csv)
+        formats = None
+    if formats is not None and ext not in formats:
+        what = f"as '.{ext}'" if ext else "without a file extension"
+        raise _UsageError(f"--out: cannot draw a figure {what} ({args.out}); use one of "
+                          f"{', '.join('.' + f for f in sorted(formats))}")
     from dm_opt.gaussian.figures import make_figure
 
     params = {}
@@ -415,6 +434,10 @@ def check_output_file(path, flag: str, force: bool) -> str:
         raise _UsageError(str(exc)) from None
 
 
+#: errno values that, without a file name, can only come from writing an output (disk full, quota, ...)
+_WRITE_ERRNOS = {getattr(errno, e) for e in ("ENOSPC", "EDQUOT", "EFBIG", "EIO", "EROFS") if hasattr(errno, e)}
+
+
 class _writing:
     """An OSError on one of the output files (checked beforehand, so rare: disk full, a path
     that vanished meanwhile) becomes one line naming the option, not a traceback."""
@@ -432,6 +455,10 @@ class _writing:
         for flag, path in self.outputs:
             if name is not None and os.path.realpath(os.fspath(name)) == os.path.realpath(path):
                 raise _UsageError(f"{flag}: cannot write {path}: {exc.strerror or exc}") from None
+        if name is None and getattr(exc, "errno", None) in _WRITE_ERRNOS and self.outputs:
+            # a write error without a file name (e.g. ENOSPC from a flush): one of our outputs
+            flags = ", ".join(f"{flag} {path}" for flag, path in self.outputs)
+            raise _UsageError(f"cannot write {flags}: {exc.strerror or exc}") from None
         return False
 
 

@@ -61,6 +61,11 @@ def problem_table(market: Any) -> tuple[dict[str, ProblemFn], str]:
     return table, str(mod.DEFAULT_PROBLEM[kind])
 
 
+def _brief(x: Any) -> str:
+    s = " ".join(repr(x).split())
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
 def solve(market: Any, problem: str | object | None = None, method: str = "auto", *,
           time_limit: float | Deadline | None = None, options: Mapping[str, Any] | None = None,
           **kw: Any) -> Result:
@@ -90,6 +95,12 @@ def solve(market: Any, problem: str | object | None = None, method: str = "auto"
         Further keywords of the problem (``all_optima``, ``constraints``, ``tol``, …).
     """
     table, default = problem_table(market)
+    # checked here once for every family: a wrong type would otherwise surface deep inside a backend
+    if not isinstance(method, str) or not method:
+        raise ProblemError(f"method must be a non-empty string ('auto' or a method name), got "
+                           f"{_brief(method)}")
+    if options is not None and not (isinstance(options, Mapping) and all(isinstance(k, str) for k in options)):
+        raise ProblemError(f"options must be a dict of option names to values (or None), got {_brief(options)}")
     if problem is None:
         problem = default
     if isinstance(problem, str):

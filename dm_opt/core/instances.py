@@ -174,8 +174,17 @@ def resolve(path: StrPath) -> str:
 def load(path: StrPath) -> Any:
     """Load and validate an instance file — a path, or the name of a shipped model such as
     ``"ammo/example1"`` (``dm-opt models`` lists them); errors name the file and the field."""
+    _check_path("path", path)
     where = resolve(path)
     return from_dict(read_toml(where), where)
+
+
+def _check_path(field: str, path: Any) -> None:
+    """A file path is a non-empty ``str`` or ``os.PathLike`` (one message naming ``field``)."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        shown = " ".join(repr(path).split())
+        raise InstanceError(field, f"must be a file path or a shipped model name, got "
+                                   f"{shown if len(shown) <= 60 else shown[:57] + '...'}")
 
 
 def save(market: Any, path: StrPath, *, force: bool = False) -> str:
@@ -191,6 +200,7 @@ def save(market: Any, path: StrPath, *, force: bool = False) -> str:
     from dm_opt.core import safeio, tomlw
     from dm_opt.core.errors import ProblemError
 
+    _check_path("path", path)
     kind = getattr(market, "kind", None)
     if kind not in KIND_MODULES:
         raise ProblemError(f"cannot save a {type(market).__name__}: it has no instance-file kind")

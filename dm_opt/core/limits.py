@@ -25,6 +25,11 @@ from dm_opt.core.result import Termination
 MEMORY_BUDGET = 2 * 1024 ** 3
 
 
+#: Largest time limit accepted (seconds, about 30 years): beyond it clocks and per-node budgets lose
+#: meaning (``int(seconds / per_node)`` overflows at 1e308); ``None`` is the way to say "no limit".
+MAX_TIME_LIMIT = 1e9
+
+
 def check_time_limit(time_limit, field: str = "time_limit"):
     """Seconds a computation may still take: ``None`` (no limit) or a positive finite number (as
     float); else :class:`ProblemError` naming ``field``.
@@ -37,11 +42,19 @@ def check_time_limit(time_limit, field: str = "time_limit"):
     if isinstance(time_limit, Deadline):
         left = time_limit.remaining()
         return None if left is None else max(float(left), 0.0)
-    if (isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real)
-            or not math.isfinite(float(time_limit)) or not float(time_limit) > 0):
-        raise ProblemError(f"{field} must be a positive number of seconds (or None for no limit), "
-                           f"got {time_limit!r}")
-    return float(time_limit)
+    try:
+        seconds = float(time_limit) if isinstance(time_limit, numbers.Real) else math.nan
+    except (OverflowError, ValueError):     # an int beyond the float range
+        seconds = math.inf
+    if isinstance(time_limit, bool) or not math.isfinite(seconds) or not seconds > 0:
+        shown = " ".join(repr(time_limit).split())
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise ProblemError(f"{field} must be a positive number of seconds (or None for no limit), got {shown}")
+    if seconds > MAX_TIME_LIMIT:
+        hint = "omit it" if field.startswith("-") else "pass None"
+        raise ProblemError(f"{field} must be at most {MAX_TIME_LIMIT:g} seconds (about 30 years), got {seconds:g}; "
+                           f"{hint} for no limit")
+    return seconds
 
 
 class Deadline:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import threading
 
 from dm_opt.core.errors import ProblemError
@@ -71,6 +72,10 @@ def check_output_file(path, option: str, force: bool) -> str:
     if os.path.lexists(path):
         if not force:
             raise FileExistsError(f"{option}: {path} exists; {_force_hint(option)}")
+        with contextlib.suppress(OSError):
+            mode = os.stat(path).st_mode
+            if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):      # writing would block until a reader comes
+                raise ProblemError(f"{option}: {path} is a named pipe or socket, not a file; give a file name")
         try:                        # a regular file is opened for appending (nothing changes); never a FIFO
             if not os.access(path, os.W_OK):
                 raise PermissionError

@@ -72,17 +72,30 @@ def dask_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("dask", "distributed"))
 
 
+#: Seconds to wait for a Dask scheduler to answer (distributed's own default is 30 s).
+CONNECT_TIMEOUT = 10.0
+
+
 @contextlib.contextmanager
 def open_client(scheduler: str | None = None, workers: int | None = None, *, processes: bool = True,
-                threads_per_worker: int = 1):
+                threads_per_worker: int = 1, connect_timeout: float = CONNECT_TIMEOUT):
     """A Dask client: connected to ``scheduler`` (an existing cluster) or to a new ``LocalCluster``.
 
     The local cluster has ``workers`` processes (default: CPU count) of
     ``threads_per_worker`` threads each, dashboard on a free port; it is closed on exit.
+    A scheduler address that is malformed or does not answer within ``connect_timeout``
+    seconds raises :class:`ProblemError` naming it (before any work).
     """
     distributed = _dask()
     if scheduler is not None:
-        client = distributed.Client(scheduler)
+        if not isinstance(scheduler, str) or not scheduler.strip():
+            raise ProblemError(f"scheduler must be a Dask scheduler address such as 'tcp://host:8786', "
+                               f"got {scheduler!r}")
+        try:
+            client = distributed.Client(scheduler, timeout=connect_timeout)
+        except (OSError, ValueError, TimeoutError) as exc:
+            why = " ".join(str(exc).split())[:160] or type(exc).__name__
+            raise ProblemError(f"scheduler: cannot connect to {scheduler!r}: {why}") from None
         try:
             yield client
         finally:

@@ -200,9 +200,12 @@ class EquilibriumPiece(Result):
     ``max W_k(q) − r̄Σq`` over ``0 ≤ q ≤ q̄`` (the sign conditions on ψ) holds iff
     ``q`` solves the planner's piece LP ``k``.  ``W = max_k W_k`` need not be
     concave, so ``kkt`` is necessary for ``efficient``; the two are reported
-    separately.  ``kind`` records which exact
-    linear reformulation described the family (``"fixed-price"``,
-    ``"fixed-database"``, ``"ray"``).
+    separately.  ``kind`` records how the family was decided: by the cell
+    enumeration (``enumeration="cells"``, the default) ``"linear"`` (one exact LP:
+    every price–quantity product is linear once the pattern is pinned) or
+    ``"bilinear"`` (the HiGHS branch-and-bound over the remaining products); by the
+    face method (``enumeration="faces"``) the exact linear reformulation used
+    (``"fixed-price"``, ``"fixed-database"``, ``"ray"``) or ``"bilinear"`` (SCIP).
     """
 
     pattern: tuple

@@ -109,8 +109,9 @@ class SharingMarket:
     def __init__(self, family: str, *, utility=None, samples=None, alpha=None, beta=None,
                  cost=None, query_samples=None, max_queries=None, names=None,
                  name: str | None = None, source: str | None = None, where: str | None = None):
-        if family not in FAMILIES:
-            raise InstanceError("family", f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}", where)
+        if not isinstance(family, str) or family not in FAMILIES:
+            shown = " ".join(repr(family).split())[:60]
+            raise InstanceError("family", f"unknown family {shown}; choose one of {', '.join(FAMILIES)}", where)
         self.family = family
         self.name = name
         self.source = source
@@ -217,6 +218,8 @@ class SharingMarket:
         self.max_queries = Q
         if names is None:
             names = [str(k + 1) for k in range(N)]
+        if isinstance(names, str) or not isinstance(names, (list, tuple, np.ndarray)):
+            raise InstanceError("names", f"expected a list of {N} non-empty strings, got {type(names).__name__}", where)
         names = list(names)
         if len(names) != N or not all(isinstance(s, str) and s for s in names):
             raise InstanceError("names", f"expected {N} non-empty strings", where)

@@ -206,3 +206,99 @@ def test_ill_conditioned_market_still_refused(monkeypatch):
     with pytest.raises(InstanceError, match="condition number"):
         dm_opt.GaussianMarket(cov, [1.0, 1.0], noise)
     assert called
+
+
+# ------------------------------------------------------------------ found by the fuzz, fixed outside the loaders
+@pytest.mark.parametrize("limit, says", [
+    (10**400, "positive number of seconds"),            # was OverflowError in float()
+    (1e308, "at most 1e+09 seconds"),                   # was OverflowError in bnb's per-node budget
+    (np.zeros((2, 2)), "got array([[0., 0.], [0., 0.]])"),  # was a repr over several lines
+])
+def test_time_limit_out_of_range(limit, says):
+    with pytest.raises(dm_opt.ProblemError, match=r"time_limit") as ei:
+        dm_opt.solve(dm_opt.load("ammo/example1"), time_limit=limit)
+    assert says in str(ei.value)
+    one_line(str(ei.value))
+
+
+def test_cli_time_limit_beyond_range_is_one_line():
+    rc, err = run_cli(["solve", "ammo/wishart_n16_seed1", "--time-limit", "1e308"])
+    assert rc == 2 and err.strip().splitlines() == [
+        "dm-opt: error: --time-limit must be at most 1e+09 seconds (about 30 years), got 1e+308; omit it for no limit"]
+
+
+@pytest.mark.parametrize("kw, says", [
+    ({"options": "x"}, "options must be a dict"),         # was TypeError: 'str' object is not a mapping
+    ({"options": 0}, "options must be a dict"),           # was silently no options
+    ({"options": {1: 2}}, "options must be a dict"),
+    ({"method": 0}, "method must be a non-empty string"),  # was silently auto
+    ({"method": ""}, "method must be a non-empty string"),
+    ({"method": np.array([1, 2])}, "method must be a non-empty string"),  # was numpy's truth-value error
+])
+def test_solve_method_and_options_types(kw, says):
+    for model in ("ammo/example1", "glp/two_type", "rj/example_3_5"):
+        with pytest.raises(dm_opt.ProblemError, match=says) as ei:
+            dm_opt.solve(dm_opt.load(model), **kw)
+        one_line(str(ei.value))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: dm_opt.load(None), lambda: dm_opt.load(""),
+    lambda: dm_opt.save(dm_opt.load("ammo/example1"), None),
+])
+def test_load_and_save_need_a_path(call):
+    with pytest.raises(InstanceError, match="must be a file path or a shipped model name"):
+        call()
+
+
+def test_sharing_market_family_and_names_types():
+    with pytest.raises(InstanceError, match="unknown family array"):
+        dm_opt.SharingMarket(np.array([1, 2]), samples=[10, 20])
+    with pytest.raises(InstanceError, match="expected a list of 2 non-empty strings, got int"):
+        dm_opt.SharingMarket("power", samples=[10, 20], alpha=[1, 1], beta=[0.5, 0.5], cost=[0, 0], names=5)
+
+
+def test_export_refuses_a_pipe_the_input_itself_and_deep_json(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    rc, err = run_cli(["export", "ammo/example1", "--out", str(fifo), "--force"])     # used to hang forever
+    assert rc == 2 and "is a named pipe or socket" in err
+    own = tmp_path / "ex1.toml"
+    dm_opt.save(dm_opt.load("ammo/example1"), own)
+    before = own.read_bytes()
+    rc, err = run_cli(["export", str(own), "--out", str(own), "--force"])             # used to overwrite it
+    assert rc == 2 and "is the same file as the instance file" in err and own.read_bytes() == before
+    out = tmp_path / "m.mps"
+    rc, err = run_cli(["export", "ammo/example1", "--out", str(out), "--force",
+                       "--constraints", "[" * 5000 + "]" * 5000])                          # was RecursionError
+    assert rc == 2 and "nested too deeply" in err and not out.exists()
+    rc, err = run_cli(["export", "ammo/example1", "--out", str(out), "--constraints", '{"budget": "x"}'])
+    assert rc == 2
+    assert err.strip() == "dm-opt: error: --constraints: constraints.budget: must be a finite number, got 'x'"
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/dev/full"), reason="needs /dev/full")
+def test_export_to_a_full_device_is_one_line():
+    rc, err = run_cli(["export", "ammo/example1", "--out", "/dev/full", "--force"])
+    assert rc == 2
+    assert err.strip().splitlines() == ["dm-opt: error: cannot write --out /dev/full: No space left on device"]
+
+
+def test_figure_format_checked_before_any_work(tmp_path):
+    pytest.importorskip("matplotlib")
+    for name in ("f.txt", "f"):
+        rc, err = run_cli(["figure", "fig1", "--out", str(tmp_path / name)])
+        assert rc == 2 and "--out: cannot draw a figure" in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("address, says", [("not a url", "missing port"), ("", "scheduler must be")])
+def test_bad_scheduler_address_is_named(address, says):
+    pytest.importorskip("distributed")
+    from dm_opt.gaussian.distributed import open_client
+
+    with pytest.raises(dm_opt.ProblemError, match=says):
+        with open_client(address):
+            pass
