@@ -16,6 +16,13 @@
    obedience rows, primal simplex below |A|·|Ω| = 2500, 2n dual-face LPs), in the same run, on
    (a) the slides' payoffs written as general matrices and (b) random uniform payoffs.  Every value
    and range is compared (with the closed form for (a)).
+5. ``--general N`` (e.g. ``--general 200``): ``P_q`` plus the ranges of ``∂V(q)`` with random general
+   payoffs at |Ω| = |A| = N by row-and-column generation (``GeneralPlatformHighs``, the default for
+   such markets) against the cvxpy path (``PlatformLP``: one compiled model, dual-face LPs for
+   ``∂V``; where cvxpy's compilation exceeds the memory budget — |Ω| = |A| = 200 — the full dense
+   highspy model ``PlatformHighs`` with ranging instead) in the same run; CPU seconds
+   (``time.process_time``, both HiGHS threads included) and wall seconds; V(q) and every range end
+   compared.
 3. Constrained efficiency W°: the closed form (one LP in n+1 variables) for |Ω| up to
    200, the KKT MILP (time, status, gap) up to |Ω| = 20, and the exact piece enumeration
    with LP-found pieces up to |Ω| = 6; W° must agree wherever two methods are exact.
@@ -23,6 +30,7 @@
     python benchmarks/info_design.py                 # all three, default sizes
     python benchmarks/info_design.py --quick         # smaller sizes (smoke run)
     python benchmarks/info_design.py --only sweep --sweep 1000 --sweep-n 20
+    python benchmarks/info_design.py --only equilibria --eq-sizes 4,6,8   # [5] competitive equilibria
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ import time
 import numpy as np
 
 from dm_opt import InfoDesignMarket
+from dm_opt.core.errors import LimitExceeded
+from dm_opt.core.limits import Deadline
 from dm_opt.info_design import bbm, lp
 
 
@@ -240,10 +250,121 @@ def bench_general(sizes, random_sizes, time_limit: float) -> None:
         print(f"{'':>30}{warm}", flush=True)
 
 
+def _eq_market(n: int, seed: int) -> InfoDesignMarket:
+    """Slides' payoffs with γ_u > γ_π (n pieces of V, 2^n − 1 cells) and r̄ low enough for trade."""
+    rng = np.random.default_rng(seed)
+    gu, gp = rng.uniform(0.5, 2), rng.uniform(0, 0.4)
+    prior = rng.dirichlet(np.ones(n))
+    types = np.sort(rng.choice(np.arange(1, 3 * n + 1), n, replace=False)).astype(float)
+    return InfoDesignMarket(types, prior, rng.uniform(0, 0.6 * types.mean()), gu, gp)
+
+
+def bench_equilibria(sizes, seeds: int, faces_max: int) -> None:
+    """5. Every competitive equilibrium (``lp.equilibria``) by exact cells of V with pruned supply
+    patterns (``enumeration="cells"``) against the (supply pattern × face) enumeration (baseline,
+    ``"faces"``, run where |Ω| ≤ ``faces_max``), CPU seconds (time.process_time) per instance with the
+    pieces of V and W° computed once outside the timing.  Checked: same supply patterns and welfare
+    ranges as the baseline where both ran; every witness has ``p·q = V(q)`` (closed form) elsewhere."""
+    from dm_opt.info_design.lp import equilibrium as lp_eq
+
+    print("\n[5] competitive equilibria: cells (pruned patterns) vs (pattern × face) enumeration, CPU s")
+    print(f"{'|Ω|':>4} {'seed':>4} {'families':>8} {'cell LPs':>9} {'cells s':>8} {'faces s':>8} {'ratio':>6} check")
+    for n in sizes:
+        for seed in range(seeds):
+            m = _eq_market(n, seed)
+            pcs = lp.value_pieces(m)
+            eff = lp.constrained_efficiency(m, pieces=pcs)
+            count = {"lps": 0}
+            real = lp_eq._cell_lp
+
+            def counted(*args, _count=count, _real=real, **kw):
+                _count["lps"] += 1
+                return _real(*args, **kw)
+
+            lp_eq._cell_lp = counted
+            try:
+                t0 = time.process_time()
+                E = lp.equilibria(m, pieces=pcs, efficiency=eff, max_n=max(n, lp.EQUILIBRIA_MAX_N))
+                tc = time.process_time() - t0
+            finally:
+                lp_eq._cell_lp = real
+            ok = E.complete and all(abs(float(p.price @ p.q) - bbm.platform(m, p.q, intervals=False).value)
+                                    <= 1e-6 * max(1.0, float(m.types.max())) for p in E.pieces)
+            tf, ratio = float("nan"), ""
+            if n <= faces_max:
+                t0 = time.process_time()
+                F = lp.equilibria(m, pieces=pcs, efficiency=eff, enumeration="faces")
+                tf = time.process_time() - t0
+                ratio = f"{tf / tc:6.1f}"
+
+                def pats(R):
+                    out = {}
+                    for p in R.pieces:
+                        lo, hi = out.get(p.pattern, (np.inf, -np.inf))
+                        out[p.pattern] = (min(lo, p.welfare_min), max(hi, p.welfare_max))
+                    return out
+
+                a, b = pats(F), pats(E)
+                ok = ok and (not F.complete or (set(a) == set(b) and all(
+                    _close(a[k][0], b[k][0]) and _close(a[k][1], b[k][1]) for k in a)))
+            print(f"{n:>4} {seed:>4} {len(E.pieces):>8} {count['lps']:>9} {tc:8.1f} {tf:8.1f} {ratio:>6} "
+                  f"{'ok' if ok else 'MISMATCH'}", flush=True)
+
+
+def bench_general_generation(n: int, time_limit: float, seed: int = 0) -> None:
+    """[5]: the generation path against the cvxpy path at |Ω| = |A| = n (random general payoffs)."""
+    from dm_opt.info_design.lp.highs_lp import GeneralPlatformHighs
+
+    print(f"\n[5] P_q + ranges of ∂V(q), random general payoffs |Ω| = |A| = {n}; cvxpy limit {time_limit:g}s")
+    m = random_general(n, seed)
+    q = m.prior * np.random.default_rng(1).uniform(0.2, 1.0, n)
+    GeneralPlatformHighs(random_general(3)).solve(np.ones(3) / 3, intervals=True)      # warm-up
+    lp.PlatformLP(random_general(3)).solve(np.ones(3) / 3, intervals=True)
+    rows = []
+    c0, w0 = time.process_time(), time.perf_counter()
+    G = GeneralPlatformHighs(m)
+    s1 = G.solve(q)
+    c1, w1 = time.process_time(), time.perf_counter()
+    lo, up, _ = G.ranges(q, s1.value)
+    c2, w2 = time.process_time(), time.perf_counter()
+    rows.append(("generation", c1 - c0, w1 - w0, c2 - c1, w2 - w1, s1.status, s1.value, lo, up))
+    print(f"    generation: {G.rounds} HiGHS runs, {G.rows} of {n * (n - 1)} obedience rows, {G.cols} of "
+          f"{n * n} columns; ∂V ends by ranging {2 * n - G.perturbed - G.face_lps - int(np.sum(q <= 0))}, "
+          f"perturbed re-solves {G.perturbed}, dual-face LPs {G.face_lps}; P_q {c1 - c0:.2f} + ∂V {c2 - c1:.2f} "
+          f"CPU s ({w2 - w0:.2f} s wall)", flush=True)
+    c0, w0 = time.process_time(), time.perf_counter()
+    try:
+        P, base = lp.PlatformLP(m), "cvxpy"
+    except LimitExceeded:       # cvxpy's compilation of the dense rows would exceed the memory budget
+        P, base = lp.PlatformHighs(m), "full highs"
+    s2 = P.solve(q, time_limit=time_limit)
+    c1, w1 = time.process_time(), time.perf_counter()
+    if s2.status == "optimal":
+        lo2, up2, _ = P.dual_face_ranges(q, s2.value, deadline=Deadline(time_limit))
+    else:
+        lo2 = up2 = np.full(n, np.nan)
+    c2, w2 = time.process_time(), time.perf_counter()
+    rows.append((base, c1 - c0, w1 - w0, c2 - c1, w2 - w1, s2.status, s2.value, lo2, up2))
+    print(f"{'path':>12} {'P_q cpu':>8} {'P_q wall':>9} {'∂V cpu':>8} {'∂V wall':>8} {'total cpu':>10} "
+          f"{'status':>10} {'V(q)':>16}")
+    for name, pc, pw, rc, rw, st, val, _, _ in rows:
+        print(f"{name:>12} {pc:>8.2f} {pw:>9.2f} {rc:>8.2f} {rw:>8.2f} {pc + rc:>10.2f} {str(st):>10} {val:>16.10f}")
+    fin = np.isfinite(lo2) & np.isfinite(lo)
+    fu = np.isfinite(up2) & np.isfinite(up)
+    done = int(np.sum(~np.isnan(lo2)) + np.sum(~np.isnan(up2)))
+    print(f"    speed-up (total cpu) {(rows[1][1] + rows[1][3]) / (rows[0][1] + rows[0][3]):.1f}x; "
+          f"|ΔV| {abs(s1.value - s2.value):.1e}; max |Δ∂V ends| "
+          f"{max(np.max(np.abs(lo - lo2)[fin], initial=0.0), np.max(np.abs(up - up2)[fu], initial=0.0)):.1e} "
+          f"over the {done} of {2 * n} ends the {base} path finished", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["platform", "sweep", "efficiency", "general"])
+    ap.add_argument("--only", choices=["platform", "sweep", "efficiency", "general", "equilibria"])
+    ap.add_argument("--eq-sizes", default="4,6,8", help="|Ω| of [5] (competitive equilibria)")
+    ap.add_argument("--eq-seeds", type=int, default=3, help="instances per size in [5]")
+    ap.add_argument("--eq-faces-max", type=int, default=4, help="largest |Ω| for the faces baseline in [5]")
     ap.add_argument("--general-sizes", default="20,50,100,200", help="|Ω| = |A| of [4] (slides' payoffs as matrices)")
     ap.add_argument("--random-sizes", default="20,30,50", help="|Ω| = |A| of [4] (random payoffs)")
     ap.add_argument("--n", type=int, default=200, help="|Ω| for [1]")
@@ -254,7 +375,12 @@ def main(argv=None):
     ap.add_argument("--rebuild-sample", type=int, default=1000,
                     help="time the rebuild baseline on the first K databases of each sweep")
     ap.add_argument("--time-limit", type=float, default=120.0)
+    ap.add_argument("--general", type=int, default=None, metavar="N",
+                    help="run only [5]: generation vs cvxpy at |Ω| = |A| = N (cvxpy gets 10 × --time-limit)")
     a = ap.parse_args(argv)
+    if a.general is not None:
+        bench_general_generation(a.general, 10 * a.time_limit)
+        return
     if a.quick:
         a.n, a.sweep, a.sweep_n, a.rebuild_sample = 40, 100, 10, 100
     sizes = [2, 4, 6, 8, 20, 50] if a.quick else [2, 4, 6, 8, 10, 12, 16, 20, 50, 100, 200]
@@ -269,6 +395,9 @@ def main(argv=None):
         gs = [int(x) for x in a.general_sizes.split(",") if x] if not a.quick else [20, 30]
         rs = [int(x) for x in a.random_sizes.split(",") if x] if not a.quick else [20]
         bench_general(gs, rs, a.time_limit)
+    if a.only in (None, "equilibria"):
+        es = [int(x) for x in a.eq_sizes.split(",") if x] if not a.quick else [4, 6]
+        bench_equilibria(es, 1 if a.quick else a.eq_seeds, a.eq_faces_max)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 :class:`PlatformLP` (cvxpy, ``q`` a Parameter) for one-off solves and :class:`PlatformHighs` (one
 live highspy model, warm-started dual simplex) for sweeps; the ranges of ``∂V(q)`` over the
 optimal dual face (:class:`_DualFace`); :func:`solve_platform` / :func:`platform_sweep` choose the
-closed form (:mod:`dm_opt.info_design.bbm`) when it applies.
+closed form (:mod:`dm_opt.info_design.bbm`) when it applies, and for dense general payoffs the
+row-and-column generation model of :mod:`dm_opt.info_design.lp.highs_lp` (:func:`platform_model`).
 """
 
 from __future__ import annotations
@@ -476,14 +477,38 @@ def _platform_method(market: InfoDesignMarket, method: str) -> str:
     return method
 
 
+#: LP models of ``P_q`` behind ``method="lp"`` (the ``lp_model`` argument): ``"auto"`` picks
+#: ``"generation"`` (:class:`~dm_opt.info_design.lp.highs_lp.GeneralPlatformHighs`, row-and-column
+#: generation) for general payoffs with large dense obedience rows
+#: (:func:`~dm_opt.info_design.lp.highs_lp.general_generation`), else ``"highs"`` (:class:`PlatformHighs`,
+#: the full model); ``"cvxpy"`` is :class:`PlatformLP`.  All are exact; they differ in speed only.
+LP_MODELS = ("auto", "generation", "highs", "cvxpy")
+
+
+def platform_model(market: InfoDesignMarket, lp_model: str = "auto"):
+    """A live ``P_q`` model of ``market`` (a :class:`PlatformHighs`,
+    :class:`~dm_opt.info_design.lp.highs_lp.GeneralPlatformHighs` or :class:`PlatformLP`; see
+    :data:`LP_MODELS`), re-solvable for many ``q`` by ``.solve(q, intervals=..., time_limit=...)``."""
+    # highs_lp builds on this module (_finish_platform, _DualFace): imported here, not at the top
+    from dm_opt.info_design.lp.highs_lp import GeneralPlatformHighs, general_generation
+
+    if lp_model not in LP_MODELS:
+        raise ProblemError(f"unknown lp_model {lp_model!r} for P_q; use one of {', '.join(LP_MODELS)}")
+    if lp_model == "auto":
+        lp_model = "generation" if general_generation(market) else "highs"
+    if lp_model == "generation":
+        return GeneralPlatformHighs(market)
+    return PlatformHighs(market) if lp_model == "highs" else PlatformLP(market)
+
+
 def solve_platform(market: InfoDesignMarket, q, *, intervals: bool = True, method: str = "auto",
-                   time_limit=None) -> PlatformSolution:
+                   time_limit=None, lp_model: str = "auto") -> PlatformSolution:
     """One-off ``P_q``.
 
     ``method="bbm"`` (auto when it applies: slides' payoffs, positive types,
     ``Ω ⊆ A``) is the exact closed form of :mod:`dm_opt.info_design.bbm`, O(n²);
-    ``method="lp"`` builds the LP (a :class:`PlatformHighs`; keep one of those, or a
-    :class:`PlatformLP`, to re-solve it for many ``q``).  ``time_limit``: see
+    ``method="lp"`` builds the LP (:func:`platform_model` with ``lp_model``, see
+    :data:`LP_MODELS`; keep one of those to re-solve it for many ``q``).  ``time_limit``: see
     :meth:`PlatformLP.solve` and :func:`dm_opt.info_design.bbm.platform`.
     """
     check_time_limit(time_limit)
@@ -491,15 +516,15 @@ def solve_platform(market: InfoDesignMarket, q, *, intervals: bool = True, metho
         return bbm.platform(market, q, intervals=intervals, time_limit=time_limit)
     # highspy directly: the time limit covers the build, Ctrl-C stops HiGHS itself (a cvxpy solve
     # only sees Ctrl-C when HiGHS returns: 40 s at |Ω| = |A| = 200)
-    return PlatformHighs(market).solve(q, intervals=intervals, time_limit=time_limit)
+    return platform_model(market, lp_model).solve(q, intervals=intervals, time_limit=time_limit)
 
 
 def platform_sweep(market: InfoDesignMarket, databases, *, method: str = "auto",
-                   intervals: bool = False) -> list[PlatformSolution]:
+                   intervals: bool = False, lp_model: str = "auto") -> list[PlatformSolution]:
     """``P_q`` for every row of ``databases`` (shape (k, n)), re-using one model.
 
     ``method="bbm"`` (auto when it applies) evaluates the closed form per row;
-    ``"lp"`` keeps one live :class:`PlatformHighs` model and warm-starts each
+    ``"lp"`` keeps one live model (:func:`platform_model` with ``lp_model``) and warm-starts each
     solve from the previous optimal basis (order the rows along a path when you
     can: neighbouring databases share bases).  ``intervals`` (closed form only)
     adds the exact ranges of ``∂V(q)``.
@@ -511,9 +536,10 @@ def platform_sweep(market: InfoDesignMarket, databases, *, method: str = "auto",
         return [bbm.platform(market, q, intervals=intervals) for q in Q]
     if intervals:
         raise ProblemError("intervals=True needs the closed form; the LP sweep does not compute ∂V ranges "
-                           "(use PlatformLP.solve(q, intervals=True))")
-    H = PlatformHighs(market)
+                           "(use platform_model(market).solve(q, intervals=True))")
+    H = platform_model(market, lp_model)
     return [H.solve(q) for q in Q]
 
 
-__all__ = ["PlatformLP", "PlatformHighs", "PLATFORM_METHODS", "solve_platform", "platform_sweep"]
+__all__ = ["PlatformLP", "PlatformHighs", "PLATFORM_METHODS", "LP_MODELS", "platform_model", "solve_platform",
+           "platform_sweep"]
