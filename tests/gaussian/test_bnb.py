@@ -353,7 +353,7 @@ def test_progress_lines(capsys):
 def test_bad_options():
     m = dm_opt.GaussianMarket(np.eye(3), [1, 2, 3])
     with pytest.raises(dm_opt.ProblemError, match="unknown option"):
-        dm_opt.solve(m, "first_best", method="bnb", workers=2)
+        dm_opt.solve(m, "first_best", method="bnb", max_optima=2)     # (workers= is an option since issue 16)
     with pytest.raises(dm_opt.ProblemError, match="node_limit"):
         dm_opt.solve(m, "first_best", method="bnb", node_limit=0)
     with pytest.raises(dm_opt.ProblemError, match="search"):

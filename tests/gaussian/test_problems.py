@@ -51,7 +51,7 @@ def test_problem_and_report_tables_agree():
         assert not hasattr(mod, "run") and not hasattr(mod, "PROBLEMS"), f"io module of {kind} solves or lists"
         assert problems.DEFAULT_PROBLEM[kind] in problems.PROBLEMS[kind]
         assert set(problems.PROBLEMS[kind]) == set(cli.REPORTS[kind])
-        assert set(problems.CLI_OPTIONS[kind]) <= {"method", "all_optima", "time_limit", "progress"}
+        assert set(problems.CLI_OPTIONS[kind]) <= {"method", "all_optima", "time_limit", "progress", "scheduler"}
     assert set(problems.PROBLEMS) == set(problems.DEFAULT_PROBLEM) == set(problems.CLI_OPTIONS)
 
 

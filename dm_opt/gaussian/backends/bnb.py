@@ -46,11 +46,16 @@ after :data:`LOCAL_SEARCH_AFTER` seconds, and again whenever the elapsed time ha
 doubled, 1-flip moves from the incumbent, each evaluated exactly from a fresh state,
 for at most :data:`LOCAL_SEARCH_SHARE` of the elapsed time.
 
-Tangent planes (option ``tangent``, default ``"off"``: measured, fewer nodes only
-rarely and slower per node): global linear upper bounds on every user's term from
-the concavity of ``P_ii`` in relaxed profiles
+Tangent planes (option ``tangent``, default ``"auto"``: at the incumbent with linear rows, off
+without them — measured there, fewer nodes only rarely and slower per node): global linear
+upper bounds on every user's term from the concavity of ``P_ii`` in relaxed profiles
 (:func:`dm_opt.gaussian.backends.bounds.tangent_planes`,
 :func:`dm_opt.gaussian.kernels.bnb.tangent_bound`).
+
+Linear side rows (option ``row_bound``, default ``"lagrange"``): inside the compiled search —
+row-infeasible nodes pruned, forced users branched on first, incumbents checked against the rows,
+and every separable node bound (interval, modular, tangent) tightened by a Lagrangian dual over
+the rows (:func:`dm_opt.gaussian.kernels.bnb.row_lagrange_bound`, valid for any multipliers).
 
 Lemma 3 (users with ``v_i ≤ 1`` share in every equilibrium), generalised to
 any objective with ``c, d, e ≥ 0``, ``k_i ≤ 0``, ``d_i ≥ 0`` and ``c_i + d_i ≥ e_i``:
@@ -104,6 +109,8 @@ LOCAL_SEARCH_SHARE = 0.1
 #: a row has at most this many distinct values (else pairwise exact checks only).
 TWIN_KEY_VALUES = 64
 SEARCHES = ("depth", "best")
+#: How the Gaussian depth-first search handles linear side rows (option ``row_bound``).
+ROW_BOUNDS = ("lagrange", "prune", "branch")
 
 
 # --------------------------------------------------------------------------- setup
@@ -331,7 +338,20 @@ class _Progress:
 # ------------------------------------------------------------- Gaussian DFS
 def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, time_limit,
                   node_limit, progress, order_name, modular, tangent="off", local_search=True,
-                  chain_split="median") -> RawSolution:
+                  chain_split="median", incumbent=None, between=None, open_out=None, rows=None,
+                  row_bound="lagrange") -> RawSolution:
+    """Compiled depth-first search from the node ``setup.state0``.
+
+    ``rows`` (:class:`~dm_opt.gaussian.constraints.LinearRows` or ``None``): linear side rows handled
+    inside the compiled search (pruning, propagation, incumbents; with ``row_bound="lagrange"`` also
+    the Lagrangian node bound, :func:`~dm_opt.gaussian.kernels.bnb.row_lagrange_bound`).
+
+    Hooks for the parallel search (:mod:`dm_opt.gaussian.backends.bnb_parallel`): ``incumbent``
+    ``(value, profile)`` — a feasible profile from elsewhere, its exact value the initial cutoff;
+    ``between(inc_a, inc_val)`` — called between chunks (may exchange the incumbent in place),
+    returns ``None`` or ``(status, message)`` to stop; ``open_out`` — a list that receives
+    ``(state, bound)`` of every node left open (each a subtree not yet explored).
+    """
     t0 = time.perf_counter()
     n = market.n
     S = _writable(market.cov)
@@ -368,6 +388,8 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
     ctl = np.array([1, 0], dtype=np.int64)
     inc_a = np.zeros(n, dtype=np.int8)
     inc_val = np.array([-np.inf])
+    if incumbent is not None:
+        inc_val[0], inc_a[:] = incumbent
     prune_tol = PRUNE_FRACTION * tol
     cand_eps = 1e-3 * tol
     pay_scale = float(np.sum(pv * sig2)) + abs(setup.budget if np.isfinite(setup.budget) else 0.0)
@@ -381,8 +403,13 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
     show = _Progress(progress)
     planes = _Planes(market, objective, setup, tol, tangent)
     # local search only without side constraints (a flip may break any of them)
-    next_ls = LOCAL_SEARCH_AFTER if (local_search and setup.price_kind == 0 and setup.min_sh == 0
+    next_ls = LOCAL_SEARCH_AFTER if (local_search and setup.price_kind == 0 and setup.min_sh == 0 and rows is None
                                      and setup.max_sh >= n and not np.any(setup.state0 == 2)) else np.inf
+    if rows is None:
+        row_args = (np.zeros((0, n)), np.zeros(0), np.zeros(0), np.zeros(0), 0, np.zeros((2, 0)))
+    else:
+        row_args = (_writable(rows.A), _writable(rows.lb), _writable(rows.ub), _writable(rows.slack),
+                    1 if row_bound == "lagrange" else 0, np.zeros((2 + len(TANGENT_MODES), rows.m)))
 
     def open_bound():
         sp = int(ctl[0])
@@ -399,6 +426,10 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
             else:
                 todo = chunk
             # the root is always processed, so a time-limited run has the root's incumbents
+            stop = between(inc_a, inc_val) if between is not None and ctl[1] > 0 else None
+            if stop is not None:
+                status, message = stop
+                break
             if time_limit is not None and ctl[1] > 0 and time.perf_counter() - t0 >= time_limit:
                 status, message = Termination.TIME_LIMIT, f"time limit {time_limit}s reached"
                 break
@@ -416,7 +447,7 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
                       BUDGET_TOL, budget_slack, setup.min_sh, setup.max_sh, st_state, st_Qlo, st_Qhi,
                       st_Dlo, st_Dhi, st_Glo, st_Ghi, st_amp, st_bound, st_pos, ctl, inc_a, inc_val, prune_tol,
                       cand_eps, np.int64(todo), order_name == "dynamic", modular, chain_prev, chain_next,
-                      planes.A, planes.B, planes.Bmax, planes.slack, chain_split == "median")
+                      planes.A, planes.B, planes.Bmax, planes.slack, chain_split == "median", *row_args)
             dt = time.perf_counter() - c0
             chunk = adapt_chunk(chunk, dt, CHUNK_SECONDS, lo=1, hi=1 << 22)
             if time_limit is not None:
@@ -431,6 +462,8 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
     elapsed = time.perf_counter() - t0
     best = float(inc_val[0])
     bound = max(best, open_bound())
+    if open_out is not None:
+        open_out.extend((st_state[j].copy(), float(st_bound[j])) for j in range(int(ctl[0])))
     show(int(ctl[1]), best, bound, force=True)
     return _raw(inc_a if np.isfinite(best) else None, best, bound, status, message, int(ctl[1]),
                 elapsed, setup, search="depth", path="gaussian")
@@ -793,8 +826,9 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
                      time_limit: float | None = None, node_limit: int | None = None,
                      progress: bool = False, order: str = "deviation", search: str = "depth",
                      lemma3: bool = True, generic: bool = False, modular: bool = True,
-                     symmetry: bool = True, tangent: str = "off", local_search: bool = True,
-                     chain_split: str = "median") -> RawSolution:
+                     symmetry: bool = True, tangent: str = "auto", local_search: bool = True,
+                     chain_split: str = "median", workers: int | None = None,
+                     scheduler: str | None = None, row_bound: str = "lagrange") -> RawSolution:
     """Exact maximisation of ``objective`` over sharing profiles by branch-and-bound.
 
     Parameters
@@ -812,10 +846,17 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
     generic : force the oracle path even for a Gaussian market (testing, comparison).
     modular : also use the modular Woodbury bound.
     symmetry : symmetry chains among twin users (module docstring); Gaussian fast path.
-    tangent : ``"off"`` (default), ``"half"``, ``"incumbent"`` or ``"both"`` tangent-plane sets.
+    tangent : ``"auto"`` (default: ``"incumbent"`` with linear side rows, else ``"off"``), ``"off"``,
+        ``"half"``, ``"incumbent"`` or ``"both"`` tangent-plane sets.
     local_search : 1-flip local search from the incumbent on long runs (no side constraints).
     chain_split : ``"median"`` (default: branch on the middle of a run of free twins) or
         ``"first"`` (on the user the static order names).
+    workers, scheduler : parallel search over subtrees on ``workers`` local threads, or on the
+        Dask cluster at ``scheduler`` (:mod:`dm_opt.gaussian.backends.bnb_parallel`); Gaussian
+        depth-first search only.
+    row_bound : linear side rows on the Gaussian depth-first path: ``"lagrange"`` (default: inside the
+        compiled search, with the Lagrangian node bound), ``"prune"`` (inside it, pruning only) or
+        ``"branch"`` (:func:`dm_opt.gaussian.constraints.branch_on_rows` around the search without rows).
     """
     from dm_opt.gaussian.leakage.base import is_leakage_market
     from dm_opt.gaussian.market import GaussianMarket
@@ -830,12 +871,18 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
         raise ProblemError(f"unknown search '{search}'; choose one of {', '.join(SEARCHES)}")
     if chain_split not in ("median", "first"):
         raise ProblemError(f"unknown chain_split '{chain_split}'; choose 'median' or 'first'")
+    if row_bound not in ROW_BOUNDS:
+        raise ProblemError(f"unknown row_bound '{row_bound}'; choose one of {', '.join(ROW_BOUNDS)}")
     if node_limit is not None and (isinstance(node_limit, bool) or not isinstance(node_limit, (int, np.integer))
                                    or node_limit < 1):
         raise ProblemError(f"node_limit must be a positive integer, got {node_limit!r}")
     cons = SideConstraints.from_any(constraints, market.n)
     if cons is not None:
         cons.check_problem(objective.name)
+    if workers is not None or scheduler is not None:
+        from dm_opt.gaussian.backends.bnb_parallel import check_parallel
+
+        check_parallel(market, workers, scheduler, search=search, generic=generic, constraints=cons)
     if tol is None:
         top = getattr(market, "sigma2", None)     # largest leakage per user
         if top is None:
@@ -869,18 +916,34 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
     gaussian = isinstance(market, GaussianMarket) and not generic
     linear = None if cons is None else cons.linear
     if linear is not None:
-        # linear rows: depth-first = branch_on_rows around the compiled search (which knows counts, forced
-        # users and budgets only); best-first / generic = the Python search with node propagation
+        # linear rows: depth-first = inside the compiled search (row_bound "lagrange"/"prune") or
+        # branch_on_rows around it ("branch"); best-first / generic = the Python search with node propagation
         reason = cons.empty_reason(market.n)
         if reason:
             return RawSolution(profile=None, status=Termination.INFEASIBLE, bound=-np.inf,
                                message=f"infeasible side constraints: {reason}",
                                extra={"search": search, "fixed_by_lemma3": 0})
         kw["linear"] = linear
+    if tangent == "auto":
+        # with rows the planes at the (feasible) incumbent, combined with the rows by the Lagrangian
+        # bound, are far tighter than the extreme completions (docs/exact_solvers_bnb.md); without, slower
+        tangent = "incumbent" if linear is not None and row_bound == "lagrange" else "off"
+    if gaussian and search == "depth" and linear is None and (workers is not None or scheduler is not None):
+        from dm_opt.gaussian.backends.bnb_parallel import parallel_dfs
+
+        return parallel_dfs(market, objective, setup, order_arr, prefer_in, workers=workers, scheduler=scheduler,
+                            order_name=order, modular=modular, tangent=tangent, local_search=local_search,
+                            chain_split=chain_split, **kw)
     if gaussian and search == "depth" and linear is None:
         return _gaussian_dfs(market, objective, setup, order_arr, prefer_in, order_name=order,
                              modular=modular, tangent=tangent, local_search=local_search,
                              chain_split=chain_split, **kw)
+    if gaussian and search == "depth" and row_bound != "branch":
+        # linear rows inside the compiled search (propagation, pruning, Lagrangian node bound)
+        kw.pop("linear")
+        return _gaussian_dfs(market, objective, setup, order_arr, prefer_in, order_name=order, modular=modular,
+                             tangent=tangent, local_search=False, chain_split=chain_split, rows=linear,
+                             row_bound=row_bound, **kw)
     if gaussian and search == "depth":
         return _gaussian_rows(market, objective, setup, order_arr, prefer_in, order_name=order, cons=cons,
                               modular=modular, tangent=tangent, local_search=local_search,
@@ -925,9 +988,12 @@ class BranchAndBound(Backend):
     supports_constraints = True
 
     OPTIONS = ("node_limit", "order", "search", "lemma3", "generic", "modular", "symmetry", "tangent", "local_search",
-               "chain_split")
+               "chain_split", "workers", "scheduler", "row_bound")
 
     def run(self, market, objective, *, all_optima, time_limit, constraints, tol, progress, options):
         self.check_options(options)
-        return branch_and_bound(market, objective, constraints=constraints, tol=tol, time_limit=time_limit,
-                                progress=progress, **options)
+        from dm_opt.core.threads import blas_threads  # one BLAS thread for the small dense solves
+
+        with blas_threads():
+            return branch_and_bound(market, objective, constraints=constraints, tol=tol, time_limit=time_limit,
+                                    progress=progress, **options)

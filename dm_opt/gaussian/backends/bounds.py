@@ -24,7 +24,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from dm_opt.gaussian.kernels.bnb import modular_bound, node_bound
+from dm_opt.gaussian.kernels.bnb import (
+    interval_parts,
+    modular_bound,
+    modular_parts,
+    node_bound,
+    row_lagrange_bound,
+    tangent_parts,
+)
 from dm_opt.gaussian.kernels.posterior import fresh_state, signal_condition
 
 
@@ -53,6 +60,53 @@ def interval_bound(market, objective, fixed_in: np.ndarray, free: np.ndarray) ->
     b1 = node_bound(state, x_lo, h_lo, x_hi, h_hi, *args)
     b2 = modular_bound(state, M_lo, M_hi, x_lo, h_lo, x_hi, h_hi, *args, np.empty(3 * n))
     return float(min(b1, b2))
+
+
+def rows_node_bounds(market, objective, state, rows, sweeps: int = 3, planes_at=None) -> dict:
+    """The node bounds under linear rows, from fresh posteriors (tests and diagnostics).
+
+    ``state`` (n,) 0 free, 1 in, 2 out; ``rows`` a :class:`~dm_opt.gaussian.constraints.LinearRows`.
+    Returns the interval and modular bounds (``"interval"``, ``"modular"``: valid for every
+    completion) and their Lagrangian versions (``"interval_rows"``, ``"modular_rows"``:
+    :func:`~dm_opt.gaussian.kernels.bnb.row_lagrange_bound`, valid for every completion meeting the
+    rows within twice their slack), with ``λ`` started at 0 and ``sweeps`` coordinate rounds.
+    With ``planes_at`` (a relaxed profile) also the tangent-plane bound at that point and its
+    Lagrangian version (``"tangent"``, ``"tangent_rows"``; absent when :func:`tangent_planes`
+    does not cover the objective).
+    """
+    state = np.asarray(state, dtype=np.int8)
+    n = state.size
+    S = np.array(market.cov, dtype=float, order="C")
+    t2 = np.array(market.noise_var, dtype=float, order="C")
+    M_lo, h_lo, _ = fresh_state(S, t2, (state == 1).astype(np.int8))
+    M_hi, h_hi, _ = fresh_state(S, t2, (state != 2).astype(np.int8))
+    x_lo, x_hi = np.diag(M_lo).copy(), np.diag(M_hi).copy()
+    args = tuple(np.array(a, dtype=float, order="C") for a in
+                 (market.sigma2, market.noise_var, objective.c, objective.d, objective.e, objective.k))
+    A = np.array(rows.A, dtype=float, order="C")
+    act_in = A @ (state == 1)
+    L = rows.lb - 2 * rows.slack - act_in
+    U = rows.ub + 2 * rows.slack - act_in
+    out = {}
+    v_in, v_out = np.empty(n), np.empty(n)
+    scratch = (np.empty(n), np.empty(n + 1), np.empty(n + 1))
+    free = state == 0
+    const = interval_parts(state, x_lo, h_lo, x_hi, h_hi, *args, v_out, v_in)
+    out["interval"] = float(const + np.sum(np.maximum(v_in, v_out)[free]))
+    out["interval_rows"] = float(row_lagrange_bound(state, const, v_out, v_in, A, L, U, np.zeros(rows.m), sweeps,
+                                                    *scratch))
+    const = modular_parts(state, M_lo, M_hi, x_lo, h_lo, x_hi, h_hi, *args, np.empty(3 * n), v_out, v_in)
+    out["modular"] = float(const + np.sum(np.maximum(v_in, v_out)[free]))
+    out["modular_rows"] = float(row_lagrange_bound(state, const, v_out, v_in, A, L, U, np.zeros(rows.m), sweeps,
+                                                   *scratch))
+    planes = None if planes_at is None else tangent_planes(S, t2, objective, planes_at)
+    if planes is not None:
+        PA, PB = planes
+        const = tangent_parts(state, PA, PB, np.maximum(PB[0], PB[1]), v_out, v_in)
+        out["tangent"] = float(const + np.sum(np.maximum(v_in, v_out)[free]))
+        out["tangent_rows"] = float(row_lagrange_bound(state, const, v_out, v_in, A, L, U, np.zeros(rows.m),
+                                                       sweeps, *scratch))
+    return out
 
 
 # ------------------------------------------------------------- tangent planes

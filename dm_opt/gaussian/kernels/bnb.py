@@ -46,6 +46,11 @@ from dm_opt.gaussian.kernels.posterior import (
 FREE, IN, OUT = 0, 1, 2
 #: price kinds for the budget constraint
 NO_PRICES, EQ_PRICES, DECOR_PRICES = 0, 1, 2
+#: Lagrange multipliers of rows are kept within ``LAGRANGE_CAP · (1 + Σ_j |u_j|) / min_j |A_qj|``
+#: (:func:`row_lagrange_bound`; any multiplier gives a valid bound, and a single row's useful ones
+#: are within ``max|u| / min|A|``): coordinate steps along flat stretches must not drift to
+#: magnitudes where the bound's sum loses its digits.
+LAGRANGE_CAP = 4.0
 
 
 @njit(cache=True, nogil=True)
@@ -102,28 +107,54 @@ def node_bound(state, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k):
     """
     total = 0.0
     for i in range(state.shape[0]):
-        s2 = sig2[i]
-        t2 = tau2[i]
-        if state[i] == 2:
-            if c[i] > 0.0:
-                total += c[i] * (s2 - x_hi[i])
-            else:
-                total += c[i] * (s2 - x_lo[i])
-        elif state[i] == 1:
-            total += _share_max(c[i] + d[i], e[i], k[i], s2, t2, x_hi[i], g_hi[i], x_lo[i], g_lo[i])
-        else:
-            sx = x_lo[i] + t2
-            xs = x_lo[i] * t2 / sx
-            gs = t2 * t2 / sx
-            share = _share_max(c[i] + d[i], e[i], k[i], s2, t2, x_hi[i], g_hi[i], xs, gs)
-            if c[i] > 0.0:
-                x_wo = t2 * x_hi[i] / g_hi[i] if g_hi[i] > 0.0 else x_lo[i]
-                if x_wo > x_lo[i]:
-                    x_wo = x_lo[i]
-                noshare = c[i] * (s2 - x_wo)
-            else:
-                noshare = c[i] * (s2 - x_lo[i])
+        if state[i] == 0:
+            share, noshare = _free_terms(i, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k)
             total += share if share > noshare else noshare
+        else:
+            total += _fixed_term(i, state[i], x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k)
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _fixed_term(i, si, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k):
+    """Fixed user ``i``'s term in :func:`node_bound` (``si``: 1 in, 2 out)."""
+    s2 = sig2[i]
+    if si == 2:
+        return c[i] * (s2 - x_hi[i]) if c[i] > 0.0 else c[i] * (s2 - x_lo[i])
+    return _share_max(c[i] + d[i], e[i], k[i], s2, tau2[i], x_hi[i], g_hi[i], x_lo[i], g_lo[i])
+
+
+@njit(cache=True, nogil=True)
+def _free_terms(i, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k):
+    """Free user ``i``'s terms in :func:`node_bound`: (max if she shares, max if she does not)."""
+    s2 = sig2[i]
+    t2 = tau2[i]
+    sx = x_lo[i] + t2
+    xs = x_lo[i] * t2 / sx
+    gs = t2 * t2 / sx
+    share = _share_max(c[i] + d[i], e[i], k[i], s2, t2, x_hi[i], g_hi[i], xs, gs)
+    if c[i] > 0.0:
+        x_wo = t2 * x_hi[i] / g_hi[i] if g_hi[i] > 0.0 else x_lo[i]
+        if x_wo > x_lo[i]:
+            x_wo = x_lo[i]
+        noshare = c[i] * (s2 - x_wo)
+    else:
+        noshare = c[i] * (s2 - x_lo[i])
+    return share, noshare
+
+
+@njit(cache=True, nogil=True)
+def interval_parts(state, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, v_out, v_in):
+    """:func:`node_bound` as a function of the free users' choices: returns ``C`` and writes
+    ``v_out[j]``, ``v_in[j]`` for free ``j`` so that every completion ``a`` has
+    ``f(a) ≤ C + Σ_{j∈FREE} (v_in[j] if a_j else v_out[j])`` (each user's term is at most its
+    maximum given her own choice); ``node_bound = C + Σ_j max(v_in[j], v_out[j])``."""
+    total = 0.0
+    for i in range(state.shape[0]):
+        if state[i] == 0:
+            v_in[i], v_out[i] = _free_terms(i, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k)
+        else:
+            total += _fixed_term(i, state[i], x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k)
     return total
 
 
@@ -136,7 +167,21 @@ def _gprime(t2, gap):
 
 @njit(cache=True, nogil=True)
 def modular_bound(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, work):
-    """A second valid bound from Woodbury: modular in the free users' choices.
+    """A second valid bound from Woodbury: modular in the free users' choices
+    (:func:`modular_parts`; ``work`` is scratch of shape (3n,))."""
+    n = state.shape[0]
+    v_in = np.empty(n)
+    v_out = np.empty(n)
+    total = modular_parts(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, work, v_out, v_in)
+    for j in range(n):
+        if state[j] == 0:
+            total += max(v_in[j], v_out[j])
+    return total
+
+
+@njit(cache=True, nogil=True)
+def modular_parts(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, work, v_out, v_in):
+    """The modular Woodbury bound as ``C + Σ_{j∈FREE} (v_in[j] if a_j else v_out[j])`` (returns ``C``).
 
     Removing a set ``R`` of signals from the top completion raises every
     ``P_ii`` by ``P_iR (D_τ,R − P_RR)⁻¹ P_Ri ≥ Σ_{j∈R} α_ij`` with
@@ -155,10 +200,10 @@ def modular_bound(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, 
     ``a_j = Σ_i s⁻_i α_ij`` and taking her in at least ``b_j = Σ_i s⁺_i β_ij``;
     with the free users' sharer terms ``s_j`` bounded as in :func:`node_bound`,
     every completion has
-    ``f ≤ C₀ + Σ_{i∈IN} h_i^max + Σ_{j∈FREE} max(s_j − b_j, −a_j)``
-    (``C₀``: interval bound of ``Σ c_i I_i``).  ``Q[j]`` is row ``j`` of the state ``M``
-    (free ``j``; ``P`` up to signs, only squares enter); ``g_lo``/``g_hi`` as in
-    :func:`node_bound`; ``work`` is scratch of shape (3n,).
+    ``f ≤ C₀ + Σ_{i∈IN} h_i^max + Σ_{j∈FREE} (s_j − b_j if a_j else −a_j)``
+    (``C₀``: interval bound of ``Σ c_i I_i``; ``v_in[j] = s_j − b_j``, ``v_out[j] = −a_j``).
+    ``Q[j]`` is row ``j`` of the state ``M`` (free ``j``; ``P`` up to signs, only squares enter);
+    ``g_lo``/``g_hi`` as in :func:`node_bound`; ``work`` is scratch of shape (3n,).
     """
     n = state.shape[0]
     r_work = work[:n]
@@ -212,7 +257,187 @@ def modular_bound(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, 
                 b += s_lo[i] * Qlo[j, i] * Qlo[j, i] / (t2 + r_work[j])
         sx = x_lo[j] + t2
         sj = _share_max(d[j], e[j], k[j], sig2[j], t2, x_hi[j], g_hi[j], x_lo[j] * t2 / sx, t2 * t2 / sx)
-        total += max(sj - b, -a)
+        v_in[j] = sj - b
+        v_out[j] = -a
+    return total
+
+
+@njit(cache=True, nogil=True)
+def row_ranges(state, A, act_in, act_min, act_max):
+    """Activities of linear rows ``A a`` at a node: ``act_in = A·IN`` and the smallest and
+    largest activity over the node's completions (``A`` (m, n); outputs shape (m,))."""
+    m, n = A.shape
+    for q in range(m):
+        s_in = 0.0
+        lo = 0.0
+        hi = 0.0
+        for j in range(n):
+            a = A[q, j]
+            if state[j] == 1:
+                s_in += a
+            elif state[j] == 0:
+                if a > 0.0:
+                    hi += a
+                else:
+                    lo += a
+        act_in[q] = s_in
+        act_min[q] = s_in + lo
+        act_max[q] = s_in + hi
+
+
+@njit(cache=True, nogil=True)
+def row_forced(state, A, lo_q, hi_q, act_min, act_max):
+    """Bound propagation of rows ``lo_q ≤ A a ≤ hi_q`` at a node whose completions' activities
+    span ``[act_min, act_max]``: returns ``(j, v)`` with a free user ``j`` that every feasible
+    completion fixes to ``v`` (1 in, 2 out), ``(-1, 0)`` when there is none, ``(-1, -1)`` when
+    two rows force a user both ways (no feasible completion).  A free ``j`` moved off her
+    row-minimising side raises the smallest activity by ``|A_qj|``, so ``act_min + |A_qj| > hi_q``
+    forces that side; symmetrically for ``lo_q``."""
+    m, n = A.shape
+    for j in range(n):
+        if state[j] != 0:
+            continue
+        want = 0
+        for q in range(m):
+            a = A[q, j]
+            if a == 0.0:
+                continue
+            v = 0
+            if act_min[q] + abs(a) > hi_q[q]:
+                v = 2 if a > 0.0 else 1          # the side that minimises row q
+            if act_max[q] - abs(a) < lo_q[q]:
+                w = 1 if a > 0.0 else 2          # the side that maximises row q
+                if v != 0 and v != w:
+                    return -1, -1
+                v = w
+            if v != 0:
+                if want != 0 and want != v:
+                    return -1, -1
+                want = v
+        if want != 0:
+            return j, want
+    return -1, 0
+
+
+@njit(cache=True, nogil=True)
+def row_lagrange_bound(state, const, v_out, v_in, A, L, U, lam, sweeps, red, pts, wts):
+    """Lagrangian bound of a separable node bound under linear rows.
+
+    The node bound says ``f(a) ≤ C + Σ_{j∈FREE} (v_out[j] + u_j a_j)``, ``u_j = v_in[j] − v_out[j]``
+    (:func:`interval_parts`, :func:`modular_parts`); feasible completions also satisfy
+    ``L ≤ A_F a_F ≤ U`` (the rows minus the fixed-in users' activity; ±inf allowed).  For any
+    ``λ`` (``λ_q ≥ 0`` where ``L_q = −inf``, ``≤ 0`` where ``U_q = +inf``) weak duality gives, over
+    every ``a_F ∈ [0, 1]^F`` meeting the rows,
+
+        ``Σ u_j a_j ≤ Σ_j max(0, u_j − λᵀA_j) + Σ_q (λ_q U_q if λ_q > 0 else λ_q L_q)``,
+
+    so ``C + Σ v_out + that`` bounds every feasible completion, whatever ``λ`` is.  ``λ`` (``lam``,
+    shape (m,), warm start in and result out) is improved by ``sweeps`` rounds of exact
+    coordinate minimisation: in ``λ_q`` the dual is convex piecewise linear with breakpoints
+    ``(u_j − Σ_{r≠q} λ_r A_rj)/A_qj``, minimised by one sorted slope scan.  Scratch: ``red`` (n,),
+    ``pts``/``wts`` (n+1,).
+    """
+    m, n = A.shape
+    base = const
+    for j in range(n):
+        if state[j] == 0:
+            base += v_out[j]
+    for q in range(m):
+        if L[q] == -np.inf and lam[q] < 0.0:
+            lam[q] = 0.0
+        if U[q] == np.inf and lam[q] > 0.0:
+            lam[q] = 0.0
+    # |λ_q| ≤ lam_cap / min_j |A_qj| (any λ is valid; this keeps the sum's round-off small)
+    lam_cap = 0.0
+    for j in range(n):
+        if state[j] == 0:
+            lam_cap += abs(v_in[j] - v_out[j])
+    lam_cap = LAGRANGE_CAP * (1.0 + lam_cap)
+    scale_q = np.empty(m)
+    for q in range(m):
+        low = np.inf
+        for j in range(n):
+            if state[j] == 0 and A[q, j] != 0.0 and abs(A[q, j]) < low:
+                low = abs(A[q, j])
+        scale_q[q] = low if low < np.inf else 1.0
+        if lam[q] > lam_cap / scale_q[q]:
+            lam[q] = lam_cap / scale_q[q]
+        elif lam[q] < -lam_cap / scale_q[q]:
+            lam[q] = -lam_cap / scale_q[q]
+    for j in range(n):
+        if state[j] == 0:
+            r = v_in[j] - v_out[j]
+            for q in range(m):
+                r -= lam[q] * A[q, j]
+            red[j] = r
+    for _ in range(sweeps):
+        for q in range(m):
+            if L[q] == -np.inf and U[q] == np.inf:
+                continue
+            lq = lam[q]
+            cnt = 0
+            s0 = 0.0
+            for j in range(n):
+                a = A[q, j]
+                if state[j] != 0 or a == 0.0:
+                    continue
+                pts[cnt] = (red[j] + lq * a) / a
+                wts[cnt] = abs(a)
+                cnt += 1
+                if a > 0.0:
+                    s0 -= a
+            pts[cnt] = 0.0                 # the cost's kink
+            wts[cnt] = 0.0
+            cnt += 1
+            order = np.argsort(pts[:cnt])
+            lo_dom = -np.inf if L[q] > -np.inf else 0.0
+            hi_dom = np.inf if U[q] < np.inf else 0.0
+            # the minimisers form [first, last]: first = the smallest candidate with right slope ≥ 0,
+            # last = the smallest with right slope > 0; take the one nearest 0 (flat stretches would
+            # otherwise let λ drift to magnitudes where the sum loses every digit)
+            first = np.nan
+            last = np.nan
+            cum = s0
+            for t in range(cnt):
+                p = pts[order[t]]
+                cum += wts[order[t]]
+                if t + 1 < cnt and pts[order[t + 1]] == p:
+                    continue
+                if p < lo_dom or p > hi_dom:
+                    continue
+                slope = cum + (U[q] if p >= 0.0 else L[q])
+                if slope >= 0.0 and np.isnan(first):
+                    first = p
+                if slope > 0.0:
+                    last = p
+                    break
+            if np.isnan(first):
+                best = lq                      # only without a feasible point (pruned by the ranges)
+            else:
+                if np.isnan(last):
+                    last = first
+                best = 0.0 if first <= 0.0 <= last else (first if first > 0.0 else last)
+            cap = lam_cap / scale_q[q]
+            if best > cap:
+                best = cap
+            elif best < -cap:
+                best = -cap
+            if best != lq:
+                for j in range(n):
+                    if state[j] == 0:
+                        red[j] -= (best - lq) * A[q, j]
+                lam[q] = best
+    total = base
+    for j in range(n):
+        if state[j] == 0 and red[j] > 0.0:
+            total += red[j]
+    for q in range(m):
+        if lam[q] > 0.0:
+            total += lam[q] * U[q]
+        elif lam[q] < 0.0:
+            total += lam[q] * L[q]
+    if not np.isfinite(total):
+        return np.inf
     return total
 
 
@@ -227,6 +452,20 @@ def tangent_bound(state, A, B, Bmax):
     bounded by ``Bmax[i, j] a_j`` (``a_j ≥ 0``), which leaves a function separable in the
     free users' choices: the bound adds, per free ``j``, the larger of 0 and her coefficient.
     """
+    n = state.shape[0]
+    v_in = np.empty(n)
+    v_out = np.empty(n)
+    total = tangent_parts(state, A, B, Bmax, v_out, v_in)
+    for i in range(n):
+        if state[i] == 0 and v_in[i] > 0.0:
+            total += v_in[i]
+    return total
+
+
+@njit(cache=True, nogil=True)
+def tangent_parts(state, A, B, Bmax, v_out, v_in):
+    """:func:`tangent_bound` as ``C + Σ_{j∈FREE} (v_in[j] if a_j else v_out[j])`` (returns ``C``;
+    ``v_out = 0``, ``v_in[j]`` = free ``j``'s coefficient)."""
     n = state.shape[0]
     total = 0.0
     for i in range(n):
@@ -250,8 +489,8 @@ def tangent_bound(state, A, B, Bmax):
                     w += B[1, r, i]
                 else:
                     w += B[0, r, i]
-            if w > 0.0:
-                total += w
+            v_out[i] = 0.0
+            v_in[i] = w
         else:
             s = 1 if si == 1 else 0
             val = A[s, i]
@@ -397,7 +636,8 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
               pv, price_kind, budget, budget_tol, budget_slack, min_sh, max_sh,
               st_state, st_Qlo, st_Qhi, st_Dlo, st_Dhi, st_Glo, st_Ghi, st_amp, st_bound, st_pos,
               ctl, inc_a, inc_val_arr, prune_tol, cand_eps, max_nodes, dynamic, use_modular,
-              chain_prev, chain_next, plane_A, plane_B, plane_Bmax, plane_slack, chain_median):
+              chain_prev, chain_next, plane_A, plane_B, plane_Bmax, plane_slack, chain_median,
+              row_A, row_lb, row_ub, row_slack, row_mode, row_lam):
     """Process up to ``max_nodes`` nodes of the depth-first search (state in the arrays).
 
     ``st_Dlo/st_Dhi[j]`` hold ``diag M`` and ``st_Glo/st_Ghi[j]`` the ``h`` of the states at
@@ -415,6 +655,14 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
     user of a chain is replaced by the middle user of her run of free twins.  ``plane_A/B/Bmax`` (shape (q, 2, n),
     (q, 2, n, n), (q, n, n)): ``q`` sets of tangent planes (:func:`tangent_bound`, each
     plus ``plane_slack``); ``q = 0`` disables them.
+    ``row_A`` (m, n), ``row_lb``/``row_ub``/``row_slack`` (m,): linear rows ``lb ≤ A a ≤ ub``
+    (``m = 0``: none).  A node is pruned when no completion meets them within twice the slack
+    (:func:`row_ranges`), branches first on a user they force (:func:`row_forced`: the other
+    child is then pruned at once), and offers an extreme completion as an incumbent only if it
+    meets them within the slack (the exact check of ``LinearRows.feasible``).  ``row_mode`` 1
+    also bounds the node by :func:`row_lagrange_bound` on the interval and modular parts
+    (``row_lam`` (2 + q, m): their multipliers, and those of the tangent-plane sets, carried from
+    node to node); 0 only prunes.
     """
     n = S.shape[0]
     x_lo = np.empty(n)
@@ -431,6 +679,22 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
     r_work = np.empty(3 * n)
     free_rows = np.empty(n, dtype=np.int64)
     users = np.arange(n)
+    n_cons = row_A.shape[0]
+    act_in = np.empty(n_cons)
+    act_min = np.empty(n_cons)
+    act_max = np.empty(n_cons)
+    lo2 = np.empty(n_cons)
+    hi2 = np.empty(n_cons)
+    res_lo = np.empty(n_cons)
+    res_hi = np.empty(n_cons)
+    for q in range(n_cons):
+        lo2[q] = row_lb[q] - 2.0 * row_slack[q]
+        hi2[q] = row_ub[q] + 2.0 * row_slack[q]
+    v_in = np.empty(n)
+    v_out = np.empty(n)
+    red = np.empty(n)
+    pts = np.empty(n + 1)
+    wts = np.empty(n + 1)
     inc_val = inc_val_arr[0]
     processed = 0
     while ctl[0] > 0 and processed < max_nodes:
@@ -471,15 +735,35 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
                 continue
         only_lo = n_in == max_sh
         only_hi = n_in + n_free == min_sh
+        lo_rows_ok = True
+        hi_rows_ok = True
+        forced = -1
+        forced_val = 0
+        if n_cons > 0:
+            row_ranges(state, row_A, act_in, act_min, act_max)
+            dead = False
+            for q in range(n_cons):
+                if act_min[q] > hi2[q] or act_max[q] < lo2[q]:
+                    dead = True
+                act_hi = act_min[q] + act_max[q] - act_in[q]
+                if act_in[q] < row_lb[q] - row_slack[q] or act_in[q] > row_ub[q] + row_slack[q]:
+                    lo_rows_ok = False
+                if act_hi < row_lb[q] - row_slack[q] or act_hi > row_ub[q] + row_slack[q]:
+                    hi_rows_ok = False
+            if dead:
+                continue
+            forced, forced_val = row_forced(state, row_A, lo2, hi2, act_min, act_max)
+            if forced_val < 0:
+                continue
         # the two extreme completions are profiles: try them as incumbents
-        if n_in >= min_sh and not only_hi:
+        if n_in >= min_sh and not only_hi and lo_rows_ok:
             f_lo = objective_value(x_lo, g_lo, in_lo, sig2, c, d, e, k)
             if f_lo > inc_val + cand_eps:
                 pay = 0.0 if price_kind == 0 else _payments(x_lo, g_lo, in_lo, sig2, pv, price_kind)
                 if pay <= budget + budget_tol + budget_slack:
                     inc_val = _try_incumbent(S, tau2, sig2, c, d, e, k, pv, price_kind, budget, budget_tol,
                                              state, False, inc_a, inc_val, tmp_a)
-        if n_free > 0 and n_in + n_free <= max_sh and not only_lo:
+        if n_free > 0 and n_in + n_free <= max_sh and not only_lo and hi_rows_ok:
             f_hi = objective_value(x_hi, g_hi, in_hi, sig2, c, d, e, k)
             if f_hi > inc_val + cand_eps:
                 pay = 0.0 if price_kind == 0 else _payments(x_hi, g_hi, in_hi, sig2, pv, price_kind)
@@ -488,19 +772,53 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
                                              state, True, inc_a, inc_val, tmp_a)
         if n_free == 0 or only_lo or only_hi:
             continue
-        bound = node_bound(state, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k)
+        c_int = interval_parts(state, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, v_out, v_in)
+        bound = c_int
+        for j in range(n):
+            if state[j] == 0:
+                bound += max(v_in[j], v_out[j])
         if bound <= inc_val + prune_tol:
             continue
-        if use_modular:
-            b2 = modular_bound(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, r_work)
+        if row_mode == 1 and n_cons > 0:
+            for q in range(n_cons):
+                res_lo[q] = lo2[q] - act_in[q]
+                res_hi[q] = hi2[q] - act_in[q]
+            b2 = row_lagrange_bound(state, c_int, v_out, v_in, row_A, res_lo, res_hi, row_lam[0], 3, red, pts, wts)
             if b2 < bound:
                 bound = b2
             if bound <= inc_val + prune_tol:
                 continue
+        if use_modular:
+            c_mod = modular_parts(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, r_work,
+                                  v_out, v_in)
+            b2 = c_mod
+            for j in range(n):
+                if state[j] == 0:
+                    b2 += max(v_in[j], v_out[j])
+            if b2 < bound:
+                bound = b2
+            if bound <= inc_val + prune_tol:
+                continue
+            if row_mode == 1 and n_cons > 0:
+                b2 = row_lagrange_bound(state, c_mod, v_out, v_in, row_A, res_lo, res_hi, row_lam[1], 3, red, pts,
+                                        wts)
+                if b2 < bound:
+                    bound = b2
+                if bound <= inc_val + prune_tol:
+                    continue
         for q in range(plane_A.shape[0]):
-            b3 = tangent_bound(state, plane_A[q], plane_B[q], plane_Bmax[q]) + plane_slack
+            c_tan = tangent_parts(state, plane_A[q], plane_B[q], plane_Bmax[q], v_out, v_in) + plane_slack
+            b3 = c_tan
+            for j in range(n):
+                if state[j] == 0 and v_in[j] > 0.0:
+                    b3 += v_in[j]
             if b3 < bound:
                 bound = b3
+            if row_mode == 1 and n_cons > 0 and bound > inc_val + prune_tol:
+                b3 = row_lagrange_bound(state, c_tan, v_out, v_in, row_A, res_lo, res_hi, row_lam[2 + q], 3, red,
+                                        pts, wts)
+                if b3 < bound:
+                    bound = b3
         if bound <= inc_val + prune_tol:
             continue
         if bound > st_bound[sp]:
@@ -508,7 +826,11 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
         pos = st_pos[sp]
         b_in = bound
         b_out = bound
-        if dynamic:
+        if forced >= 0:
+            # a user the rows force: the other child holds no feasible profile and is pruned at once
+            u = forced
+            first_in = forced_val == 1
+        elif dynamic:
             u, b_in, b_out = choose_branch(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k,
                                            work_x, work_g, work_s)
             first_in = b_in >= b_out
@@ -588,7 +910,7 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
         st_bound[in_slot] = b_in
         st_bound[out_slot] = b_out
         # order[pos] is fixed in both children unless a chain's middle user was branched on
-        nxt = pos + 1 if (dynamic or order[pos] == u) else pos
+        nxt = pos + 1 if (dynamic or (forced < 0 and order[pos] == u)) else pos
         st_pos[sp] = nxt
         st_pos[top] = nxt
         ctl[0] = sp + 2
