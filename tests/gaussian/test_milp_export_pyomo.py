@@ -15,22 +15,12 @@ from dm_opt.gaussian.backends import milp as M
 from dm_opt.gaussian.backends.milp.pyomo import STRONGEST_CUTS, solve_exact, strongest_form
 from dm_opt.gaussian.constraints import SideConstraints
 from tests.support import naive
+from tests.support.pyomo_solvers import pyomo_highs
 
 pyo = pytest.importorskip("pyomo.environ")
 highspy = pytest.importorskip("highspy")
 
 PROBLEMS = ("first_best", "equilibrium", "decorrelated")
-
-
-def pyomo_highs():
-    for name in ("appsi_highs", "highs"):
-        try:
-            s = pyo.SolverFactory(name)
-            if s.available(exception_flag=False):
-                return s
-        except Exception:  # pragma: no cover - depends on the Pyomo build
-            continue
-    pytest.skip("no HiGHS interface in this Pyomo installation")
 
 
 def instance(seed):

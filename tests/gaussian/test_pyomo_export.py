@@ -11,19 +11,9 @@ from dm_opt.core import generators as G
 from dm_opt.core.errors import ProblemError
 from dm_opt.gaussian.backends.milp.pyomo import objective_value, profile_of
 from dm_opt.gaussian.constraints import SideConstraints
+from tests.support.pyomo_solvers import pyomo_highs
 
 pyo = pytest.importorskip("pyomo.environ")
-
-
-def pyomo_highs():
-    for name in ("appsi_highs", "highs"):
-        try:
-            s = pyo.SolverFactory(name)
-            if s.available(exception_flag=False):
-                return s
-        except Exception:  # pragma: no cover - depends on the Pyomo build
-            continue
-    pytest.skip("no HiGHS interface in this Pyomo installation")
 
 
 def market(seed, n=6):

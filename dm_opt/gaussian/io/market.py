@@ -59,4 +59,19 @@ def to_dict(market: GaussianMarket) -> dict:
     return d
 
 
-__all__ = ["from_dict", "to_dict"]
+def nested_dict(kind: str, outer, gaussian: GaussianMarket) -> dict:
+    """The head of the table of a kind built over a Gaussian market (two platforms, valuations):
+    ``kind``, the outer market's ``name`` and ``source`` when set, then ``cov``, ``values`` and
+    ``noise_var`` of ``gaussian`` as :func:`to_dict` writes them."""
+    base = to_dict(gaussian)
+    d: dict = {"kind": kind}
+    if outer.name is not None:
+        d["name"] = str(outer.name)
+    if outer.source is not None:
+        d["source"] = str(outer.source)
+    for key in ("cov", "values", "noise_var"):
+        d[key] = base[key]
+    return d
+
+
+__all__ = ["from_dict", "to_dict", "nested_dict"]

@@ -107,14 +107,7 @@ def to_dict(market: TwoPlatformMarket) -> dict:
     else:
         raise ProblemError(f"cannot save a two-platform market over a {type(inner).__name__}: instance files "
                            f"hold a GaussianMarket (leakage = \"mse\") or a MutualInformationMarket")
-    base = _gaussian.to_dict(gaussian)
-    d: dict = {"kind": "two_platforms"}
-    if market.name is not None:
-        d["name"] = str(market.name)
-    if market.source is not None:
-        d["source"] = str(market.source)
-    for key in ("cov", "values", "noise_var"):
-        d[key] = base[key]
+    d = _gaussian.nested_dict("two_platforms", market, gaussian)
     if leakage != "mse":
         d["leakage"] = leakage
     opts = getattr(market, "search_options", None) or _SEARCH_DEFAULTS

@@ -87,14 +87,7 @@ def to_dict(market: ValuationMarket) -> dict:
     loading a single table gives), else one table per user; ``samples`` and ``seed`` when they differ
     from the defaults.  Raises :class:`ProblemError` for a distribution no instance file describes.
     """
-    base = _gaussian.to_dict(market.market)
-    d: dict = {"kind": "gaussian_valuations"}
-    if market.name is not None:
-        d["name"] = str(market.name)
-    if market.source is not None:
-        d["source"] = str(market.source)
-    for key in ("cov", "values", "noise_var"):
-        d[key] = base[key]
+    d = _gaussian.nested_dict("gaussian_valuations", market, market.market)
     vals = market.valuations
     if all(v is vals[0] for v in vals):
         d["valuations"] = _valuation_table(vals[0], "valuations")
