@@ -81,7 +81,8 @@ def make(seed):
     return market, q
 
 
-@pytest.mark.parametrize("seed", range(120))
+# 120 seeded instances in all; 40 in the default run, the rest with -m slow
+@pytest.mark.parametrize("seed", [*range(40), *(pytest.param(s, marks=pytest.mark.slow) for s in range(40, 120))])
 def test_equals_cvxpy_and_dense_oracle(seed):
     market, q = make(seed)
     s = GeneralPlatformHighs(market).solve(q, intervals=True)
