@@ -21,24 +21,14 @@ from dm_opt.core.errors import LimitExceeded
 from dm_opt.core.result import Termination
 from dm_opt.info_design import lp
 from dm_opt.info_design.lp import equilibrium as lp_equilibrium
+from tests.support.glp_dense import dense_rows
 
 TOL = 1e-6
 
 
 # ----------------------------------------------------------------------------- oracle
 def _dense(market):
-    m, n = market.m, market.n
-    E = np.zeros((n, m * n))
-    for a in range(m):
-        E[np.arange(n), a * n + np.arange(n)] = 1.0
-    rows = []
-    for a in range(m):
-        for b in range(m):
-            if a != b:
-                r = np.zeros(m * n)
-                r[a * n:(a + 1) * n] = market.pi[a] - market.pi[b]
-                rows.append(r)
-    return E, (np.array(rows) if rows else np.zeros((0, m * n)))
+    return dense_rows(market)
 
 
 def oracle_V(market, q):

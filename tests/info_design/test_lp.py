@@ -16,26 +16,14 @@ from scipy.optimize import linprog
 
 from dm_opt import InfoDesignMarket
 from dm_opt.info_design import lp
+from tests.support.glp_dense import dense_rows
 
 TOL = 1e-7
 
 
 # ----------------------------------------------------------------------------- oracle
 def _dense(market):
-    m, n = market.m, market.n
-    E = np.zeros((n, m * n))
-    for a in range(m):
-        for w in range(n):
-            E[w, a * n + w] = 1.0
-    rows = []
-    for a in range(m):
-        for b in range(m):
-            if a != b:
-                r = np.zeros(m * n)
-                r[a * n:(a + 1) * n] = market.pi[a] - market.pi[b]
-                rows.append(r)
-    G = np.array(rows) if rows else np.zeros((0, m * n))
-    return E, G
+    return dense_rows(market)
 
 
 def oracle_V(market, q):

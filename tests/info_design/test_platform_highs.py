@@ -20,6 +20,7 @@ from dm_opt.info_design import lp
 from dm_opt.info_design.lp import highs_lp
 from dm_opt.info_design.lp.highs_lp import GeneralPlatformHighs
 from dm_opt.info_design.lp.platform import platform_model
+from tests.support.glp_dense import dense_rows
 
 TOL = 1e-6
 EPS = 1e-10                 # relaxation of the dual face in the oracle
@@ -27,19 +28,9 @@ EPS = 1e-10                 # relaxation of the dual face in the oracle
 
 def dense_oracle(market, q):
     """``V(q)`` and the per-coordinate ``min/max λ(ω)`` over ``∂V(q)`` by dense linprog LPs."""
-    m, n = market.m, market.n
+    n = market.n
     u, pi, v = (np.asarray(x, float) for x in (market.u, market.pi, market.v))
-    E = np.zeros((n, m * n))
-    for a in range(m):
-        E[np.arange(n), a * n + np.arange(n)] = 1.0
-    G = []
-    for a in range(m):
-        for b in range(m):
-            if a != b:
-                row = np.zeros(m * n)
-                row[a * n:(a + 1) * n] = pi[a] - pi[b]
-                G.append(row)
-    G = np.array(G).reshape(-1, m * n)
+    E, G = dense_rows(market)
     r = linprog(-v.ravel(), A_ub=-G if len(G) else None, b_ub=np.zeros(len(G)) if len(G) else None,
                 A_eq=E, b_eq=q, bounds=(0, None), method="highs")
     assert r.status == 0
