@@ -81,18 +81,26 @@ def limited_complementarity_violation(P, order, tol):
 
 # ------------------------------------------------------------ ordered match
 @njit(cache=True)
-def _link(edges, E, n, l, qs, beta, m, mp):
+def _grown(buf, E):
+    """``buf`` (rows, 2), doubled when its ``E`` rows are all in use (the first ``E`` kept)."""
+    if E < buf.shape[0]:
+        return buf
+    new = np.empty((2 * E, 2), dtype=buf.dtype)
+    new[:E] = buf[:E]
+    return new
+
+
+@njit(cache=True)
+def _link(edges, E, n, l, qs, beta, m, mp, x=1, y=1):
     """Both agents accept: record edge ``(n, l)`` as row ``E`` of ``edges`` (doubling the buffer
-    when full) and add each one's samples to the other's total (``m``, and ``mp = m^(−β)``).
+    when full) and add ``x`` of ``l``'s query blocks to ``n``'s total and ``y`` of ``n``'s to
+    ``l``'s (``m``, and ``mp = m^(−β)``; ``x = y = 1`` outside §6, where ``1 · q`` is ``q`` exactly).
     Returns ``(edges, E + 1)``; ``edges`` is a new array when the buffer grew."""
-    if E == edges.shape[0]:
-        new = np.empty((2 * E, 2), dtype=np.int64)
-        new[:E] = edges[:E]
-        edges = new
+    edges = _grown(edges, E)
     edges[E, 0] = n
     edges[E, 1] = l
-    m[n] += qs[l]
-    m[l] += qs[n]
+    m[n] += x * qs[l]
+    m[l] += y * qs[n]
     mp[n] = m[n] ** (-beta[n])
     mp[l] = m[l] ** (-beta[l])
     return edges, E + 1
@@ -622,9 +630,8 @@ def ordered_match_queries_range(order, qs, alpha, beta, cost, cost_is_matrix, Q,
             qmax = Q[k]
     G = np.empty(qmax + 1)
     H = np.empty(qmax + 1)
-    cap = 1024
-    edges = np.empty((cap, 2), dtype=np.int64)
-    wts = np.empty((cap, 2), dtype=np.int64)
+    edges = np.empty((1024, 2), dtype=np.int64)
+    wts = np.empty((1024, 2), dtype=np.int64)
     E = 0
     pairs = 0
     proposals = 0
@@ -656,21 +663,8 @@ def ordered_match_queries_range(order, qs, alpha, beta, cost, cost_is_matrix, Q,
                     if dl > bdl or (dl == bdl and dn > bdn):
                         bdl, bdn, bx, by = dl, dn, x, y
             if bdl > 0.0:
-                if E == cap:
-                    cap *= 2
-                    new = np.empty((cap, 2), dtype=np.int64)
-                    new[:E] = edges[:E]
-                    edges = new
-                    neww = np.empty((cap, 2), dtype=np.int64)
-                    neww[:E] = wts[:E]
-                    wts = neww
-                edges[E, 0] = n
-                edges[E, 1] = l
+                wts = _grown(wts, E)
                 wts[E, 0] = bx
                 wts[E, 1] = by
-                E += 1
-                m[n] += bx * qs[l]
-                m[l] += by * qs[n]
-                mp[n] = m[n] ** (-beta[n])
-                mp[l] = m[l] ** (-beta[l])
+                edges, E = _link(edges, E, n, l, qs, beta, m, mp, bx, by)
     return edges[:E].copy(), wts[:E].copy(), pairs, proposals
