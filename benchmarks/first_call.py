@@ -7,7 +7,9 @@ Measured in the same run, each a fresh process, median of ``--repeat`` runs:
   target: within 1.5x of ``import``;
 * ``cold-bnb`` — a first ``dm_opt.solve(market, "equilibrium", "bnb")`` at n = 30 (seeded
   ``wishart`` instance of the bench families) in a process with a fresh, empty
-  ``NUMBA_CACHE_DIR``: every kernel compiles; target: within 3 s;
+  ``NUMBA_CACHE_DIR``; target: within 3 s.  With the cache empty the search runs its kernel in the
+  interpreter first (``extra["kernels"]``: ``python``; compiled only if it runs past
+  ``dm_opt.gaussian.kernels.bnb.PYTHON_SEARCH_SECONDS``: ``python, then compiled``);
 * ``after warmup`` — ``dm-opt warmup --jobs 2`` once into a fresh cache (timed), then the same
   first solve in a new process (what a user sees who ran the post-install step).
 
@@ -16,7 +18,7 @@ For the solves the child process also reports, from the result, ``seconds`` (sol
 the backend reports it), and the same quantity measured around the call
 (:func:`dm_opt.gaussian.kernels.posterior.compile_timer`) for backends that do not report it yet.
 
-    python benchmarks/first_call.py [--repeat 3] [--n 30] [--json]
+    python benchmarks/first_call.py [--repeat 3] [--n 30] [--json] [--skip-warmup]
 
 Exit status 0 whether or not the targets are met (the table says); 2 on bad arguments.
 """
@@ -47,6 +49,7 @@ with compile_timer() as jit:
     r = dm_opt.solve(m, "equilibrium", "{method}")
 print(json.dumps({{"status": str(r.status), "objective": r.objective, "seconds": r.seconds,
                   "compile_seconds": r.extra.get("compile_seconds"), "jit_around_call": jit["seconds"],
+                  "kernels": r.extra.get("kernels"), "nodes": r.nodes, "numba_imported": "numba" in sys.modules,
                   "inside": time.perf_counter() - t0}}))
 """
 
@@ -65,7 +68,7 @@ def _run(cmd, env=None) -> tuple[float, str]:
     return wall, out.stdout
 
 
-def measure(repeat: int = 3, n: int = 30, seed: int = 0, method: str = "bnb") -> dict:
+def measure(repeat: int = 3, n: int = 30, seed: int = 0, method: str = "bnb", warmup: bool = True) -> dict:
     env = dict(os.environ)
     env.pop("NUMBA_CACHE_DIR", None)
     # a warm process has Python's bytecode cache too (pip writes .pyc files on install); a
@@ -85,13 +88,14 @@ def measure(repeat: int = 3, n: int = 30, seed: int = 0, method: str = "bnb") ->
             cold.append(wall)
             cold_info.append(json.loads(out.strip().splitlines()[-1]))
     # the same first solve after ``dm-opt warmup`` filled a fresh cache (the step to run after installing)
-    warmed, warmed_info = [], []
+    warmed, warmed_info, warmup_seconds = [], [], None
     with tempfile.TemporaryDirectory(prefix="dm_opt_numba_warmup_") as cache:
         wenv = dict(env, NUMBA_CACHE_DIR=cache)
         t0 = time.perf_counter()
-        _run(_dm_opt_cmd() + ["warmup", "--jobs", "2"], wenv)
-        warmup_seconds = time.perf_counter() - t0
-        for _ in range(repeat):
+        if warmup:
+            _run(_dm_opt_cmd() + ["warmup", "--jobs", "2"], wenv)
+            warmup_seconds = time.perf_counter() - t0
+        for _ in range(repeat if warmup else 0):     # --skip-warmup: these rows are left out
             wall, out = _run([sys.executable, "-c", child], wenv)
             warmed.append(wall)
             warmed_info.append(json.loads(out.strip().splitlines()[-1]))
@@ -106,7 +110,7 @@ def measure(repeat: int = 3, n: int = 30, seed: int = 0, method: str = "bnb") ->
         | {"compile_seconds": (warm_json.get("extra") or {}).get("compile_seconds")},
         "cold_bnb_seconds": c, "cold_runs": cold, "cold_ratio": c / b, "cold_n": n, "cold_method": method,
         "cold_results": cold_info,
-        "warmup_seconds": warmup_seconds, "after_warmup_seconds": statistics.median(warmed),
+        "warmup_seconds": warmup_seconds, "after_warmup_seconds": statistics.median(warmed) if warmed else None,
         "after_warmup_runs": warmed, "after_warmup_results": warmed_info,
         "targets": {"warm_ratio": TARGET_WARM_RATIO, "cold_seconds": TARGET_COLD_SECONDS},
         "met": {"warm": w / b <= TARGET_WARM_RATIO, "cold": c <= TARGET_COLD_SECONDS},
@@ -131,10 +135,13 @@ def format_table(r: dict) -> str:
         cs = x["compile_seconds"]
         lines.append(f"      run {i}: {x['status']}, reported: time {x['seconds']:.3f} s, compile "
                      f"{'not reported' if cs is None else f'{cs:.3f} s'}; measured around the call: "
-                     f"compile/cache-load {x['jit_around_call']:.3f} s; in-process {x['inside']:.3f} s")
-    lines.append(f"  dm-opt warmup --jobs 2 (once, fresh cache) {r['warmup_seconds']:7.1f} s; then the same first "
-                 f"{r['cold_method']} n={r['cold_n']}: {r['after_warmup_seconds']:.3f} s "
-                 f"({r['after_warmup_seconds'] / r['import_seconds']:.2f}x import)")
+                     f"compile/cache-load {x['jit_around_call']:.3f} s; in-process {x['inside']:.3f} s; "
+                     f"search kernels: {x.get('kernels') or 'compiled'}, {x.get('nodes')} nodes, numba "
+                     f"{'imported' if x.get('numba_imported') else 'not imported'}")
+    if r["warmup_seconds"] is not None:
+        lines.append(f"  dm-opt warmup --jobs 2 (once, fresh cache) {r['warmup_seconds']:7.1f} s; then the same first "
+                     f"{r['cold_method']} n={r['cold_n']}: {r['after_warmup_seconds']:.3f} s "
+                     f"({r['after_warmup_seconds'] / r['import_seconds']:.2f}x import)")
     return "\n".join(lines)
 
 
@@ -145,10 +152,11 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", default="bnb")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--skip-warmup", action="store_true", help="leave out the dm-opt warmup rows (minutes)")
     a = p.parse_args(argv)
     if a.repeat < 1 or a.n < 1:
         p.error("--repeat and --n must be positive")
-    r = measure(a.repeat, a.n, a.seed, a.method)
+    r = measure(a.repeat, a.n, a.seed, a.method, warmup=not a.skip_warmup)
     print(json.dumps(r, indent=1) if a.json else format_table(r))
     return 0
 

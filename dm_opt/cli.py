@@ -330,6 +330,12 @@ def _cmd_export(args) -> int:
             if not isinstance(spec, dict):
                 raise ValueError("not a JSON object")
             if isinstance(spec.get("linear"), list):      # {"A", "lb", "ub"} objects -> (A, lb, ub) triples
+                for q in spec["linear"]:
+                    extra = sorted(set(q) - {"A", "lb", "ub"}) if isinstance(q, dict) else []
+                    if extra:             # a typo such as "UB" would silently drop a bound
+                        keys = ", ".join(repr(str(x))[:20] for x in extra[:3])
+                        raise _UsageError(f"--constraints: a linear row has unknown key(s) {keys}; a row is "
+                                          f'{{"A": [...], "lb": ..., "ub": ...}}')
                 spec["linear"] = [(q.get("A"), _json_bound(q.get("lb"), -1), _json_bound(q.get("ub"), 1))
                                   if isinstance(q, dict) else q for q in spec["linear"]]
             constraints = SideConstraints.from_any(spec, market.n)

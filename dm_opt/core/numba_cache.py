@@ -18,6 +18,10 @@ says so.  Functions of other packages are untouched.
 
 ``import dm_opt`` does not import numba: when numba is not loaded yet, a one-shot
 import hook applies the wrapper right after ``numba.core.caching`` is imported.
+
+:func:`has_cache_index` tells, without importing numba, whether a kernel's compiled code is
+probably in numba's cache (the first-call choice of :func:`dm_opt.gaussian.kernels.bnb.pick_dfs`:
+compile, or run the same code in Python).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import threading
 
 from dm_opt.core.errors import NumbaCacheWarning
 
-__all__ = ["NumbaCacheWarning", "install", "is_intact"]
+__all__ = ["NumbaCacheWarning", "has_cache_index", "index_path", "install", "is_intact"]
 
 _TARGET = "numba.core.caching"
 _LOCK = threading.Lock()
@@ -186,3 +190,112 @@ def install() -> None:
         return
     if not any(isinstance(f, _Hook) for f in sys.meta_path):
         sys.meta_path.insert(0, _Hook())
+
+
+# ------------------------------------------------------------------ is a kernel cached?
+def _usable_dir(path: str) -> bool:
+    """Whether numba's locator would take ``path`` (it creates the directory and writes a file in it):
+    an existing writable directory, or a missing one under a writable existing ancestor."""
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+
+
+def _user_cache_dir() -> str | None:
+    if sys.platform.startswith("linux"):
+        return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "numba")
+    if sys.platform == "darwin":
+        return os.path.expanduser("~/Library/Caches/numba")
+    return None
+
+
+def index_path(py_func) -> str | None:
+    """Where numba (0.5x-0.6x, ``numba.core.caching``) keeps the cache index of ``py_func``, found
+    without importing numba by the rules of its locators, first usable of: ``NUMBA_CACHE_DIR``
+    (``numba.config.CACHE_DIR`` once numba is loaded) ``/<dir>_<sha1 of the source directory>``, the
+    ``__pycache__`` next to the source, the user-wide cache directory.  File name
+    ``<module>.<qualname>-<first line>.py<major><minor><abiflags>.nbi``.  ``None`` when the rules do
+    not apply (``NUMBA_CACHE_LOCATOR_CLASSES`` set, a source not on disk, an unknown platform)."""
+    import hashlib
+    import inspect
+
+    if os.environ.get("NUMBA_CACHE_LOCATOR_CLASSES"):
+        return None
+    try:
+        source = os.path.abspath(inspect.getfile(py_func))
+    except TypeError:
+        return None
+    if not os.path.isfile(source):
+        return None
+    numba = sys.modules.get("numba")
+    user = getattr(getattr(numba, "config", None), "CACHE_DIR", None) if numba is not None else None
+    if user is None:
+        user = os.environ.get("NUMBA_CACHE_DIR", "")
+    folder = os.path.dirname(source)
+    sub = os.path.basename(folder) + "_" + hashlib.sha1(folder.encode()).hexdigest()
+    wide = _user_cache_dir()
+    candidates = ([os.path.join(user, sub)] if user else []) + [os.path.join(folder, "__pycache__")]
+    candidates += [os.path.join(wide, sub)] if wide else []
+    for directory in candidates:
+        if _usable_dir(directory):
+            break
+    else:
+        return None
+    base = os.path.splitext(os.path.basename(source))[0]
+    qualname = py_func.__qualname__.replace("<", "").replace(">", "")
+    name = (f"{base}.{qualname}-{py_func.__code__.co_firstlineno}"
+            f".py{sys.version_info[0]}{sys.version_info[1]}{getattr(sys, 'abiflags', '')}")
+    return os.path.join(directory, name + ".nbi")
+
+
+def _numba_version() -> str | None:
+    """The installed numba's version from its ``_version.py`` (importlib.metadata costs ~0.2 s)."""
+    import importlib.util
+    import re
+
+    try:
+        spec = importlib.util.find_spec("numba")
+        with open(os.path.join(os.path.dirname(spec.origin), "_version.py"), encoding="utf-8") as fh:
+            found = re.search(r'"version":\s*"([^"]+)"', fh.read())
+    except Exception:   # noqa: BLE001 - no numba, an unusual layout: unknown
+        return None
+    return found.group(1) if found else None
+
+
+def has_cache_index(py_func) -> bool:
+    """Whether numba's cache holds compiled code of ``py_func`` for its current source: the index file
+    (:func:`index_path`) exists, was written by the installed numba version, and carries the
+    source's stamp (numba 0.6x: the SHA-256 of the source file; older numba: ``(mtime, size)``).
+    Nothing is unpickled but the version string.  It does not check the signature or the CPU a
+    cached entry was compiled for: a ``True`` can still mean a compilation (as without this check).
+    ``True`` when it cannot tell (the rules of :func:`index_path` do not apply)."""
+    import hashlib
+    import inspect
+    import pickle
+    import struct
+
+    path = index_path(py_func)
+    if path is None:
+        return True
+    try:
+        with open(path, "rb") as fh:
+            version = pickle.load(fh)
+            rest = fh.read()
+        source = inspect.getfile(py_func)
+        with open(source, "rb") as fh:
+            digest = hashlib.sha256(fh.read()).digest()
+    except FileNotFoundError:
+        return False
+    except Exception:   # noqa: BLE001 - unreadable / truncated index: numba will recompile
+        return False
+    installed = _numba_version()
+    if installed is not None and version != installed:
+        return False
+    if digest in rest:
+        return True
+    # numba < 0.6x stamps (st_mtime, st_size): the mtime pickled as a binary float (opcode "G")
+    return b"G" + struct.pack(">d", os.stat(source).st_mtime) in rest

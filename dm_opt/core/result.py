@@ -27,13 +27,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from dm_opt.core.errors import NoOptimalSolution
+from dm_opt.core.errors import InstanceError, NoOptimalSolution
 from dm_opt.core.status import SolutionStatus, Termination, solution_status_of
+from dm_opt.core.validate import describe
 
 #: a result class (or instance) of the protocol, for the methods returning their own type
 R = TypeVar("R", bound="Result")
@@ -163,14 +165,47 @@ class Result:
         protocol's derived ones, e.g. ``seconds``, ``solution_status``) are ignored."""
         if not dataclasses.is_dataclass(cls):
             raise TypeError(f"{cls.__name__} is not a dataclass")
+        # a malformed dict (hand-edited JSON, another result type's dict) gets one InstanceError naming
+        # the field, never a TypeError from the constructor or a result claiming "optimal" with no answer
+        if not isinstance(d, Mapping):
+            raise InstanceError("result", f"{cls.__name__}.from_dict needs a dict (the output of to_dict), "
+                                          f"got {type(d).__name__}")
         kw: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            if not f.init or f.name not in d:
+            if not f.init:
+                continue
+            if f.name not in d:
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    raise InstanceError(f.name, f"missing: not a {cls.__name__}.to_dict() output")
                 continue
             kw[f.name] = _restore(d[f.name], str(f.type))
+            if str(f.type) in _SCALAR_ANNOTATIONS and not (
+                    (kw[f.name] is None and "None" in str(f.type))
+                    or (isinstance(kw[f.name], numbers.Real) and not isinstance(kw[f.name], bool))):
+                raise InstanceError(f.name, f"must be a number (or 'inf', '-inf', 'nan'), got {describe(d[f.name])}")
         if "status" in kw:
-            kw["status"] = Termination(kw["status"])
-        return cls(**kw)
+            try:
+                kw["status"] = Termination(kw["status"])
+            except (ValueError, TypeError):
+                raise InstanceError("status", f"must be one of {', '.join(str(t) for t in Termination)}, "
+                                              f"got {describe(d['status'])}") from None
+        try:
+            out = cls(**kw)
+        except (TypeError, ValueError) as exc:
+            raise InstanceError("result", f"not a valid {cls.__name__}: {describe(str(exc), 120)}") from None
+        if out.is_optimal and not out._has_answer():
+            raise InstanceError("objective", f"status optimal needs a finite objective, got "
+                                             f"{describe(d.get('objective'))}")
+        tie = getattr(out, "tie_tol", None)
+        if out.is_optimal and tie is not None:
+            # the certificate of "optimal" (docs/spec.md): bound - objective <= tie_tol, both finite
+            if not (math.isfinite(float(tie)) and tie >= 0):
+                raise InstanceError("tie_tol", f"must be a finite number >= 0, got {describe(d.get('tie_tol'))}")
+            if not float(out.bound) - float(out.objective) <= tie:
+                raise InstanceError("bound", f"status optimal needs bound - objective <= tie_tol = {tie:.3g}, "
+                                             f"got bound {describe(d.get('bound'))}, "
+                                             f"objective {describe(d.get('objective'))}")
+        return out
 
     @classmethod
     def from_json(cls: type[R], text: str) -> R:
@@ -196,12 +231,25 @@ def _restore(v: Any, annotation: str) -> Any:
     if "ndarray" in annotation:
         return np.asarray(num(v))
     if annotation.startswith("tuple") and isinstance(v, list):
-        return tuple(np.asarray(num(x)) if isinstance(x, list) else num(x) for x in v)
+        return tuple(_restore_item(num(x)) if isinstance(x, list) else num(x) for x in v)
     if "float" in annotation or "int" in annotation:
         return num(v)
     if isinstance(v, list):
         return num(v)
     return v
+
+
+def _restore_item(x: list) -> Any:
+    """An element of a tuple field: an array, or (ragged, e.g. ``(q, x)`` pairs of different shapes) a tuple
+    of its restored elements."""
+    try:
+        return np.asarray(x)
+    except ValueError:
+        return tuple(_restore_item(y) if isinstance(y, list) else y for y in x)
+
+
+#: Field annotations read as one number by :meth:`Result.from_dict`.
+_SCALAR_ANNOTATIONS = ("float", "int", "float | None", "int | None")
 
 
 def check_protocol(r: Any) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from typing import Sequence
 
 import numpy as np
@@ -89,7 +90,8 @@ def as_array(field: str, x, *, ndim: int | None = None, shape: Sequence[int] | N
     """
     if isinstance(x, (str, bytes)) or x is None or isinstance(x, dict):
         raise InstanceError(field, f"expected numbers, got {type(x).__name__} {_describe(x)}", where)
-    if isinstance(x, np.ma.MaskedArray):     # np.array would silently use the data under the mask
+    ma = sys.modules.get("numpy.ma")        # a masked array exists only once numpy.ma is loaded (~20 ms to load)
+    if ma is not None and isinstance(x, ma.MaskedArray):     # np.array would silently use the data under the mask
         raise InstanceError(field, "is a masked array; give plain numbers (fill or drop the masked entries)",
                             where)
     try:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,6 +212,7 @@ def _linear_from(obj, n: int, field: str) -> "LinearRows":
                                    f"got {type(obj).__name__}")
     if hasattr(A, "toarray"):
         A = A.toarray()
+    _only_numbers(f"{field}.A", A)
     try:
         A = np.array(A, dtype=float)
     except (TypeError, ValueError, RuntimeError):      # (RuntimeError: lists nested beyond numpy's 32 dimensions)
@@ -227,6 +229,7 @@ def _linear_from(obj, n: int, field: str) -> "LinearRows":
     m = A.shape[0]
     out = []
     for name, b, default in (("lb", lb, -np.inf), ("ub", ub, np.inf)):
+        _only_numbers(f"{field}.{name}", b)
         try:
             b = np.array(default if b is None else b, dtype=float)
         except (TypeError, ValueError, RuntimeError):
@@ -418,6 +421,26 @@ class SideConstraints:
             if float(np.sum(market.prices(a, problem))) > self.budget + BUDGET_TOL:
                 return False
         return True
+
+
+def _only_numbers(field: str, x) -> None:
+    """Refuse what ``np.array(x, dtype=float)`` would coerce without a word: booleans, numeric strings
+    (``"1"``), complex numbers (imaginary part dropped) and masked arrays (the data under the mask).
+    Anything else (ragged, too deep, out of float range) is left to the conversion's own message."""
+    ma = sys.modules.get("numpy.ma")
+    if ma is not None and isinstance(x, ma.MaskedArray):
+        raise InstanceError(field, "is a masked array; give plain numbers (fill or drop the masked entries)")
+    if isinstance(x, np.ndarray) and x.dtype != object:
+        if x.dtype.kind not in "iuf":
+            raise InstanceError(field, f"expected real numbers, got an array of dtype {x.dtype}")
+        return
+    try:
+        items = np.array(x, dtype=object).flat
+    except (TypeError, ValueError, RuntimeError, RecursionError):
+        return
+    for item in items:
+        if isinstance(item, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
+            raise InstanceError(field, f"expected real numbers, found {type(item).__name__} {describe(item)}")
 
 
 def _ndim(x) -> int:

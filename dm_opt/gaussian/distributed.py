@@ -93,8 +93,11 @@ def open_client(scheduler: str | None = None, workers: int | None = None, *, pro
                                f"got {scheduler!r}")
         try:
             client = distributed.Client(scheduler, timeout=connect_timeout)
-        except (OSError, ValueError, TimeoutError) as exc:
+        except Exception as exc:          # noqa: BLE001 - a non-Dask endpoint can answer with anything
+            # (a proxy answering the handshake made distributed try to allocate 3 EiB: MemoryError)
             why = " ".join(str(exc).split())[:160] or type(exc).__name__
+            if not isinstance(exc, (OSError, ValueError, TimeoutError)):
+                why = f"not a Dask scheduler? ({type(exc).__name__}: {why})"
             raise ProblemError(f"scheduler: cannot connect to {scheduler!r}: {why}") from None
         try:
             yield client

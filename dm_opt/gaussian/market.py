@@ -87,6 +87,7 @@ class GaussianMarket(LeakageMarketMethods):
         self._sigma2.setflags(write=False)
         self.name = name
         self.source = source
+        self._memo = None           # (profile bytes, fresh state diagonal): see _state
 
     # ------------------------------------------------------------------ data
     @property
@@ -121,11 +122,28 @@ class GaussianMarket(LeakageMarketMethods):
         """Posterior covariance ``P(a)`` of ``X`` given ``S_A``, shape (n, n)."""
         return posterior.posterior_cov(self._cov, self._noise_var, self._profile(profile))
 
+    def _state(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(diag M, h, shared)`` of the fresh state of profile ``a`` (int8, shape (n,)).
+
+        The last profile's is kept: a result is finished by its objective, leakage, prices and
+        surplus at one profile, and each fresh state costs O(n³) (1–4 s at n = 1500–3000).  The
+        market's data are read-only, so the memo cannot go stale; it is one tuple, replaced
+        atomically, so threads sharing the market read a consistent entry.  Callers must not
+        modify the arrays."""
+        key = a.tobytes()
+        memo = self._memo
+        if memo is not None and memo[0] == key:
+            return memo[1]
+        M, h, shared = posterior.fresh_state(self._cov, self._noise_var, np.ascontiguousarray(a, dtype=np.int8))
+        state = (np.diag(M).copy(), h, shared)      # writable: compiled callers take one array type
+        self._memo = (key, state)
+        return state
+
     def posterior_state_diag(self, profile) -> tuple[np.ndarray, np.ndarray]:
         """``(diag P(a), h(a))``, shape (n,) each: ``h_i = τ_i² − P_ii`` for sharers (0 otherwise),
         computed without cancellation (:mod:`dm_opt.gaussian.kernels.posterior`); own gains are ``x²/h``."""
-        M, h, shared = posterior.fresh_state(self._cov, self._noise_var, self._profile(profile))
-        return np.diag(M).copy(), np.where(shared, h, 0.0)
+        D, h, shared = self._state(self._profile(profile))
+        return D.copy(), np.where(shared, h, 0.0)
 
     def posterior_var(self, profile) -> np.ndarray:
         """``diag P(a)``: the platform's mean squared error per user, shape (n,)."""
@@ -149,7 +167,8 @@ class GaussianMarket(LeakageMarketMethods):
     def leakage_and_own(self, profile) -> tuple[np.ndarray, np.ndarray]:
         """``(I(a), own(a))`` from one fresh posterior state
         (:func:`dm_opt.gaussian.kernels.posterior.leakage_and_own`)."""
-        return posterior.leakage_and_own(self._cov, self._noise_var, self._profile(profile))
+        D, h, shared = self._state(self._profile(profile))
+        return posterior.state_leakage_and_own(self._sigma2, D, h, shared)
 
     def evaluate(self, objective, profile) -> float:
         """Exact value of ``objective`` at ``profile`` from a fresh posterior state.
@@ -162,9 +181,9 @@ class GaussianMarket(LeakageMarketMethods):
             objective = self.objective(objective)
         if objective.n != self.n:
             raise InstanceError("objective", f"has {objective.n} weights for a market of {self.n} users")
-        a = self._profile(profile)
-        return float(posterior.fresh_objective(self._cov, self._noise_var, objective.c, objective.d, objective.e,
-                                               objective.k, np.ascontiguousarray(a, dtype=np.int8)))
+        D, h, shared = self._state(self._profile(profile))
+        return posterior.state_objective(D, h, shared, self._sigma2.copy(), objective.c, objective.d, objective.e,
+                                         objective.k)
 
     # ------------------------------------------------------- user equilibria
     def _share_threshold(self, a: np.ndarray) -> np.ndarray:

@@ -115,14 +115,16 @@ def test_truncated_cache_of_a_dm_opt_kernel_is_deleted_and_rebuilt(tmp_path):
 
 @pytest.mark.slow   # compiles dm_opt's own kernels from scratch (tens of seconds)
 def test_cli_solve_survives_truncated_kernel_cache(tmp_path):
-    """The issue as reported: ``dm-opt solve`` with truncated caches of kernels.py exits 0 with one
-    ``dm-opt: warning:`` line (in a private NUMBA_CACHE_DIR)."""
+    """The issue as reported: ``dm-opt solve`` with truncated caches of the compiled kernels exits 0 with
+    one ``dm-opt: warning:`` line (in a private NUMBA_CACHE_DIR).  n = 16: above the NumPy walk of small
+    enumerations (``SMALL_N``), so the enumeration and posterior kernels are compiled and cached."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     cmd = [sys.executable, "-c", "import sys; from dm_opt.cli import main; sys.exit(main())", "solve",
-           os.path.join(ROOT, "models", "ammo", "example1.toml"), "--json"]
+           os.path.join(ROOT, "models", "ammo", "wishart_n16_seed1.toml"), "--method", "enumerate", "--json"]
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert first.returncode == 0, first.stderr
-    kernels = [p for p in _files(tmp_path / "cache", ".nb[ic]") if os.path.basename(p).startswith("kernels.")]
+    kernels = [p for p in _files(tmp_path / "cache", ".nb[ic]")
+               if os.path.basename(p).startswith(("enumeration.", "posterior."))]
     assert kernels, _files(tmp_path / "cache", ".nb[ic]")
     _truncate(kernels)
     second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)

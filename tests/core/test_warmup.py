@@ -66,3 +66,20 @@ def test_after_warmup_a_first_bnb_solve_compiles_nothing(tmp_path):
     r = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1]) == []
+
+
+def test_warmup_compiles_instead_of_running_the_search_in_the_interpreter(monkeypatch):
+    """With a cold cache a first bnb search runs in the interpreter (kernels.bnb.pick_dfs); the warm-up's
+    point is to compile, so inside its cases the compiled kernel is picked, and the rule is restored after."""
+    from dm_opt.gaussian.kernels import bnb as K
+    from dm_opt.gaussian.kernels.posterior import Kernel
+
+    monkeypatch.setattr(Kernel, "compiled", property(lambda self: False))
+    monkeypatch.setattr(Kernel, "cached", lambda self: False)            # as with an empty cache
+    monkeypatch.setattr(K, "_PYTHON_SPENT", [0.0])
+    assert K.pick_dfs(K.dfs_chunk, 10)[1] == K.PYTHON_SEARCH_SECONDS       # interpreted first
+    seen = []
+    monkeypatch.setattr(W, "CASES", [("pick", "what a case sees", lambda: seen.append(K.pick_dfs(K.dfs_chunk, 10)))])
+    W.warmup(jobs=1)
+    assert seen == [(K.dfs_chunk, None)]
+    assert K.pick_dfs(K.dfs_chunk, 10)[1] == K.PYTHON_SEARCH_SECONDS > 0    # restored after

@@ -30,8 +30,8 @@ from dm_opt.gaussian.constraints import LINEAR_RTOL, SideConstraints
 from dm_opt.gaussian.kernels.bnb import row_forced, row_lagrange_bound, row_ranges
 from dm_opt.gaussian.objectives import LeakageObjective
 from tests.gaussian.test_bnb_frontier_rules import FAMILIES, VALUE_RANGES, family_cov
-from tests.gaussian.test_linear_constraints import KINDS, random_row
 from tests.support import naive
+from tests.support.rows import KINDS, random_row
 
 PROBLEMS = ("first_best", "equilibrium", "decorrelated")
 

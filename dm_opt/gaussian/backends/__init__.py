@@ -7,5 +7,6 @@ BACKEND_MODULES: dict[str, str] = {
     "bnb": "dm_opt.gaussian.backends.bnb",
     "milp": "dm_opt.gaussian.backends.milp",
     "misocp-scip": "dm_opt.gaussian.backends.scip",
+    "scip-check": "dm_opt.gaussian.backends.scip_check",
     "community": "dm_opt.gaussian.backends.community",
 }

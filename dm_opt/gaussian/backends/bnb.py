@@ -82,7 +82,7 @@ from dm_opt.core.result import Termination
 from dm_opt.gaussian.backends.bounds import TANGENT_SLACK_MAX, tangent_planes, tangent_slack
 from dm_opt.gaussian.base import evaluate_objective
 from dm_opt.gaussian.constraints import BUDGET_TOL, SideConstraints
-from dm_opt.gaussian.kernels.bnb import dfs_chunk, fresh_value, modular_bound, node_bound
+from dm_opt.gaussian.kernels.bnb import dfs_chunk, fresh_value, modular_bound, node_bound, pick_dfs
 from dm_opt.gaussian.kernels.posterior import fresh_state
 
 #: Default pruning tolerance as a fraction of the tie tolerance: a node is pruned when its
@@ -415,6 +415,9 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
         sp = int(ctl[0])
         return float(np.max(st_bound[:sp])) if sp else -np.inf
 
+    # a cold numba cache: the same kernel in the interpreter first, compiled only if the search runs on
+    run, python_for = pick_dfs(dfs_chunk, n, threads=between is not None)
+    kernels = "compiled" if python_for is None else "python"
     try:
         while ctl[0] > 0:
             if node_limit is not None:
@@ -443,7 +446,9 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
                 next_ls = 2.0 * (c0 - t0)
                 c0 = time.perf_counter()
             planes.refresh(inc_a, float(inc_val[0]), time.perf_counter() - t0)
-            dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in, pv, setup.price_kind, setup.budget,
+            if python_for is not None and c0 - t0 >= python_for:
+                run, python_for, kernels = dfs_chunk, None, "python, then compiled"
+            run(S, tau2, sig2, c, d, e, k, order, prefer_in, pv, setup.price_kind, setup.budget,
                       BUDGET_TOL, budget_slack, setup.min_sh, setup.max_sh, st_state, st_Qlo, st_Qhi,
                       st_Dlo, st_Dhi, st_Glo, st_Ghi, st_amp, st_bound, st_pos, ctl, inc_a, inc_val, prune_tol,
                       cand_eps, np.int64(todo), order_name == "dynamic", modular, chain_prev, chain_next,
@@ -465,8 +470,10 @@ def _gaussian_dfs(market, objective, setup: _Setup, order, prefer_in, *, tol, ti
     if open_out is not None:
         open_out.extend((st_state[j].copy(), float(st_bound[j])) for j in range(int(ctl[0])))
     show(int(ctl[1]), best, bound, force=True)
-    return _raw(inc_a if np.isfinite(best) else None, best, bound, status, message, int(ctl[1]),
-                elapsed, setup, search="depth", path="gaussian")
+    raw = _raw(inc_a if np.isfinite(best) else None, best, bound, status, message, int(ctl[1]),
+               elapsed, setup, search="depth", path="gaussian")
+    raw.extra["kernels"] = kernels
+    return raw
 
 
 class _Planes:
@@ -542,13 +549,14 @@ def _local_search(S, tau2, sig2, c, d, e, k, pv, state0, inc_a, inc_val, min_gai
     best = float(inc_val[0])
     movable = np.flatnonzero(state0 == 0)
     improved = True
+    value = fresh_value.without_compile()       # a search still in the interpreter compiles nothing here
     while improved and time.perf_counter() < deadline:
         improved = False
         for i in movable:
             if time.perf_counter() >= deadline:
                 break
             a[i] ^= 1
-            val, _ = fresh_value(S, tau2, sig2, c, d, e, k, a, pv, 0)
+            val, _ = value(S, tau2, sig2, c, d, e, k, a, pv, 0)
             if val > best + min_gain:
                 best = float(val)
                 improved = True
@@ -867,6 +875,9 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
                            f"got {type(market).__name__}")
     if objective.n != market.n:
         raise ProblemError(f"objective has {objective.n} weights, market has {market.n} users")
+    _check_option_types(order=order, search=search, chain_split=chain_split, row_bound=row_bound, tangent=tangent,
+                        lemma3=lemma3, generic=generic, modular=modular, symmetry=symmetry,
+                        local_search=local_search, progress=progress)
     if search not in SEARCHES:
         raise ProblemError(f"unknown search '{search}'; choose one of {', '.join(SEARCHES)}")
     if chain_split not in ("median", "first"):
@@ -954,6 +965,20 @@ def branch_and_bound(market, objective, *, constraints=None, tol: float | None =
                 else _OracleNodes(market, objective, setup))
     return _python_search(market, objective, setup, order_arr, prefer_in, evaluate, search=search,
                           path="gaussian-fresh" if gaussian else "oracle", **kw)
+
+
+_STRING_OPTIONS = ("order", "search", "chain_split", "row_bound", "tangent")
+
+
+def _check_option_types(**options) -> None:
+    """Names and flags of :func:`branch_and_bound` must be a string / a bool: an array would raise numpy's
+    truth-value error and a string flag such as ``symmetry="False"`` would be truthy."""
+    for name, value in options.items():
+        if name in _STRING_OPTIONS:
+            if not isinstance(value, str):
+                raise ProblemError(f"{name} must be a string, got {type(value).__name__}")
+        elif not isinstance(value, (bool, np.bool_)):
+            raise ProblemError(f"{name} must be True or False, got {value!r:.40}")
 
 
 def _require_bound_properties(market) -> None:

@@ -407,9 +407,11 @@ def parallel_dfs(market, objective, setup, order, prefer_in, *, workers, schedul
     with contextlib.ExitStack() as stack:
         if scheduler is not None or client is not None:
             if client is None:
-                from dm_opt.gaussian.distributed import open_client
+                from dm_opt.gaussian.distributed import CONNECT_TIMEOUT, open_client
 
-                client = stack.enter_context(open_client(scheduler))
+                # a silent scheduler may not hold the solve past its time limit
+                wait = CONNECT_TIMEOUT if deadline is None else min(CONNECT_TIMEOUT, max(1.0, deadline - t0))
+                client = stack.enter_context(open_client(scheduler, connect_timeout=wait))
             pool = _DaskPool(client, workers, problem, retries)
             stack.callback(pool.close)
         else:

@@ -191,7 +191,17 @@ def tangent_planes(cov, noise_var, objective, at):
 
 
 def tangent_slack(cov, noise_var, objective) -> float:
-    """Absolute slack covering the round-off of :func:`tangent_planes` (see ``TANGENT_SLACK_FACTOR``)."""
+    """Absolute slack covering the round-off of :func:`tangent_planes` (see ``TANGENT_SLACK_FACTOR``).
+
+    ``n · eps · κ · max(1, max σ_i²/τ_i²)² · scale``: the relaxed posterior ``P = Σ − YᵀY`` is
+    accurate to about ``eps · κ · σ²`` in absolute terms, and a sharer's ``h = τ² − x`` (``x ≈ τ²``
+    when her noise is small) then carries a relative error of about ``eps · (σ²/τ²)²``, which the
+    own-signal term and its slopes inherit.  Without the ratio factor, planes at ``σ²/τ² ≈ 1e8``
+    cut off the optimum of a 5-user equilibrium with rows
+    (tests/reliability/test_bad_inputs_round3.py); with it they are simply not used there."""
     S = np.asarray(cov, dtype=float)
-    kappa = signal_condition(S, np.asarray(noise_var, dtype=float))
-    return float(TANGENT_SLACK_FACTOR * S.shape[0] * np.finfo(float).eps * kappa * objective.scale(np.diag(S)))
+    t2 = np.asarray(noise_var, dtype=float)
+    kappa = signal_condition(S, t2)
+    ratio = max(1.0, float(np.max(np.diag(S) / t2)))
+    return float(TANGENT_SLACK_FACTOR * S.shape[0] * np.finfo(float).eps * kappa * ratio * ratio
+                 * objective.scale(np.diag(S)))

@@ -90,6 +90,7 @@ its K×K solves are far too small for a threaded BLAS.
 from __future__ import annotations
 
 import heapq
+import numbers
 import time
 
 import numpy as np
@@ -861,10 +862,15 @@ def solve_counts(market, problem: str, *, tol: float = 0.0, time_limit: float | 
     if problem == "equilibrium" and not all_optima:
         lo = model.sc.forced_eq.copy()            # Lemma 3 (weakly optimal to share when v <= 1)
     space = int(np.prod((hi - lo + 1).astype(float)))
-    if search not in ("tighten", "boxes"):
+    if not isinstance(search, str) or search not in ("tighten", "boxes"):
         raise ProblemError(f"search must be 'tighten' or 'boxes', got {search!r}")
-    if strategy not in ("auto", "enumerate", "bnb"):
+    if not isinstance(strategy, str) or strategy not in ("auto", "enumerate", "bnb"):
         raise ProblemError(f"strategy must be 'auto', 'enumerate' or 'bnb', got {strategy!r}")
+    # (a string, a float or 0 used to run silently with the value coerced or ignored)
+    if isinstance(max_nodes, bool) or not isinstance(max_nodes, numbers.Integral) or max_nodes < 1:
+        raise ProblemError(f"max_nodes must be a positive integer, got {max_nodes!r}")
+    if not isinstance(local_search, (bool, np.bool_)):
+        raise ProblemError(f"local_search must be True, False or None (default), got {local_search!r}")
     use_enum = strategy == "enumerate" or (strategy == "auto" and space <= ENUMERATE_MAX)
     if all_optima and not use_enum:
         raise ProblemError(f"all_optima with method 'community' evaluates every count vector; there are "
@@ -973,7 +979,9 @@ class CommunityBackend(Backend):
         sc = sorted_communities(market)
         t1 = time.perf_counter()
         options = dict(options)
-        max_optima = int(options.pop("max_optima", 4096))
+        max_optima = options.pop("max_optima", 4096)
+        if isinstance(max_optima, bool) or not isinstance(max_optima, numbers.Integral) or max_optima < 1:
+            raise ProblemError(f"max_optima must be a positive integer, got {max_optima!r}")
         with blas_threads():        # the K×K solves are far too small for a threaded BLAS
             out = solve_counts(market, objective.name, tol=tol, time_limit=time_limit, all_optima=all_optima,
                                **options)

@@ -26,17 +26,26 @@ budget, for its payments, so pruning compares against exact values.  The
 bounds are those of :mod:`dm_opt.gaussian.backends.bounds` (``gaussian_user_bounds``
 documents why each is valid); they are written out again here in scalar form
 because they run once per node.
+
+The kernels are :class:`~dm_opt.gaussian.kernels.posterior.Kernel` objects: importing this
+module does not import numba, and a kernel is compiled (or loaded from numba's cache) when
+first called.  Compiling :func:`dfs_chunk` and what it calls takes 20-50 s on a 2-core machine;
+so when its compiled code is neither in memory nor in numba's cache, :func:`pick_dfs` hands
+the search the same kernel run by the interpreter (:attr:`~dm_opt.gaussian.kernels.posterior.Kernel.python`:
+the same source, the same numbers) for up to :data:`PYTHON_SEARCH_SECONDS` per process, and only
+a search still running then compiles (the search state lives in the caller's arrays, so it continues
+where the interpreter stopped).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from dm_opt.gaussian.kernels.posterior import (
     DOWNDATE_AMPLIFICATION_MAX,
     add_signal_rows,
     fresh_state,
+    kernel,
     objective_value,
     own_gain,
     remove_signal_rows,
@@ -53,7 +62,7 @@ NO_PRICES, EQ_PRICES, DECOR_PRICES = 0, 1, 2
 LAGRANGE_CAP = 4.0
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _share_max(cd, e, kk, s2, t2, x_min, g_min, x_max, g_max):
     """``max_{x∈[x_min,x_max]} cd·(σ²−x) − e·x²/(τ²−x) − k`` exactly.
 
@@ -90,7 +99,7 @@ def _share_max(cd, e, kk, s2, t2, x_min, g_min, x_max, g_max):
     return v1 if v1 > v2 else v2
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def node_bound(state, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k):
     """Upper bound on the objective over all completions of a node (sum of per-user maxima).
 
@@ -115,7 +124,7 @@ def node_bound(state, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k):
     return total
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _fixed_term(i, si, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k):
     """Fixed user ``i``'s term in :func:`node_bound` (``si``: 1 in, 2 out)."""
     s2 = sig2[i]
@@ -124,7 +133,7 @@ def _fixed_term(i, si, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k):
     return _share_max(c[i] + d[i], e[i], k[i], s2, tau2[i], x_hi[i], g_hi[i], x_lo[i], g_lo[i])
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _free_terms(i, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k):
     """Free user ``i``'s terms in :func:`node_bound`: (max if she shares, max if she does not)."""
     s2 = sig2[i]
@@ -143,7 +152,7 @@ def _free_terms(i, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k):
     return share, noshare
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def interval_parts(state, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, v_out, v_in):
     """:func:`node_bound` as a function of the free users' choices: returns ``C`` and writes
     ``v_out[j]``, ``v_in[j]`` for free ``j`` so that every completion ``a`` has
@@ -158,14 +167,14 @@ def interval_parts(state, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, v_out,
     return total
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _gprime(t2, gap):
     """``g'(x) = (τ²/(τ² − x))² − 1`` from ``gap = τ² − x``."""
     q = t2 / gap
     return q * q - 1.0
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def modular_bound(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, work):
     """A second valid bound from Woodbury: modular in the free users' choices
     (:func:`modular_parts`; ``work`` is scratch of shape (3n,))."""
@@ -179,7 +188,7 @@ def modular_bound(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, 
     return total
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def modular_parts(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, work, v_out, v_in):
     """The modular Woodbury bound as ``C + Σ_{j∈FREE} (v_in[j] if a_j else v_out[j])`` (returns ``C``).
 
@@ -262,7 +271,7 @@ def modular_parts(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, 
     return total
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def row_ranges(state, A, act_in, act_min, act_max):
     """Activities of linear rows ``A a`` at a node: ``act_in = A·IN`` and the smallest and
     largest activity over the node's completions (``A`` (m, n); outputs shape (m,))."""
@@ -285,7 +294,7 @@ def row_ranges(state, A, act_in, act_min, act_max):
         act_max[q] = s_in + hi
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def row_forced(state, A, lo_q, hi_q, act_min, act_max):
     """Bound propagation of rows ``lo_q ≤ A a ≤ hi_q`` at a node whose completions' activities
     span ``[act_min, act_max]``: returns ``(j, v)`` with a free user ``j`` that every feasible
@@ -319,7 +328,7 @@ def row_forced(state, A, lo_q, hi_q, act_min, act_max):
     return -1, 0
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def row_lagrange_bound(state, const, v_out, v_in, A, L, U, lam, sweeps, red, pts, wts):
     """Lagrangian bound of a separable node bound under linear rows.
 
@@ -441,7 +450,7 @@ def row_lagrange_bound(state, const, v_out, v_in, A, L, U, lam, sweeps, red, pts
     return total
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def tangent_bound(state, A, B, Bmax):
     """Bound of a node from global linear upper bounds on every user's term.
 
@@ -462,7 +471,7 @@ def tangent_bound(state, A, B, Bmax):
     return total
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def tangent_parts(state, A, B, Bmax, v_out, v_in):
     """:func:`tangent_bound` as ``C + Σ_{j∈FREE} (v_in[j] if a_j else v_out[j])`` (returns ``C``;
     ``v_out = 0``, ``v_in[j]`` = free ``j``'s coefficient)."""
@@ -501,7 +510,7 @@ def tangent_parts(state, A, B, Bmax, v_out, v_in):
     return total
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def choose_branch(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, k, work_x, work_g, work_s):
     """Strong branching on bounds: the free user whose two children have the lowest bounds.
 
@@ -565,7 +574,7 @@ def choose_branch(state, Qlo, Qhi, x_lo, g_lo, x_hi, g_hi, sig2, tau2, c, d, e, 
     return best_j, best_in, best_out
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _payments(x, g, a_in, sig2, pv, price_kind):
     """Total payments ``Σ_{i∈A} p_i``: Thm 2 (``v_i × own gain``) or Thm 6 (``v_i I_i``)."""
     tot = 0.0
@@ -580,7 +589,7 @@ def _payments(x, g, a_in, sig2, pv, price_kind):
     return tot
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def fresh_value(S, tau2, sig2, c, d, e, k, a, pv, price_kind):
     """(objective, payments) at profile ``a`` (int8) from a fresh posterior state."""
     M, h, shared = fresh_state(S, tau2, a)
@@ -592,7 +601,7 @@ def fresh_value(S, tau2, sig2, c, d, e, k, a, pv, price_kind):
             _payments(x, h, shared, sig2, pv, price_kind))
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _try_incumbent(S, tau2, sig2, c, d, e, k, pv, price_kind, budget, budget_tol,
                    state, take_hi, inc_a, inc_val, tmp_a):
     """Re-evaluate the lo (``take_hi`` False) or hi completion exactly; update the incumbent.
@@ -615,7 +624,7 @@ def _try_incumbent(S, tau2, sig2, c, d, e, k, pv, price_kind, budget, budget_tol
     return inc_val
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _fresh_hi(S, tau2, state, Qhi, Dhi, Ghi):
     """Rebuild the ``hi = IN ∪ FREE`` state of a node from scratch (rows of its free users)."""
     n = state.shape[0]
@@ -631,7 +640,7 @@ def _fresh_hi(S, tau2, state, Qhi, Dhi, Ghi):
             Qhi[i, :] = M[i, :]
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
               pv, price_kind, budget, budget_tol, budget_slack, min_sh, max_sh,
               st_state, st_Qlo, st_Qhi, st_Dlo, st_Dhi, st_Glo, st_Ghi, st_amp, st_bound, st_pos,
@@ -916,3 +925,44 @@ def dfs_chunk(S, tau2, sig2, c, d, e, k, order, prefer_in,
         ctl[0] = sp + 2
     inc_val_arr[0] = inc_val
     return processed
+
+
+#: With a cold numba cache the searches of a process run in the interpreter for at most this many
+#: seconds in all before :func:`dfs_chunk` is compiled (first searches that end sooner compile
+#: nothing); 0 compiles at once (``dm-opt warmup``).
+PYTHON_SEARCH_SECONDS = 5.0
+#: ... and only up to this many users (a node costs O(n²) interpreted operations).
+PYTHON_SEARCH_MAX_N = 64
+#: interpreted search seconds spent so far in this process (all searches)
+_PYTHON_SPENT = [0.0]
+
+
+def pick_dfs(chunk, n: int, *, threads: bool = False):
+    """``(run, python_seconds)``: the chunk kernel a search of ``n`` users should call first.
+
+    ``chunk`` is :func:`dfs_chunk` (or a stand-in, which is returned as is).  When the compiled
+    kernel is neither loaded in this process nor in numba's on-disk cache
+    (:meth:`~dm_opt.gaussian.kernels.posterior.Kernel.cached`), ``n ≤`` :data:`PYTHON_SEARCH_MAX_N`,
+    the search is not one of several threads (``threads``: the interpreter holds the GIL) and the
+    process has interpreted searches for less than :data:`PYTHON_SEARCH_SECONDS` so far, returns
+    ``(chunk.python, seconds left)``: run it for that long, then call ``chunk`` (compiled) on the
+    same arrays.  Otherwise ``(chunk, None)``.  A rent-or-buy rule: a process pays at most
+    :data:`PYTHON_SEARCH_SECONDS` of interpreted search before it pays the compilation."""
+    import time
+
+    from dm_opt.gaussian.kernels.posterior import Kernel
+
+    left = PYTHON_SEARCH_SECONDS - _PYTHON_SPENT[0]
+    if (not isinstance(chunk, Kernel) or threads or n > PYTHON_SEARCH_MAX_N or not left > 0
+            or chunk.compiled or chunk.cached()):
+        return chunk, None
+    python = chunk.python
+
+    def interpreted(*args):
+        t0 = time.perf_counter()
+        try:
+            return python(*args)
+        finally:
+            _PYTHON_SPENT[0] += time.perf_counter() - t0
+
+    return interpreted, left

@@ -75,6 +75,7 @@ import functools
 import sys
 import threading
 import time
+import types
 
 import numpy as np
 
@@ -177,7 +178,39 @@ class Kernel:
         self.numpy = numpy
         self._use_numpy = use_numpy
         self._jit = None
+        self._python = None
         self.calls = 0
+
+    @property
+    def compiled(self) -> bool:
+        """Whether this process holds compiled code of the kernel (compiled, or loaded from the cache)."""
+        return self._jit is not None and bool(self._jit.overloads)
+
+    def cached(self) -> bool:
+        """Whether numba's on-disk cache holds this kernel for the current source (no numba import:
+        :func:`dm_opt.core.numba_cache.has_cache_index`; a cheap, conservative guess)."""
+        from dm_opt.core.numba_cache import has_cache_index
+
+        return has_cache_index(self.py_func)
+
+    def without_compile(self):
+        """This kernel if its compiled code is loaded or in numba's cache, else :attr:`python`."""
+        return self if self.compiled or self.cached() else self.python
+
+    @property
+    def python(self):
+        """The kernel as plain Python, without numba: the code of ``py_func`` run by the interpreter,
+        with every kernel it calls replaced by that kernel's ``python`` (its NumPy twin where it has one
+        and takes the arguments: the same numbers bit for bit).  The same source as the compiled
+        kernel, so the same operations in the same order (numba compiles without fused
+        multiply-adds or reassociation): the same numbers, 100-1000 times slower per call, and no
+        compilation.  Used for first calls of a cold cache (:func:`dm_opt.gaussian.kernels.bnb.pick_dfs`)."""
+        if self._python is None:
+            with _JIT_LOCK:
+                g = _plain_globals(self.py_func.__globals__)
+                if self._python is None:          # (building ``g`` may have built this one already)
+                    self._python = _plain_function(self, g)
+        return self._python
 
     @property
     def jit(self):
@@ -203,6 +236,37 @@ class Kernel:
     def __repr__(self) -> str:
         state = "compiled" if self._jit is not None else "not compiled"
         return f"<dm_opt kernel {self.__qualname__} ({state})>"
+
+
+#: id(module globals) -> the same globals with every Kernel replaced by its plain-Python version
+_PLAIN_GLOBALS: dict = {}
+
+
+def _plain_globals(g: dict) -> dict:
+    """A copy of a module's globals in which every :class:`Kernel` is its :attr:`Kernel.python` (built
+    once per module; registered before it is filled, so kernels that call each other terminate)."""
+    out = _PLAIN_GLOBALS.get(id(g))
+    if out is None:
+        out = _PLAIN_GLOBALS[id(g)] = dict(g)
+        for name, value in g.items():
+            if isinstance(value, Kernel):
+                out[name] = value.python
+    return out
+
+
+def _plain_function(kern: Kernel, g: dict):
+    f = kern.py_func
+    body = types.FunctionType(f.__code__, g, f.__name__, f.__defaults__, f.__closure__)
+    functools.update_wrapper(body, f)
+    if kern.numpy is None:
+        return body
+    twin, use = kern.numpy, kern._use_numpy
+
+    def plain(*args):
+        return twin(*args) if use(*args) else body(*args)
+
+    functools.update_wrapper(plain, f)
+    return plain
 
 
 def kernel(py_func=None, *, numpy=None, use_numpy=None):
@@ -248,10 +312,19 @@ def signal_condition(cov: np.ndarray, noise_var: np.ndarray) -> float:
 
 
 @kernel
-def add_signal(M, h, shared, k, tau2):
-    """User ``k`` (not sharing) starts sharing: update the state ``(M, h)`` in place (O(n²))."""
+def add_signal_upper(M, h, shared, k, tau2):
+    """:func:`add_signal` on the upper triangle of ``M`` only (``M_ij``, ``i ≤ j``; the lower is left stale).
+
+    The same products and differences as a full update, row by row over contiguous memory (the
+    lower triangle is then mirrored in tiles by :func:`add_signal`, not written column-wise
+    element by element).  A chain of adds is :func:`add_signals_block`, the same arithmetic.
+    """
     n = M.shape[0]
-    m = M[:, k].copy()
+    m = np.empty(n)
+    for j in range(k):
+        m[j] = M[j, k]
+    for j in range(k, n):
+        m[j] = M[k, j]
     s = m[k] + tau2[k]
     t = tau2[k] / s
     for i in range(n):
@@ -260,17 +333,40 @@ def add_signal(M, h, shared, k, tau2):
         fi = m[i] / s
         if shared[i]:
             h[i] += m[i] * fi
-        for j in range(i, n):
-            if j == k:
-                continue
+        lo = i if i > k else k + 1
+        for j in range(i, k):
             M[i, j] -= fi * m[j]
-            M[j, i] = M[i, j]
-    for j in range(n):
+        for j in range(lo, n):
+            M[i, j] -= fi * m[j]
+    for j in range(k):
+        M[j, k] = -t * m[j]
+    for j in range(k + 1, n):
         M[k, j] = -t * m[j]
-        M[j, k] = M[k, j]
     M[k, k] = t * m[k]
     h[k] = tau2[k] * t
     shared[k] = True
+
+
+@kernel
+def mirror_upper(M):
+    """``M_ji ← M_ij`` for ``i < j`` in cache-sized tiles (after :func:`add_signal_upper`)."""
+    n = M.shape[0]
+    b = 64
+    for i0 in range(0, n, b):
+        for j0 in range(i0, n, b):
+            for j in range(j0, min(j0 + b, n)):
+                for i in range(i0, min(i0 + b, j)):
+                    M[j, i] = M[i, j]
+
+
+@kernel
+def add_signal(M, h, shared, k, tau2):
+    """User ``k`` (not sharing) starts sharing: update the state ``(M, h)`` in place (O(n²)).
+
+    The upper triangle by :func:`add_signal_upper`, then the lower mirrored (``M`` stays exactly
+    symmetric)."""
+    add_signal_upper(M, h, shared, k, tau2)
+    mirror_upper(M)
 
 
 @kernel
@@ -363,16 +459,108 @@ def remove_signal_rows(D, h, Q, rows, n_rows, users, shared, k, kq, tau2, m):
 DOWNDATE_AMPLIFICATION_MAX = 1e3
 
 
+#: Signals a fresh state adds per pass over ``M`` (:func:`add_signals_block`).
+FRESH_BLOCK = 32
+
+
+@kernel
+def add_signals_block(M, h, shared, ks, nk, pivot, tau2, R, F, Mm):
+    """Add the signals of users ``ks[:nk]`` (in this order) to the upper triangle of ``M`` in one pass.
+
+    Bit for bit the ``nk`` calls of :func:`add_signal_upper` (every element sees the same products
+    and differences in the same order; a pair ``{p < q}`` is always updated by ``f_p m_q``), but
+    the ``O(n²)`` sweep over ``M`` is done once per block rather than once per signal: a chain of
+    rank-one updates is memory-bound (n = 1500: 6.9 CPU s against 0.49, benchmarks/fresh_state.py).  First the
+    pivots' own rows ``R`` (nk, n) are updated signal by signal (recording each step's column
+    ``Mm[u]`` and ``F[u] = Mm[u]/s``), then every other row takes the ``nk`` updates while it is in
+    cache, then the pivot rows are written back.  ``pivot`` (n,) bool marks ``ks[:nk]``; ``R``,
+    ``F``, ``Mm`` are scratch of shape (≥ nk, n).
+    """
+    n = M.shape[0]
+    for v in range(nk):
+        kv = ks[v]
+        for j in range(kv):
+            R[v, j] = M[j, kv]
+        for j in range(kv, n):
+            R[v, j] = M[kv, j]
+    for u in range(nk):
+        k = ks[u]
+        for j in range(n):
+            Mm[u, j] = R[u, j]
+        s = Mm[u, k] + tau2[k]
+        t = tau2[k] / s
+        for i in range(n):
+            F[u, i] = Mm[u, i] / s
+        for i in range(n):
+            if i != k and shared[i]:
+                h[i] += Mm[u, i] * F[u, i]
+        for v in range(nk):
+            if v == u:
+                continue
+            kv = ks[v]
+            fk = F[u, kv]
+            for j in range(kv):
+                if j != k:
+                    R[v, j] -= F[u, j] * Mm[u, kv]
+            for j in range(kv, n):
+                if j != k:
+                    R[v, j] -= fk * Mm[u, j]
+            R[v, k] = -t * Mm[u, kv]
+        for j in range(n):
+            R[u, j] = -t * Mm[u, j]
+        R[u, k] = t * Mm[u, k]
+        h[k] = tau2[k] * t
+        shared[k] = True
+    for p in range(n):
+        if pivot[p]:
+            continue
+        row = M[p, p:]                         # slices with a loop from 0: numba vectorises this loop
+        for u in range(nk):
+            fp = F[u, p]
+            mu = Mm[u, p:]
+            for q in range(row.shape[0]):
+                row[q] -= fp * mu[q]           # pivot columns are overwritten below
+    for v in range(nk):
+        kv = ks[v]
+        for j in range(kv):
+            M[j, kv] = R[v, j]
+        for j in range(kv, n):
+            M[kv, j] = R[v, j]
+
+
 @kernel
 def fresh_state(S, tau2, a):
-    """``(M, h, shared)`` of profile ``a`` (int8, shape (n,)) built by adds from the prior ``Σ``."""
+    """``(M, h, shared)`` of profile ``a`` (int8, shape (n,)) built by adds from the prior ``Σ``.
+
+    The adds in increasing user order, :data:`FRESH_BLOCK` at a time (:func:`add_signals_block`,
+    bit for bit the sequence of :func:`add_signal`)."""
     n = S.shape[0]
     M = S.copy()
     h = np.zeros(n)
     shared = np.zeros(n, dtype=np.bool_)
+    b = FRESH_BLOCK
+    ks = np.empty(b, dtype=np.int64)
+    pivot = np.zeros(n, dtype=np.bool_)
+    R = np.empty((b, n))
+    F = np.empty((b, n))
+    Mm = np.empty((b, n))
+    nk = 0
+    added = False
     for k in range(n):
         if a[k]:
-            add_signal(M, h, shared, k, tau2)
+            added = True
+            ks[nk] = k
+            pivot[k] = True
+            nk += 1
+            if nk == b:
+                add_signals_block(M, h, shared, ks, nk, pivot, tau2, R, F, Mm)
+                for v in range(nk):
+                    pivot[ks[v]] = False
+                nk = 0
+    if nk > 0:
+        add_signals_block(M, h, shared, ks, nk, pivot, tau2, R, F, Mm)
+    if added:                    # with no signal the state is the prior, untouched
+        mirror_upper(M)
     return M, h, shared
 
 
@@ -565,6 +753,20 @@ def all_profile_objectives(S, tau2, c, d, e, k) -> np.ndarray:
     M, h, shared = all_profile_states(S, tau2)
     D = np.diagonal(M, axis1=1, axis2=2)
     return _np_objective_values(D, h, shared, np.diagonal(np.asarray(S, dtype=float)).copy(), c, d, e, k)
+
+
+def state_leakage_and_own(sig2, D, h, shared):
+    """``(I(a), own(a))`` from a fresh state's ``diag M`` (``D``), ``h`` and ``shared`` (shape (n,) each):
+    the arithmetic of :func:`leak_own`, bit for bit."""
+    return sig2 - D, np.where(shared, _np_own_gains(D, h), 0.0)
+
+
+def state_objective(D, h, shared, sig2, c, d, e, k) -> float:
+    """:func:`objective_value` of one fresh state (bit for bit :func:`fresh_objective` at its profile): the
+    NumPy twin while the size is small (no compilation), compiled otherwise."""
+    if D.shape[0] <= NUMPY_MAX_N:
+        return float(_np_objective_values(D[None], h[None], shared[None], sig2, c, d, e, k)[0])
+    return float(objective_value(D, h, shared, sig2, c, d, e, k))
 
 
 def leakage_and_own(cov: np.ndarray, noise_var: np.ndarray, profile: np.ndarray):

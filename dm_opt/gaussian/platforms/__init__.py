@@ -44,16 +44,17 @@ undecided.  Prices outside ``𝒫`` are never examined.
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
 import numpy as np
 
-from dm_opt.core.errors import InstanceError, LimitExceeded
+from dm_opt.core.errors import InstanceError, LimitExceeded, ProblemError
 from dm_opt.core.limits import Deadline
 from dm_opt.core.result import Result, Termination
-from dm_opt.core.validate import as_array, as_vector
+from dm_opt.core.validate import as_array, as_vector, describe
 from dm_opt.gaussian.platforms.bimatrix import bimatrix_equilibria
 
 #: Largest n for the exact 5^n enumeration of joint user actions (5^6 = 15625 actions).
@@ -65,6 +66,14 @@ PLATFORM_TOL = 1e-9
 
 #: user options: (platform, shares)
 OPTIONS = ((0, 0), (1, 0), (1, 1), (2, 0), (2, 1))
+
+
+def check_tol(tol, field: str = "tol") -> float:
+    """``tol`` as a finite float ``>= 0`` (a tie tolerance in payoff units), else one ``ProblemError`` naming it:
+    a negative or NaN tolerance silently empties every equilibrium set, an infinite one admits every action."""
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (0.0 <= float(tol) < math.inf):
+        raise ProblemError(f"{field} must be a finite number >= 0 (payoff units), got {describe(tol)}")
+    return float(tol)
 
 
 def _mask(users) -> int:
@@ -399,6 +408,7 @@ class TwoPlatformMarket:
     # ------------------------------------------------------------- analyses
     def user_equilibria(self, p1, p2, tol: float = PLATFORM_TOL) -> list[PlatformOutcome]:
         """Every pure user equilibrium at prices ``(p¹, p²)`` (exact enumeration of 5^n joint actions)."""
+        tol = check_tol(tol)
         p1 = self._prices(p1, "p1")
         p2 = self._prices(p2, "p2")
         return [self._outcome(int(r), p1, p2) for r in self._eq_indices(p1, p2, tol)]
@@ -413,6 +423,7 @@ class TwoPlatformMarket:
         critical prices), where every equilibrium is a convex combination, within a maximal Nash
         subset, of the extreme ones returned.  Pure equilibria appear as degenerate mixtures.
         """
+        tol = check_tol(tol)
         if self.n != 2:
             raise LimitExceeded(f"mixed user equilibria are implemented for n = 2 users (bimatrix game); n = {self.n}")
         A, B, V1, V2 = self.user_stage_bimatrix(p1, p2)
@@ -448,6 +459,7 @@ class TwoPlatformMarket:
 
     def first_best(self, tol: float = PLATFORM_TOL) -> tuple[float, list[PlatformOutcome]]:
         """Maximal surplus over all joint actions and every maximiser."""
+        tol = check_tol(tol)
         best = float(self._surplus.max())
         z = np.zeros(self.n)
         rows = np.flatnonzero(self._surplus >= best - tol)
@@ -533,6 +545,7 @@ class TwoPlatformMarket:
         ``time_limit``/``interrupted`` (:class:`SearchResult`).  Ctrl-C during the
         first step re-raises ``KeyboardInterrupt`` (nothing decided).
         """
+        tol = check_tol(tol)
         deadline = Deadline.of(time_limit)
         if deviation not in ("paper", "robust"):
             raise InstanceError("deviation", f"must be 'paper' or 'robust', got {deviation!r}")

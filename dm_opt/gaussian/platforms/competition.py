@@ -70,6 +70,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -79,7 +80,8 @@ from dm_opt.core.errors import BackendUnavailable, InstanceError, LimitExceeded,
 from dm_opt.core.jsonenc import jsonable
 from dm_opt.core.result import Result
 from dm_opt.core.status import Termination
-from dm_opt.gaussian.platforms import PLATFORM_TOL, MixedUserEquilibrium, PlatformOutcome, TwoPlatformMarket
+from dm_opt.core.validate import describe
+from dm_opt.gaussian.platforms import PLATFORM_TOL, MixedUserEquilibrium, PlatformOutcome, TwoPlatformMarket, check_tol
 from dm_opt.gaussian.platforms.bimatrix import MAX_ENUMERATION_STRATEGIES, bimatrix_equilibria
 
 #: Largest n for the exact continuum analysis (cells of the relevant-breakpoint arrangement).
@@ -115,6 +117,13 @@ def _to_dict(self) -> dict:
 def _check_rule(rule):
     if rule not in RULES:
         raise ProblemError(f"rule must be one of {', '.join(RULES)}; got {rule!r}")
+
+
+def _check_count(x, field: str) -> int:
+    """A size limit (``max_cells``, ``max_strategies``) as a positive int, else one ``ProblemError`` naming it."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 1:
+        raise ProblemError(f"{field} must be a positive integer, got {describe(x)}")
+    return int(x)
 
 
 def _check_platform(k):
@@ -176,6 +185,7 @@ def user_stage_bimatrix(tp: TwoPlatformMarket, p1, p2):
 
 def second_stage(tp: TwoPlatformMarket, p1, p2, *, mixed: bool | None = None, tol: float = PLATFORM_TOL) -> SecondStage:
     """Pure (and, for n = 2, extreme mixed) user equilibria at ``(p¹, p²)`` with Thm B-1's selection."""
+    tol = check_tol(tol)
     p1 = tp._prices(p1, "p1")
     p2 = tp._prices(p2, "p2")
     pure = tp.user_equilibria(p1, p2, tol)
@@ -234,6 +244,7 @@ def price_breakpoints(tp: TwoPlatformMarket, other_price, platform: int = 1, *, 
     ``payoff(o) − payoff(share on k, no price)`` for every option ``o`` and every action of the
     others, against the opponent's price ``other_price`` (or every price of ``mixture``, a list of
     ``(probability, price)``)."""
+    tol = check_tol(tol)
     _check_platform(platform)
     qs = [tp._prices(other_price, "other_price")] if mixture is None else [tp._prices(q, "mixture") for _, q in mixture]
     so = _view(tp, platform)[0]
@@ -278,6 +289,7 @@ def relevant_breakpoints(tp: TwoPlatformMarket, other_price, platform: int = 1, 
 
     ``mixture`` (a list of ``(probability, price)``) takes the union over the opponent's prices.
     """
+    tol = check_tol(tol)
     _check_platform(platform)
     qs = [tp._prices(other_price, "other_price")] if mixture is None else [tp._prices(q, "mixture") for _, q in mixture]
     out = [[np.zeros(1)] for _ in range(tp.n)]
@@ -638,6 +650,8 @@ def best_response(tp: TwoPlatformMarket, other_price, platform: int = 1, *, rule
     :func:`relevant_breakpoints` (else :class:`LimitExceeded` naming ``n`` and the cell count).
     ``all_bounds=False`` skips the max_sum LPs when ``rule`` is another one (``bounds["max_sum"]`` is
     then nan)."""
+    tol = check_tol(tol)
+    max_cells = _check_count(max_cells, "max_cells")
     _check_rule(rule)
     _check_platform(platform)
     _check_n(tp, "best_response over every price")
@@ -757,6 +771,7 @@ def optimistic_best_response(tp: TwoPlatformMarket, other_price, platform: int =
     sharing on k under r, ``p_i ≤ hi_{r,i}`` for the others (and conditions free of p).  So the
     sup is ``max_r LU_k(r) − Σ_{i∈S_k(r)} max(lo_{r,i}, 0)`` over the r whose box meets ``ℝ^n_+``
     (attained at the breakpoint price).  Returns (value, price, action index)."""
+    tol = check_tol(tol)
     _check_platform(platform)
     q = tp._prices(other_price, "other_price")
     LUk = _view(tp, platform)[2]
@@ -803,6 +818,8 @@ def check_price_equilibrium(tp: TwoPlatformMarket, p1, p2, *, rule: str = "max_s
     """Is ``(p¹, p²)`` with user equilibrium ``outcome`` (default: the rule's selection among the pure
     user equilibria) a price equilibrium against *every* price vector?  Exact for
     ``n ≤`` :data:`MAX_COMPETITION_N` users (two :func:`best_response` calls, ``max_cells`` each)."""
+    tol = check_tol(tol)
+    max_cells = _check_count(max_cells, "max_cells")
     _check_rule(rule)
     _check_n(tp, "check_price_equilibrium")
     p1 = tp._prices(p1, "p1")
@@ -860,6 +877,8 @@ def best_response_to_mixture(tp: TwoPlatformMarket, mixture, platform: int = 1, 
     nonincreasing payoffs over a constant set), so the sup is at the cell's lower corner.  Cells where
     some ``q_s`` leaves no pure user equilibrium use the bound for that term in both rules.  Returns
     ``{"pessimistic", "optimistic", "any": value, "price_*": argmax corner, "no_pure_cells": count}``."""
+    tol = check_tol(tol)
+    max_cells = _check_count(max_cells, "max_cells")
     _check_platform(platform)
     _check_n(tp, "best_response_to_mixture")
     mix = [(float(w), tp._prices(q, "mixture")) for w, q in mixture if w > 0]
@@ -918,6 +937,8 @@ def finite_price_game(tp: TwoPlatformMarket, levels=None, *, max_strategies: int
     """Build the finite price game.  ``levels``: one list of price levels per user, shared by both
     platforms (default: the breakpoints of both platforms against the opponent's zero price,
     :func:`price_breakpoints`).  Both platforms choose from the product of the levels."""
+    tol = check_tol(tol)
+    max_strategies = _check_count(max_strategies, "max_strategies")
     n = tp.n
     if levels is None:
         z = np.zeros(n)
@@ -1026,6 +1047,7 @@ def mixed_price_equilibria(tp: TwoPlatformMarket, game: FinitePriceGame, *, solv
     equilibrium is re-verified in the matrix (``regret ≤ tol`` or it is dropped) and, when
     ``continuum`` and n ≤ :data:`MAX_COMPETITION_N`, checked against every price
     (:class:`MixedPriceEquilibrium`)."""
+    tol = check_tol(tol)
     if solver not in ("gambit", "gambit-lcp", "enumeration"):
         raise ProblemError(f"solver must be 'gambit', 'gambit-lcp' or 'enumeration'; got {solver!r}")
     U1, U2 = game.U1, game.U2

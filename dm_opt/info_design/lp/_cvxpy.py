@@ -89,10 +89,14 @@ def _solve(prob, what: str, large: bool = False, time_limit=None):
             prob.unpack_results(solution, chain, inverse)
     except cp.error.SolverError as exc:  # pragma: no cover - backend failure
         raise SolverFailed(f"{solver} failed on {what}: {exc}") from None
-    except (ValueError, TypeError, KeyError) as exc:    # a solver refusing the user's solver_options
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:    # a solver refusing the user's solver_options
         if user is None or not user.solver_options:
             raise
-        raise ProblemError(f"options['solver_options']: {solver} refused them ({exc})") from None
+        # (OverflowError: a negative count for an unsigned option, e.g. CLARABEL max_iter=-5); the solver's
+        # own text may run over several lines: one line, shortened
+        why = " ".join(str(exc).split())
+        why = why if len(why) <= 200 else why[:197] + "..."
+        raise ProblemError(f"options['solver_options']: {solver} refused them ({why})") from None
     return prob.status
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import numbers
 import time
 
 import numpy as np
@@ -92,7 +93,7 @@ def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
     degree one lets us divide by its length).  Other combinations (only
     possible for ``|Ω| ≥ 3``) have bilinear terms ``θ_k q(ω)`` (price weights ×
     database); with ``bilinear="scip"`` (``"auto"``: when pyscipopt is
-    installed) they are decided by SCIP's spatial branch-and-bound (global
+    installed; ``"none"``: never) they are decided by SCIP's spatial branch-and-bound (global
     optimum of the interior slack, so emptiness is decided up to SCIP's
     feasibility tolerance 1e-6; their welfare range is over the closure of the
     family); otherwise they are reported as ``undecided``.
@@ -121,8 +122,13 @@ def equilibria(market: InfoDesignMarket, *, pieces: ValuePieces | None = None,
     Ctrl-C stop the enumeration between LPs; the
     families found so far are returned with ``complete=False`` and the status.
     """
-    if enumeration not in ("auto", "cells", "faces"):
+    if not isinstance(enumeration, str) or enumeration not in ("auto", "cells", "faces"):
         raise ProblemError(f"enumeration={enumeration!r}: use 'auto', 'cells' or 'faces'")
+    # checked here, not where used: a misspelt bilinear used to fall through to the HiGHS path silently
+    if not isinstance(bilinear, str) or bilinear not in ("auto", "scip", "scip-all", "none"):
+        raise ProblemError(f"bilinear={bilinear!r}: use 'auto', 'scip', 'scip-all' or 'none'")
+    if max_n is not None and (isinstance(max_n, bool) or not isinstance(max_n, numbers.Integral) or max_n < 1):
+        raise ProblemError(f"max_n must be a positive integer (a limit on |Ω|), got {max_n!r}")
     if enumeration == "auto":
         enumeration = "faces" if bilinear in ("scip", "scip-all") else "cells"
     if enumeration == "faces":
