@@ -2,7 +2,8 @@
 
 Measured in the same run, each a fresh process, median of ``--repeat`` runs:
 
-* ``import``  — ``python -c "import dm_opt"`` (the reference);
+* ``import``  — ``python -c "import dm_opt"`` (the reference); also, for information,
+  ``python -c "import numpy, dm_opt"``: ``import dm_opt`` loads no numpy, every solve needs it;
 * ``warm``    — ``dm-opt solve ammo/example1`` with numba's cache warm (one untimed run first);
   target: within 1.5x of ``import``;
 * ``cold-bnb`` — a first ``dm_opt.solve(market, "equilibrium", "bnb")`` at n = 30 (seeded
@@ -75,6 +76,7 @@ def measure(repeat: int = 3, n: int = 30, seed: int = 0, method: str = "bnb", wa
     # PYTHONDONTWRITEBYTECODE environment would recompile every module from source in every run
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     bare = [_run([sys.executable, "-c", "import dm_opt"], env)[0] for _ in range(repeat)]
+    with_numpy = [_run([sys.executable, "-c", "import numpy, dm_opt"], env)[0] for _ in range(repeat)]
     solve = _dm_opt_cmd() + ["solve", "ammo/example1"]
     _run(solve, env)                                   # warm numba's cache (and the OS file cache)
     warm = [_run(solve, env)[0] for _ in range(repeat)]
@@ -104,7 +106,7 @@ def measure(repeat: int = 3, n: int = 30, seed: int = 0, method: str = "bnb", wa
     c = statistics.median(cold)
     return {
         "python": sys.version.split()[0], "repeat": repeat,
-        "import_seconds": b, "import_runs": bare,
+        "import_seconds": b, "import_runs": bare, "import_numpy_seconds": statistics.median(with_numpy),
         "warm_solve_seconds": w, "warm_runs": warm, "warm_ratio": w / b,
         "warm_result": {k: warm_json.get(k) for k in ("status", "objective", "seconds")}
         | {"compile_seconds": (warm_json.get("extra") or {}).get("compile_seconds")},
@@ -126,6 +128,8 @@ def format_table(r: dict) -> str:
         f"  python -c 'import dm_opt'             {r['import_seconds']:7.3f} s   (reference)",
         f"  dm-opt solve ammo/example1 (warm)     {r['warm_solve_seconds']:7.3f} s   {r['warm_ratio']:5.2f}x  "
         f"target <= {r['targets']['warm_ratio']}x: {ok(r['met']['warm'])}",
+        f"      against python -c 'import numpy, dm_opt' ({r['import_numpy_seconds']:.3f} s): "
+        f"{r['warm_solve_seconds'] / r['import_numpy_seconds']:.2f}x (for information; not the target)",
         f"      reported: solve {r['warm_result']['seconds']:.4f} s, compile "
         f"{r['warm_result']['compile_seconds']} s",
         f"  first {r['cold_method']} n={r['cold_n']} (cold numba cache)   {r['cold_bnb_seconds']:7.3f} s   "
