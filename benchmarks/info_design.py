@@ -311,27 +311,67 @@ def bench_equilibria(sizes, seeds: int, faces_max: int) -> None:
                   f"{'ok' if ok else 'MISMATCH'}", flush=True)
 
 
-def bench_general_generation(n: int, time_limit: float, seed: int = 0) -> None:
-    """[5]: the generation path against the cvxpy path at |Ω| = |A| = n (random general payoffs)."""
+#: The deficit-scored pricing (``highs_lp.DEFICIT_WEIGHT``, off by default), timed against the defaults by --general.
+DEFICIT_VARIANT = {"COLS_PER_TYPE": 10, "DEFICIT_WEIGHT": 1.0}
+
+
+def _generation_run(m, q, settings=None):
+    """``GeneralPlatformHighs`` at ``q`` then its ranges, with module ``settings`` swapped in for the
+    run; returns ``(model, solution, lower, upper, P_q cpu, ∂V cpu, wall)``."""
+    from dm_opt.info_design.lp import highs_lp
+
+    saved = {k: getattr(highs_lp, k) for k in (settings or {})}
+    try:
+        for k, v in (settings or {}).items():
+            setattr(highs_lp, k, v)
+        c0, w0 = time.process_time(), time.perf_counter()
+        G = highs_lp.GeneralPlatformHighs(m)
+        s = G.solve(q)
+        c1 = time.process_time()
+        lo, up, _ = G.ranges(q, s.value)
+        c2, w2 = time.process_time(), time.perf_counter()
+    finally:
+        for k, v in saved.items():
+            setattr(highs_lp, k, v)
+    return G, s, lo, up, c1 - c0, c2 - c1, w2 - w0
+
+
+def bench_general_generation(n: int, time_limit: float, seed: int = 0, full: bool = True) -> None:
+    """[5]: the generation path with its default settings and with :data:`DEFICIT_VARIANT`, and (``full``)
+    the cvxpy path at |Ω| = |A| = n (random general payoffs); then the ``platform`` problem route
+    (``platform_report``: P_q, ∂V ranges and W(q)) on the generation path."""
     from dm_opt.info_design.lp.highs_lp import GeneralPlatformHighs
 
-    print(f"\n[5] P_q + ranges of ∂V(q), random general payoffs |Ω| = |A| = {n}; cvxpy limit {time_limit:g}s")
+    print(f"\n[5] P_q + ranges of ∂V(q), random general payoffs |Ω| = |A| = {n} (seed {seed}); "
+          f"cvxpy limit {time_limit:g}s")
     m = random_general(n, seed)
     q = m.prior * np.random.default_rng(1).uniform(0.2, 1.0, n)
     GeneralPlatformHighs(random_general(3)).solve(np.ones(3) / 3, intervals=True)      # warm-up
     lp.PlatformLP(random_general(3)).solve(np.ones(3) / 3, intervals=True)
     rows = []
+    for label, settings in (("generation", None), ("deficit", DEFICIT_VARIANT)):
+        G, s1, lo, up, pc, rc, wall = _generation_run(m, q, settings)
+        rows.append((label, pc, wall, rc, float("nan"), s1.status, s1.value, lo, up))
+        print(f"    {label}: {G.rounds} HiGHS runs, {G.rows} of {n * (n - 1)} obedience rows, {G.cols} of "
+              f"{n * n} columns; ∂V ends by ranging {2 * n - G.perturbed - G.face_lps - int(np.sum(q <= 0))}, "
+              f"perturbed re-solves {G.perturbed}, dual-face LPs {G.face_lps}; P_q {pc:.2f} + ∂V {rc:.2f} "
+              f"CPU s ({wall:.2f} s wall)", flush=True)
+    new, prev = rows
+    d_up = np.where(np.isinf(new[8]) & np.isinf(prev[8]), 0.0, prev[8] - new[8])     # inf ends must agree
+    print(f"    deficit variant vs defaults: {(new[1] + new[3]) / (prev[1] + prev[3]):.2f}x fewer total CPU s; "
+          f"|ΔV| {abs(prev[6] - new[6]):.1e}; max |Δ∂V ends| "
+          f"{max(np.max(np.abs(prev[7] - new[7])), np.max(np.abs(d_up))):.1e}", flush=True)
     c0, w0 = time.process_time(), time.perf_counter()
-    G = GeneralPlatformHighs(m)
-    s1 = G.solve(q)
+    rep, wel = lp.platform_report(m, q)
     c1, w1 = time.process_time(), time.perf_counter()
-    lo, up, _ = G.ranges(q, s1.value)
-    c2, w2 = time.process_time(), time.perf_counter()
-    rows.append(("generation", c1 - c0, w1 - w0, c2 - c1, w2 - w1, s1.status, s1.value, lo, up))
-    print(f"    generation: {G.rounds} HiGHS runs, {G.rows} of {n * (n - 1)} obedience rows, {G.cols} of "
-          f"{n * n} columns; ∂V ends by ranging {2 * n - G.perturbed - G.face_lps - int(np.sum(q <= 0))}, "
-          f"perturbed re-solves {G.perturbed}, dual-face LPs {G.face_lps}; P_q {c1 - c0:.2f} + ∂V {c2 - c1:.2f} "
-          f"CPU s ({w2 - w0:.2f} s wall)", flush=True)
+    print(f"    platform_report (problem 'platform': P_q + ∂V + W(q)): {c1 - c0:.2f} CPU s ({w1 - w0:.2f} s wall), "
+          f"{rep.status}, V {rep.value:.10f} (|ΔV| vs generation {abs(rep.value - new[6]):.1e}), "
+          f"W(q) {'-' if wel is None else f'{wel.value:.10f}'}", flush=True)
+    if not full:
+        return
+    rows = rows[:1]
+    lo, up = rows[0][7], rows[0][8]
+    v1 = rows[0][6]
     c0, w0 = time.process_time(), time.perf_counter()
     try:
         P, base = lp.PlatformLP(m), "cvxpy"
@@ -353,7 +393,7 @@ def bench_general_generation(n: int, time_limit: float, seed: int = 0) -> None:
     fu = np.isfinite(up2) & np.isfinite(up)
     done = int(np.sum(~np.isnan(lo2)) + np.sum(~np.isnan(up2)))
     print(f"    speed-up (total cpu) {(rows[1][1] + rows[1][3]) / (rows[0][1] + rows[0][3]):.1f}x; "
-          f"|ΔV| {abs(s1.value - s2.value):.1e}; max |Δ∂V ends| "
+          f"|ΔV| {abs(v1 - s2.value):.1e}; max |Δ∂V ends| "
           f"{max(np.max(np.abs(lo - lo2)[fin], initial=0.0), np.max(np.abs(up - up2)[fu], initial=0.0)):.1e} "
           f"over the {done} of {2 * n} ends the {base} path finished", flush=True)
 
@@ -376,10 +416,13 @@ def main(argv=None):
                     help="time the rebuild baseline on the first K databases of each sweep")
     ap.add_argument("--time-limit", type=float, default=120.0)
     ap.add_argument("--general", type=int, default=None, metavar="N",
-                    help="run only [5]: generation vs cvxpy at |Ω| = |A| = N (cvxpy gets 10 × --time-limit)")
+                    help="run only [5]: generation (defaults, deficit variant) vs cvxpy at |Ω| = |A| = N "
+                    "(cvxpy gets 10 × --time-limit)")
+    ap.add_argument("--general-seed", type=int, default=0, help="instance seed of --general")
+    ap.add_argument("--no-full", action="store_true", help="--general without the cvxpy / full-model baseline")
     a = ap.parse_args(argv)
     if a.general is not None:
-        bench_general_generation(a.general, 10 * a.time_limit)
+        bench_general_generation(a.general, 10 * a.time_limit, a.general_seed, not a.no_full)
         return
     if a.quick:
         a.n, a.sweep, a.sweep_n, a.rebuild_sample = 40, 100, 10, 100

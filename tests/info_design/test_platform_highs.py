@@ -26,26 +26,27 @@ TOL = 1e-6
 EPS = 1e-10                 # relaxation of the dual face in the oracle
 
 
-def dense_oracle(market, q):
-    """``V(q)`` and the per-coordinate ``min/max λ(ω)`` over ``∂V(q)`` by dense linprog LPs."""
+def dense_oracle(market, q, eps=EPS, options=None):
+    """``V(q)`` and the per-coordinate ``min/max λ(ω)`` over ``∂V(q)`` by dense linprog LPs (the dual
+    face relaxed by ``eps × max(1, Σq)``; ``options``: HiGHS tolerances of linprog)."""
     n = market.n
     u, pi, v = (np.asarray(x, float) for x in (market.u, market.pi, market.v))
     E, G = dense_rows(market)
     r = linprog(-v.ravel(), A_ub=-G if len(G) else None, b_ub=np.zeros(len(G)) if len(G) else None,
-                A_eq=E, b_eq=q, bounds=(0, None), method="highs")
+                A_eq=E, b_eq=q, bounds=(0, None), method="highs", options=options)
     assert r.status == 0
     V = -r.fun
     # dual variables (λ (n, free), μ (R, ≥ 0)): E'λ − G'μ ≥ v, λ·q ≤ V + ε
     R = len(G)
     A_ub = np.vstack([np.hstack([-E.T, G.T]), np.r_[q, np.zeros(R)][None, :]])
-    b_ub = np.r_[-v.ravel(), V + EPS * max(1.0, q.sum())]
+    b_ub = np.r_[-v.ravel(), V + eps * max(1.0, q.sum())]
     bounds = [(None, None)] * n + [(0, None)] * R
     lower, upper = np.empty(n), np.empty(n)
     for w in range(n):
         for sign, out in ((1.0, lower), (-1.0, upper)):
             c = np.zeros(n + R)
             c[w] = sign
-            s = linprog(c, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs")
+            s = linprog(c, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs", options=options)
             if s.status == 3:
                 out[w] = -sign * np.inf
             else:

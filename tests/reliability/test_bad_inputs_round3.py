@@ -321,3 +321,12 @@ def test_a_scheduler_address_that_is_not_dask_is_named():
                 pass
     finally:
         srv.close()
+
+
+def test_lp_model_must_be_a_name():
+    from dm_opt.info_design.lp.platform import platform_model
+
+    market = dm_opt.load("glp/two_type")
+    for bad in (np.array(["auto"]), ["highs"], 3):
+        with pytest.raises(ProblemError, match="unknown lp_model"):
+            platform_model(market, bad)

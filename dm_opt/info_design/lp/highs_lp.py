@@ -12,8 +12,10 @@ arrays (``passModel`` once, then ``addRows``/``addCols`` with CSR/CSC arrays), a
   all ``|A|²`` obedience slacks in one matrix product) is added — the basis stays dual feasible,
   so the next run is warm dual simplex;
 * otherwise a column ``(a, ω) ∉ K`` with a positive reduced cost
-  ``v(a,ω) − λ(ω) + Σ_{a'} μ(a,a')(π(a,ω) − π(a',ω))`` (``μ = 0`` off ``S``) is added — the basis
-  stays primal feasible, so the next run is warm primal simplex;
+  ``v(a,ω) − λ(ω) + Σ_{a'} μ(a,a')(π(a,ω) − π(a',ω))`` (``μ = 0`` off ``S``) is added (per type the
+  best :data:`COLS_PER_TYPE` by a score that also charges the obedience a column would violate,
+  :data:`DEFICIT_WEIGHT`) — the basis stays primal feasible, so the next run is warm primal simplex
+  (:data:`COLUMN_ROUND_STRATEGY`);
 * when neither exists, ``y`` (zero off ``K``) is feasible for the full ``P_q`` and ``(λ, μ)``
   (zero off ``S``) is feasible for its dual, with equal objectives: both are optimal for the full
   LP (weak duality).  This certificate is checked in numpy against the full payoff matrices, not
@@ -61,9 +63,25 @@ from dm_opt.info_design.results import PlatformSolution
 #: Obedience rows added per recommended fee and round (the most violated first): at |Ω| = |A| = 100,
 #: 2/5/10 took 0.88/0.78/0.74 CPU s with 800/1090/1530 rows (5: fewer rows for about the same time).
 ROWS_PER_FEE = 5
-#: Columns added per type and round (the largest reduced costs first): at |Ω| = |A| = 100, 1/2/5/10/25/100
-#: took 1.37/0.91/0.78/0.67/0.59/0.61 CPU s (fewer rounds outweigh the larger restricted LP up to ~25).
+#: Columns added per type and round (the best scores first, :data:`DEFICIT_WEIGHT`): at |Ω| = |A| = 100
+#: 1/2/5/10/25/100 took 1.37/0.91/0.78/0.67/0.59/0.61 CPU s (fewer rounds outweigh the larger restricted LP
+#: up to ~25).  At |Ω| = |A| = 200 10 took fewer CPU s for P_q than 25 (see DEFICIT_WEIGHT for why it is not
+#: the default).
 COLS_PER_TYPE = 25
+#: Pricing score of a candidate column (only for choosing among the columns of positive reduced cost):
+#: ``r(a,ω) − κ·(max_b π(b,ω) − π(a,ω))`` with ``κ`` = this × the median of ``Σ_b μ(a,b)`` over the fees
+#: with a positive obedience dual.  ``r`` counts no obedience dual off the model, so a fee without rows
+#: looks better than it is; the deficit is what a point mass on ω would violate.  With 1.0 and
+#: COLS_PER_TYPE = 10, P_q at |Ω| = |A| = 200 took 1.5× fewer CPU s on seed 0 (benchmarks/info_design.py
+#: --general 200 --no-full), but on seeds 1 and 2 the optimal basis it ends at is primal degenerate in
+#: most directions of q and the perturbed re-solves of the ranges ran for many minutes (seed 1 also with
+#: COLS_PER_TYPE = 10 alone): off (0) until the degenerate ends are settled more cheaply.
+DEFICIT_WEIGHT = 0.0
+#: HiGHS simplex strategy after a column round (the basis stays primal feasible; 4 = primal): dual
+#: simplex took fewer CPU s for P_q at |Ω| = |A| = 200 on seed 0 (4.02 against 4.63) but on seed 1 ended
+#: at a basis primal degenerate in most directions of q, so that the perturbed re-solves of the ranges
+#: took over a minute (scratch runs of one session): primal is kept.
+COLUMN_ROUND_STRATEGY = 4
 #: Rounds of generation before giving up (each adds at least one row or column, so the loop is
 #: finite — at most |A|(|A|−1) + |A||Ω| rounds; this only guards against numerical cycling).
 MAX_ROUNDS = 10_000
@@ -110,6 +128,7 @@ class GeneralPlatformHighs:
         # no size check here: the model holds only what the generation adds (a few % of the dense rows
         # at |Ω| = |A| = 200); the dual-face fallback checks the full model's size when it is built
         self._pi, self._v = np.ascontiguousarray(market.pi, float), np.ascontiguousarray(market.v, float)
+        self._deficit = self._pi.max(axis=0)[None, :] - self._pi     # (m, n) ≥ 0: see DEFICIT_WEIGHT
         # the model starts with the n record-count rows Σ_a y(a, ω) = q(ω) and no column
         self._model = HighsModel(sp.csc_matrix((n, 0)), np.zeros(n), np.zeros(n), np.zeros(0), np.zeros(0),
                                  np.zeros(0), options={"simplex_strategy": _PRIMAL})
@@ -282,9 +301,14 @@ class GeneralPlatformHighs:
             r[self._colid >= 0] = -np.inf
             good = r > cost_tol
             if good.any():
-                cw, ca = self._pick(-r.T, good.T, COLS_PER_TYPE)
+                score = r
+                if DEFICIT_WEIGHT:
+                    tot = mu.sum(axis=1)
+                    if (tot > 0).any():
+                        score = r - DEFICIT_WEIGHT * float(np.median(tot[tot > 0])) * self._deficit
+                cw, ca = self._pick(-score.T, good.T, COLS_PER_TYPE)
                 self._add_cols(ca, cw)
-                self.h.setOptionValue("simplex_strategy", _PRIMAL)
+                self.h.setOptionValue("simplex_strategy", COLUMN_ROUND_STRATEGY)
                 continue
             return Termination.OPTIMAL, y, lam, mu
 
@@ -372,12 +396,12 @@ class GeneralPlatformHighs:
         self.face_lps = getattr(self._face, "lps", 2 * int(missing.sum()))
         return out
 
-    def _basis_data(self, y: np.ndarray):
-        """At the current optimal basis: ``(D, val, lo, hi, blocks)`` with ``D[:, ω] = B⁻¹e_ω`` (the
-        change of the basic variables per unit of ``q(ω)``), their values and bounds (columns
-        ``(k, 1)``), and per fee with a basic column the rows ``(a, b)`` outside the model as
-        ``(G d, slack)``: ``G d`` (n, |rows|) their change per unit of each ``q(ω)``, ``slack`` their
-        value at ``y``.  None without a valid basis."""
+    def _basis_data(self, y: np.ndarray, types=None):
+        """At the current optimal basis: ``(D, val, lo, hi, blocks)`` with ``D[:, j] = B⁻¹e_ω`` for
+        ``ω = types[j]`` (default every type; the change of the basic variables per unit of ``q(ω)``),
+        their values and bounds (columns ``(k, 1)``), and per fee with a basic column the rows
+        ``(a, b)`` outside the model as ``(G d, slack)``: ``G d`` (|types|, |rows|) their change per
+        unit of each ``q(ω)``, ``slack`` their value at ``y``.  None without a valid basis."""
         h, n = self.h, self.market.n
         st, basic = h.getBasicVariables()
         if st != highspy.HighsStatus.kOk or not h.getInfo().basis_validity:  # pragma: no cover
@@ -389,13 +413,14 @@ class GeneralPlatformHighs:
         val = np.where(isc, np.asarray(sol.col_value)[ci], np.asarray(sol.row_value)[ri])[:, None]
         lo = np.where(isc, np.asarray(lp_.col_lower_)[ci], np.asarray(lp_.row_lower_)[ri])[:, None]
         hi = np.where(isc, np.asarray(lp_.col_upper_)[ci], np.asarray(lp_.row_upper_)[ri])[:, None]
-        D = np.empty((basic.size, n))
+        types = np.arange(n) if types is None else np.asarray(types)
+        D = np.empty((basic.size, types.size))
         e = np.zeros(lp_.num_row_)
-        for w in range(n):
+        for j, w in enumerate(types):
             e[w] = 1.0
             st, d = h.getBasisSolve(e)
             e[w] = 0.0
-            D[:, w] = np.asarray(d) if st == highspy.HighsStatus.kOk else np.nan
+            D[:, j] = np.asarray(d) if st == highspy.HighsStatus.kOk else np.nan
         D *= np.where(isc, 1.0, -1.0)[:, None]
         # G_(a,b) d = Σ_{basic (a,ω')} d(a,ω') (π(a,ω') − π(b,ω')) for the rows (a, b) outside the model
         bc = ci[isc]
@@ -452,16 +477,16 @@ class GeneralPlatformHighs:
                 st, y1, lam1, _mu = self._generate(q1, dl)
                 if st is not Termination.OPTIMAL:
                     break
-                data = self._basis_data(y1)
+                data = self._basis_data(y1, [w])       # B⁻¹e_ω of this type only
                 if data is None:  # pragma: no cover
                     break
                 D, val, lo, hi, blocks = data
                 # feasible at q up to PERTURB_REL_TOL·t: a basic variable moving back by t·|d| with
                 # |d| above PERTURB_REL_TOL (a pivot, not noise) is caught however small t is
-                back = val[:, 0] - sign * t * D[:, w]
+                back = val[:, 0] - sign * t * D[:, 0]
                 ptol = PERTURB_REL_TOL * t
                 ok = np.all(back >= lo[:, 0] - ptol) and np.all(back <= hi[:, 0] + ptol)
-                ok = ok and all(np.all(sl - sign * t * Gd[w] >= -ptol * scale) for Gd, sl in blocks)
+                ok = ok and all(np.all(sl - sign * t * Gd[0] >= -ptol * scale) for Gd, sl in blocks)
                 if ok:
                     res[w] = lam1[w]
                     pts.append(lam1.copy())
@@ -481,5 +506,5 @@ def general_generation(market: InfoDesignMarket) -> bool:
     return market.is_general and not _threshold_form(market) and m * (m - 1) * n > GENERATION_MIN_NNZ
 
 
-__all__ = ["GeneralPlatformHighs", "general_generation", "ROWS_PER_FEE", "COLS_PER_TYPE", "GENERATION_MIN_NNZ",
-           "MAX_ROUNDS"]
+__all__ = ["GeneralPlatformHighs", "general_generation", "ROWS_PER_FEE", "COLS_PER_TYPE", "DEFICIT_WEIGHT",
+           "COLUMN_ROUND_STRATEGY", "GENERATION_MIN_NNZ", "MAX_ROUNDS"]

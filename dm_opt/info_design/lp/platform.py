@@ -492,7 +492,7 @@ def platform_model(market: InfoDesignMarket, lp_model: str = "auto"):
     # highs_lp builds on this module (_finish_platform, _DualFace): imported here, not at the top
     from dm_opt.info_design.lp.highs_lp import GeneralPlatformHighs, general_generation
 
-    if lp_model not in LP_MODELS:
+    if not isinstance(lp_model, str) or lp_model not in LP_MODELS:
         raise ProblemError(f"unknown lp_model {lp_model!r} for P_q; use one of {', '.join(LP_MODELS)}")
     if lp_model == "auto":
         lp_model = "generation" if general_generation(market) else "highs"

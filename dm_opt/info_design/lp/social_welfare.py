@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import highspy
 import numpy as np
 import scipy.sparse as sp
 
@@ -15,6 +16,7 @@ from dm_opt.info_design import bbm
 from dm_opt.info_design.common import (
     CS_TOL,
     HIGHS_LP_BYTES,
+    VALUE_TOL,
     HighsModel,
     _check_size,
     _pq_blocks,
@@ -24,7 +26,8 @@ from dm_opt.info_design.common import (
     mechanism_from_y,
     reduced_costs,
 )
-from dm_opt.info_design.lp.platform import PlatformHighs, PlatformLP, _platform_method
+from dm_opt.info_design.lp.highs_lp import ROWS_PER_FEE, GeneralPlatformHighs
+from dm_opt.info_design.lp.platform import PlatformHighs, PlatformLP, _platform_method, platform_model
 from dm_opt.info_design.market import InfoDesignMarket
 from dm_opt.info_design.results import PlatformSolution, WelfareSolution
 
@@ -123,6 +126,100 @@ class FaceLP:
         return sol, np.clip(self._model.x[: m * n].reshape(m, n), 0.0, None)
 
 
+class SupportFaceLP(FaceLP):
+    """:class:`FaceLP` built per solve on the face's support only, for dense general payoffs.
+
+    Complementary slackness fixes ``y(a,ω) = 0`` wherever the reduced cost exceeds ``CS_TOL``, so
+    the face LP only has the columns ``K = {(a,ω) : rc(a,ω) ≤ CS_TOL}`` (a few per type at an
+    optimum) and, of the obedience rows, those of fees with a column in ``K``, over ``K``'s
+    columns: ``Σ_{ω:(a,ω)∈K} (π(a,ω) − π(b,ω)) y(a,ω) ≥ 0`` (``= 0`` where ``μ(a,b) > CS_TOL``).
+    The other rows read ``0 ≥ 0`` (or ``0 = 0``) on the face, so this is the same LP as
+    :class:`FaceLP`'s.  Its obedience rows are generated as in
+    :class:`~dm_opt.info_design.lp.highs_lp.GeneralPlatformHighs`: the tight ones first, then per
+    round the most violated of the current optimum (all ``|A|²`` slacks from one product ``y πᵀ``),
+    until none is violated by more than ``VALUE_TOL`` (relative): the optimum of a relaxation that
+    is feasible for the full face LP is its optimum.  Needs the solution of ``P_q`` (no ``base``)."""
+
+    def __init__(self, market: InfoDesignMarket):
+        self.market = market
+        self._base = None
+
+    @property
+    def base(self):  # pragma: no cover - platform_report always passes the solution
+        raise SolverFailed("SupportFaceLP needs the P_q solution (solution=...)")
+
+    def _solve(self, q, solution, deadline):
+        dl = Deadline.of(deadline)
+        market = self.market
+        m, n = market.m, market.n
+        q = market.database(q)
+        sol = solution
+        if sol.status is not Termination.OPTIMAL and not np.all(np.isfinite(sol.supergradient)):
+            raise Stopped(sol.status, f"P_q was not solved ({sol.status}); the optimal face is unknown")
+        rc = self.reduced_costs(sol)
+        tol = CS_TOL * _scale(market)
+        if rc.min() < -1e3 * tol:  # pragma: no cover - would mean an inaccurate dual
+            raise SolverFailed(f"P_q dual infeasible by {-rc.min():.3g}")
+        ka, kw = np.nonzero(rc <= tol)                  # the face's columns, fee-major
+        k = ka.size
+        pi = np.asarray(market.pi, float)
+        mu = np.asarray(sol.obedience_duals)
+        col = np.full((m, n), -1, dtype=np.int64)
+        col[ka, kw] = np.arange(k)
+        _check_size(market, "W(q) face LP (support)", m * k, HIGHS_LP_BYTES)     # ≤ k + (m − 1)·k nonzeros
+        # record rows Σ_a y(a, ω) = q(ω) over the face's columns; obedience rows are generated below
+        A = sp.csc_matrix((np.ones(k), (kw, np.arange(k))), shape=(n, k))
+        model = HighsModel(A, q, q, np.asarray(market.u, float)[ka, kw], np.zeros(k), np.full(k, np.inf),
+                           options={"simplex_strategy": 1})
+        h = model.h
+        have = np.zeros((m, m), bool)
+        np.fill_diagonal(have, True)
+        row_tol = VALUE_TOL * _scale(market) * max(1.0, float(np.sum(q)))
+        # start with the rows the face makes tight (μ > CS_TOL: equalities), then add violated ones
+        ta, tb = np.nonzero((mu > tol) & (col >= 0).any(axis=1)[:, None] & ~have)
+        while True:
+            if ta.size:
+                self._add_rows(h, pi, col, ta, tb, mu[ta, tb] > tol)
+                have[ta, tb] = True
+            try:
+                st = model.run(dl)
+            except KeyboardInterrupt:
+                st = "interrupted"
+            if st in ("time_limit", "interrupted"):
+                raise Stopped(Termination(st), f"{'interrupted' if st == 'interrupted' else dl.message()} "
+                              f"while solving the face LP of W(q)")
+            if st != "optimal":  # pragma: no cover
+                raise SolverFailed(f"W(q): status {st!r}")
+            y = np.zeros((m, n))
+            y[ka, kw] = np.clip(model.x, 0.0, None)
+            # every obedience slack of the face's fees in one product; stop when none is violated
+            act = np.flatnonzero(y.any(axis=1))
+            P = y[act] @ pi.T
+            S = P[np.arange(act.size), act][:, None] - P
+            S[have[act]] = np.inf
+            bad = S < -row_tol
+            if not bad.any():
+                return sol, y
+            ra, tb = GeneralPlatformHighs._pick(S, bad, ROWS_PER_FEE)      # the most violated per fee
+            ta = act[ra]
+
+    @staticmethod
+    def _add_rows(h, pi, col, a, b, tight):
+        """Obedience rows ``Σ_{ω:(a,ω)∈K} (π(a,ω) − π(b,ω)) y(a,ω) ≥ 0`` (``= 0`` where ``tight``)."""
+        r_i, c_i, v_i = [], [], []
+        for i, (ai, bi) in enumerate(zip(a, b)):
+            ws = np.flatnonzero(col[ai] >= 0)
+            r_i.append(np.full(ws.size, i))
+            c_i.append(col[ai, ws])
+            v_i.append(pi[ai, ws] - pi[bi, ws])
+        R = sp.csr_matrix((np.concatenate(v_i), (np.concatenate(r_i), np.concatenate(c_i))),
+                          shape=(a.size, int(col.max()) + 1))
+        st = h.addRows(a.size, np.zeros(a.size), np.where(tight, 0.0, highspy.kHighsInf), R.nnz,
+                       R.indptr[:-1].astype(np.int32), R.indices.astype(np.int32), R.data)
+        if st == highspy.HighsStatus.kError:  # pragma: no cover
+            raise SolverFailed("HiGHS rejected the obedience rows of W(q)'s face LP")
+
+
 def welfare(market: InfoDesignMarket, q, *, face: FaceLP | None = None, method: str = "auto",
             solution: PlatformSolution | None = None, time_limit=None) -> WelfareSolution:
     """``W(q)``: solve ``P_q``, then maximise ``Σ u y`` over its optimal face (:class:`FaceLP`);
@@ -183,12 +280,15 @@ def platform_report(market: InfoDesignMarket, q, *, method: str = "auto", interv
         y = np.asarray(sol.y)      # consumer-best on the optimal face: W(q) from the same mechanism
         return sol, WelfareSolution(sol.q, sol.value + float(np.sum(market.u * y)), sol.value, sol.y, sol.x,
                                     sol.consumer_utility)
-    P = PlatformHighs(market)
+    # the same model choice as solve_platform: row-and-column generation for large dense general payoffs
+    P = platform_model(market)
     sol = P.solve(q, intervals=intervals, time_limit=dl)
     if not np.all(np.isfinite(sol.supergradient)):      # P_q itself stopped: no face, no W(q)
         return sol, None
+    # the generation model never holds the full rows: W(q)'s face LP is then built on its support only
+    face = SupportFaceLP(market) if isinstance(P, GeneralPlatformHighs) else FaceLP(market, P)
     try:
-        w = _welfare(market, q, face=FaceLP(market, P), solution=sol, deadline=dl if dl.end is not None else None)
+        w = _welfare(market, q, face=face, solution=sol, deadline=dl if dl.end is not None else None)
     except Stopped as stop:
         note = f"W(q) not computed ({stop.message})"
         status = sol.status if sol.status is not Termination.OPTIMAL else stop.status
@@ -201,4 +301,4 @@ def platform_report(market: InfoDesignMarket, q, *, method: str = "auto", interv
     return sol, w
 
 
-__all__ = ["FaceLP", "welfare", "platform_report"]
+__all__ = ["FaceLP", "SupportFaceLP", "welfare", "platform_report"]
