@@ -88,6 +88,17 @@ class FaceLP:
                 raise KeyboardInterrupt from None
             raise LimitExceeded(f"W(q): {stop.message}; W(q) has no partial answer") from None
 
+    def _face_costs(self, sol: "PlatformSolution") -> tuple[np.ndarray, float]:
+        """``(reduced costs, tolerance)`` of ``P_q``'s columns at ``sol``: the face is where they are ≤ tol.
+        Raises :class:`Stopped` when ``P_q`` was not solved (the face is then unknown)."""
+        if sol.status is not Termination.OPTIMAL and not np.all(np.isfinite(sol.supergradient)):
+            raise Stopped(sol.status, f"P_q was not solved ({sol.status}); the optimal face is unknown")
+        rc = self.reduced_costs(sol)
+        tol = CS_TOL * _scale(self.market)
+        if rc.min() < -1e3 * tol:  # pragma: no cover - would mean an inaccurate dual
+            raise SolverFailed(f"P_q dual infeasible by {-rc.min():.3g}")
+        return rc, tol
+
     def _solve(self, q, solution, deadline):
         """:meth:`solve` raising :class:`~dm_opt.core.limits.Stopped` on a stop (internal)."""
         dl = Deadline.of(deadline)
@@ -97,12 +108,7 @@ class FaceLP:
         if solution is None:
             solution = (self.base.solve(q, time_limit=dl) if dl.end is not None else self.base.solve(q))
         sol = solution
-        if sol.status is not Termination.OPTIMAL and not np.all(np.isfinite(sol.supergradient)):
-            raise Stopped(sol.status, f"P_q was not solved ({sol.status}); the optimal face is unknown")
-        rc = self.reduced_costs(sol)
-        tol = CS_TOL * _scale(market)
-        if rc.min() < -1e3 * tol:  # pragma: no cover - would mean an inaccurate dual
-            raise SolverFailed(f"P_q dual infeasible by {-rc.min():.3g}")
+        rc, tol = self._face_costs(sol)
         if self._model.busy(dl):
             raise Stopped(Termination.TIME_LIMIT, dl.message() + " (the previous face LP is still stopping)")
         h = self._model.h
@@ -154,12 +160,7 @@ class SupportFaceLP(FaceLP):
         m, n = market.m, market.n
         q = market.database(q)
         sol = solution
-        if sol.status is not Termination.OPTIMAL and not np.all(np.isfinite(sol.supergradient)):
-            raise Stopped(sol.status, f"P_q was not solved ({sol.status}); the optimal face is unknown")
-        rc = self.reduced_costs(sol)
-        tol = CS_TOL * _scale(market)
-        if rc.min() < -1e3 * tol:  # pragma: no cover - would mean an inaccurate dual
-            raise SolverFailed(f"P_q dual infeasible by {-rc.min():.3g}")
+        rc, tol = self._face_costs(sol)
         ka, kw = np.nonzero(rc <= tol)                  # the face's columns, fee-major
         k = ka.size
         pi = np.asarray(market.pi, float)
