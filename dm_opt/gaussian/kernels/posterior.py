@@ -716,7 +716,7 @@ fresh_objective.numpy, fresh_objective._use_numpy = _np_fresh_objective, _small_
 
 def warm_compiled() -> None:
     """Compile (or load from numba's cache) the kernels called from Python — :func:`fresh_state`,
-    :func:`leak_own`, :func:`fresh_objective` — so that a later switch from their NumPy twins
+    :func:`leak_own`, :func:`fresh_objective`, :func:`objective_value` — so that a later switch from their NumPy twins
     (``n >`` :data:`NUMPY_MAX_N`, or after :data:`NUMPY_CALLS` calls) is not charged to a timed run."""
     S = np.array([[1.0, 0.25], [0.25, 1.0]])
     t = np.ones(2)
@@ -724,6 +724,10 @@ def warm_compiled() -> None:
     fresh_state.jit(S, t, a)
     leak_own.jit(S, t, a)
     fresh_objective.jit(S, t, t, t, t, t, a)
+    # GaussianMarket.evaluate at n > NUMPY_MAX_N: a fresh state's diagonal, the objective's read-only weights
+    w = t.copy()
+    w.setflags(write=False)
+    objective_value.jit(t.copy(), t.copy(), np.array([True, False]), t.copy(), w, w, w, w)
 
 
 def all_profile_states(S, tau2):
