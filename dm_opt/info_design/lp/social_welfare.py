@@ -32,6 +32,20 @@ from dm_opt.info_design.market import InfoDesignMarket
 from dm_opt.info_design.results import PlatformSolution, WelfareSolution
 
 
+def _run_face(model, dl) -> None:
+    """Solve a face LP of ``W(q)`` to optimality, or raise :class:`Stopped` (time limit, Ctrl-C) /
+    :class:`SolverFailed` (any other status)."""
+    try:
+        st = model.run(dl)
+    except KeyboardInterrupt:
+        st = "interrupted"
+    if st in ("time_limit", "interrupted"):
+        raise Stopped(Termination(st), f"{'interrupted' if st == 'interrupted' else dl.message()} "
+                      f"while solving the face LP of W(q)")
+    if st != "optimal":  # pragma: no cover
+        raise SolverFailed(f"W(q): status {st!r}")
+
+
 class FaceLP:
     """``max Σ u·y`` over the optimal face of ``P_q``.
 
@@ -120,15 +134,7 @@ class FaceLP:
             hi = np.where(mu > tol, 0.0, np.inf)
             rows = np.arange(self._n_eq, self._n_eq + self._R, dtype=np.int32)
             h.changeRowsBounds(self._R, rows, np.zeros(self._R), hi)
-        try:
-            st = self._model.run(dl)
-        except KeyboardInterrupt:
-            st = "interrupted"
-        if st in ("time_limit", "interrupted"):
-            raise Stopped(Termination(st), f"{'interrupted' if st == 'interrupted' else dl.message()} "
-                          f"while solving the face LP of W(q)")
-        if st != "optimal":  # pragma: no cover
-            raise SolverFailed(f"W(q): status {st!r}")
+        _run_face(self._model, dl)
         return sol, np.clip(self._model.x[: m * n].reshape(m, n), 0.0, None)
 
 
@@ -182,15 +188,7 @@ class SupportFaceLP(FaceLP):
             if ta.size:
                 self._add_rows(h, pi, col, ta, tb, mu[ta, tb] > tol)
                 have[ta, tb] = True
-            try:
-                st = model.run(dl)
-            except KeyboardInterrupt:
-                st = "interrupted"
-            if st in ("time_limit", "interrupted"):
-                raise Stopped(Termination(st), f"{'interrupted' if st == 'interrupted' else dl.message()} "
-                              f"while solving the face LP of W(q)")
-            if st != "optimal":  # pragma: no cover
-                raise SolverFailed(f"W(q): status {st!r}")
+            _run_face(model, dl)
             y = np.zeros((m, n))
             y[ka, kw] = np.clip(model.x, 0.0, None)
             # every obedience slack of the face's fees in one product; stop when none is violated
