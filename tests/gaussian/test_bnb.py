@@ -7,7 +7,6 @@ different optimal profile of a tied instance).
 """
 
 import inspect
-import itertools
 import zlib
 
 import numpy as np
@@ -24,6 +23,7 @@ from dm_opt.gaussian.backends.bounds import interval_bound
 from dm_opt.gaussian.backends.enumeration import default_tol, enumerate_market
 from dm_opt.gaussian.kernels.bnb import modular_bound, node_bound
 from dm_opt.gaussian.objectives import LeakageObjective
+from tests.support import naive
 
 PROBLEMS = ("first_best", "equilibrium", "decorrelated")
 
@@ -121,14 +121,6 @@ def test_general_objective_vs_enumeration(seed):
 
 
 # ------------------------------------------------------------------ bounds are valid
-def _completions(state):
-    free = np.flatnonzero(state == 0)
-    for bits in itertools.product((0, 1), repeat=free.size):
-        a = (state == 1).astype(np.int8)
-        a[free] = bits
-        yield a
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_node_bounds_dominate_every_completion(seed):
     """Gaussian and oracle node bounds >= the objective of every completion (brute force)."""
@@ -149,7 +141,7 @@ def test_node_bounds_dominate_every_completion(seed):
                                own_single, obj)
         P_lo, P_hi = m.posterior_cov(lo), m.posterior_cov(hi)
         bm = modular_bound(state, P_lo, P_hi, x_lo, h_lo, x_hi, h_hi, s2, t2, c, d, e, k, np.empty(3 * n))
-        best = max(m.evaluate(obj, a) for a in _completions(state))
+        best = max(m.evaluate(obj, a) for a in naive.completions(state))
         slack = 1e-10 * (1 + abs(best))
         assert b >= best - slack and bo >= best - slack and bm >= best - slack
         assert interval_bound(m, obj, state == 1, state == 0) >= best - slack
@@ -175,7 +167,7 @@ def test_lemma3_adding_a_low_value_user_never_hurts(seed):
                                  -rng.uniform(0, 0.1, n))]
         for obj in objs:
             fix = np.flatnonzero(lemma3_users(obj))
-            for a in _completions(np.zeros(n, dtype=np.int8)):
+            for a in naive.completions(np.zeros(n, dtype=np.int8)):
                 f0 = m.evaluate(obj, a)
                 for i in fix:
                     if not a[i]:

@@ -16,7 +16,6 @@ with numpy here):
   profile one of the optima.
 """
 
-import itertools
 
 import numpy as np
 import pytest
@@ -67,14 +66,6 @@ def _naive_value(S, tau2, obj, a):
     return total
 
 
-def _completions(state):
-    free = np.flatnonzero(state == 0)
-    for bits in itertools.product((0, 1), repeat=free.size):
-        a = (state == 1).astype(np.int8)
-        a[free] = bits
-        yield a
-
-
 def _market(rng, n):
     fam = FAMILIES[int(rng.integers(len(FAMILIES)))]
     lo, hi = VALUE_RANGES[int(rng.integers(len(VALUE_RANGES)))]
@@ -108,7 +99,7 @@ def test_lagrange_bound_with_any_multipliers_dominates_every_feasible_point(seed
         s2 = 2 * LINEAR_RTOL * np.abs(A).sum(axis=1)
         L, U = lb - s2 - act_in, ub + s2 - act_in
         best = -np.inf
-        for a in _completions(state):
+        for a in naive.completions(state):
             if _meets(A, lb, ub, a, factor=2.0):
                 fr = state == 0
                 best = max(best, const + float(np.sum(np.where(a[fr] == 1, v_in[fr], v_out[fr]))))
@@ -155,7 +146,7 @@ def test_row_node_bounds_dominate_best_feasible_completion(seed):
         rows = SideConstraints.from_any(cons, n).linear
         A, lb, ub = _matrix(cons, n)
         state = rng.integers(0, 3, n).astype(np.int8)
-        vals = [(_naive_value(m.cov, m.noise_var, obj, a), _meets(A, lb, ub, a)) for a in _completions(state)]
+        vals = [(_naive_value(m.cov, m.noise_var, obj, a), _meets(A, lb, ub, a)) for a in naive.completions(state)]
         best_all = max(v for v, _ in vals)
         feas = [v for v, ok in vals if ok]
         b = rows_node_bounds(m, obj, state, rows)
@@ -189,7 +180,7 @@ def test_tangent_rows_bound_dominates_best_feasible_completion(seed):
         b = rows_node_bounds(m, obj, state, rows, planes_at=rng.random(n))
         if "tangent" not in b:
             continue
-        vals = [(_naive_value(m.cov, m.noise_var, obj, a), _meets(A, lb, ub, a)) for a in _completions(state)]
+        vals = [(_naive_value(m.cov, m.noise_var, obj, a), _meets(A, lb, ub, a)) for a in naive.completions(state)]
         slack = 1e-9 * (1 + max(abs(v) for v, _ in vals))
         assert b["tangent"] >= max(v for v, _ in vals) - slack
         feas = [v for v, ok in vals if ok]
@@ -212,7 +203,7 @@ def test_row_forced_users_take_the_forced_value_in_every_feasible_completion(see
         m_ = A.shape[0]
         act_in, act_min, act_max = np.empty(m_), np.empty(m_), np.empty(m_)
         row_ranges(state, A, act_in, act_min, act_max)
-        comps = list(_completions(state))
+        comps = list(naive.completions(state))
         acts = np.array([A @ a for a in comps])
         assert np.allclose(act_min, acts.min(axis=0)) and np.allclose(act_max, acts.max(axis=0))
         s2 = 2 * LINEAR_RTOL * np.abs(A).sum(axis=1)

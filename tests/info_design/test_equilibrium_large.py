@@ -21,7 +21,7 @@ from dm_opt.core.errors import LimitExceeded
 from dm_opt.core.result import Termination
 from dm_opt.info_design import lp
 from dm_opt.info_design.lp import equilibrium as lp_equilibrium
-from tests.support.glp_dense import dense_rows
+from tests.support.glp_dense import dense_rows, oracle_V
 
 TOL = 1e-6
 
@@ -29,14 +29,6 @@ TOL = 1e-6
 # ----------------------------------------------------------------------------- oracle
 def _dense(market):
     return dense_rows(market)
-
-
-def oracle_V(market, q):
-    E, G = _dense(market)
-    r = linprog(-market.v.ravel(), A_ub=-G if len(G) else None, b_ub=np.zeros(len(G)) if len(G) else None,
-                A_eq=E, b_eq=q, bounds=(0, None), method="highs")
-    assert r.status == 0
-    return -r.fun
 
 
 def oracle_in_D(market, lam, tol):
@@ -99,7 +91,7 @@ def assert_equilibrium(market, p, W0):
     q, price = np.asarray(p.q), np.asarray(p.price)
     assert np.all(q >= -1e-12) and np.all(q <= market.prior + 1e-12)
     np.testing.assert_allclose(p.zeta * market.prior, q, atol=1e-12)             # (d) markets clear
-    V = oracle_V(market, q)
+    V = oracle_V(market, q)[0]
     scale = max(1.0, np.abs(market.v).max(), np.abs(market.u).max(), abs(market.reservation))
     tol = TOL * scale
     assert abs(price @ q - V) <= tol and oracle_in_D(market, price, tol)           # (a) p ∈ ∂V(q)

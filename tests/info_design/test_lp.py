@@ -16,7 +16,7 @@ from scipy.optimize import linprog
 
 from dm_opt import InfoDesignMarket
 from dm_opt.info_design import lp
-from tests.support.glp_dense import dense_rows
+from tests.support.glp_dense import dense_rows, oracle_V
 
 TOL = 1e-7
 
@@ -24,14 +24,6 @@ TOL = 1e-7
 # ----------------------------------------------------------------------------- oracle
 def _dense(market):
     return dense_rows(market)
-
-
-def oracle_V(market, q):
-    E, G = _dense(market)
-    r = linprog(-market.v.ravel(), A_ub=-G if len(G) else None, b_ub=np.zeros(len(G)) if len(G) else None,
-                A_eq=E, b_eq=q, bounds=(0, None), method="highs")
-    assert r.status == 0
-    return -r.fun, r.x.reshape(market.m, market.n)
 
 
 def oracle_W(market, q):

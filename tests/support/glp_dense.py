@@ -1,6 +1,7 @@
 """The dense GLP ``P_q`` constraints written from the definitions, for independent LP oracles."""
 
 import numpy as np
+from scipy.optimize import linprog
 
 
 def dense_rows(market):
@@ -20,3 +21,12 @@ def dense_rows(market):
                 r[a * n:(a + 1) * n] = pi[a] - pi[b]
                 rows.append(r)
     return E, (np.array(rows) if rows else np.zeros((0, m * n)))
+
+
+def oracle_V(market, q):
+    """``(V(q), y)`` by a fresh dense ``linprog`` over :func:`dense_rows` (``y`` shape (m, n))."""
+    E, G = dense_rows(market)
+    r = linprog(-market.v.ravel(), A_ub=-G if len(G) else None, b_ub=np.zeros(len(G)) if len(G) else None,
+                A_eq=E, b_eq=q, bounds=(0, None), method="highs")
+    assert r.status == 0
+    return -r.fun, r.x.reshape(market.m, market.n)

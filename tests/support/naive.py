@@ -58,3 +58,12 @@ def brute_force(S, tau2, v, problem, tol=1e-9, feasible=None):
         return None, []
     best = max(x for x, _ in vals)
     return best, [a for x, a in vals if x >= best - tol]
+
+
+def completions(state):
+    """Every 0/1 profile completing a node ``state`` (0 free, 1 in, 2 out; shape (n,)), as int8 arrays."""
+    free = np.flatnonzero(state == 0)
+    for bits in itertools.product((0, 1), repeat=free.size):
+        a = (state == 1).astype(np.int8)
+        a[free] = bits
+        yield a
