@@ -59,7 +59,15 @@ def relative_gap(objective: float, bound: float) -> float:
 
 
 def frozen_array(a: Any, dtype: Any = None) -> np.ndarray:
-    """A read-only copy of ``a`` (results never alias or expose mutable arrays)."""
+    """A read-only copy of ``a`` (results never alias or expose mutable arrays).
+
+    An array already read-only that owns its data (``base is None``) and has the dtype asked for
+    is handed over as is: it cannot be written without an explicit ``setflags`` by its owner, and
+    the copy would cost a pass over fresh memory (result arrays have 10⁷ entries on community markets).
+    """
+    if (isinstance(a, np.ndarray) and a.base is None and not a.flags.writeable
+            and (dtype is None or a.dtype == np.dtype(dtype))):
+        return a
     arr = np.array(a, dtype=dtype, copy=True)
     arr.setflags(write=False)
     return arr

@@ -156,18 +156,22 @@ def finish(market: GaussianMarket, objective: LeakageObjective, raw: RawSolution
             extra=raw.extra,
         )
     a = np.asarray(raw.profile, dtype=np.int8)
-    value = market.evaluate(objective, a)
     name = objective.name
-    if name == "decorrelated":
-        leakage = market.decorrelated_leakage(a)
-        surplus = market.decorrelated_surplus(a)
+    if hasattr(market, "result_arrays"):
+        # the same four from one posterior (CommunityMarket: at n = 10⁷ the n-length passes dominate)
+        value, leakage, surplus, prices = market.result_arrays(objective, a)
     else:
-        leakage = market.leakage(a)
-        surplus = market.surplus(a)
-    if name in ("equilibrium", "decorrelated"):
-        prices = market.prices(a, name)
-    else:
-        prices = np.zeros(n)
+        value = market.evaluate(objective, a)
+        if name == "decorrelated":
+            leakage = market.decorrelated_leakage(a)
+            surplus = market.decorrelated_surplus(a)
+        else:
+            leakage = market.leakage(a)
+            surplus = market.surplus(a)
+        if name in ("equilibrium", "decorrelated"):
+            prices = market.prices(a, name)
+        else:
+            prices = np.zeros(n)
     status = raw.status
     finite = (np.isfinite(value) and np.all(np.isfinite(leakage)) and np.all(np.isfinite(prices))
               and np.isfinite(surplus))

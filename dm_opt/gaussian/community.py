@@ -252,8 +252,6 @@ class CommunityMarket(LeakageMarketMethods):
         values = as_vector("values", values, n, where=where, nonnegative=True)
         values.setflags(write=False)
         self._values = values
-        self._community = np.repeat(np.arange(K), self._sizes)
-        self._community.setflags(write=False)
         self._starts = np.concatenate([[0], np.cumsum(self._sizes)])
         self.name = name
         self.source = source
@@ -320,7 +318,14 @@ class CommunityMarket(LeakageMarketMethods):
     @property
     def community(self) -> np.ndarray:
         """Community index of every user, shape (n,)."""
-        return self._community
+        c = self.__dict__.get("_community")
+        if c is None:
+            # built on first use: the solvers never need it (users are numbered community by
+            # community), and at n = 10⁷ it is 80 MB
+            c = np.repeat(np.arange(self.K), self._sizes)
+            c.setflags(write=False)
+            self._community = c
+        return c
 
     @property
     def noise_var(self) -> np.ndarray:
@@ -329,8 +334,18 @@ class CommunityMarket(LeakageMarketMethods):
 
     @property
     def sigma2(self) -> np.ndarray:
-        """Prior variances ``σ_i²`` per user, shape (n,)."""
-        return np.repeat(self._s, self._sizes)
+        """Prior variances ``σ_i²`` per user, shape (n,), read-only.
+
+        Built on first use and kept: every ``dm_opt.solve`` asks for it (the tie tolerance's
+        scale, and ``hasattr`` checks of the market protocol), and at ``n = 10⁷`` each fresh
+        copy is an 80 MB pass over new memory.
+        """
+        s2 = self.__dict__.get("_sigma2")
+        if s2 is None:
+            s2 = np.repeat(self._s, self._sizes)
+            s2.setflags(write=False)
+            self._sigma2 = s2
+        return s2
 
     @property
     def B(self) -> np.ndarray:
@@ -421,6 +436,8 @@ class CommunityMarket(LeakageMarketMethods):
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_last_objective", None)       # a weak reference does not pickle (Dask workers)
+        state.pop("_sigma2", None)               # derived, n-length: rebuilt on first use
+        state.pop("_community", None)
         return state
 
     # ---------------------------------------------------------- dense view
@@ -429,7 +446,7 @@ class CommunityMarket(LeakageMarketMethods):
         if self.n > max_n:
             raise LimitExceeded(f"forming the dense covariance needs n² = {self.n ** 2} entries; "
                                 f"n = {self.n} exceeds max_n = {max_n}")
-        c = self._community
+        c = self.community
         S = self.B[np.ix_(c, c)]
         S[np.diag_indices(self.n)] += self.delta[c]
         return S
@@ -505,7 +522,7 @@ class CommunityMarket(LeakageMarketMethods):
     def counts(self, profile) -> np.ndarray:
         """Sharers per community ``m_k``, shape (K,) int."""
         a = as_profile("profile", profile, self.n)
-        return np.bincount(self._community, weights=a, minlength=self.K).astype(np.int64)
+        return self._counts_of(a)
 
     # ------------------------------------------------------------ posterior
     def posterior_var(self, profile) -> np.ndarray:
@@ -536,7 +553,9 @@ class CommunityMarket(LeakageMarketMethods):
         key = ("posterior", m.astype(np.int64).tobytes())
         if key not in self._cache:
             if len(self._cache) > 64:
-                self._cache.clear()
+                # drop the posteriors only: the solver's sorted values share this cache (O(n log n) to redo)
+                for old in [k for k in self._cache if isinstance(k, tuple) and k[0] == "posterior"]:
+                    del self._cache[old]
             self._cache[key] = self.posterior_from_counts(m)
         return self._cache[key]
 
@@ -545,6 +564,69 @@ class CommunityMarket(LeakageMarketMethods):
         a = self._profile(profile)
         Pn, Ps = self._posterior_cached(self._counts_of(a))
         return self._per_user(a, self._s - Pn, self._s - Ps)
+
+    def result_arrays(self, objective, profile) -> tuple[float, np.ndarray, float, np.ndarray]:
+        """``(value, leakage, surplus, prices)`` of a solver's answer from one K×K posterior.
+
+        The same quantities ``dm_opt.solve`` reports for any market — ``evaluate(objective, a)``;
+        ``decorrelated_leakage`` / ``decorrelated_surplus`` for the de-correlated problem, else
+        ``leakage`` / ``surplus``; prices of Thm 2 (equilibrium), Thm 6 (de-correlated) or zeros —
+        with the leakage array built once and the sums taken per (community, sharer or not) group:
+        leakage is constant on each group (module docstring), so
+        ``f(a) = Σ_k [I^n_k Σ_{k∖A} c + Σ_{k∩A} ((I^s_k) (c + d) − g_k e − k)]`` from the objective's
+        own per-user weights and the profile itself (no prefix sums of the solver).  At
+        ``n = 10⁷`` the n-length passes, not the algebra, are the cost: one per returned array and
+        a few per nonzero weight vector.  ``leakage`` and ``prices`` equal the general methods' bit for
+        bit; ``value`` and ``surplus`` differ by the order of summation only.
+        """
+        if objective.n != self.n:
+            raise InstanceError("objective", f"has {objective.n} weights for a market of {self.n} users")
+        a = self._profile(profile)
+        name = objective.name
+        m = self._counts_of(a)
+        Pn, Ps = self._posterior_cached(m)
+        In, Is = self._s - Pn, self._s - Ps
+        gain = self.own_gain_from_counts(m)
+        decor = name == "decorrelated"
+        leakage = self._per_user(a, np.zeros(self.K) if decor else In, Is)
+        mask = a.view(np.bool_)
+        st = self._starts
+        v = self._values
+        weights = [(key, getattr(objective, key)) for key in ("c", "d", "e", "k")
+                   if not (hasattr(objective, "is_zero") and objective.is_zero(key))]
+        buf = np.empty(int(self._sizes.max()))
+        prices = np.zeros(self.n)
+        value = 0.0
+        surplus = 0.0
+        for k in range(self.K):
+            sl = slice(st[k], st[k + 1])
+            share = mask[sl]
+            mk, nk = int(m[k]), int(self._sizes[k])
+            non = ~share if mk < nk else None
+            sums = {}
+            for key, w in weights:          # (Σ over sharers, Σ over non-sharers; only c needs the latter)
+                wk = w[sl]
+                sums[key] = (float(np.sum(wk[share])) if mk else 0.0,
+                             float(np.sum(wk[non])) if non is not None and key == "c" else 0.0)
+            zero = (0.0, 0.0)
+            c, d, e, kk = (sums.get(key, zero) for key in ("c", "d", "e", "k"))
+            value += In[k] * c[1]
+            if mk:
+                value += Is[k] * c[0] + Is[k] * d[0] - gain[k] * e[0] - kk[0]
+            # social surplus Σ (1 − v) I (Ĩ: sharers only, when de-correlated)
+            w = buf[:nk]
+            np.subtract(1.0, v[sl], out=w)
+            if mk:
+                surplus += Is[k] * float(np.sum(w[share]))
+            if non is not None and not decor:
+                surplus += In[k] * float(np.sum(w[non]))
+            if mk and name == "equilibrium":          # p_i = v_i g_i for sharers (Thm 2)
+                np.multiply(v[sl], gain[k], out=prices[sl], where=share)
+            elif mk and decor:                         # p_i = v_i I_i for sharers (Thm 6)
+                np.multiply(v[sl], Is[k], out=prices[sl], where=share)
+        for arr in (leakage, prices):       # handed over to the result without another copy
+            arr.setflags(write=False)
+        return float(value), leakage, float(surplus), prices
 
     def own_leakage(self, profile) -> np.ndarray:
         """``I_i(a) − I_i(a_{−i}, 0) = g_i(P_ii)`` for sharers, 0 otherwise (Thm 2, eq. 5)."""

@@ -127,7 +127,10 @@ class SortedCommunities:
 
     Only the values are sorted (``np.sort``, faster than ``argsort``); the users of a
     prefix are found by a threshold on the value (:meth:`prefix_users`), and the full
-    stable order (``order``) is built on first use (all-optima listings).
+    stable order (``order``) is built on first use (all-optima listings).  The two prefix
+    tables are built on first use too: ``V`` (sums of values) serves the equilibrium only,
+    ``W`` (sums of ``1 − v``) the first best and the de-correlated problem — at ``n = 10⁷``
+    each is 80 MB and a pass over fresh memory.
     """
 
     def __init__(self, market, values=None):
@@ -136,6 +139,7 @@ class SortedCommunities:
         self.sizes = market.sizes
         self._values = v
         self._order = None
+        self._V = self._W = self._Vk = self._Wk = None
         self.sorted_values = []  # values of community k, ascending
         self.forced_eq = np.zeros(self.K, dtype=np.int64)   # #{v <= 1}: share in equilibrium (Lemma 3)
         self.below1 = np.zeros(self.K, dtype=np.int64)      # #{v < 1}
@@ -143,27 +147,61 @@ class SortedCommunities:
         starts = self.starts
         # flat prefix tables: community k's prefix m at offset[k] + m; V and W below are views
         self.offset = np.concatenate([[0], np.cumsum(market.sizes + 1)[:-1]]).astype(np.int64)
-        total = int(market.sizes.sum()) + self.K
-        self.V_flat = np.zeros(total)
-        self.W_flat = np.zeros(total)
-        self.V, self.W = [], []
         for k in range(self.K):
             vs = np.sort(v[starts[k]:starts[k + 1]])
             self.sorted_values.append(vs)
-            o, nk = int(self.offset[k]), vs.size
-            np.cumsum(vs, out=self.V_flat[o + 1:o + nk + 1])
-            b = int(np.searchsorted(vs, 1.0, side="left"))
-            self.below1[k] = b
+            self.below1[k] = int(np.searchsorted(vs, 1.0, side="left"))
             self.forced_eq[k] = int(np.searchsorted(vs, 1.0, side="right"))
-            # W(m) = Σ_{j<m} (1 − v_(j)) as (sum of the positive terms) + (sum of the others): the
-            # values are sorted, so the positive terms are the first #{v < 1} — each part is a
-            # cumulative sum of terms of one sign (no cancellation inside either)
-            w = 1.0 - vs
-            W = self.W_flat[o:o + nk + 1]
-            np.cumsum(w[:b], out=W[1:b + 1])
-            W[b + 1:] = W[b] + np.cumsum(w[b:])
-            self.V.append(self.V_flat[o:o + nk + 1])
-            self.W.append(W)
+
+    def _table(self):
+        return np.zeros(int(self.sizes.sum()) + self.K)
+
+    @property
+    def V_flat(self):
+        """``V_k(m) = Σ_{j<m} v_(j)`` at ``offset[k] + m`` (flat, all communities)."""
+        if self._V is None:
+            V = self._table()
+            for k, vs in enumerate(self.sorted_values):
+                o = int(self.offset[k])
+                np.cumsum(vs, out=V[o + 1:o + vs.size + 1])
+            self._V = V
+        return self._V
+
+    @property
+    def W_flat(self):
+        """``W_k(m) = Σ_{j<m} (1 − v_(j))`` at ``offset[k] + m`` (flat, all communities)."""
+        if self._W is None:
+            Wf = self._table()
+            for k, vs in enumerate(self.sorted_values):
+                o, nk, b = int(self.offset[k]), vs.size, int(self.below1[k])
+                # W(m) as (sum of the positive terms) + (sum of the others): the values are sorted, so
+                # the positive terms are the first #{v < 1} — each part is a cumulative sum of terms
+                # of one sign (no cancellation inside either)
+                W = Wf[o:o + nk + 1]
+                w = W[1:]                       # 1 − v_(j) written in place, then summed in place
+                np.subtract(1.0, vs, out=w)
+                np.cumsum(w[:b], out=w[:b])
+                np.cumsum(w[b:], out=w[b:])
+                w[b:] += W[b]
+            self._W = Wf
+        return self._W
+
+    def _views(self, flat):
+        return [flat[o:o + n + 1] for o, n in zip(self.offset, self.sizes)]
+
+    @property
+    def V(self):
+        """Community ``k``'s ``V_k`` as ``V[k]`` (views of :attr:`V_flat`)."""
+        if self._Vk is None:
+            self._Vk = self._views(self.V_flat)
+        return self._Vk
+
+    @property
+    def W(self):
+        """Community ``k``'s ``W_k`` as ``W[k]`` (views of :attr:`W_flat`)."""
+        if self._Wk is None:
+            self._Wk = self._views(self.W_flat)
+        return self._Wk
 
     @property
     def order(self):
@@ -194,10 +232,28 @@ class SortedCommunities:
         return np.stack([table[k][M[:, k]] for k in range(self.K)], axis=1)
 
     def profile(self, counts, n) -> np.ndarray:
-        """The profile in which the ``m_k`` lowest-value users of each community share."""
+        """The profile in which the ``m_k`` lowest-value users of each community share.
+
+        The users of :meth:`prefix_users` (``order[k][:m_k]``), written as a mask in place: one
+        comparison pass per community (``v < t``, or ``v ≤ t`` when every user at the threshold
+        value shares), and the index order among equal values only when the threshold is tied.
+        """
         a = np.zeros(n, dtype=np.int8)
+        st = self.starts
         for k in range(self.K):
-            a[self.prefix_users(k, int(counts[k]))] = 1
+            m = int(counts[k])
+            if m <= 0:
+                continue
+            vs = self.sorted_values[k]
+            vk = self._values[st[k]:st[k + 1]]
+            ak = a[st[k]:st[k + 1]].view(np.bool_)
+            t = vs[m - 1]
+            lt = int(np.searchsorted(vs, t, side="left"))
+            if m == vs.size or vs[m] != t:           # every user with v = t shares
+                np.less_equal(vk, t, out=ak)
+            else:
+                np.less(vk, t, out=ak)
+                ak[np.flatnonzero(vk == t)[:m - lt]] = True
         return a
 
 
@@ -237,7 +293,9 @@ class CountModel:
         self.beta = np.diag(market.B).copy()
         self.kappa = 1.0 - self.t2 ** 2 / self.d ** 2
         self.nk = market.sizes.astype(float)
-        self.Wtot = np.array([self.sc.W[k][-1] for k in range(self.K)])
+        # Σ_k (1 − v) (first best only: the other problems never build the W table)
+        self.Wtot = (np.array([self.sc.W[k][-1] for k in range(self.K)]) if problem == "first_best"
+                     else np.zeros(self.K))
         self.evaluations = 0
 
     # ----------------------------------------------------------- algebra
@@ -676,7 +734,10 @@ class BoxScanner:
         self.model = model
         self.prob = _PROBLEM_CODE[model.problem]
         sc = model.sc
-        self.off, self.W, self.V = sc.offset, sc.W_flat, sc.V_flat
+        # each problem reads one prefix table (_phi_point: V for the equilibrium, W otherwise); the
+        # other argument gets the same array, read but unused, so the unused table is never built
+        table = sc.V_flat if model.problem == "equilibrium" else sc.W_flat
+        self.off, self.W, self.V = sc.offset, table, table
         self.consts = _consts(model)
         self.K = model.K
 
@@ -986,6 +1047,8 @@ class CommunityBackend(Backend):
             out = solve_counts(market, objective.name, tol=tol, time_limit=time_limit, all_optima=all_optima,
                                **options)
         profile = None if out["counts"] is None else sc.profile(out["counts"], market.n)
+        if profile is not None:
+            profile.setflags(write=False)       # the result keeps it without a copy (frozen_array)
         optima = None
         if all_optima and out["status"] is Termination.OPTIMAL:
             optima = []
