@@ -10,13 +10,17 @@ For Wishart markets (``Σ = wishart(n, seed)``, values ``U[0, 2]``, ``τ² = 1``
 Variants: ``mixed`` (the default layout, ``cuts=("sharer",)``), ``mixed+cuts`` (``sharer``,
 ``mono``, ``dropone``), ``precision`` (plain symmetric layout of docs/spec.md §1.2),
 ``mixed+mod`` / ``precision+mod`` (plus the ``modular`` cut: ``bnb``'s root bound as one row;
-``precision+mod`` is the default model of ``to_pyomo`` and ``dm-opt export`` where the plain layout
-is safe, :func:`dm_opt.gaussian.backends.milp.pyomo.strongest_form`).
+``precision+probe`` / ``precision+convex`` (plus the ``probing`` cut: ``bnb``'s modular bound at the
+root's children ``a_j = 0/1``, products ``a_j a_l`` linearised; or the ``convex`` cut: per-user
+gradient and Woodbury bounds on ``Q_ii``), ``strongest`` (all four cuts: the default model of
+``to_pyomo`` and ``dm-opt export`` where the plain layout is safe,
+:func:`dm_opt.gaussian.backends.milp.pyomo.strongest_form`).
 Gap = ``(bound − optimum)/|optimum|``; the equilibrium's LP is the initial tangent relaxation.
 
     python benchmarks/mip_root_gap.py                         # n = 10, 15, 20, 30; seed 0
     python benchmarks/mip_root_gap.py --n 15 20 --solve       # plus full `milp` solve times per variant
     python benchmarks/mip_root_gap.py --no-root               # LP bounds only (fast)
+    python benchmarks/mip_root_gap.py --n 20 30 --seeds 0 1 2 --no-root --variants mixed precision+mod strongest
     python benchmarks/mip_root_gap.py --n 20 25 --rows        # with the three linear rows of mip_linear_constraints.py
 
 With ``--rows`` the optimum is the constrained one (``bnb``) and every model carries the rows; the
@@ -49,6 +53,9 @@ VARIANTS = {
     "precision": dict(posterior_form="precision"),
     "mixed+mod": dict(posterior_form="mixed", cuts=("sharer", "modular")),
     "precision+mod": dict(posterior_form="precision", cuts=("sharer", "modular")),
+    "precision+probe": dict(posterior_form="precision", cuts=("sharer", "modular", "probing")),
+    "precision+convex": dict(posterior_form="precision", cuts=("sharer", "modular", "convex")),
+    "strongest": dict(posterior_form="precision", cuts=("sharer", "modular", "probing", "convex")),
 }
 
 
@@ -89,11 +96,13 @@ def main(argv=None) -> int:
     ap.add_argument("--solve", action="store_true", help="also time full `milp` solves per variant")
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--rows", action="store_true", help="add the three random linear rows of mip_linear_constraints.py")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
+                    help="model variants to measure (the first is the baseline of the 'ratio' column)")
     args = ap.parse_args(argv)
-    names = list(VARIANTS)
-    roots = ["mixed", "mixed+mod", "precision+mod"]
+    names = list(args.variants)
+    roots = [v for v in ("mixed", "mixed+mod", "precision+mod", "strongest") if v in names]
     head = [f"lp:{v}" for v in names] + ([] if args.no_root else [f"root:{v}" for v in roots]) + [
-        "bnb:int", "bnb:mod"]
+        "bnb:int", "bnb:mod", f"lp ratio {names[-1]}/{names[0]}"]
     print(f"{'n':>3} {'seed':>4} {'problem':<12} {'optimum':>10} " + " ".join(f"{h:>16}" for h in head))
     for n in args.n:
         for seed in args.seeds:
@@ -106,22 +115,25 @@ def main(argv=None) -> int:
                 if not np.isfinite(opt):
                     print(f"{n:>3} {seed:>4} {p:<12} {'infeasible':>10}", flush=True)
                     continue
-                models = {v: M.build_model(m, obj, sc, **kw) for v, kw in VARIANTS.items()}
+                models = {v: M.build_model(m, obj, sc, **VARIANTS[v]) for v in names}
                 vals = [lp_bound(models[v]) for v in names]
+                ratio = (vals[-1] - opt) / (vals[0] - opt) if vals[0] != opt else float("nan")
                 if not args.no_root:
                     vals += [root_bound(models[v]) for v in roots]
                 vals += list(bnb_root(m, obj))
                 print(f"{n:>3} {seed:>4} {p:<12} {opt:>10.6g} "
-                      + " ".join(f"{100 * (v - opt) / abs(opt):>15.1f}%" for v in vals), flush=True)
+                      + " ".join(f"{100 * (v - opt) / abs(opt):>15.1f}%" for v in vals) + f" {ratio:>16.2f}",
+                      flush=True)
                 if args.solve:
-                    for v, kw in VARIANTS.items():
+                    for v in names:
+                        kw = VARIANTS[v]
                         if v == "mixed+cuts":
                             continue
-                        t = time.perf_counter()
+                        t, c = time.perf_counter(), time.process_time()
                         r = dm_opt.solve(m, p, "milp", time_limit=args.time_limit, constraints=cons, **kw)
-                        dt = time.perf_counter() - t
+                        dt, dc = time.perf_counter() - t, time.process_time() - c
                         ok = r.is_optimal and abs(r.objective - opt) <= r.tie_tol
-                        print(f"    solve {v:<14} {str(r.status):<11} {dt:>7.2f}s gap {r.gap:.2g} "
+                        print(f"    solve {v:<16} {str(r.status):<11} {dt:>7.2f}s wall {dc:>7.2f}s cpu gap {r.gap:.2g} "
                               f"rounds {r.extra.get('oa_rounds')} {'ok' if ok or not r.is_optimal else 'MISMATCH'}",
                               flush=True)
     return 0

@@ -59,6 +59,8 @@ def export_model(market: GaussianMarket, problem: str, path: str, fmt: str = "mp
              f"value / S with S = {model.scale:.17g}, offset = {model.offset:.17g} (MPS: RHS of the objective "
              f"row = -offset)")
     rows = "" if sc is None else "; side constraints as rows (linear rows relaxed by their slack 1e-9 sum|A_q|)"
+    if model.col_w is not None and np.any(model.col_w >= 0):
+        rows += "; columns w_j_l = a_j a_l (McCormick, exact at binary a) of the probing cut rows"
     if np.any(model.col_z >= 0):
         note = (f"dm_opt {problem} n={market.n}: RELAXATION with an initial tangent table of {n_tangents} "
                 f"points per user for g(x)=x^2/(rho-x) (perspective cuts); its optimum is an upper bound, "

@@ -73,7 +73,8 @@ Constraints
   (:func:`_lower`), so round-off can never cut off a feasible point.
 * Valid inequalities (``cuts``): ``sharer`` — ``Q_ii ≤ 1 − (1 − κ_i) a_i``;
   ``mono`` — ``I_i(a) ≥ I_i({j}) a_j`` (monotonicity, Lemma 1, ``n²`` two-term rows);
-  ``dropone`` — ``Q_ii ≥ Q_ii(N∖{j})`` when ``a_j = 0``.
+  ``dropone`` — ``Q_ii ≥ Q_ii(N∖{j})`` when ``a_j = 0``; ``modular``, ``probing`` (``bnb``'s
+  bounds as rows) and ``convex`` (gradient and Woodbury bounds on ``Q_ii``), see "Attempts" below.
   (Lemma 1's submodularity is about user ``i``'s *own* marginal only; ``I_i``
   is not submodular as a set function — suppressor effects — so a
   "subadditivity" cut ``I_i(a) ≤ Σ_j I_i({j}) a_j`` is **invalid**; it cut off
@@ -153,7 +154,11 @@ Attempts: the backend's default ``posterior_form="auto"`` runs :func:`solve_milp
 the ``"precision"`` layout first where it is safe (:data:`PRECISION_SAFE`), then on
 ``"mixed"``, each with the HiGHS settings of :data:`RETRY_OPTIONS`, until an attempt is
 certified (:func:`solve_milp`).  The valid inequality ``cuts=(…, "modular")`` adds ``bnb``'s
-root modular bound as one row (:func:`modular_cut_terms`).
+root modular bound as one row (:func:`modular_cut_terms`); ``"probing"`` adds its bounds at the
+root's children ``a_j = 0 / 1``, one row per user with the products ``a_j a_l`` as McCormick
+columns ``w_jl`` (:func:`probing_cut_terms`, which proves them); ``"convex"`` adds gradient cuts of
+the convex ``Q_ii(a)`` and Woodbury upper bounds (:func:`convex_cut_terms`).  The ``"precision"``
+attempts use :data:`STRONGEST_CUTS` by default, the ``"mixed"`` ones :data:`DEFAULT_CUTS`.
 
 Binary values are rounded with :data:`BINARY_TOL`; a value farther from 0/1
 raises :class:`~dm_opt.core.errors.SolverFailed`.
@@ -176,8 +181,11 @@ from dm_opt.gaussian.objectives import LeakageObjective
 BINARY_TOL = 1e-6
 #: Default number of tangent points per user in the initial table.
 DEFAULT_TANGENTS = 12
-#: Default valid inequalities.
+#: Default valid inequalities (the ``"mixed"`` layouts of the ``milp`` backend, and ``misocp-scip``).
 DEFAULT_CUTS = ("sharer",)
+#: The strongest valid inequalities measured (docs/exact_solvers_milp.md, "Root gaps"): the default of
+#: ``to_pyomo`` / ``dm-opt export`` and of the ``milp`` backend's ``"precision"`` attempts.
+STRONGEST_CUTS = ("sharer", "modular", "probing", "convex")
 #: HiGHS primal / MIP feasibility tolerance.  Measured (docs/exact_solvers_milp.md, "Accuracy"):
 #: tighter values (1e-8 … 1e-10, the smallest HiGHS accepts) make HiGHS declare feasible models
 #: infeasible, cut off optima or stop with "Solve error" at small noise ratios; the accuracy of
@@ -411,6 +419,7 @@ class MilpModel:
     diag_r: list
     phi: np.ndarray                  # mixed layout: V_ij = Q_ij/φ_j for a sharer j (plain: φ = 1)
     notes: list = field(default_factory=list)
+    col_w: np.ndarray | None = None  # cut "probing": column of w_jl = a_j a_l (symmetric, −1 where absent)
 
     @property
     def num_col(self) -> int:
@@ -440,6 +449,9 @@ class MilpModel:
         x[self.col_a] = a
         x[self.col_P.ravel()] = V.ravel()
         x[self.col_R.ravel()] = (V * a[None, :]).ravel()
+        if self.col_w is not None:
+            has_w = self.col_w >= 0
+            x[self.col_w[has_w]] = np.outer(a, a)[has_w]
         has_z = self.col_z >= 0
         if has_z.any():
             _, s = exact_terms(C, rho, a)
@@ -490,7 +502,9 @@ def _leave_one_out_diagonals(C, rho):
 
 
 #: Valid inequalities :func:`build_model` knows (``cuts=``).
-CUTS = ("sharer", "mono", "dropone", "modular")
+CUTS = ("sharer", "mono", "dropone", "modular", "probing", "convex")
+#: Relaxed profiles ``t·1`` at which the ``convex`` cut takes gradients of ``Q_ii`` (:func:`convex_points`).
+CONVEX_POINTS = (1.0, 0.75, 0.5, 0.25, 0.0)
 
 
 def modular_cut_terms(market: GaussianMarket, objective: LeakageObjective):
@@ -544,6 +558,98 @@ def modular_cut_terms(market: GaussianMarket, objective: LeakageObjective):
     if not abs(total - ref) <= 1e-9 * max(scale, 1e-300):
         return None
     return C0, sb, al
+
+
+def probing_cut_terms(market: GaussianMarket, objective: LeakageObjective) -> tuple[np.ndarray, np.ndarray]:
+    """``(K, D)`` of shapes (2, n) and (2, n, n), ``D[b, j, j] = 0``, caller's units: for every user ``j``,
+    ``b ∈ {0, 1}`` and every profile ``a`` with ``a_j = b``,
+    ``f(a) ≤ K[b, j] + Σ_{l≠j} D[b, j, l] a_l`` — ``bnb``'s modular (Woodbury) bound at the root's
+    child ``a_j = b`` (:func:`dm_opt.gaussian.kernels.bnb.modular_parts` at the node that fixes ``j``
+    in or out and leaves everybody else free), kept as the per-user linear function it is before
+    its maximum over the free users is taken.
+
+    *Why it is valid*: ``modular_parts`` returns ``C`` and ``v_in``, ``v_out`` with
+    ``f(a) ≤ C + Σ_{l free} (v_in[l] if a_l else v_out[l])`` for every completion of the node
+    (its docstring proves the bound term by term); with ``K = C + Σ v_out`` and
+    ``D = v_in − v_out`` that is the affine form above.  The two children cover every profile, so
+    for a 0/1 ``a``: ``f(a) ≤ (1 − a_j)(K⁰_j + D⁰_j·a) + a_j (K¹_j + D¹_j·a)``, which
+    :func:`build_model` linearises exactly with ``w_jl = a_j a_l`` (cut ``"probing"``).
+    The child states are fresh (:func:`~dm_opt.gaussian.kernels.posterior.fresh_state`).
+    """
+    from dm_opt.gaussian.kernels.bnb import IN, OUT, modular_parts
+    from dm_opt.gaussian.kernels.posterior import fresh_state
+
+    n = market.n
+    S = np.ascontiguousarray(market.cov, dtype=float)
+    t2 = np.ascontiguousarray(market.noise_var, dtype=float)
+    s2 = np.ascontiguousarray(market.sigma2, dtype=float)
+    c, d, e, k = (np.ascontiguousarray(x, dtype=float) for x in (objective.c, objective.d, objective.e, objective.k))
+    K = np.zeros((2, n))
+    D = np.zeros((2, n, n))
+    work, v_out, v_in = np.empty(3 * n), np.empty(n), np.empty(n)
+    for j in range(n):
+        for b, code in ((0, OUT), (1, IN)):
+            state = np.zeros(n, dtype=np.int8)
+            state[j] = code
+            Mlo, hlo, _ = fresh_state(S, t2, (state == IN).astype(np.int8))
+            Mhi, hhi, _ = fresh_state(S, t2, (state != OUT).astype(np.int8))
+            v_out[:] = 0.0
+            v_in[:] = 0.0
+            C = float(modular_parts(state, Mlo, Mhi, np.diag(Mlo).copy(), hlo, np.diag(Mhi).copy(), hhi,
+                                    s2, t2, c, d, e, k, work, v_out, v_in))
+            v_out[j] = v_in[j] = 0.0
+            K[b, j] = C + float(np.sum(v_out))
+            D[b, j] = v_in - v_out
+    return K, D
+
+
+def convex_points(objective: LeakageObjective, n: int) -> np.ndarray:
+    """Relaxed profiles (p, n) where the ``convex`` cut takes gradients of ``Q_ii``: ``t·1`` for ``t`` in
+    :data:`CONVEX_POINTS`, and three points leaning towards the users whose net weight on their own
+    leakage ``c_i + d_i − e_i`` is positive (``1[w > 0]``, ``0.25 + 0.5·1[w > 0]``, ``0.25 + 0.75·1[w > 0]``:
+    where LP solutions of the first best sit; measured, docs/exact_solvers_milp.md "Root gaps")."""
+    pos = (np.asarray(objective.c) + np.asarray(objective.d) - np.asarray(objective.e) > 0).astype(float)
+    pts = [np.full(n, float(t)) for t in CONVEX_POINTS] + [pos, 0.25 + 0.5 * pos, 0.25 + 0.75 * pos]
+    return np.array(pts)
+
+
+def convex_cut_terms(C: np.ndarray, rho: np.ndarray, points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-user linear bounds on ``Q_ii(a)`` (standardised), valid at every 0/1 profile ``a``.
+
+    ``points`` (p, n): relaxed profiles ``ā ∈ [0, 1]ⁿ``.  Returns ``(G, g0, B)``: ``G`` (p, n, n) and
+    ``g0`` (p, n) with ``Q_ii(a) ≥ g0[q, i] − Σ_j G[q, i, j] a_j`` for each point ``q``, and ``B`` (n, n)
+    with ``Q_ii(a) ≤ 1 − Σ_j B[i, j] a_j``.
+
+    *Why*: ``Q(a) = (Λ + T diag a)⁻¹`` is operator convex in the relaxed ``a ∈ [0, 1]ⁿ`` (matrix
+    inversion is operator convex on positive definite matrices, the argument is affine in ``a``), so
+    ``Q_ii`` lies above its tangent at any relaxed point ``ā``: ``∂Q_ii/∂a_j = −Q_ij(ā)²/ρ_j``.
+    ``Q(ā)`` is the posterior with the signals of the users ``ā_j > 0`` observed at noise ratios
+    ``ρ_j/ā_j``, computed from a fresh state (:mod:`dm_opt.gaussian.kernels.posterior`).
+    The upper bound is ``bnb``'s Woodbury step from the empty set
+    (:func:`dm_opt.gaussian.kernels.bnb.modular_parts`): adding a set ``A`` lowers ``Q_ii`` by at
+    least ``Σ_{j∈A} C_ij²/(ρ_j + r_j)``, ``r_j = Σ_l |C_jl|`` (Gershgorin).  Both sides are relaxed
+    by ``BOUND_RTOL`` times the magnitudes of their terms plus ``BOUND_ATOL``.
+    """
+    from dm_opt.gaussian.kernels.posterior import fresh_state
+
+    n = C.shape[0]
+    Cc = np.ascontiguousarray(C, dtype=float)
+    points = np.clip(np.asarray(points, dtype=float).reshape(-1, n), 0.0, 1.0)
+    G = np.zeros((points.shape[0], n, n))
+    g0 = np.zeros((points.shape[0], n))
+    for q, at in enumerate(points):
+        on = at > 0
+        noise = np.where(on, rho / np.where(on, at, 1.0), rho)
+        Mt, _, _ = fresh_state(Cc, np.ascontiguousarray(noise), on.astype(np.int8))
+        Gq = Mt * Mt / rho[None, :]                      # only squares of M enter (M = Q up to signs)
+        x = np.diag(Mt)
+        G[q] = Gq
+        # Q_ii(a) ≥ x_i − Σ_j G_ij (a_j − ā_j) = (x_i + Σ_j G_ij ā_j) − Σ_j G_ij a_j
+        ga = Gq @ at
+        g0[q] = x + ga - BOUND_RTOL * (x + ga + Gq.sum(axis=1)) - BOUND_ATOL
+    r = np.abs(Cc).sum(axis=1)
+    B = (Cc * Cc / (rho + r)[None, :]) * (1.0 - BOUND_RTOL)
+    return G, g0, B
 
 
 #: ``posterior_form`` values: the variable layout and the form of the posterior equations.
@@ -620,6 +726,16 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
     zi = np.flatnonzero(need_z)
     col_z[zi] = nxt + np.arange(zi.size)
     nxt += zi.size
+    # cut "probing": w_jl = a_j a_l (j < l) for the pairs whose product enters a probing row
+    col_w = np.full((n, n), -1, dtype=np.int64)
+    if "probing" in cuts:
+        probe_K, probe_D = probing_cut_terms(market, objective)
+        gamma = probe_D[1] - probe_D[0]              # coefficient of a_j a_l in row j
+        np.fill_diagonal(gamma, 0.0)
+        wi, wj = np.nonzero(np.triu((gamma != 0.0) | (gamma.T != 0.0), 1))
+        col_w[wi, wj] = nxt + np.arange(wi.size)
+        col_w[wj, wi] = col_w[wi, wj]
+        nxt += wi.size
     ncol = nxt
     di = np.arange(n)
 
@@ -659,6 +775,7 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
     col_hi[col_R] = np.maximum(U1, 0.0)
     col_lo[col_z[zi]] = 0.0
     col_hi[col_z[zi]] = np.inf
+    col_hi[col_w[col_w >= 0]] = 1.0
     integer = np.zeros(ncol, dtype=np.int8)
     integer[col_a] = 1
     if constraints is not None:
@@ -803,6 +920,43 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
             add_rows("modular", [(list(nz), list(row[nz]), -np.inf, rhs + 1e-9 * (1.0 + abs(rhs)))], [()],
                      "objective ≤ bnb's root modular bound, linear in a (Woodbury; kernels/bnb.modular_bound)")
 
+    if "probing" in cuts:
+        # bnb's modular bound at the root's children a_j = 0 / 1 (probing_cut_terms), one row per j:
+        # f(a) ≤ K⁰_j + D⁰_j·a + (K¹_j − K⁰_j) a_j + Σ_l (D¹_jl − D⁰_jl) w_jl, exact for binary a with
+        # w_jl = a_j a_l (McCormick rows below, exact at binary a), relaxed by 1e-9 like "modular"
+        prow = []
+        for j in range(n):
+            row = cost.copy()
+            coef = probe_D[0, j].copy()
+            coef[j] = probe_K[1, j] - probe_K[0, j]
+            row[col_a] -= coef / std.scale
+            ls = np.flatnonzero(gamma[j])
+            row[col_w[j, ls]] -= gamma[j, ls] / std.scale
+            nz = np.flatnonzero(row)
+            rhs = probe_K[0, j] / std.scale - offset
+            prow.append((list(nz), list(row[nz]), -np.inf, rhs + 1e-9 * (1.0 + abs(rhs))))
+        add_rows("probing", prow, [(j,) for j in range(n)],
+                 "objective ≤ bnb's modular bound at the children a_j = 0 / 1, products a_j a_l as w_jl")
+        widx = [(int(j), int(l)) for j, l in zip(wi, wj, strict=True)]
+        if widx:
+            add_rows("w_first", [([int(col_w[j, l]), int(col_a[j])], [1.0, -1.0], -np.inf, 0.0) for j, l in widx],
+                     widx, "w_jl ≤ a_j")
+            add_rows("w_second", [([int(col_w[j, l]), int(col_a[l])], [1.0, -1.0], -np.inf, 0.0) for j, l in widx],
+                     widx, "w_jl ≤ a_l")
+            add_rows("w_both", [([int(col_w[j, l]), int(col_a[j]), int(col_a[l])], [1.0, -1.0, -1.0], -1.0, np.inf)
+                                for j, l in widx], widx, "w_jl ≥ a_j + a_l − 1")
+
+    if "convex" in cuts:
+        G, g0, B = convex_cut_terms(C, rho, convex_points(obj, n))
+        crow, cidx = [], []
+        for q in range(g0.shape[0]):
+            for i in range(n):
+                crow.append(qdiag_row(i, col_a, G[q, i], g0[q, i], np.inf))
+                cidx.append((q, i))
+        add_rows("convex_lower", crow, cidx, "Q_ii ≥ tangent of the convex Q_ii(a) at relaxed point q (convex_points)")
+        add_rows("convex_upper", [qdiag_row(i, col_a, B[i], -np.inf, 1.0 + BOUND_ATOL) for i in range(n)],
+                 [(i,) for i in range(n)], "Q_ii ≤ 1 − Σ_j C_ij²/(ρ_j + r_j) a_j  (Woodbury from the empty set)")
+
     names = [f"a_{i}" for i in range(n)]
     pn, rn = ("V", "U") if mixed else ("P", "R")
     if symmetric:
@@ -811,9 +965,11 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
         names += [f"{pn}_{i}_{j}" for i in range(n) for j in range(n)]
     names += [f"{rn}_{i}_{j}" for i in range(n) for j in range(n)]
     names += [f"z_{i}" for i in zi]
+    if "probing" in cuts:
+        names += [f"w_{j}_{l}" for j, l in zip(wi, wj, strict=True)]
     model = MilpModel(n, cost, offset, col_lo, col_hi, integer, None, None, None,
                       col_a, col_P, col_R, col_z, names, blocks, [[] for _ in range(n)], pi, s_lo, kappa,
-                      tangent_form, std, "mixed" if mixed else "plain", diag_q, diag_r, phi)
+                      tangent_form, std, "mixed" if mixed else "plain", diag_q, diag_r, phi, col_w=col_w)
 
     # tangent table for z_i ≥ g̃_i(Q_ii) (sharers), points by leave-own-out variance s ∈ [s_lo, 1]
     trows, tidx = [], []

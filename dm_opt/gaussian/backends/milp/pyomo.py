@@ -34,13 +34,18 @@ component              meaning
 ``m.sharer_cap[i]``    ``Q_ii ≤ 1 − (1 − κ_i) a_i``, ``κ_i = ρ_i/(1+ρ_i)`` (valid inequality)
 ``m.modular``          objective ``≤`` ``bnb``'s root modular bound, linear in ``a`` (valid inequality;
                        default, :data:`STRONGEST_CUTS`)
+``m.probing[j]``       objective ``≤`` ``bnb``'s modular bound at the children ``a_j = 0`` / ``1``, with
+                       products ``a_j a_l`` as ``m.w[j, l]`` (``j < l``; rows ``m.w_first``,
+                       ``m.w_second``, ``m.w_both``: McCormick, exact at binary ``a``) (default)
+``m.convex_lower``     ``Q_ii ≥`` gradient cuts of the convex ``Q_ii(a)`` at relaxed points ``t·1``;
+``m.convex_upper``     ``Q_ii ≤ 1 − Σ_j C_ij²/(ρ_j + r_j) a_j`` (valid inequalities, default)
 ``m.tangent[i, q]``    ``z_i ≥`` tangent of ``g̃_i`` at the point whose leave-own-out variance
                        (standardised) is ``m.tangent_table[i][q]``
 ``m.obj``              the problem's objective divided by ``m.obj_scale`` (maximise)
 =====================  ==========================================================
 
 Default model (``posterior_form="auto"``, ``cuts=None``): the strongest one measured — the
-symmetric precision layout plus the ``modular`` row (:func:`strongest_form`); the model of
+symmetric precision layout plus the ``modular``, ``probing`` and ``convex`` cuts (:func:`strongest_form`); the model of
 earlier versions is ``to_pyomo(..., posterior_form="mixed", cuts=("sharer",))``.
 
 First best and de-correlated equilibrium are exact MILPs.  For the
@@ -79,34 +84,37 @@ import numpy as np
 
 from dm_opt.core.errors import ProblemError
 from dm_opt.core.result import Result
-from dm_opt.gaussian.backends.milp import DEFAULT_TANGENTS, build_model, check_range
+from dm_opt.gaussian.backends.milp import DEFAULT_TANGENTS, STRONGEST_CUTS, build_model, check_range
 from dm_opt.gaussian.market import GaussianMarket
 from dm_opt.gaussian.objectives import LeakageObjective
 
-#: ``to_pyomo``'s default valid inequalities: ``sharer`` and ``bnb``'s root modular bound as one
-#: row (:func:`~dm_opt.gaussian.backends.milp.modular_cut_terms`; valid for every profile, so under
-#: any side constraint).  Measured with the symmetric precision layout at n = 30 (Wishart seed 0,
-#: ``benchmarks/mip_root_gap.py``): LP root gap first best 26.1% → 18.1%, equilibrium 7.6% → 4.0%.
-STRONGEST_CUTS = ("sharer", "modular")
+# ``to_pyomo``'s default valid inequalities are :data:`~dm_opt.gaussian.backends.milp.STRONGEST_CUTS`
+# (imported above): ``sharer``; ``modular`` (bnb's root bound as one row, :func:`modular_cut_terms`);
+# ``probing`` (its bounds at the root's children a_j = 0 / 1, :func:`probing_cut_terms`); ``convex``
+# (gradient and Woodbury bounds on Q_ii, :func:`convex_cut_terms`).  Each holds at every profile, so
+# under any side constraint.  Measured (docs/exact_solvers_milp.md, "Root gaps"): LP root gap at
+# n = 30 at most half of the original "mixed" model's on Wishart seeds 0–2, every problem.
 
 
 def strongest_form(market) -> tuple[str, tuple]:
     """``(posterior_form, cuts)`` of the strongest model :func:`to_pyomo` and ``dm-opt export`` build by default.
 
     The symmetric plain ``"precision"`` layout (one ``P_ij`` per pair ``i ≤ j``) has the tightest
-    LP relaxation of the layouts, and the ``"modular"`` row tightens every layout further
-    (docs/exact_solvers_milp.md, "Root gaps"): at n = 30 the LP gap is 18.1% (first best) and
-    4.0% (equilibrium) against 32.0% / 8.3% for ``"mixed"`` alone.  The plain layout is used only
+    LP relaxation of the layouts, and the cuts of :data:`STRONGEST_CUTS` tighten it further
+    (docs/exact_solvers_milp.md, "Root gaps": at n = 30, Wishart seeds 0–2, the LP gap is at most
+    half of the original ``"mixed"`` model's for every problem).  The plain layout is used only
     where the ``milp`` backend measured it exact (:data:`~dm_opt.gaussian.backends.milp.PRECISION_SAFE`:
     noise ratios in ``[1e-3, 1e2]``, ``κ(C) ≤ 1e4``); elsewhere ``"mixed"`` (whose coefficients stay
-    at most 1) with the same cuts.
+    at most 1) with the same cuts except ``convex`` (its gradients ``Q_ij²/ρ_j`` grow like ``1/ρ``).
     """
     from dm_opt.gaussian.backends.milp import PRECISION_SAFE, condition_number, correlation_and_ratios
 
     C, rho = correlation_and_ratios(market)
     lo, hi, kmax = PRECISION_SAFE
     safe = bool(np.min(rho) >= lo and np.max(rho) <= hi and condition_number(C) <= kmax)
-    return ("precision" if safe else "mixed"), STRONGEST_CUTS
+    if safe:
+        return "precision", STRONGEST_CUTS
+    return "mixed", tuple(c for c in STRONGEST_CUTS if c != "convex")
 
 
 def to_pyomo(market, problem="first_best", *, constraints=None, n_tangents: int = DEFAULT_TANGENTS,
@@ -124,7 +132,7 @@ def to_pyomo(market, problem="first_best", *, constraints=None, n_tangents: int 
         Points in the equilibrium's tangent table (ignored when no ``z`` is needed).
     cuts : tuple of str, optional
         Valid inequalities (:data:`~dm_opt.gaussian.backends.milp.CUTS`); default
-        :data:`STRONGEST_CUTS` (``sharer`` and ``modular``).
+        :data:`STRONGEST_CUTS` (``sharer``, ``modular``, ``probing``, ``convex``).
     posterior_form : str
         ``"auto"`` (default): the strongest layout :func:`strongest_form` measured safe for this
         market — the symmetric ``"precision"`` layout (variables ``m.P``, ``m.R``) or else
@@ -191,6 +199,12 @@ def to_pyomo(market, problem="first_best", *, constraints=None, n_tangents: int 
     m.leakage = pyo.Expression(m.N, rule=lambda _, i: float(s2[i]) * (1.0 - m.Q[i, i]))
     for i in zi:
         cols[mod.col_z[i]] = m.z[i]
+    if mod.col_w is not None and np.any(mod.col_w >= 0):
+        # cut "probing": w_jl = a_j a_l (j < l), exact at binary a through the rows w_first, w_second, w_both
+        wpairs = [(i, j) for i in range(n) for j in range(i + 1, n) if mod.col_w[i, j] >= 0]
+        m.w = pyo.Var(wpairs, bounds=lambda _, i, j: bnd(mod.col_w[i, j]))
+        for i, j in wpairs:
+            cols[mod.col_w[i, j]] = m.w[i, j]
 
     A = mod.A
     indptr, indices, data = A.indptr, A.indices, A.data

@@ -17,6 +17,7 @@ from dm_opt.gaussian.backends.milp.model import (
     HIGHS_FEASIBILITY,
     HIGHS_OPTIONS,
     POSTERIOR_FORMS,
+    STRONGEST_CUTS,
     MilpModel,
     _stack_rows,
     _tangent_rows,
@@ -103,6 +104,8 @@ def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraint
     claim …) or returns status ``error`` is followed by the next; if none is certified the last
     ``error`` result is returned (message: every attempt's reason), or ``SolverFailed`` raised.
     ``extra["attempts"]`` lists the attempts made, ``extra["posterior_form"]`` the last one.
+    Without ``cuts=``, ``"precision"`` attempts use :data:`STRONGEST_CUTS` and the others
+    :data:`DEFAULT_CUTS`.
     """
     if posterior_form != "auto" and posterior_form not in POSTERIOR_FORMS:
         raise ProblemError(f"posterior_form must be 'auto' or one of {', '.join(map(repr, POSTERIOR_FORMS))}, "
@@ -110,6 +113,9 @@ def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraint
     t0 = time.perf_counter()
     reasons, last, build, solve = [], None, 0.0, 0.0
     plans = _attempts(market, posterior_form)
+    # default cuts per layout: the strongest on the plain "precision" layout (measured faster full
+    # solves, docs/exact_solvers_milp.md "Root gaps"), the small-coefficient set on "mixed"
+    cuts = options.pop("cuts", None)
     for k, (form, opts) in enumerate(plans):
         left = None
         if time_limit is not None:
@@ -121,7 +127,8 @@ def solve_milp(market: GaussianMarket, objective, *, constraints: SideConstraint
         try:
             raw = solve_milp_once(market, objective, constraints=constraints, time_limit=left, tol=tol,
                                   posterior_form=form, highs_options={**opts, **(user_highs or {})},
-                                  **options)
+                                  cuts=(STRONGEST_CUTS if form == "precision" else DEFAULT_CUTS)
+                                  if cuts is None else cuts, **options)
         except SolverFailed as exc:
             reasons.append(f"[{label}] {exc}")
             if k == len(plans) - 1 and last is None:
