@@ -113,11 +113,14 @@ def warmup(jobs: int = 1, progress: bool = False) -> list[tuple[str, float]]:
     """Run every case of :data:`CASES` (in ``jobs`` processes); returns ``[(name, seconds)]``.
 
     ``seconds`` is compile (or cache-load) plus the small solve itself; a second call only loads."""
-    jobs = int(jobs)
-    if jobs < 1:
+    import numbers
+
+    # an integral number only: int() would truncate 1.5, and raise its own ValueError on "x" or nan
+    if isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral) or jobs < 1:
         from dm_opt.core.errors import ProblemError
 
-        raise ProblemError(f"warmup: jobs must be >= 1, got {jobs}")
+        raise ProblemError(f"warmup: jobs must be an integer >= 1, got {jobs!r}"[:200])
+    jobs = int(jobs)
     names = [name for name, _, _ in CASES]
     if jobs == 1:
         return _run_cases(names, progress)

@@ -11,6 +11,7 @@ how a result is printed, the family's ``cli`` module.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import stat
@@ -197,10 +198,14 @@ def save(market: Any, path: StrPath, *, force: bool = False) -> str:
     market whose table would not load is refused with :class:`ProblemError`, nothing written).
     Returns the path written.
     """
+    import numpy as np
+
     from dm_opt.core import safeio, tomlw
     from dm_opt.core.errors import ProblemError
 
     _check_path("path", path)
+    if not isinstance(force, (bool, np.bool_)):       # force="no" would be truthy and overwrite
+        raise ProblemError(f"force must be True or False, got {force!r}"[:200])
     kind = getattr(market, "kind", None)
     if kind not in KIND_MODULES:
         raise ProblemError(f"cannot save a {type(market).__name__}: it has no instance-file kind")
@@ -217,10 +222,27 @@ def save(market: Any, path: StrPath, *, force: bool = False) -> str:
         from_dict(tomllib.loads(text), where)
     except (InstanceError, tomllib.TOMLDecodeError) as exc:
         raise ProblemError(f"cannot save this {type(market).__name__}: the file would not load back ({exc})") from None
-    tmp = where + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, where)
+    # the temporary file is created exclusively ("x"): a user's file that happens to be named
+    # <path>.tmp is never overwritten (nor moved onto path)
+    for i in range(1000):
+        tmp = f"{where}.tmp{i or ''}"
+        try:
+            fh = open(tmp, "x", encoding="utf-8")
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise ProblemError(f"path: cannot write {where}: {exc.strerror or exc}") from None
+    else:
+        raise ProblemError(f"path: cannot write {where}: no free temporary name {where}.tmp*")
+    try:
+        with fh:
+            fh.write(text)
+        os.replace(tmp, where)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return where
 
 

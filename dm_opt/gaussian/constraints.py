@@ -226,6 +226,13 @@ def _linear_from(obj, n: int, field: str) -> "LinearRows":
                                           f"got {A.shape}")
     if not np.all(np.isfinite(A)):
         raise InstanceError(f"{field}.A", "must be finite")
+    # a row whose Σ_j |A_ij| overflows has an infinite activity and slack: every profile passed the
+    # exact check (A = [[1e308, 1e308]], ub = 1e308 returned (1, 1) as optimal)
+    with np.errstate(over="ignore"):
+        wide = ~np.isfinite(np.sum(np.abs(A), axis=1))
+    if np.any(wide):
+        raise InstanceError(f"{field}.A", f"row {int(np.argmax(wide))}: the sum of |A_ij| overflows the float "
+                                          "range; rescale the row")
     m = A.shape[0]
     out = []
     for name, b, default in (("lb", lb, -np.inf), ("ub", ub, np.inf)):

@@ -36,6 +36,7 @@ import numpy as np
 from dm_opt.core.errors import AssumptionError, LimitExceeded, ProblemError
 from dm_opt.core.limits import Deadline, adapt_chunk
 from dm_opt.core.result import Result, Termination
+from dm_opt.core.validate import as_array
 from dm_opt.sharing import kernels as K
 from dm_opt.sharing.buyer import stop_message
 from dm_opt.sharing.market import MAX_TABLE_AGENTS, SharingMarket, members
@@ -191,10 +192,12 @@ def candidate_order(market: SharingMarket) -> np.ndarray:
 def as_order(market, order) -> np.ndarray:
     if order is None:
         return candidate_order(market)
-    o = np.asarray(order, dtype=np.int64)
+    # as_array first: np.asarray(order, dtype=np.int64) raised its own ValueError on strings and NaN
+    # and truncated 1.5 (a float is accepted only when whole: the permutation test compares values)
+    o = as_array("order", order, max_abs=2.0 ** 53)
     if o.shape != (market.n,) or sorted(o.tolist()) != list(range(market.n)):
         raise ProblemError(f"order must be a permutation of 0..{market.n - 1}")
-    return o
+    return o.astype(np.int64)
 
 
 def check_top_agent(market: SharingMarket, order=None, *, tol: float = PREF_TOL) -> PropertyCheck:

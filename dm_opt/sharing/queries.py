@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import time
 from dataclasses import dataclass
 from typing import ClassVar
@@ -46,6 +47,7 @@ import numpy as np
 from dm_opt.core.errors import LimitExceeded, ProblemError
 from dm_opt.core.limits import Deadline
 from dm_opt.core.result import Result, Termination
+from dm_opt.core.validate import as_array, describe
 from dm_opt.sharing import kernels as K
 from dm_opt.sharing.bilateral import PREF_TOL, _enforce_assumptions, as_order
 from dm_opt.sharing.buyer import stop_message
@@ -68,12 +70,38 @@ def _check_power(market: SharingMarket, what: str) -> None:
                            "bilateral.ordered_match / check_stability)")
 
 
+def _integers(field: str, x, shape=None) -> np.ndarray:
+    """``x`` as an int64 array of whole numbers (``shape`` if given), else one error naming ``field``:
+    ``np.asarray(x, dtype=np.int64)`` truncated 1.5 and True silently and raised its own errors on
+    strings, NaN and huge numbers."""
+    arr = as_array(field, x, shape=shape, max_abs=2.0 ** 53)
+    frac = arr != np.floor(arr)
+    if np.any(frac):
+        idx = ",".join(str(int(i)) for i in np.argwhere(frac)[0])
+        raise ProblemError(f"{field}[{idx}] must be a whole number, got {arr[frac][0]}")
+    return arr.astype(np.int64)
+
+
+def _pairs(field: str, x) -> np.ndarray:
+    """An (E, 2) integer array (a flat list of 2·E numbers is read row by row, as before)."""
+    arr = _integers(field, x)
+    if arr.ndim > 2 or (arr.ndim == 2 and arr.shape[1] != 2) or arr.size % 2:
+        raise ProblemError(f"{field} must have shape (E, 2), got {arr.shape}")
+    return arr.reshape(-1, 2)
+
+
+def _check_tol(tol) -> float:
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0.0 <= float(tol) < math.inf:
+        raise ProblemError(f"tol must be a finite number >= 0, got {describe(tol)}")
+    return float(tol)
+
+
 def query_matrix(market: SharingMarket, edges, weights) -> np.ndarray:
     """``W[i, j]`` = queries ``i`` runs on ``j``'s data from an edge list (E, 2) and its weights
     (E, 2) (``weights[e] = (w̃_{i,j}, w̃_{j,i})`` for ``edges[e] = (i, j)``); validated."""
     N = market.n
-    E = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
-    Wt = np.asarray(weights, dtype=np.int64).reshape(-1, 2)
+    E = _pairs("edges", edges)
+    Wt = _pairs("weights", weights)
     if E.shape != Wt.shape:
         raise ProblemError(f"edges {E.shape} and weights {Wt.shape} differ in shape")
     W = np.zeros((N, N), dtype=np.int64)
@@ -98,7 +126,7 @@ def edges_of(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def weighted_values(market: SharingMarket, W) -> np.ndarray:
     """``V_i = U_i(n_i + Σ_j W[i, j] q_j) − Σ_j W[j, i] c_i(j)`` for every agent, shape (N,)."""
-    W = np.asarray(W, dtype=float)
+    W = _integers("W", W, shape=(market.n, market.n)).astype(float)
     recv = W @ market.query_samples
     paid = np.sum(W.T * market.cost_matrix(), axis=1)          # Σ_j W[j, i] c_i(j)
     return market.alpha * (1.0 - (market.samples + recv) ** (-market.beta)) - paid
@@ -150,6 +178,7 @@ def ordered_match_queries(market: SharingMarket, order=None, *, on_violation: st
     :func:`~dm_opt.sharing.bilateral.ordered_match` (the checks are those of Prop 3.1 on the
     single-query preferences).  Power family, ``max_queries ≤`` :data:`MAX_MATCH_QUERIES`."""
     _check_power(market, "ordered match with query weights")
+    tol = _check_tol(tol)
     if on_violation not in ("raise", "warn", "ignore"):
         raise ProblemError(f"on_violation must be 'raise', 'warn' or 'ignore', got {on_violation!r}")
     Qmax = int(np.max(market.max_queries))
@@ -309,7 +338,8 @@ def check_weighted_stability(market: SharingMarket, W, *, notion: str = "strong"
     _check_power(market, "the weighted stability check")
     t0 = time.perf_counter()
     dl = Deadline.of(time_limit)
-    W = np.asarray(W, dtype=np.int64)
+    tol = _check_tol(tol)
+    W = _integers("W", W, shape=(market.n, market.n))
     if W.shape != (market.n, market.n) or np.any((W > 0) != (W.T > 0)) or np.any(np.diag(W) != 0):
         raise ProblemError("W must be an N x N query matrix with W[i, j] > 0 exactly when W[j, i] > 0")
     e, w = edges_of(W)
@@ -357,7 +387,8 @@ def stable_weighted_outcomes(market: SharingMarket, *, notion: str = "core", tol
     of RJ §6).  Refuses (LimitExceeded) when the graphs times the checks exceed
     :data:`MAX_WEIGHTED_GRAPHS` or ``N >`` :data:`MAX_WEIGHTED_AGENTS`."""
     _check_power(market, "stable_weighted_outcomes")
-    if notion not in NOTIONS:
+    tol = _check_tol(tol)
+    if not isinstance(notion, str) or notion not in NOTIONS:
         raise ProblemError(f"notion must be one of {', '.join(NOTIONS)}, got {notion!r}")
     N = market.n
     if N > MAX_WEIGHTED_AGENTS:

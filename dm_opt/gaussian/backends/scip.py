@@ -172,6 +172,11 @@ def solve_scip(market, objective, *, constraints=None, time_limit=None, tol=0.0,
         x.append(m.addVar(name=model.col_names[j], vtype="B" if model.integer[j] else "C",
                           lb=None if lo == -np.inf else float(lo), ub=None if hi == np.inf else float(hi)))
     A = model.A
+    if A.data.size and float(np.max(np.abs(A.data))) >= m.infinity():
+        # SCIP raises a bare Exception ("error in input data") on a coefficient it reads as infinite
+        raise ProblemError(f"constraints.linear: a coefficient of magnitude {float(np.max(np.abs(A.data))):.3g} is at "
+                           f"or above SCIP's infinity ({m.infinity():g}); method 'misocp-scip' cannot model it: "
+                           f"rescale the row or use method='bnb'")
     for r in range(A.shape[0]):
         s, e = A.indptr[r], A.indptr[r + 1]
         expr = ps.quicksum(float(v) * x[c] for c, v in zip(A.indices[s:e], A.data[s:e], strict=True))

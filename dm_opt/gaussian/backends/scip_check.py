@@ -65,6 +65,9 @@ from dm_opt.gaussian.kernels.posterior import fresh_state
 
 #: SCIP's feasibility tolerance (model units), as for ``misocp-scip``.
 FEASTOL = 1e-9
+#: The tie tolerance in model units (at most; the model unit is ``min(scale, tol / MODEL_TOL)``): far above
+#: SCIP's epsilons, so that its node comparisons resolve differences of ``tol``.
+MODEL_TOL = 1e-6
 #: A node cut is added when the LP point violates it by more than this (model units).
 CUT_VIOLATION = 1e-10
 #: Exact evaluations allowed in one run of the incumbent local search.
@@ -397,6 +400,10 @@ def solve_scip_check(market, objective, *, constraints=None, time_limit=None, to
     if depth_limit is not None and (isinstance(depth_limit, bool) or not isinstance(depth_limit, (int, np.integer))
                                     or depth_limit < 0):
         raise ProblemError(f"depth_limit must be a nonnegative integer or None, got {depth_limit!r}")
+    # SCIP's parameter parallel/maxnthreads takes 0..64; checked before any work (int() would truncate 1.5)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
+                                or not 0 <= threads <= 64):
+        raise ProblemError(f"threads must be an integer from 0 to 64 or None, got {threads!r}")
     deadline = None if time_limit is None else t0 + float(time_limit)
     empty, start = infeasible_result(market, objective, constraints)
     if empty is not None:
@@ -406,6 +413,11 @@ def solve_scip_check(market, objective, *, constraints=None, time_limit=None, to
     if not (S > 0 and np.isfinite(S)):
         S = 1.0
     tol = float(tol)
+    if tol > 0:
+        # SCIP treats differences below its epsilon (1e-9; sums 1e-6) as zero: with S the objective's
+        # full scale, tol/S = 1e-9 sat at that epsilon and optima within ~tol of a pruned node were lost
+        # (a wrong "optimal" where every value is ~1e-8 of the scale).  The model unit is tol / MODEL_TOL.
+        S = min(S, tol / MODEL_TOL)
     tol_m = tol / S
     ctx = _Check(market, objective, constraints, S, tol_m, depth_limit)
 
@@ -447,6 +459,10 @@ def solve_scip_check(market, objective, *, constraints=None, time_limit=None, to
     m.setParam("limits/gap", 0.0)
     m.setParam("limits/absgap", 0.5 * tol_m)
     m.setParam("numerics/feastol", FEASTOL)
+    # node LP bounds prune nodes: with SCIP's default dual feasibility tolerance (1e-7) a bound could be
+    # low by more than tol_m (1e-9 of the scale) and the optimum pruned (a wrong "optimal" at noise
+    # ratio 1e8 with rows, tests/reliability/test_numerics_round4.py)
+    m.setParam("numerics/dualfeastol", FEASTOL)
     m.setPresolve(ps.SCIP_PARAMSETTING.OFF)
     m.setParam("presolving/maxrestarts", 0)
     m.setParam("misc/allowstrongdualreds", False)
@@ -467,6 +483,11 @@ def solve_scip_check(market, objective, *, constraints=None, time_limit=None, to
                   name=f"root_bound[{r}]")
     if constraints is not None:
         lin = constraints.linear
+        if lin is not None and lin.m and float(np.max(np.abs(lin.A))) >= m.infinity():
+            # SCIP raises a bare Exception ("error in input data") on a coefficient it reads as infinite
+            raise ProblemError(f"constraints.linear: a coefficient of magnitude {float(np.max(np.abs(lin.A))):.3g} "
+                               f"is at or above SCIP's infinity ({m.infinity():g}); method 'scip-check' cannot "
+                               f"model it: rescale the row or use method='bnb'")
         if lin is not None:
             for q in range(lin.m):
                 nz = np.flatnonzero(lin.A[q])

@@ -69,7 +69,7 @@ def _solve(prob, what: str, large: bool = False, time_limit=None):
             warnings.simplefilter("ignore", UserWarning)   # cvxpy's "may be inaccurate" at a time limit
             if time_limit is None:
                 prob.solve(solver=solver, verbose=verbose, **opts)
-                return prob.status
+                return _user_answer_status(prob, user)
             if not isinstance(time_limit, Deadline) and float(time_limit) <= 0:
                 return "user_limit"           # a budget already spent (a float of remaining seconds)
             dl = Deadline.of(time_limit)
@@ -89,6 +89,8 @@ def _solve(prob, what: str, large: bool = False, time_limit=None):
             prob.unpack_results(solution, chain, inverse)
     except cp.error.SolverError as exc:  # pragma: no cover - backend failure
         raise SolverFailed(f"{solver} failed on {what}: {exc}") from None
+    except ProblemError:                 # _user_answer_status: not a refusal of the options themselves
+        raise
     except (ValueError, TypeError, KeyError, OverflowError) as exc:    # a solver refusing the user's solver_options
         if user is None or not user.solver_options:
             raise
@@ -97,6 +99,32 @@ def _solve(prob, what: str, large: bool = False, time_limit=None):
         why = " ".join(str(exc).split())
         why = why if len(why) <= 200 else why[:197] + "..."
         raise ProblemError(f"options['solver_options']: {solver} refused them ({why})") from None
+    return _user_answer_status(prob, user)
+
+
+#: Largest constraint violation (relative to the constraint's magnitude, at least 1) accepted from a
+#: solve with the user's ``options``: looser tolerances (e.g. HiGHS ``primal_feasibility_tolerance``)
+#: must not turn an infeasible point into an "optimal" answer.
+USER_OPTIONS_VIOLATION_TOL = 1e-6
+
+
+def _user_answer_status(prob, user) -> str:
+    """``prob.status``, after checking that an "optimal" answer of a solve with the user's options
+    satisfies the constraints (else :class:`ProblemError` naming ``options``).  dm_opt's own settings
+    keep HiGHS' default tolerances and are not re-checked."""
+    if user is None or prob.status != "optimal":
+        return prob.status
+    import numpy as np
+
+    worst = 0.0
+    for c in prob.constraints:
+        viol = np.max(np.abs(np.asarray(c.violation(), dtype=float)), initial=0.0)
+        size = max([1.0] + [float(np.max(np.abs(np.asarray(a.value, dtype=float)), initial=0.0))
+                            for a in c.args if a.value is not None])
+        worst = max(worst, float(viol) / size)
+    if not worst <= USER_OPTIONS_VIOLATION_TOL:
+        raise ProblemError(f"options: the {user.solver} answer violates the LP's constraints by {worst:.3g} "
+                           f"(relative; above {USER_OPTIONS_VIOLATION_TOL:g}): loosened solver_options tolerances?")
     return prob.status
 
 

@@ -100,12 +100,17 @@ PERTURB_REL_TOL = 1e-7
 _DUAL, _PRIMAL = 1, 4
 
 
-def _tolerances(market: InfoDesignMarket, q: np.ndarray) -> tuple[float, float]:
-    """``(row_tol, cost_tol)``: obedience slack (money × mass) and reduced cost (money) below which
-    a row or column is not generated — :data:`VALUE_TOL` relative to the payoff scale, above
-    HiGHS' own feasibility tolerances (1e-7 absolute) so that generation cannot cycle on noise."""
-    sc = _scale(market)
-    return VALUE_TOL * sc * max(1.0, float(np.sum(q))), VALUE_TOL * sc
+def _unit(a: np.ndarray) -> float:
+    """The power of two nearest below ``max |a|`` when that is below 1, else 1.
+
+    :class:`GeneralPlatformHighs` divides ``π`` and ``v`` by it: HiGHS' feasibility and optimality
+    tolerances are absolute (1e-7), so payoffs of order 1e-4 would be solved to 1e-3 relative (a
+    wrong range end reported as optimal); a power of two rescales exactly (no rounding), and
+    ``P_q`` is unchanged by scaling ``π`` (the obedience set) and homogeneous of degree one in ``v``."""
+    mx = float(np.max(np.abs(a), initial=0.0))
+    if not 0.0 < mx < 1.0:
+        return 1.0
+    return float(2.0 ** np.floor(np.log2(mx)))
 
 
 class GeneralPlatformHighs:
@@ -127,7 +132,18 @@ class GeneralPlatformHighs:
         m, n = market.m, market.n
         # no size check here: the model holds only what the generation adds (a few % of the dense rows
         # at |Ω| = |A| = 200); the dual-face fallback checks the full model's size when it is built
-        self._pi, self._v = np.ascontiguousarray(market.pi, float), np.ascontiguousarray(market.v, float)
+        # the model is built on π / s_π and v / s_v (:func:`_unit`, exact powers of two): every λ, μ,
+        # value and range below is in those units until it leaves the class (``_sv``, ``_mu_unit``)
+        self._sp, self._sv = _unit(market.pi), _unit(market.v)
+        self._pi = np.ascontiguousarray(market.pi, float) / self._sp
+        self._v = np.ascontiguousarray(market.v, float) / self._sv
+        self._mu_unit = self._sv / self._sp
+        # tolerances of the generation (obedience slack in π-units × mass; reduced cost in v-units):
+        # VALUE_TOL relative to the payoff scale, above HiGHS' own feasibility tolerances (1e-7
+        # absolute), so that generation cannot cycle on noise
+        sc = _scale(market)
+        self._row_scale = 1.0 if self._sp != 1.0 else sc
+        self._cost_scale = 1.0 if self._sv != 1.0 else sc
         self._deficit = self._pi.max(axis=0)[None, :] - self._pi     # (m, n) ≥ 0: see DEFICIT_WEIGHT
         # the model starts with the n record-count rows Σ_a y(a, ω) = q(ω) and no column
         self._model = HighsModel(sp.csc_matrix((n, 0)), np.zeros(n), np.zeros(n), np.zeros(0), np.zeros(0),
@@ -245,7 +261,7 @@ class GeneralPlatformHighs:
         st, y, lam, mu = self._generate(q, dl)
         if st is not Termination.OPTIMAL:
             return _partial_platform(market, q, st, y, t0)
-        row_tol, _ = _tolerances(market, q)
+        row_tol, _ = self._tolerances(q)
         r = self._reduced_costs(lam, mu)
         y = np.clip(y, 0.0, None)
         value = float(np.sum(self._v * y))
@@ -253,14 +269,21 @@ class GeneralPlatformHighs:
         self.lam, self.mu, self.y, self._q = lam, mu, y, q
         if bound - value > row_tol:  # pragma: no cover - the generation only stops when they agree
             raise SolverFailed(f"P_q (generation): duality gap {bound - value:.3g} after convergence")
-        return _finish_platform(self, market, q, value, y, lam, mu, intervals, dl, t0)
+        # back to the market's units: V(q) and λ scale with v, μ with v / π
+        return _finish_platform(self, market, q, float(np.sum(market.v * y)), y, lam * self._sv,
+                                mu * self._mu_unit, intervals, dl, t0)
+
+    def _tolerances(self, q: np.ndarray) -> tuple[float, float]:
+        """``(row_tol, cost_tol)`` in the model's units: obedience slack (money × mass) and reduced
+        cost (money) below which a row or column is not generated."""
+        return VALUE_TOL * self._row_scale * max(1.0, float(np.sum(q))), VALUE_TOL * self._cost_scale
 
     def _generate(self, q: np.ndarray, dl: Deadline):
         """Grow and re-solve the restricted LP at ``q`` until the certificate of the module docstring
         holds; returns ``(status, y, λ, μ)`` (``y`` None when stopped before any solve)."""
         market = self.market
         m, n = market.m, market.n
-        row_tol, cost_tol = _tolerances(market, q)
+        row_tol, cost_tol = self._tolerances(q)
         # the merchant's best fee under q for every type makes the restricted LP feasible
         a0 = int(np.flatnonzero(no_information(market, q).any(axis=1))[0]) if q.any() else 0
         want = np.zeros((m, n), bool)
@@ -386,6 +409,8 @@ class GeneralPlatformHighs:
         self.perturbed = 0
         if todo:
             self._perturbed(q, todo, lower, upper, pts, Deadline.of(deadline))
+        # back to the market's units (``value`` is in them): the dual-face LPs work on the market
+        lower, upper, pts = lower * self._sv, upper * self._sv, [p * self._sv for p in pts]
         missing = np.isnan(lower) | np.isnan(upper)
         self.face_lps = 0
         if not missing.any():
@@ -462,7 +487,7 @@ class GeneralPlatformHighs:
         ``λ_1(ω)``.  ``t`` starts at :data:`PERTURB_STEP` × ``max(1, Σq)`` and is divided by 100 up
         to :data:`PERTURB_TRIES` times (a kink of ``V`` closer than ``t`` to ``q``); the model is
         re-solved at ``q`` afterwards.  What stays unproven is left NaN (the dual-face LPs)."""
-        scale = _scale(self.market)
+        scale = self._row_scale
         saved = (self.lam, self.mu, self.y)
         for w, sign in todo:
             res = lower if sign > 0 else upper
