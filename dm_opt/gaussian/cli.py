@@ -47,11 +47,17 @@ def _status_lines(status, message: str) -> list[str]:
 # ------------------------------------------------------------------ leakage problems (SolveResult)
 def compile_note(res) -> str:
     """``" + compile 1.23s"`` when the solve spent time importing numba, compiling or loading
-    compiled kernels (``extra["compile_seconds"]``, not part of ``time``); "" otherwise."""
-    c = (getattr(res, "extra", None) or {}).get("compile_seconds")
-    if not c or c < 0.0005:
-        return ""
-    return f" + compile {c:.3f}s"
+    compiled kernels (``extra["compile_seconds"]``, not part of ``time``), plus which kernels ran when
+    ``bnb`` searched in its interpreted twin (``extra["kernels"]``); "" otherwise."""
+    extra = getattr(res, "extra", None) or {}
+    c = extra.get("compile_seconds")
+    note = "" if not c or c < 0.0005 else f" + compile {c:.3f}s"
+    kernels = extra.get("kernels")
+    if isinstance(kernels, str) and kernels.startswith("python"):
+        # bnb ran (part of) its search in the interpreted twin of the kernel: say so, since its
+        # node rate (and so the time) differs from the compiled search by orders of magnitude
+        note += f" (kernels: {kernels})"
+    return note
 
 
 def result_header(title: str, detail: str, market, res) -> list[str]:

@@ -149,6 +149,9 @@ def test_compile_seconds_reported_apart():
 
     assert compile_note(small) == ""
     assert "compile 1.500s" in compile_note(type("R", (), {"extra": {"compile_seconds": 1.5}})())
+    # the CLI says when bnb searched with the interpreted twin of its kernel (a different node rate)
+    assert compile_note(type("R", (), {"extra": {"kernels": "python"}})()) == " (kernels: python)"
+    assert "kernels" not in compile_note(type("R", (), {"extra": {"kernels": "compiled"}})())
 
 
 def test_compile_timer_counts_a_compilation():
