@@ -562,7 +562,9 @@ def modular_cut_terms(market: GaussianMarket, objective: LeakageObjective):
 
 def probing_cut_terms(market: GaussianMarket, objective: LeakageObjective) -> tuple[np.ndarray, np.ndarray]:
     """``(K, D)`` of shapes (2, n) and (2, n, n), ``D[b, j, j] = 0``, caller's units: for every user ``j``,
-    ``b ∈ {0, 1}`` and every profile ``a`` with ``a_j = b``,
+    ``b ∈ {0, 1}`` and every profile ``a`` with ``a_j = b``, or None where these numbers overflow (a
+    market at the edge of the covariance and value ranges: the cut is then left out, which only
+    weakens the relaxation),
     ``f(a) ≤ K[b, j] + Σ_{l≠j} D[b, j, l] a_l`` — ``bnb``'s modular (Woodbury) bound at the root's
     child ``a_j = b`` (:func:`dm_opt.gaussian.kernels.bnb.modular_parts` at the node that fixes ``j``
     in or out and leaves everybody else free), kept as the per-user linear function it is before
@@ -600,6 +602,8 @@ def probing_cut_terms(market: GaussianMarket, objective: LeakageObjective) -> tu
             v_out[j] = v_in[j] = 0.0
             K[b, j] = C + float(np.sum(v_out))
             D[b, j] = v_in - v_out
+    if not (np.all(np.isfinite(K)) and np.all(np.isfinite(D[1] - D[0]))):
+        return None
     return K, D
 
 
@@ -728,8 +732,12 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
     nxt += zi.size
     # cut "probing": w_jl = a_j a_l (j < l) for the pairs whose product enters a probing row
     col_w = np.full((n, n), -1, dtype=np.int64)
+    probe = None
     if "probing" in cuts:
-        probe_K, probe_D = probing_cut_terms(market, objective)
+        with np.errstate(over="ignore", invalid="ignore"):
+            probe = probing_cut_terms(market, objective)
+    if probe is not None:
+        probe_K, probe_D = probe
         gamma = probe_D[1] - probe_D[0]              # coefficient of a_j a_l in row j
         np.fill_diagonal(gamma, 0.0)
         wi, wj = np.nonzero(np.triu((gamma != 0.0) | (gamma.T != 0.0), 1))
@@ -910,7 +918,8 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
     if "modular" in cuts:
         # bnb's root bound as one row: objective(x) ≤ (C0 + Σ_j [a_j s_j − (1 − a_j) α_j]) / S, i.e.
         # cost·x − Σ_j (s_j + α_j)/S a_j ≤ (C0 − Σ α)/S − offset, relaxed by 1e-9 (model units, |f/S| ≤ 1)
-        terms = modular_cut_terms(market, objective)
+        with np.errstate(over="ignore", invalid="ignore"):      # overflow → the check below drops the cut
+            terms = modular_cut_terms(market, objective)
         if terms is not None:
             C0, sb, al = terms
             row = cost.copy()
@@ -920,7 +929,7 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
             add_rows("modular", [(list(nz), list(row[nz]), -np.inf, rhs + 1e-9 * (1.0 + abs(rhs)))], [()],
                      "objective ≤ bnb's root modular bound, linear in a (Woodbury; kernels/bnb.modular_bound)")
 
-    if "probing" in cuts:
+    if probe is not None:
         # bnb's modular bound at the root's children a_j = 0 / 1 (probing_cut_terms), one row per j:
         # f(a) ≤ K⁰_j + D⁰_j·a + (K¹_j − K⁰_j) a_j + Σ_l (D¹_jl − D⁰_jl) w_jl, exact for binary a with
         # w_jl = a_j a_l (McCormick rows below, exact at binary a), relaxed by 1e-9 like "modular"
@@ -965,7 +974,7 @@ def build_model(market: GaussianMarket, objective, constraints: SideConstraints 
         names += [f"{pn}_{i}_{j}" for i in range(n) for j in range(n)]
     names += [f"{rn}_{i}_{j}" for i in range(n) for j in range(n)]
     names += [f"z_{i}" for i in zi]
-    if "probing" in cuts:
+    if probe is not None:
         names += [f"w_{j}_{l}" for j, l in zip(wi, wj, strict=True)]
     model = MilpModel(n, cost, offset, col_lo, col_hi, integer, None, None, None,
                       col_a, col_P, col_R, col_z, names, blocks, [[] for _ in range(n)], pi, s_lo, kappa,
